@@ -1,0 +1,108 @@
+/* skim-backend.h - running a graph: backends, plans, runs, outputs, run stats.
+ *
+ * A backend (CPU: skim-cpu.h, Vulkan: skim-vulkan.h) plans a built graph once: memory for
+ * intermediates, weights placed, and on Vulkan the command buffer recorded. A plan then
+ * runs many times; between runs the caller sets inputs and run parameters. A plan is used
+ * by one thread at a time; separate plans may run on separate threads.
+ *
+ * Every call returns a status; on failure the plan's message (skim_plan_error) or the
+ * backend's (skim_backend_error) says why, and the caller's buffers are untouched.
+ */
+#ifndef SKIM_BACKEND_H
+#define SKIM_BACKEND_H
+
+#include "skim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct skim_backend skim_backend;
+typedef struct skim_plan skim_plan;
+
+/* Frees the backend. Its plans must be destroyed first. NULL is ignored. */
+SKIM_API void skim_backend_destroy(skim_backend *be);
+/* "cpu", "vulkan". */
+SKIM_API const char *skim_backend_name(const skim_backend *be);
+/* A line describing the device ("lavapipe (LLVM 15.0.6, 256 bits), Vulkan 1.3"). */
+SKIM_API const char *skim_backend_device(const skim_backend *be);
+SKIM_API const char *skim_backend_error(const skim_backend *be);
+/* Whether the backend runs this node (an op result or view); no silent fallback. */
+SKIM_API bool skim_backend_supports(skim_backend *be, const skim_tensor *node);
+
+typedef enum skim_plan_mode {
+    SKIM_MODE_SKIP = 0,    /* default: selections compact the work */
+    SKIM_MODE_MASKED_DENSE /* the reference: compute everything, mask skipped results */
+} skim_plan_mode;
+
+typedef struct skim_plan_desc {
+    skim_plan_mode mode;
+} skim_plan_desc;
+
+/* Plans graph g on backend be. desc may be NULL. Returns OK, INVALID_ARG, STATE (graph
+ * of a context with an error), UNSUPPORTED (naming the op), OUT_OF_MEMORY, TOO_LARGE,
+ * DEVICE_MEMORY, DEVICE. The graph must outlive the plan. */
+SKIM_API skim_status skim_plan_create(skim_backend *be, skim_graph *g, const skim_plan_desc *desc,
+                                      skim_plan **out_plan);
+SKIM_API void skim_plan_destroy(skim_plan *p);
+SKIM_API const char *skim_plan_error(const skim_plan *p);
+
+/* Copies size bytes (exactly skim_tensor_nbytes) into an input tensor of the graph; they
+ * are used by every later run until set again. Returns OK, INVALID_ARG (NULL, not an input
+ * of this graph), SHAPE (size). */
+SKIM_API skim_status skim_plan_set_input(skim_plan *p, const skim_tensor *input, const void *data,
+                                         size_t size);
+/* Sets a run parameter of the graph. RANGE when outside [min, max]. */
+SKIM_API skim_status skim_plan_set_param(skim_plan *p, const skim_tensor *param, int32_t value);
+/* Refills every state tensor with its fill value (a new sequence). */
+SKIM_API skim_status skim_plan_reset_states(skim_plan *p);
+
+/* Runs the plan and waits. STATE when an input was never set; RANGE when a set_rows index
+ * was out of range (the rest of the run completed); DEVICE_LOST. */
+SKIM_API skim_status skim_plan_run(skim_plan *p);
+/* Starts a run and returns (on the CPU backend it runs to completion here). Then
+ * skim_plan_wait before reading outputs or starting another run. */
+SKIM_API skim_status skim_plan_run_async(skim_plan *p);
+SKIM_API skim_status skim_plan_wait(skim_plan *p);
+
+/* Copies a tensor of the graph after a run: outputs always; states; inputs. For F32, F16
+ * and I32 tensors. size must equal skim_tensor_nbytes. */
+SKIM_API skim_status skim_plan_get_output(skim_plan *p, const skim_tensor *t, void *dst,
+                                          size_t size);
+/* Copies a selection of the last run: counts[groups], then for each group g the indices
+ * idx[g * capacity + i] for i < counts[g]. Buffers must hold groups and groups*capacity
+ * entries; idx may be NULL. */
+SKIM_API skim_status skim_plan_get_selection(skim_plan *p, const skim_tensor *sel, int32_t *counts,
+                                             int32_t *idx);
+
+/* ---------------------------------------------------------------- run stats */
+
+typedef struct skim_sel_stats {
+    const skim_tensor *sel;
+    int64_t count;    /* active entries, summed over groups */
+    int64_t capacity; /* groups * capacity */
+    int64_t nan_count;/* NaN scores that were kept active */
+} skim_sel_stats;
+
+/* What the last run executed against what the dense graph would have.
+ * head-ops: (head, query) pairs of every attention op;
+ * token-layer ops: query rows of every attention op (one per token per block);
+ * flops: multiply-adds counted as 2 for every op. */
+typedef struct skim_run_stats {
+    int n_selections;
+    const skim_sel_stats *selections; /* owned by the plan, valid until its next run */
+    int64_t head_ops_executed, head_ops_dense;
+    int64_t token_layer_ops_executed, token_layer_ops_dense;
+    double flops_executed, flops_dense;
+    int64_t nan_scores;
+    int64_t runs;             /* runs of this plan so far */
+    int64_t submits;          /* queue submissions made by the last run (0 on the CPU) */
+    int64_t recordings;       /* command buffers recorded by the last run (0 on the CPU) */
+} skim_run_stats;
+
+SKIM_API skim_status skim_plan_get_stats(const skim_plan *p, skim_run_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SKIM_BACKEND_H */
