@@ -1,5 +1,18 @@
 /* skim-cpu.h - the CPU backend: the portable reference, with optional threads.
- * Results do not depend on the thread count: every reduction has a fixed order. */
+ * Results do not depend on the thread count: every output element is computed by one
+ * thread with a fixed summation order (bitwise equal for any n_threads on one machine).
+ * AVX2 and FMA are used when the CPU has them (chosen once per backend; results then
+ * differ from the portable path by rounding only).
+ *
+ * Modes (skim_plan_desc.mode):
+ * - SKIP: a tensor bounded by a selection holds `count` compact rows; reading it with
+ *   skim_plan_get_output gives those rows followed by zeros.
+ * - MASKED_DENSE: every tensor has its full extent (a bounded tensor's row i is token i;
+ *   rows of unselected tokens hold unspecified values) and the consumers mask. Unbounded
+ *   results and selections equal those of SKIP.
+ * Indices: get_rows with an index outside w's rows gives a row of zeros; set_rows skips
+ * such a row and the run, completed, returns SKIM_ERR_RANGE.
+ * Plans of one backend share its thread pool: their runs are serialised. */
 #ifndef SKIM_CPU_H
 #define SKIM_CPU_H
 
@@ -10,7 +23,7 @@ extern "C" {
 #endif
 
 typedef struct skim_cpu_desc {
-    int n_threads;            /* zero: 1. The pool is created with the backend. */
+    int n_threads;            /* zero: 1; at most 256. The pool is created with the backend. */
     skim_allocator allocator; /* zero: malloc/free; used for plans and arenas */
 } skim_cpu_desc;
 

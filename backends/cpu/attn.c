@@ -1,0 +1,192 @@
+/* attn.c - causal grouped-query attention, one (head, query) row at a time.
+ *
+ * Keys are walked by rank: for a k bounded by a token selection, rank r is the r-th
+ * selected token (SKIP: compact row r; MASKED_DENSE: row sel[r]), otherwise rank = row.
+ * n_kv and kmask apply to ranks (as rows of the compact k in SKIP mode). Key r is visible
+ * to query i when k_pos[r] <= q_pos[i]. Scores in rank order, max, exp, sum and the
+ * weighted sum of V in rank order: the same arithmetic in both modes. Unselected heads
+ * (or head-query pairs) and rows without a visible key output zero. */
+#include "cpu-int.h"
+
+#include <math.h>
+#include <string.h>
+
+#define SKIM_CPU_MAX_GRP 64 /* query heads per KV head handled together */
+
+/* Position of v in an ascending list, or -1. */
+static int64_t list_find(const int32_t *list, int64_t n, int64_t v) {
+    int64_t lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        int64_t mid = (lo + hi) / 2;
+        if (list[mid] == v) {
+            return mid;
+        }
+        if (list[mid] < v) {
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return -1;
+}
+
+/* Whether head h runs for query row i (a row of q's run extent). */
+static bool head_active(const skim_cpu_ctx *c, const skim_tensor *heads, const skim_tensor *q,
+                        int64_t h, int64_t i) {
+    if (!heads) {
+        return true;
+    }
+    const int32_t *w = skim_cpu_words(c, heads);
+    int64_t cap = heads->ne[0], groups = heads->ne[1];
+    if (heads->sel_kind == SKIM_SEL_HEADS) {
+        return list_find(w + 1, skim_cpu_count(w, 0, cap), h) >= 0;
+    }
+    int64_t ci = i;
+    if (c->masked && q->bound) { /* row i is token i: find its compact row */
+        const int32_t *bw = skim_cpu_words(c, q->bound);
+        ci = list_find(bw + 1, skim_cpu_count(bw, 0, q->bound->ne[0]), i);
+        if (ci < 0) {
+            return false;
+        }
+    }
+    return list_find(w + groups + h * cap, skim_cpu_count(w, h, cap), ci) >= 0;
+}
+
+/* A K or V row as floats (in place for F32). */
+static const float *kv_row(const skim_cpu_ctx *c, const skim_tensor *t, const uint8_t *base,
+                           int64_t kvh, int64_t row, float *buf) {
+    const uint8_t *p = base + (size_t)kvh * t->nb[1] + (size_t)row * t->nb[2];
+    if (t->type == SKIM_TYPE_F32) {
+        return (const float *)(const void *)p;
+    }
+    skim_cpu_f16_to_f32((const uint16_t *)(const void *)p, buf, t->ne[0], c->avx2);
+    return buf;
+}
+
+typedef struct attn_setup {
+    const skim_tensor *q, *k, *v;
+    const int32_t *qpos, *kpos;
+    const float *kmask;
+    int64_t hd, nh, grp, n_ranks;
+    float scale;
+} attn_setup;
+
+/* Per-head state of one group: the heads sharing KV head kvh for query row i. */
+typedef struct attn_group {
+    int64_t n; /* heads in the group */
+    bool active[SKIM_CPU_MAX_GRP];
+    const float *q[SKIM_CPU_MAX_GRP];
+    float *sc[SKIM_CPU_MAX_GRP], *acc[SKIM_CPU_MAX_GRP];
+    float mx[SKIM_CPU_MAX_GRP], l[SKIM_CPU_MAX_GRP];
+} attn_group;
+
+/* Scores of every visible key for the active heads; each K row converted once. */
+static void group_scores(const skim_cpu_ctx *c, const skim_cpu_node *nd, const attn_setup *s,
+                         attn_group *ag, int64_t kvh, int32_t qp, float *buf) {
+    for (int64_t g = 0; g < ag->n; g++) {
+        ag->mx[g] = -INFINITY;
+    }
+    for (int64_t r = 0; r < s->n_ranks; r++) {
+        int64_t j = skim_cpu_row_of(c, s->k->bound, r);
+        int64_t kp = s->kpos ? s->kpos[j] : j;
+        const float *kr = kp <= qp ? kv_row(c, s->k, nd->src[SKIM_ATTN_K], kvh, j, buf) : NULL;
+        float km = s->kmask ? s->kmask[r] : 0.0f;
+        for (int64_t g = 0; g < ag->n; g++) {
+            if (!ag->active[g]) {
+                continue;
+            }
+            float v = kr ? skim_cpu_dot(c, ag->q[g], kr, s->hd) * s->scale + km : -INFINITY;
+            ag->sc[g][r] = v;
+            /* a NaN makes the max NaN, so the whole row is NaN, as the math says */
+            ag->mx[g] = (v > ag->mx[g] || isnan(v)) && !isnan(ag->mx[g]) ? v : ag->mx[g];
+        }
+    }
+}
+
+/* Softmax weights and the weighted sum of V, in rank order; each V row converted once. */
+static void group_values(const skim_cpu_ctx *c, const skim_cpu_node *nd, const attn_setup *s,
+                         attn_group *ag, int64_t kvh, float *buf) {
+    for (int64_t r = 0; r < s->n_ranks; r++) {
+        const float *vr = NULL;
+        for (int64_t g = 0; g < ag->n; g++) {
+            if (!ag->active[g] || ag->mx[g] == -INFINITY) {
+                continue;
+            }
+            float sc = ag->sc[g][r];
+            float p = sc == -INFINITY ? 0.0f : expf(sc - ag->mx[g]);
+            ag->l[g] += p;
+            if (p != 0.0f) {
+                if (!vr) {
+                    int64_t j = skim_cpu_row_of(c, s->k->bound, r);
+                    vr = kv_row(c, s->v, nd->src[SKIM_ATTN_V], kvh, j, buf);
+                }
+                skim_cpu_axpy(c, ag->acc[g], p, vr, s->hd);
+            }
+        }
+    }
+}
+
+/* Heads h0 .. h0+n-1 (n <= SKIM_CPU_MAX_GRP), all of KV head kvh, for query row i. */
+static void attn_group_run(const skim_cpu_ctx *c, const skim_cpu_node *nd, const attn_setup *s,
+                           int64_t kvh, int64_t h0, int64_t n, int64_t i) {
+    attn_group ag;
+    float *sc = c->scratch, *acc = sc + n * s->n_ranks, *buf = acc + n * s->hd;
+    bool any = false;
+    ag.n = n;
+    for (int64_t g = 0; g < n; g++) {
+        int64_t h = h0 + g;
+        ag.active[g] = head_active(c, nd->t->src[SKIM_ATTN_HEADS], s->q, h, i);
+        ag.q[g] = (const float *)(const void *)(nd->src[SKIM_ATTN_Q] + (size_t)h * s->q->nb[1] +
+                                                (size_t)i * s->q->nb[2]);
+        ag.sc[g] = sc + g * s->n_ranks;
+        ag.acc[g] = acc + g * s->hd;
+        ag.l[g] = 0.0f;
+        memset(ag.acc[g], 0, (size_t)s->hd * sizeof(float));
+        any = any || ag.active[g];
+    }
+    if (any) {
+        group_scores(c, nd, s, &ag, kvh, s->qpos[i], buf);
+        group_values(c, nd, s, &ag, kvh, buf);
+    }
+    for (int64_t g = 0; g < n; g++) {
+        int64_t h = h0 + g;
+        float *y = (float *)(void *)(nd->dst + (size_t)h * nd->t->nb[1] +
+                                     (size_t)i * nd->t->nb[2]);
+        bool live = ag.active[g] && ag.mx[g] != -INFINITY;
+        for (int64_t e = 0; e < s->hd; e++) {
+            y[e] = live ? ag.acc[g][e] / ag.l[g] : 0.0f;
+        }
+    }
+}
+
+void skim_cpu_op_attn(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
+    const skim_tensor *t = nd->t;
+    attn_setup s;
+    memset(&s, 0, sizeof s);
+    s.q = t->src[SKIM_ATTN_Q];
+    s.k = t->src[SKIM_ATTN_K];
+    s.v = t->src[SKIM_ATTN_V];
+    s.qpos = (const int32_t *)(const void *)nd->src[SKIM_ATTN_QPOS];
+    s.kpos = (const int32_t *)(const void *)nd->src[SKIM_ATTN_KPOS];
+    s.kmask = (const float *)(const void *)nd->src[SKIM_ATTN_KMASK];
+    s.hd = s.q->ne[0];
+    s.nh = s.q->ne[1];
+    s.grp = s.nh / s.k->ne[1];
+    s.scale = t->params.attn.scale;
+    s.n_ranks = s.k->bound ? skim_cpu_count(skim_cpu_words(c, s.k->bound), 0, s.k->ne[2])
+                           : s.k->ne[2];
+    if (t->src[SKIM_ATTN_NKV]) {
+        int64_t nkv = skim_cpu_param(c, t->src[SKIM_ATTN_NKV]);
+        nkv = nkv < 0 ? 0 : nkv;
+        s.n_ranks = nkv < s.n_ranks ? nkv : s.n_ranks;
+    }
+    int64_t nq = nd->sne[SKIM_ATTN_Q][2], nkvh = s.k->ne[1], ib, ie;
+    int64_t nch = (s.grp + SKIM_CPU_MAX_GRP - 1) / SKIM_CPU_MAX_GRP; /* chunks per KV head */
+    skim_cpu_split(nq * nkvh * nch, c->ith, c->nth, &ib, &ie);
+    for (int64_t it = ib; it < ie; it++) {
+        int64_t ch = it % nch, kvh = (it / nch) % nkvh, i = it / (nch * nkvh);
+        int64_t h0 = kvh * s.grp + ch * SKIM_CPU_MAX_GRP;
+        int64_t n = s.grp - ch * SKIM_CPU_MAX_GRP;
+        attn_group_run(c, nd, &s, kvh, h0, n < SKIM_CPU_MAX_GRP ? n : SKIM_CPU_MAX_GRP, i);
+    }
+}

@@ -1,0 +1,160 @@
+/* cpu-int.h - internal structures of the CPU backend: the thread pool, the plan, and
+ * the kernel interface shared by the kernel files (one per op family).
+ *
+ * Determinism: every kernel splits its output so that each element is computed by one
+ * thread with a summation order that does not depend on the split; results do not depend
+ * on the thread count. */
+#ifndef SKIM_CPU_INT_H
+#define SKIM_CPU_INT_H
+
+#include "skim-impl.h"
+#include "skim-cpu.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* ---------------------------------------------------------------- thread pool */
+
+typedef void (*skim_cpu_job)(void *arg, int ith, int nth);
+
+typedef struct skim_cpu_pool skim_cpu_pool;
+
+SKIM_HIDDEN skim_status skim_cpu_pool_create(const skim_allocator *a, int n_threads,
+                                             skim_cpu_pool **out);
+SKIM_HIDDEN void skim_cpu_pool_destroy(skim_cpu_pool *pool);
+/* Runs job(arg, ith, n) on every thread (the caller is thread 0) and returns when all
+ * are done. Runs of different plans on the same pool are serialised. */
+SKIM_HIDDEN void skim_cpu_pool_run(skim_cpu_pool *pool, skim_cpu_job job, void *arg);
+/* All threads of the running job meet here. */
+SKIM_HIDDEN void skim_cpu_pool_barrier(skim_cpu_pool *pool);
+SKIM_HIDDEN int skim_cpu_pool_size(const skim_cpu_pool *pool);
+
+/* ---------------------------------------------------------------- backend, plan */
+
+typedef struct skim_cpu_backend {
+    skim_cpu_pool *pool;
+    int n_threads;
+    bool avx2; /* AVX2 + FMA + F16C at run time */
+} skim_cpu_backend;
+
+/* A set_rows index out of range found by one thread. */
+typedef struct skim_cpu_err {
+    int node;      /* index in g->nodes, -1: none */
+    int64_t row;
+    int32_t value;
+    int64_t n_slots;
+} skim_cpu_err;
+
+typedef struct skim_cpu_plan {
+    skim_cpu_backend *cb;
+    uint8_t *arena_raw, *arena;
+    uint8_t **inputs_raw, **states_raw; /* per slot: raw allocation */
+    uint8_t **ptr;                      /* per tensor id: its data (views: with offset) */
+    float *scratch_raw;
+    float **scratch; /* per thread */
+    size_t scratch_floats;
+    skim_cpu_err *errs; /* per thread */
+    skim_status run_status;
+} skim_cpu_plan;
+
+/* plan.c: the plan half of the skim_backend_i table */
+SKIM_HIDDEN skim_status skim_cpu_plan_create(skim_backend *be, skim_plan *p);
+SKIM_HIDDEN void skim_cpu_plan_destroy(skim_plan *p);
+SKIM_HIDDEN skim_status skim_cpu_set_input(skim_plan *p, int slot, const void *data, size_t size);
+SKIM_HIDDEN skim_status skim_cpu_reset_states(skim_plan *p);
+SKIM_HIDDEN skim_status skim_cpu_run_async(skim_plan *p);
+SKIM_HIDDEN skim_status skim_cpu_wait(skim_plan *p);
+SKIM_HIDDEN skim_status skim_cpu_read(skim_plan *p, const skim_tensor *t, void *dst, size_t size);
+
+/* ---------------------------------------------------------------- kernels */
+
+/* One node as a kernel sees it: data pointers and run extents (SKIP mode: a bounded
+ * tensor's outermost dimension holds its selection's count). */
+typedef struct skim_cpu_node {
+    const skim_tensor *t;
+    int index; /* in g->nodes */
+    uint8_t *dst;
+    int64_t ne[4];
+    const uint8_t *src[SKIM_MAX_SRC];
+    int64_t sne[SKIM_MAX_SRC][4];
+} skim_cpu_node;
+
+typedef struct skim_cpu_ctx {
+    const skim_plan *p;
+    skim_cpu_plan *cp;
+    bool masked; /* MASKED_DENSE */
+    bool avx2;
+    int ith, nth;
+    float *scratch; /* this thread's */
+    size_t scratch_floats;
+    skim_cpu_err *err; /* this thread's */
+} skim_cpu_ctx;
+
+typedef void (*skim_cpu_kernel)(const skim_cpu_ctx *c, const skim_cpu_node *n);
+
+#define SKIM_OP(E, n, s, p, t) \
+    SKIM_HIDDEN void skim_cpu_op_##n(const skim_cpu_ctx *c, const skim_cpu_node *nd);
+#include "ops.def"
+#undef SKIM_OP
+
+/* [b, e) of n items for thread ith of nth (contiguous chunks). */
+static inline void skim_cpu_split(int64_t n, int ith, int nth, int64_t *b, int64_t *e) {
+    int64_t per = (n + nth - 1) / nth;
+    int64_t lo = per * ith, hi = lo + per;
+    *b = lo < n ? lo : n;
+    *e = hi < n ? hi : n;
+}
+
+/* The words of a selection (counts[groups], idx[groups][cap], nan). */
+static inline int32_t *skim_cpu_words(const skim_cpu_ctx *c, const skim_tensor *sel) {
+    return (int32_t *)(void *)c->cp->ptr[sel->id];
+}
+
+/* Count of group g of a selection, clamped to [0, cap]. */
+static inline int64_t skim_cpu_count(const int32_t *w, int64_t g, int64_t cap) {
+    int32_t n = w[g];
+    return n < 0 ? 0 : (n > cap ? cap : n);
+}
+
+/* Row r of a tensor bounded by sel, in the arena's row space: SKIP keeps compact rows;
+ * MASKED_DENSE keeps every token's row, so compact row r is token sel[r]. */
+static inline int64_t skim_cpu_row_of(const skim_cpu_ctx *c, const skim_tensor *bound,
+                                      int64_t r) {
+    if (!bound || !c->masked) {
+        return r;
+    }
+    const int32_t *w = skim_cpu_words(c, bound);
+    return w[1 + r];
+}
+
+/* The value of a run parameter. */
+SKIM_HIDDEN int32_t skim_cpu_param(const skim_cpu_ctx *c, const skim_tensor *param);
+/* Run extent of t (see skim_cpu_node). */
+SKIM_HIDDEN void skim_cpu_extent(const skim_cpu_ctx *c, const skim_tensor *t, int64_t ne[4]);
+
+/* Matmul core (matmul.c). y[m, n] (at y + n * ldy + m) = sum_k w[k, m] x[k, n] for m in
+ * [m0, m1) and the x rows listed in xrows (n_x of them; y column = ycol[i]), with w rows
+ * of type wt at w + m * wrow and x rows at xrows[i]; the contraction runs over k in
+ * [k0, k1). acc: add to y instead of storing. Per element the summation order is fixed. */
+typedef struct skim_cpu_mm {
+    skim_type wt;
+    const uint8_t *w;
+    size_t wrow;
+    int64_t k0, k1;
+    float *y;
+    int64_t ldy;
+    bool acc;
+} skim_cpu_mm;
+SKIM_HIDDEN void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
+                                 int64_t m1, const float *const *xrows, const int64_t *ycol,
+                                 int64_t n_x);
+/* Floats of scratch the matmul core needs for contraction length k. */
+SKIM_HIDDEN size_t skim_cpu_mm_scratch(int64_t k);
+/* dot(a, b) with the matmul core's summation order; y += a * x. */
+SKIM_HIDDEN float skim_cpu_dot(const skim_cpu_ctx *c, const float *a, const float *b, int64_t n);
+SKIM_HIDDEN void skim_cpu_axpy(const skim_cpu_ctx *c, float *y, float a, const float *x,
+                               int64_t n);
+/* f16 -> f32 (exact). */
+SKIM_HIDDEN void skim_cpu_f16_to_f32(const uint16_t *src, float *dst, int64_t n, bool avx2);
+
+#endif /* SKIM_CPU_INT_H */

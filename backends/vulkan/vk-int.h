@@ -1,0 +1,195 @@
+/* vk-int.h - internal structures of the Vulkan backend (not installed).
+ *
+ * Files: vk_backend.c (the skim_backend_i table, create/destroy), vk_device.c (loader,
+ * instance, device choice, features), vk_memory.c (buffers, uploads, downloads),
+ * vk_pipeline.c (layouts, pipelines on first use, the pipeline cache), vk_plan.c (plan
+ * buffers, runs), vk_record.c (descriptors, the recorded command buffer, indirect
+ * dispatch), vk_ops.c / vk_ops_sel.c (skim_vk_op_<name>: one short dispatch function per
+ * row of ops.def), vk_volk.c (volk.c, renamed). */
+#ifndef SKIM_VK_INT_H
+#define SKIM_VK_INT_H
+
+#include "skim_volk_rename.h"
+#include <volk.h>
+
+typedef struct VolkDeviceTable VolkDeviceTable;
+
+#include "skim-impl.h"
+#include "skim-vulkan.h"
+#include "skim_vk_pc.h"
+#include "skim_vk_shader_ids.h"
+
+_Static_assert(sizeof(struct skim_vk_pc) <= 128, "push constants must fit 128 bytes");
+
+typedef struct skim_vk_pc skim_vk_pc;
+
+typedef struct skim_vk_spirv {
+    const uint32_t *code;
+    size_t size;
+    const char *name;
+} skim_vk_spirv;
+SKIM_HIDDEN extern const skim_vk_spirv skim_vk_spirv_table[SKIM_VK_SHADER_COUNT];
+
+/* Instance-level functions, loaded per backend (never through globals). */
+typedef struct skim_vk_itab {
+    PFN_vkGetInstanceProcAddr GetInstanceProcAddr;
+    PFN_vkCreateInstance CreateInstance;
+    PFN_vkEnumerateInstanceVersion EnumerateInstanceVersion;
+    PFN_vkEnumerateInstanceLayerProperties EnumerateInstanceLayerProperties;
+    PFN_vkDestroyInstance DestroyInstance;
+    PFN_vkEnumeratePhysicalDevices EnumeratePhysicalDevices;
+    PFN_vkGetPhysicalDeviceProperties GetPhysicalDeviceProperties;
+    PFN_vkGetPhysicalDeviceProperties2 GetPhysicalDeviceProperties2;
+    PFN_vkGetPhysicalDeviceFeatures2 GetPhysicalDeviceFeatures2;
+    PFN_vkGetPhysicalDeviceMemoryProperties GetPhysicalDeviceMemoryProperties;
+    PFN_vkGetPhysicalDeviceQueueFamilyProperties GetPhysicalDeviceQueueFamilyProperties;
+    PFN_vkEnumerateDeviceExtensionProperties EnumerateDeviceExtensionProperties;
+    PFN_vkCreateDevice CreateDevice;
+    PFN_vkGetDeviceProcAddr GetDeviceProcAddr;
+    PFN_vkCreateDebugUtilsMessengerEXT CreateDebugUtilsMessengerEXT;
+    PFN_vkDestroyDebugUtilsMessengerEXT DestroyDebugUtilsMessengerEXT;
+} skim_vk_itab;
+
+typedef struct skim_vk_buffer {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    VkDeviceSize size;
+    void *map; /* non-NULL when host-visible (mapped for the buffer's life) */
+    bool coherent;
+} skim_vk_buffer;
+
+typedef struct skim_vk_backend {
+    skim_backend *be;
+    void *loader; /* dlopen handle, or NULL with the caller's vkGetInstanceProcAddr */
+    skim_vk_itab i;
+    VolkDeviceTable d;
+    VkInstance inst;
+    VkPhysicalDevice phys;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t qfam;
+    bool own_instance, own_device;
+    VkDebugUtilsMessengerEXT messenger;
+    const VkAllocationCallbacks *vka;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties memprops;
+    skim_vulkan_info info;
+    bool force_mul_mv; /* SKIM_VK_MUL_MV=1: mul_mv.comp on CPU devices too (its tests) */
+    skim_vulkan_debug_fn debug;
+    void *debug_user;
+    skim_vulkan_cache cache_io;
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkPipelineCache cache;
+    VkPipeline pipes[SKIM_VK_SHADER_COUNT];
+    VkCommandPool pool;
+} skim_vk_backend;
+
+/* One indirect dispatch: its command is (ceil(count * mul / div) in dimension dim, the
+ * fixed extents in the others), count being word 0 of selection `sel` (a g->sels slot). */
+typedef struct skim_vk_indirect {
+    int sel;
+    uint32_t mul, div, dim, xyz[3];
+} skim_vk_indirect;
+
+typedef struct skim_vk_plan {
+    skim_vk_buffer arena, weights, inputs, states, params, indirect, dummy;
+    skim_vk_buffer readback; /* host-visible: every selection's words after a run */
+    VkDeviceSize *w_off, *in_off, *st_off; /* per slot: offset in its buffer */
+    VkDescriptorPool dpool;
+    VkCommandBuffer cmd;     /* secondary: the plan's work, recorded once */
+    VkCommandBuffer primary; /* executes cmd; what skim_plan_run submits */
+    VkFence fence;
+    bool gpu_resolve;
+    bool external_pending; /* a run recorded into an engine's command buffer */
+    /* Indirect dispatches, collected by a first pass over the ops, written by the record
+     * pass right after their selection's producer. */
+    skim_vk_indirect *ind;
+    int n_ind, cap_ind, next_ind;
+    VkDeviceSize ind_cmd_off; /* where the commands start in `indirect` (the table first) */
+    int n_dispatch;
+} skim_vk_plan;
+
+/* The recorder handed to skim_vk_op_<name>: pass 0 only counts (no Vulkan calls). */
+typedef struct skim_vk_rec {
+    skim_vk_backend *vb;
+    skim_plan *p;
+    skim_vk_plan *vp;
+    int pass;
+    skim_status st;
+} skim_vk_rec;
+
+/* A dispatch: the shader, its push constants, the tensors at bindings 0..8 (NULL:
+ * dummy) and the dense grid. When `bounded_sel` >= 0 and the plan resolves on the GPU,
+ * the dispatch is indirect with dimension `bdim` = ceil(count * bmul / bdiv). */
+typedef struct skim_vk_dispatch {
+    skim_vk_shader_id shader;
+    skim_vk_pc pc;
+    const skim_tensor *bind[9];
+    const skim_tensor *bind_bound; /* binding SKIM_VK_B_BOUND: a selection, or NULL */
+    uint32_t grid[3];
+    int bounded_sel;
+    uint32_t bmul, bdiv, bdim;
+} skim_vk_dispatch;
+
+/* ---------------------------------------------------------------- vk_device.c */
+SKIM_HIDDEN skim_status skim_vk_device_create(skim_vk_backend *vb, const skim_vulkan_desc *desc);
+SKIM_HIDDEN void skim_vk_device_destroy(skim_vk_backend *vb);
+SKIM_HIDDEN const char *skim_vk_result_str(VkResult r);
+SKIM_HIDDEN skim_status skim_vk_status(VkResult r);
+
+/* ---------------------------------------------------------------- vk_memory.c */
+/* host: prefer host-visible memory (mapped). */
+SKIM_HIDDEN skim_status skim_vk_buffer_create(skim_vk_backend *vb, skim_vk_buffer *b,
+                                              VkDeviceSize size, VkBufferUsageFlags usage,
+                                              bool host, const char *what);
+SKIM_HIDDEN void skim_vk_buffer_destroy(skim_vk_backend *vb, skim_vk_buffer *b);
+SKIM_HIDDEN skim_status skim_vk_upload(skim_vk_backend *vb, skim_vk_buffer *b, VkDeviceSize off,
+                                       const void *data, size_t size);
+SKIM_HIDDEN skim_status skim_vk_download(skim_vk_backend *vb, skim_vk_buffer *b, VkDeviceSize off,
+                                         void *data, size_t size);
+SKIM_HIDDEN skim_status skim_vk_fill(skim_vk_backend *vb, skim_vk_buffer *b, VkDeviceSize off,
+                                     VkDeviceSize size, uint32_t word);
+
+/* ---------------------------------------------------------------- vk_pipeline.c */
+SKIM_HIDDEN skim_status skim_vk_pipelines_init(skim_vk_backend *vb);
+SKIM_HIDDEN void skim_vk_pipelines_destroy(skim_vk_backend *vb);
+SKIM_HIDDEN skim_status skim_vk_pipeline_get(skim_vk_backend *vb, skim_vk_shader_id id,
+                                             VkPipeline *out);
+
+/* ---------------------------------------------------------------- vk_plan.c */
+SKIM_HIDDEN skim_status skim_vk_plan_create(skim_backend *be, skim_plan *p);
+SKIM_HIDDEN void skim_vk_plan_destroy(skim_plan *p);
+SKIM_HIDDEN skim_status skim_vk_set_input(skim_plan *p, int slot, const void *data, size_t size);
+SKIM_HIDDEN skim_status skim_vk_reset_states(skim_plan *p);
+SKIM_HIDDEN skim_status skim_vk_run_async(skim_plan *p);
+SKIM_HIDDEN skim_status skim_vk_wait(skim_plan *p);
+/* After a run completed: selections to p->sel_host, error flags to a status. */
+SKIM_HIDDEN skim_status skim_vk_finish(skim_plan *p);
+SKIM_HIDDEN void skim_vk_write_params(skim_plan *p);
+SKIM_HIDDEN skim_status skim_vk_read(skim_plan *p, const skim_tensor *t, void *dst, size_t size);
+
+/* ---------------------------------------------------------------- vk_record.c */
+SKIM_HIDDEN skim_status skim_vk_record_pass(skim_vk_rec *r);
+SKIM_HIDDEN skim_status skim_vk_emit(skim_vk_rec *r, const skim_vk_dispatch *d);
+/* The buffer and byte offset of a tensor's data. */
+SKIM_HIDDEN bool skim_vk_locate(const skim_plan *p, const skim_tensor *t, skim_vk_buffer **buf,
+                                VkDeviceSize *off, VkDeviceSize *region_end);
+
+/* ---------------------------------------------------------------- vk_ops*.c */
+/* Element unit of a type in shader offsets and strides: 4 (F32, I32), 2 (F16), 1 (blocks). */
+static inline size_t skim_vk_unit(skim_type t) {
+    return t == SKIM_TYPE_F16 ? 2 : (t == SKIM_TYPE_Q8_0 || t == SKIM_TYPE_Q4_0) ? 1 : 4;
+}
+SKIM_HIDDEN void skim_vk_dispatch_init(skim_vk_dispatch *d, skim_vk_shader_id shader,
+                                       const skim_tensor *node);
+/* Fills pc.ne / nbd (and bound) from node, nba from src0, nbb / neb from src1. */
+SKIM_HIDDEN void skim_vk_set_strides(uint32_t nb[4], const skim_tensor *t);
+SKIM_HIDDEN bool skim_vk_supports(skim_backend *be, const skim_tensor *node);
+
+#define SKIM_OP(E, n, s, p, t) \
+    SKIM_HIDDEN skim_status skim_vk_op_##n(skim_vk_rec *r, const skim_tensor *node);
+#include "ops.def"
+#undef SKIM_OP
+
+#endif /* SKIM_VK_INT_H */

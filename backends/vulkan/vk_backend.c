@@ -1,0 +1,92 @@
+/* vk_backend.c - the Vulkan backend's skim_backend_i table, create and destroy. */
+#include "vk-int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void vk_destroy(skim_backend *be) {
+    skim_vk_backend *vb = be->impl;
+    if (vb) {
+        if (vb->dev && vb->d.vkDeviceWaitIdle) {
+            vb->d.vkDeviceWaitIdle(vb->dev);
+        }
+        skim_vk_pipelines_destroy(vb);
+        skim_vk_device_destroy(vb);
+        skim_free(&be->alloc, vb);
+    }
+    skim_allocator a = be->alloc;
+    skim_free(&a, be);
+}
+
+static const skim_backend_i vk_iface = {
+    "vulkan",
+    vk_destroy,
+    skim_vk_supports,
+    skim_vk_plan_create,
+    skim_vk_plan_destroy,
+    skim_vk_set_input,
+    skim_vk_reset_states,
+    skim_vk_run_async,
+    skim_vk_wait,
+    skim_vk_read,
+};
+
+skim_status skim_backend_create_vulkan_msg(const skim_vulkan_desc *desc, skim_backend **out,
+                                           char *msg, size_t msg_size) {
+    skim_vulkan_desc dd;
+    memset(&dd, 0, sizeof dd);
+    if (desc) {
+        dd = *desc;
+    }
+    if (msg && msg_size) {
+        msg[0] = '\0';
+    }
+    if (!out) {
+        return SKIM_ERR_INVALID_ARG;
+    }
+    skim_backend *be = skim_calloc(&dd.allocator, 1, sizeof *be);
+    skim_vk_backend *vb = be ? skim_calloc(&dd.allocator, 1, sizeof *vb) : NULL;
+    if (!vb) {
+        skim_free(&dd.allocator, be);
+        if (msg && msg_size) snprintf(msg, msg_size, "vulkan: out of memory");
+        return SKIM_ERR_OUT_OF_MEMORY;
+    }
+    be->iface = &vk_iface;
+    be->impl = vb;
+    be->alloc = dd.allocator;
+    vb->be = be;
+    vb->vka = dd.vk_allocator;
+    vb->debug = dd.debug;
+    vb->debug_user = dd.debug_user;
+    vb->cache_io = dd.cache;
+    const char *res = getenv("SKIM_VK_RESOLVE");
+    const char *mv = getenv("SKIM_VK_MUL_MV");
+    vb->force_mul_mv = mv && strcmp(mv, "1") == 0;
+    bool host = dd.resolve == SKIM_VK_RESOLVE_HOST || (res && strcmp(res, "host") == 0);
+    skim_status st = skim_vk_device_create(vb, &dd);
+    if (st == SKIM_OK) {
+        st = skim_vk_pipelines_init(vb);
+    }
+    vb->info.gpu_resolve = !host;
+    if (st != SKIM_OK) {
+        if (msg && msg_size) snprintf(msg, msg_size, "%s", be->msg);
+        vk_destroy(be);
+        return st;
+    }
+    be->msg[0] = '\0';
+    *out = be;
+    return SKIM_OK;
+}
+
+skim_status skim_backend_create_vulkan(const skim_vulkan_desc *desc, skim_backend **out) {
+    return skim_backend_create_vulkan_msg(desc, out, NULL, 0);
+}
+
+bool skim_vulkan_query_info(const skim_backend *be, skim_vulkan_info *out) {
+    if (!be || !out || be->iface != &vk_iface) {
+        return false;
+    }
+    *out = ((const skim_vk_backend *)be->impl)->info;
+    return true;
+}

@@ -1,0 +1,269 @@
+/* vk_ops.c - skim_vk_op_<name> for the dense ops: each fills a dispatch (shader variant,
+ * push constants, the grid, and for a bounded output the indirect-dispatch rule) and
+ * hands it to skim_vk_emit. The selection ops are in vk_ops_sel.c. */
+#include "vk-int.h"
+
+#include <math.h>
+#include <string.h>
+
+void skim_vk_set_strides(uint32_t nb[4], const skim_tensor *t) {
+    size_t u = skim_vk_unit(t->type);
+    for (int k = 0; k < 4; k++) {
+        nb[k] = (uint32_t)(t->nb[k] / u);
+    }
+}
+
+static void set_ne(uint32_t ne[4], const skim_tensor *t) {
+    for (int k = 0; k < 4; k++) {
+        ne[k] = (uint32_t)t->ne[k];
+    }
+}
+
+void skim_vk_dispatch_init(skim_vk_dispatch *d, skim_vk_shader_id shader, const skim_tensor *node) {
+    memset(d, 0, sizeof *d);
+    d->shader = shader;
+    d->bounded_sel = -1;
+    d->grid[0] = d->grid[1] = d->grid[2] = 1;
+    if (!node) {
+        return;
+    }
+    d->bind[0] = node;
+    set_ne(d->pc.ne, node);
+    skim_vk_set_strides(d->pc.nbd, node);
+    for (int k = 0; k < 8; k++) {
+        const skim_tensor *s = node->src[k];
+        d->bind[k + 1] = s && s->kind != SKIM_KIND_PARAM ? s : NULL;
+    }
+    if (node->bound) {
+        d->pc.bound = (uint32_t)node->n_dims;
+        d->bind_bound = node->bound;
+    }
+}
+
+/* A grid of n items over workgroups of `per` (rows or elements), folded into y past
+ * 65535 groups. A bounded output with an unfolded grid runs indirect: count * (n / outer)
+ * items. */
+static void grid_items(skim_vk_rec *r, skim_vk_dispatch *d, const skim_tensor *node,
+                       int64_t n, uint32_t per) {
+    int64_t wgs = (n + per - 1) / per;
+    if (wgs > 65535) {
+        d->grid[0] = 65535;
+        d->grid[1] = (uint32_t)((wgs + 65534) / 65535);
+    } else {
+        d->grid[0] = (uint32_t)wgs;
+    }
+    const skim_tensor *b = node ? node->bound : NULL;
+    if (b && wgs <= 65535) {
+        int64_t outer = node->ne[node->n_dims - 1];
+        d->bounded_sel = skim_graph_slot(r->p->graph, b);
+        d->bmul = (uint32_t)(n / outer);
+        d->bdiv = per;
+        d->bdim = 0;
+    }
+}
+
+static int64_t rows_of(const skim_tensor *t) {
+    return t->ne[1] * t->ne[2] * t->ne[3];
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+static skim_status eltwise(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, SKIM_VK_SHADER_ELTWISE, node);
+    d.pc.op = op;
+    skim_vk_set_strides(d.pc.nba, node->src[0]);
+    const skim_tensor *b = node->src[1];
+    if (b) {
+        set_ne(d.pc.neb, b);
+        skim_vk_set_strides(d.pc.nbb, b);
+    } else {
+        d.pc.neb[0] = d.pc.neb[1] = d.pc.neb[2] = d.pc.neb[3] = 1;
+    }
+    if (op == SKIM_VK_EW_SCALE) {
+        d.pc.f[0] = node->params.scale.s;
+    }
+    grid_items(r, &d, node, skim_tensor_nelements(node), 256);
+    return skim_vk_emit(r, &d);
+}
+
+skim_status skim_vk_op_add(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_ADD); }
+skim_status skim_vk_op_mul(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_MUL); }
+skim_status skim_vk_op_swiglu(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_SWIGLU); }
+skim_status skim_vk_op_scale(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_SCALE); }
+skim_status skim_vk_op_silu(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_SILU); }
+skim_status skim_vk_op_gelu(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_GELU); }
+skim_status skim_vk_op_sigmoid(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_SIGMOID); }
+
+/* ---------------------------------------------------------------- rows */
+
+static skim_status norm(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, r->vb->info.subgroup_arith ? SKIM_VK_SHADER_NORM_SG
+                                                         : SKIM_VK_SHADER_NORM, node);
+    d.pc.op = op;
+    d.pc.f[0] = node->params.norm.eps;
+    skim_vk_set_strides(d.pc.nba, node->src[0]);
+    grid_items(r, &d, node, rows_of(node), 1);
+    return skim_vk_emit(r, &d);
+}
+
+skim_status skim_vk_op_rms_norm(skim_vk_rec *r, const skim_tensor *n) { return norm(r, n, SKIM_VK_NORM_RMS); }
+skim_status skim_vk_op_layer_norm(skim_vk_rec *r, const skim_tensor *n) { return norm(r, n, SKIM_VK_NORM_LAYER); }
+
+skim_status skim_vk_op_soft_max(skim_vk_rec *r, const skim_tensor *node) {
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, r->vb->info.subgroup_arith ? SKIM_VK_SHADER_SOFT_MAX_SG
+                                                         : SKIM_VK_SHADER_SOFT_MAX, node);
+    d.pc.f[0] = node->params.soft_max.scale;
+    skim_vk_set_strides(d.pc.nba, node->src[0]);
+    const skim_tensor *m = node->src[1];
+    d.pc.neb[0] = d.pc.neb[1] = d.pc.neb[2] = d.pc.neb[3] = 1;
+    if (m) {
+        d.pc.i[0] = 1;
+        set_ne(d.pc.neb, m);
+        skim_vk_set_strides(d.pc.nbb, m);
+    }
+    grid_items(r, &d, node, rows_of(node), 1);
+    return skim_vk_emit(r, &d);
+}
+
+skim_status skim_vk_op_rope(skim_vk_rec *r, const skim_tensor *node) {
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, SKIM_VK_SHADER_ROPE, node);
+    skim_vk_set_strides(d.pc.nba, node->src[0]);
+    d.pc.i[0] = node->params.rope.mode;
+    d.pc.i[1] = node->params.rope.n_dims;
+    d.pc.f[0] = node->params.rope.freq_base;
+    grid_items(r, &d, node, skim_tensor_nelements(node), 256);
+    return skim_vk_emit(r, &d);
+}
+
+skim_status skim_vk_op_argmax(skim_vk_rec *r, const skim_tensor *node) {
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, SKIM_VK_SHADER_ARGMAX, node);
+    skim_vk_set_strides(d.pc.nba, node->src[0]);
+    set_ne(d.pc.neb, node->src[0]);
+    grid_items(r, &d, node, skim_tensor_nelements(node), 64);
+    return skim_vk_emit(r, &d);
+}
+
+/* ---------------------------------------------------------------- copies */
+
+static skim_vk_shader_id copy_shader(skim_type src, skim_type dst) {
+    bool s16 = src == SKIM_TYPE_F16, d16 = dst == SKIM_TYPE_F16;
+    return s16 ? (d16 ? SKIM_VK_SHADER_COPY_F16_F16 : SKIM_VK_SHADER_COPY_F16_F32)
+               : (d16 ? SKIM_VK_SHADER_COPY_F32_F16 : SKIM_VK_SHADER_COPY_32);
+}
+
+static skim_status copy(skim_vk_rec *r, const skim_tensor *node, const skim_tensor *src) {
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, copy_shader(src->type, node->type), node);
+    d.bind[1] = src;
+    d.bind[2] = NULL;
+    set_ne(d.pc.neb, src);
+    skim_vk_set_strides(d.pc.nba, src);
+    grid_items(r, &d, node, skim_tensor_nelements(node), 256);
+    return skim_vk_emit(r, &d);
+}
+
+skim_status skim_vk_op_cont(skim_vk_rec *r, const skim_tensor *node) {
+    return copy(r, node, node->src[0]);
+}
+
+skim_status skim_vk_op_cpy(skim_vk_rec *r, const skim_tensor *node) {
+    return copy(r, node, node->src[0]);
+}
+
+/* ---------------------------------------------------------------- weights */
+
+static skim_vk_shader_id by_wtype(skim_type t, skim_vk_shader_id f32) {
+    /* The F32, F16, Q8_0, Q4_0 variants are consecutive in shaders.cmake. */
+    switch (t) {
+    case SKIM_TYPE_F16: return (skim_vk_shader_id)(f32 + 1);
+    case SKIM_TYPE_Q8_0: return (skim_vk_shader_id)(f32 + 2);
+    case SKIM_TYPE_Q4_0: return (skim_vk_shader_id)(f32 + 3);
+    default: return f32;
+    }
+}
+
+skim_status skim_vk_op_get_rows(skim_vk_rec *r, const skim_tensor *node) {
+    const skim_tensor *w = node->src[0];
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, by_wtype(w->type, SKIM_VK_SHADER_GET_ROWS_F32), node);
+    skim_vk_set_strides(d.pc.nba, w);
+    d.pc.i[0] = (int32_t)w->ne[1];
+    grid_items(r, &d, node, skim_tensor_nelements(node), 256);
+    return skim_vk_emit(r, &d);
+}
+
+/* mul_mat, mul_mat_sel, mul_mat_sel_k: a workgroup makes 64 rows x 16 columns. */
+static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
+    const skim_tensor *w = node->src[0], *x = node->src[1], *sel = node->src[2];
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, by_wtype(w->type, SKIM_VK_SHADER_MUL_MAT_F32), node);
+    d.pc.op = op;
+    skim_vk_set_strides(d.pc.nba, w);
+    skim_vk_set_strides(d.pc.nbb, x);
+    set_ne(d.pc.neb, x);
+    d.pc.i[3] = (int32_t)((x->ne[2] / w->ne[2]) | ((x->ne[3] / w->ne[3]) << 16));
+    if (sel) {
+        d.pc.i[0] = node->params.block.block;
+        d.pc.i[1] = (int32_t)sel->ne[1] | (sel->sel_kind == SKIM_SEL_HEAD_TOKENS ? 1 << 16 : 0);
+        d.pc.i[2] = (int32_t)sel->ne[0];
+    }
+    d.grid[0] = (uint32_t)((node->ne[0] + 63) / 64); /* 16 x 4 rows per workgroup */
+    d.grid[1] = (uint32_t)((node->ne[1] + 15) / 16); /* 4 x 4 columns */
+    d.grid[2] = (uint32_t)(node->ne[2] * node->ne[3]);
+    /* Decode on a GPU: subgroups along k (mul_mv.comp), 8 rows per workgroup. Not on a CPU
+     * device: lavapipe (Mesa 22.3) ran a 4096^2 matvec 2.5x slower that way than with
+     * mul_mat.comp's 4 rows per invocation. */
+    if (op == SKIM_VK_MM_DENSE && !node->bound && node->ne[1] <= 4 && node->ne[0] <= 8 * 65535 &&
+        r->vb->info.subgroup_arith &&
+        (r->vb->info.device_type != VK_PHYSICAL_DEVICE_TYPE_CPU || r->vb->force_mul_mv)) {
+        d.shader = by_wtype(w->type, SKIM_VK_SHADER_MUL_MV_F32);
+        d.grid[0] = (uint32_t)((node->ne[0] + 7) / 8);
+        d.grid[1] = 1;
+    }
+    if (node->bound && node->n_dims == 2) {
+        d.bounded_sel = skim_graph_slot(r->p->graph, node->bound);
+        d.bmul = 1;
+        d.bdiv = 16;
+        d.bdim = 1;
+    } else if (node->bound && node->n_dims >= 3) {
+        d.bounded_sel = skim_graph_slot(r->p->graph, node->bound);
+        d.bmul = (uint32_t)(node->ne[2] * node->ne[3] / node->ne[node->n_dims - 1]);
+        d.bdiv = 1;
+        d.bdim = 2;
+    }
+    return skim_vk_emit(r, &d);
+}
+
+skim_status skim_vk_op_mul_mat(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_MM_DENSE); }
+skim_status skim_vk_op_mul_mat_sel(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_MM_SEL); }
+skim_status skim_vk_op_mul_mat_sel_k(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_MM_SEL_K); }
+
+/* ---------------------------------------------------------------- support */
+
+bool skim_vk_supports(skim_backend *be, const skim_tensor *node) {
+    if (node->kind == SKIM_KIND_VIEW) {
+        return true;
+    }
+    const skim_tensor *a = node->src[0];
+    switch (node->op) {
+    case SKIM_OP_CONT:
+        return a->type == SKIM_TYPE_F32 || a->type == SKIM_TYPE_I32 || a->type == SKIM_TYPE_F16;
+    case SKIM_OP_MUL_MAT:
+    case SKIM_OP_MUL_MAT_SEL:
+    case SKIM_OP_MUL_MAT_SEL_K:
+        return node->ne[0] <= 64 * 65535 && node->ne[1] <= 16 * 65535 &&
+               node->ne[2] * node->ne[3] <= 65535;
+    case SKIM_OP_ATTN: {
+        const skim_tensor *k = node->src[SKIM_ATTN_K], *v = node->src[SKIM_ATTN_V];
+        return k->type == v->type && node->ne[0] <= 256 && node->ne[1] <= 65535 &&
+               node->ne[2] <= 65535;
+    }
+    default:
+        return node->op > SKIM_OP_NONE && node->op < SKIM_OP_COUNT;
+    }
+}

@@ -1,0 +1,139 @@
+/* vk_ops_sel.c - skim_vk_op_<name> for the writes into states (set_rows), attention, the
+ * selection producers (compacted on the GPU by select.comp) and their consumers. */
+#include "vk-int.h"
+
+#include <math.h>
+#include <string.h>
+
+static void set_ne(uint32_t ne[4], const skim_tensor *t) {
+    for (int k = 0; k < 4; k++) {
+        ne[k] = (uint32_t)t->ne[k];
+    }
+}
+
+static void grid_flat(skim_vk_dispatch *d, int64_t n, uint32_t per) {
+    int64_t wgs = (n + per - 1) / per;
+    d->grid[0] = (uint32_t)(wgs > 65535 ? 65535 : wgs);
+    d->grid[1] = (uint32_t)(wgs > 65535 ? (wgs + 65534) / 65535 : 1);
+}
+
+skim_status skim_vk_op_set_rows(skim_vk_rec *r, const skim_tensor *node) {
+    const skim_tensor *src = node->src[1], *dst = node->src[0];
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, node->type == SKIM_TYPE_F16 ? SKIM_VK_SHADER_SET_ROWS_F16
+                                                         : SKIM_VK_SHADER_SET_ROWS_F32, node);
+    d.bind[1] = NULL; /* the state's earlier version: binding 0 is its storage */
+    set_ne(d.pc.neb, src);
+    skim_vk_set_strides(d.pc.nbb, src);
+    d.pc.i[0] = (int32_t)dst->ne[1];
+    d.pc.bound = src->bound ? 1u : 0u;
+    d.bind_bound = src->bound;
+    grid_flat(&d, skim_tensor_nelements(src), 256);
+    if (src->bound && d.grid[1] == 1) {
+        d.bounded_sel = skim_graph_slot(r->p->graph, src->bound);
+        d.bmul = (uint32_t)src->ne[0];
+        d.bdiv = 256;
+        d.bdim = 0;
+    }
+    return skim_vk_emit(r, &d);
+}
+
+skim_status skim_vk_op_attn(skim_vk_rec *r, const skim_tensor *node) {
+    skim_tensor *const *s = node->src;
+    const skim_tensor *q = s[SKIM_ATTN_Q], *k = s[SKIM_ATTN_K], *v = s[SKIM_ATTN_V];
+    const skim_tensor *heads = s[SKIM_ATTN_HEADS];
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, k->type == SKIM_TYPE_F16 ? SKIM_VK_SHADER_ATTN_F16
+                                                      : SKIM_VK_SHADER_ATTN_F32, node);
+    skim_vk_set_strides(d.pc.nba, q);
+    skim_vk_set_strides(d.pc.nbb, k);
+    skim_vk_set_strides(d.pc.nbd, v);
+    set_ne(d.pc.neb, k);
+    if (s[SKIM_ATTN_NKV]) {
+        d.pc.i[0] = skim_graph_slot(r->p->graph, s[SKIM_ATTN_NKV]) + 1;
+    }
+    d.pc.i[1] = (s[SKIM_ATTN_KPOS] ? 1 : 0) | (s[SKIM_ATTN_KMASK] ? 2 : 0) | (k->bound ? 4 : 0);
+    d.bind[1 + SKIM_ATTN_NKV] = k->bound; /* binding 6: the selection bounding the keys */
+    if (heads) {
+        d.pc.i[2] = heads->sel_kind == SKIM_SEL_HEAD_TOKENS ? 2 : 1;
+        d.pc.i[3] = (int32_t)heads->ne[0];
+    }
+    float scale = node->params.attn.scale;
+    d.pc.f[0] = scale != 0.0f ? scale : 1.0f / sqrtf((float)q->ne[0]);
+    d.grid[0] = (uint32_t)node->ne[1];
+    d.grid[1] = (uint32_t)node->ne[2];
+    if (node->bound) {
+        d.bounded_sel = skim_graph_slot(r->p->graph, node->bound);
+        d.bmul = 1;
+        d.bdiv = 1;
+        d.bdim = 1;
+    }
+    return skim_vk_emit(r, &d);
+}
+
+/* ---------------------------------------------------------------- producers */
+
+static skim_status produce(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
+    const skim_tensor *in = node->src[0];
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, SKIM_VK_SHADER_SELECT, node);
+    d.pc.op = op;
+    d.pc.i[0] = (int32_t)node->ne[1];
+    d.pc.i[1] = (int32_t)node->ne[0];
+    d.pc.neb[0] = (uint32_t)skim_tensor_nelements(in);
+    if (op == SKIM_VK_SEL_TOPK) {
+        d.pc.i[3] = node->params.topk.k;
+    } else {
+        d.pc.f[0] = node->params.gate.tau;
+    }
+    const skim_tensor *prev = op == SKIM_VK_SEL_TOKEN_HALT ? node->src[1] : NULL;
+    if (in->bound && !prev) {
+        d.pc.i[2] |= 1;
+        d.bind_bound = in->bound;
+    }
+    if (prev) {
+        d.pc.i[2] |= 2 | (in->bound ? 4 : 0);
+    }
+    return skim_vk_emit(r, &d);
+}
+
+skim_status skim_vk_op_head_gate(skim_vk_rec *r, const skim_tensor *n) {
+    return produce(r, n, SKIM_VK_SEL_HEAD_GATE);
+}
+
+skim_status skim_vk_op_token_halt(skim_vk_rec *r, const skim_tensor *n) {
+    return produce(r, n, SKIM_VK_SEL_TOKEN_HALT);
+}
+
+skim_status skim_vk_op_select_topk(skim_vk_rec *r, const skim_tensor *n) {
+    return produce(r, n, SKIM_VK_SEL_TOPK);
+}
+
+/* ---------------------------------------------------------------- consumers */
+
+skim_status skim_vk_op_get_rows_sel(skim_vk_rec *r, const skim_tensor *node) {
+    const skim_tensor *x = node->src[0];
+    int64_t len = skim_tensor_nelements(x) / x->ne[x->n_dims - 1];
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, SKIM_VK_SHADER_GET_ROWS_SEL, node);
+    d.pc.i[0] = (int32_t)len;
+    grid_flat(&d, skim_tensor_nelements(x), 256);
+    if (d.grid[1] == 1) {
+        d.bounded_sel = skim_graph_slot(r->p->graph, node->src[1]);
+        d.bmul = (uint32_t)len;
+        d.bdiv = 256;
+        d.bdim = 0;
+    }
+    return skim_vk_emit(r, &d);
+}
+
+skim_status skim_vk_op_scatter_add_sel(skim_vk_rec *r, const skim_tensor *node) {
+    const skim_tensor *x = node->src[0];
+    int64_t rows = x->ne[x->n_dims - 1];
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, SKIM_VK_SHADER_SCATTER_ADD_SEL, node);
+    d.pc.i[0] = (int32_t)(skim_tensor_nelements(x) / rows);
+    d.pc.i[1] = (int32_t)rows;
+    grid_flat(&d, skim_tensor_nelements(x), 256);
+    return skim_vk_emit(r, &d);
+}

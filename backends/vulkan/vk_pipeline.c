@@ -1,0 +1,117 @@
+/* vk_pipeline.c - the one descriptor-set layout and pipeline layout every shader shares,
+ * compute pipelines created on first use from the embedded SPIR-V, the pipeline cache. */
+#include "vk-int.h"
+
+#define FAIL(vb, st, ...) skim_backend_fail((vb)->be, st, __VA_ARGS__)
+
+skim_status skim_vk_pipelines_init(skim_vk_backend *vb) {
+    VkDescriptorSetLayoutBinding b[SKIM_VK_N_BINDINGS];
+    for (uint32_t k = 0; k < SKIM_VK_N_BINDINGS; k++) {
+        b[k].binding = k;
+        b[k].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+        b[k].descriptorCount = 1;
+        b[k].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
+        b[k].pImmutableSamplers = NULL;
+    }
+    if (vb->props.limits.maxPerStageDescriptorStorageBuffers < SKIM_VK_N_BINDINGS) {
+        return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: %s allows %u storage buffers per stage; skim "
+                    "needs %d", vb->props.deviceName,
+                    vb->props.limits.maxPerStageDescriptorStorageBuffers, SKIM_VK_N_BINDINGS);
+    }
+    VkDescriptorSetLayoutCreateInfo li = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+    li.bindingCount = SKIM_VK_N_BINDINGS;
+    li.pBindings = b;
+    VkResult r = vb->d.vkCreateDescriptorSetLayout(vb->dev, &li, vb->vka, &vb->dsl);
+    if (r != VK_SUCCESS) {
+        return FAIL(vb, skim_vk_status(r), "vulkan: descriptor set layout: %s", skim_vk_result_str(r));
+    }
+    VkPushConstantRange pr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(skim_vk_pc)};
+    VkPipelineLayoutCreateInfo pi = {VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+    pi.setLayoutCount = 1;
+    pi.pSetLayouts = &vb->dsl;
+    pi.pushConstantRangeCount = 1;
+    pi.pPushConstantRanges = &pr;
+    r = vb->d.vkCreatePipelineLayout(vb->dev, &pi, vb->vka, &vb->layout);
+    if (r != VK_SUCCESS) {
+        return FAIL(vb, skim_vk_status(r), "vulkan: pipeline layout: %s", skim_vk_result_str(r));
+    }
+    VkPipelineCacheCreateInfo ci = {VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+    if (vb->cache_io.load) {
+        size_t n = 0;
+        const void *data = vb->cache_io.load(vb->cache_io.user, &n);
+        if (data && n > 0) {
+            ci.initialDataSize = n;
+            ci.pInitialData = data;
+        }
+    }
+    r = vb->d.vkCreatePipelineCache(vb->dev, &ci, vb->vka, &vb->cache);
+    if (r != VK_SUCCESS && ci.initialDataSize) {
+        /* A cache from another driver or device: start empty (spec: the data may be
+         * ignored, but some drivers fail instead). */
+        ci.initialDataSize = 0;
+        ci.pInitialData = NULL;
+        r = vb->d.vkCreatePipelineCache(vb->dev, &ci, vb->vka, &vb->cache);
+    }
+    if (r != VK_SUCCESS) {
+        return FAIL(vb, skim_vk_status(r), "vulkan: pipeline cache: %s", skim_vk_result_str(r));
+    }
+    return SKIM_OK;
+}
+
+static void save_cache(skim_vk_backend *vb) {
+    size_t n = 0;
+    if (!vb->cache_io.save || !vb->cache ||
+        vb->d.vkGetPipelineCacheData(vb->dev, vb->cache, &n, NULL) != VK_SUCCESS || n == 0) {
+        return;
+    }
+    void *data = skim_alloc(&vb->be->alloc, n);
+    if (data && vb->d.vkGetPipelineCacheData(vb->dev, vb->cache, &n, data) == VK_SUCCESS) {
+        vb->cache_io.save(vb->cache_io.user, data, n);
+    }
+    skim_free(&vb->be->alloc, data);
+}
+
+void skim_vk_pipelines_destroy(skim_vk_backend *vb) {
+    if (!vb->dev) {
+        return;
+    }
+    for (int k = 0; k < SKIM_VK_SHADER_COUNT; k++) {
+        if (vb->pipes[k]) {
+            vb->d.vkDestroyPipeline(vb->dev, vb->pipes[k], vb->vka);
+        }
+    }
+    save_cache(vb);
+    if (vb->cache) vb->d.vkDestroyPipelineCache(vb->dev, vb->cache, vb->vka);
+    if (vb->layout) vb->d.vkDestroyPipelineLayout(vb->dev, vb->layout, vb->vka);
+    if (vb->dsl) vb->d.vkDestroyDescriptorSetLayout(vb->dev, vb->dsl, vb->vka);
+}
+
+skim_status skim_vk_pipeline_get(skim_vk_backend *vb, skim_vk_shader_id id, VkPipeline *out) {
+    if (vb->pipes[id]) {
+        *out = vb->pipes[id];
+        return SKIM_OK;
+    }
+    const skim_vk_spirv *s = &skim_vk_spirv_table[id];
+    VkShaderModuleCreateInfo mi = {VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+    mi.codeSize = s->size;
+    mi.pCode = s->code;
+    VkShaderModule mod;
+    VkResult r = vb->d.vkCreateShaderModule(vb->dev, &mi, vb->vka, &mod);
+    if (r != VK_SUCCESS) {
+        return FAIL(vb, skim_vk_status(r), "vulkan: shader %s: %s", s->name, skim_vk_result_str(r));
+    }
+    VkComputePipelineCreateInfo ci = {VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+    ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+    ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+    ci.stage.module = mod;
+    ci.stage.pName = "main";
+    ci.layout = vb->layout;
+    r = vb->d.vkCreateComputePipelines(vb->dev, vb->cache, 1, &ci, vb->vka, &vb->pipes[id]);
+    vb->d.vkDestroyShaderModule(vb->dev, mod, vb->vka);
+    if (r != VK_SUCCESS) {
+        vb->pipes[id] = VK_NULL_HANDLE;
+        return FAIL(vb, skim_vk_status(r), "vulkan: pipeline %s: %s", s->name, skim_vk_result_str(r));
+    }
+    *out = vb->pipes[id];
+    return SKIM_OK;
+}

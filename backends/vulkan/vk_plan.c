@@ -1,0 +1,341 @@
+/* vk_plan.c - plans: buffers (arena, weights, inputs, states, run parameters, indirect
+ * commands), the recording (vk_record.c) done once here, and runs: write the parameter
+ * buffer, one vkQueueSubmit, a fence; after the wait, every selection's words are copied
+ * to p->sel_host for the stats. */
+#include "vk-int.h"
+
+#include <string.h>
+
+#define PFAIL(p, st, ...) skim_plan_fail((p), st, __VA_ARGS__)
+
+static VkDeviceSize align_up(VkDeviceSize v) {
+    return (v + SKIM_ALIGN - 1) / SKIM_ALIGN * SKIM_ALIGN;
+}
+
+/* Offsets of a list of leaves packed into one buffer; returns the total. */
+static skim_status pack(skim_plan *p, skim_tensor **list, int n, VkDeviceSize **offs,
+                        VkDeviceSize *total) {
+    *offs = skim_calloc(&p->be->alloc, (size_t)(n ? n : 1), sizeof **offs);
+    if (!*offs) {
+        return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    VkDeviceSize o = 0;
+    for (int i = 0; i < n; i++) {
+        (*offs)[i] = o;
+        o = align_up(o + skim_tensor_nbytes(list[i]));
+    }
+    *total = o;
+    return SKIM_OK;
+}
+
+static uint32_t fill_word(const skim_tensor *s) {
+    uint32_t w = 0;
+    if (s->type == SKIM_TYPE_F32) {
+        memcpy(&w, &s->fill, 4);
+    } else if (s->type == SKIM_TYPE_F16) {
+        uint16_t h = skim_fp32_to_fp16(s->fill);
+        w = (uint32_t)h | ((uint32_t)h << 16);
+    }
+    return w;
+}
+
+skim_status skim_vk_reset_states(skim_plan *p) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_plan *vp = p->impl;
+    const skim_graph *g = p->graph;
+    for (int i = 0; i < g->n_states; i++) {
+        skim_status st = skim_vk_fill(vb, &vp->states, vp->st_off[i],
+                                      skim_tensor_nbytes(g->states[i]), fill_word(g->states[i]));
+        if (st != SKIM_OK) {
+            return PFAIL(p, st, "%s", vb->be->msg);
+        }
+    }
+    return SKIM_OK;
+}
+
+static skim_status make_buffers(skim_plan *p) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_plan *vp = p->impl;
+    const skim_graph *g = p->graph;
+    VkDeviceSize wsz = 0, isz = 0, ssz = 0;
+    skim_status st = pack(p, g->weights, g->n_weights, &vp->w_off, &wsz);
+    if (st == SKIM_OK) st = pack(p, g->inputs, g->n_inputs, &vp->in_off, &isz);
+    if (st == SKIM_OK) st = pack(p, g->states, g->n_states, &vp->st_off, &ssz);
+    if (st != SKIM_OK) {
+        return st;
+    }
+    VkDeviceSize rbsz = 0;
+    for (int i = 0; i < g->n_sels; i++) {
+        rbsz += skim_tensor_nbytes(g->sels[i]);
+    }
+    const VkBufferUsageFlags sb = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
+    struct { skim_vk_buffer *b; VkDeviceSize size; bool host; const char *what; } bufs[] = {
+        {&vp->arena, g->arena_size, false, "arena"},
+        {&vp->weights, wsz, false, "weights"},
+        {&vp->inputs, isz, true, "inputs"},
+        {&vp->states, ssz, false, "states"},
+        {&vp->params, 4u * (SKIM_VK_PARAM_BASE + (VkDeviceSize)g->n_params), true, "parameters"},
+        {&vp->dummy, 256, false, "dummy"},
+        {&vp->readback, rbsz, true, "selection readback"},
+    };
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) {
+        st = skim_vk_buffer_create(vb, bufs[k].b, bufs[k].size, sb, bufs[k].host, bufs[k].what);
+        if (st != SKIM_OK) {
+            return PFAIL(p, st, "%s", vb->be->msg);
+        }
+    }
+    for (int i = 0; i < g->n_weights; i++) {
+        const skim_tensor *w = g->weights[i];
+        if (!w->data) {
+            return PFAIL(p, SKIM_ERR_STATE, "vulkan: weight %s has no data", w->name);
+        }
+        st = skim_vk_upload(vb, &vp->weights, vp->w_off[i], w->data, skim_tensor_nbytes(w));
+        if (st != SKIM_OK) {
+            return PFAIL(p, st, "%s", vb->be->msg);
+        }
+    }
+    return skim_vk_reset_states(p);
+}
+
+/* The end of a run: every selection's words are copied into the host-visible readback
+ * buffer inside the run (no extra submission to fetch them on a discrete GPU), and all
+ * writes are made visible to the host and to later transfers (downloads of outputs). */
+static void record_readback(skim_plan *p) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_plan *vp = p->impl;
+    const skim_graph *g = p->graph;
+    VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT;
+    vb->d.vkCmdPipelineBarrier(vp->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                               VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    VkDeviceSize at = 0;
+    for (int i = 0; i < g->n_sels; i++) {
+        skim_vk_buffer *buf;
+        VkDeviceSize off, end;
+        if (skim_vk_locate(p, g->sels[i], &buf, &off, &end)) {
+            VkBufferCopy c = {off, at, skim_tensor_nbytes(g->sels[i])};
+            vb->d.vkCmdCopyBuffer(vp->cmd, buf->buf, vp->readback.buf, 1, &c);
+        }
+        at += skim_tensor_nbytes(g->sels[i]);
+    }
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_TRANSFER_READ_BIT;
+    vb->d.vkCmdPipelineBarrier(vp->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT |
+                               VK_PIPELINE_STAGE_TRANSFER_BIT,
+                               VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1,
+                               &mb, 0, NULL, 0, NULL);
+}
+
+static skim_status record(skim_plan *p) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_plan *vp = p->impl;
+    skim_vk_rec r = {vb, p, vp, 0, SKIM_OK};
+    skim_status st = skim_vk_record_pass(&r);
+    if (st != SKIM_OK) {
+        return st;
+    }
+    uint32_t n_sets = (uint32_t)(vp->n_dispatch + p->graph->n_sels + 1);
+    VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, n_sets * SKIM_VK_N_BINDINGS};
+    VkDescriptorPoolCreateInfo pi = {VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    pi.maxSets = n_sets;
+    pi.poolSizeCount = 1;
+    pi.pPoolSizes = &ps;
+    VkResult res = vb->d.vkCreateDescriptorPool(vb->dev, &pi, vb->vka, &vp->dpool);
+    if (res != VK_SUCCESS) {
+        return PFAIL(p, skim_vk_status(res), "vulkan: descriptor pool: %s", skim_vk_result_str(res));
+    }
+    /* The indirect table (8 words per entry), then the commands (3 words each). */
+    VkDeviceSize tbl = 32u * (VkDeviceSize)vp->n_ind;
+    vp->ind_cmd_off = tbl;
+    st = skim_vk_buffer_create(vb, &vp->indirect, tbl + 12u * (VkDeviceSize)vp->n_ind + 16,
+                               VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
+                               VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT, false, "indirect");
+    for (int k = 0; st == SKIM_OK && k < vp->n_ind; k++) {
+        const skim_vk_indirect *e = &vp->ind[k];
+        uint32_t w[8] = {(uint32_t)e->sel, e->mul, e->div, e->dim, e->xyz[0], e->xyz[1],
+                         e->xyz[2], 0};
+        st = skim_vk_upload(vb, &vp->indirect, 32u * (VkDeviceSize)k, w, sizeof w);
+    }
+    if (st != SKIM_OK) {
+        return PFAIL(p, st, "%s", vb->be->msg);
+    }
+    /* The work goes into a secondary command buffer, recorded once; the plan's primary
+     * only executes it, and an engine's own primary can execute it too
+     * (skim_vulkan_plan_record). */
+    VkCommandBufferAllocateInfo ai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.commandPool = vb->pool;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_SECONDARY;
+    ai.commandBufferCount = 1;
+    res = vb->d.vkAllocateCommandBuffers(vb->dev, &ai, &vp->cmd);
+    if (res == VK_SUCCESS) {
+        ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+        res = vb->d.vkAllocateCommandBuffers(vb->dev, &ai, &vp->primary);
+    }
+    if (res != VK_SUCCESS) {
+        return PFAIL(p, skim_vk_status(res), "vulkan: command buffer: %s", skim_vk_result_str(res));
+    }
+    VkCommandBufferInheritanceInfo inh = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_INHERITANCE_INFO};
+    VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.pInheritanceInfo = &inh;
+    vb->d.vkBeginCommandBuffer(vp->cmd, &bi);
+    /* What earlier runs, uploads and reads did is finished before this run touches it. */
+    VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
+                       VK_ACCESS_HOST_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
+    vb->d.vkCmdPipelineBarrier(vp->cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
+                               VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    r.pass = 1;
+    st = skim_vk_record_pass(&r);
+    record_readback(p);
+    res = vb->d.vkEndCommandBuffer(vp->cmd);
+    if (res == VK_SUCCESS) {
+        VkCommandBufferBeginInfo pb = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+        vb->d.vkBeginCommandBuffer(vp->primary, &pb);
+        vb->d.vkCmdExecuteCommands(vp->primary, 1, &vp->cmd);
+        res = vb->d.vkEndCommandBuffer(vp->primary);
+    }
+    if (st == SKIM_OK && res != VK_SUCCESS) {
+        st = PFAIL(p, skim_vk_status(res), "vulkan: recording: %s", skim_vk_result_str(res));
+    }
+    return st;
+}
+
+skim_status skim_vk_plan_create(skim_backend *be, skim_plan *p) {
+    skim_vk_backend *vb = be->impl;
+    if (p->mode != SKIM_MODE_SKIP) {
+        return PFAIL(p, SKIM_ERR_UNSUPPORTED, "vulkan: plan mode MASKED_DENSE is the CPU "
+                     "backend's reference; the Vulkan backend runs SKIP plans");
+    }
+    skim_vk_plan *vp = skim_calloc(&be->alloc, 1, sizeof *vp);
+    if (!vp) {
+        return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    p->impl = vp;
+    vp->gpu_resolve = vb->info.gpu_resolve;
+    skim_status st = make_buffers(p);
+    if (st == SKIM_OK) st = record(p);
+    if (st == SKIM_OK) {
+        VkFenceCreateInfo fi = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+        VkResult res = vb->d.vkCreateFence(vb->dev, &fi, vb->vka, &vp->fence);
+        if (res != VK_SUCCESS) {
+            st = PFAIL(p, skim_vk_status(res), "vulkan: fence: %s", skim_vk_result_str(res));
+        }
+    }
+    p->recordings = 1; /* reported by the first run */
+    return st;
+}
+
+void skim_vk_plan_destroy(skim_plan *p) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_plan *vp = p->impl;
+    if (!vp) {
+        return;
+    }
+    if (vp->fence) vb->d.vkDestroyFence(vb->dev, vp->fence, vb->vka);
+    if (vp->cmd) vb->d.vkFreeCommandBuffers(vb->dev, vb->pool, 1, &vp->cmd);
+    if (vp->primary) vb->d.vkFreeCommandBuffers(vb->dev, vb->pool, 1, &vp->primary);
+    if (vp->dpool) vb->d.vkDestroyDescriptorPool(vb->dev, vp->dpool, vb->vka);
+    skim_vk_buffer *bufs[] = {&vp->arena, &vp->weights, &vp->inputs, &vp->states, &vp->params,
+                              &vp->indirect, &vp->dummy, &vp->readback};
+    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) {
+        skim_vk_buffer_destroy(vb, bufs[k]);
+    }
+    skim_free(&p->be->alloc, vp->w_off);
+    skim_free(&p->be->alloc, vp->in_off);
+    skim_free(&p->be->alloc, vp->st_off);
+    skim_free(&p->be->alloc, vp->ind);
+    skim_free(&p->be->alloc, vp);
+    p->impl = NULL;
+}
+
+skim_status skim_vk_set_input(skim_plan *p, int slot, const void *data, size_t size) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_plan *vp = p->impl;
+    skim_status st = skim_vk_upload(vb, &vp->inputs, vp->in_off[slot], data, size);
+    return st == SKIM_OK ? st : PFAIL(p, st, "%s", vb->be->msg);
+}
+
+void skim_vk_write_params(skim_plan *p) {
+    skim_vk_plan *vp = p->impl;
+    const skim_graph *g = p->graph;
+    uint32_t *w = vp->params.map;
+    memset(w, 0, 4 * SKIM_VK_PARAM_BASE);
+    for (int i = 0; i < g->n_params; i++) {
+        w[SKIM_VK_PARAM_BASE + i] = (uint32_t)p->param_values[i];
+    }
+}
+
+skim_status skim_vk_run_async(skim_plan *p) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_plan *vp = p->impl;
+    skim_vk_write_params(p);
+    VkResult r = vb->d.vkResetFences(vb->dev, 1, &vp->fence);
+    VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &vp->primary;
+    if (r == VK_SUCCESS) {
+        r = vb->d.vkQueueSubmit(vb->queue, 1, &si, vp->fence);
+    }
+    if (r != VK_SUCCESS) {
+        return PFAIL(p, skim_vk_status(r), "vulkan: vkQueueSubmit: %s", skim_vk_result_str(r));
+    }
+    p->submits = 1;
+    return SKIM_OK;
+}
+
+skim_status skim_vk_wait(skim_plan *p) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_plan *vp = p->impl;
+    if (vp->external_pending) {
+        /* A run an engine submitted: only the engine knows when it ends. */
+        vb->d.vkDeviceWaitIdle(vb->dev);
+        vp->external_pending = false;
+        return skim_vk_finish(p);
+    }
+    VkResult r = vb->d.vkWaitForFences(vb->dev, 1, &vp->fence, VK_TRUE, UINT64_MAX);
+    if (r != VK_SUCCESS) {
+        return PFAIL(p, skim_vk_status(r), "vulkan: waiting for the run: %s", skim_vk_result_str(r));
+    }
+    return skim_vk_finish(p);
+}
+
+skim_status skim_vk_finish(skim_plan *p) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_plan *vp = p->impl;
+    const skim_graph *g = p->graph;
+    VkDeviceSize at = 0;
+    for (int i = 0; i < g->n_sels; i++) {
+        size_t n = skim_tensor_nbytes(g->sels[i]);
+        skim_status st = skim_vk_download(vb, &vp->readback, at, p->sel_host[i], n);
+        if (st != SKIM_OK) {
+            return PFAIL(p, st, "%s", vb->be->msg);
+        }
+        at += n;
+    }
+    uint32_t flags = ((const uint32_t *)vp->params.map)[0];
+    if (p->has_run) {
+        p->recordings = 0; /* the first run reported the recording made at plan time */
+    }
+    if (flags & SKIM_VK_FLAG_RANGE) {
+        return PFAIL(p, SKIM_ERR_RANGE, "vulkan: a set_rows index was out of range (skipped)");
+    }
+    return SKIM_OK;
+}
+
+skim_status skim_vk_read(skim_plan *p, const skim_tensor *t, void *dst, size_t size) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_buffer *buf;
+    VkDeviceSize off, end;
+    if (!skim_tensor_is_contiguous(t)) {
+        return PFAIL(p, SKIM_ERR_UNSUPPORTED, "vulkan: reading a non-contiguous view (%s)",
+                     t->name);
+    }
+    if (!skim_vk_locate(p, t, &buf, &off, &end)) {
+        return PFAIL(p, SKIM_ERR_STATE, "vulkan: %s has no storage", t->name);
+    }
+    skim_status st = skim_vk_download(vb, buf, off, dst, size);
+    return st == SKIM_OK ? st : PFAIL(p, st, "%s", vb->be->msg);
+}
+

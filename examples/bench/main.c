@@ -1,0 +1,100 @@
+/* bench - CPU mul_mat throughput: F32, F16, Q8_0 and Q4_0 weights at 1024x1024x1024 and
+ * 4096x4096 times 1, 32 and 256 columns, on 1 and 2 threads. Prints the work, the median
+ * time of several runs and GFLOP/s (2 flops per multiply-add).
+ *
+ * Usage: bench [max_threads (2)] [min_seconds_per_case (0.5)] */
+#define _POSIX_C_SOURCE 200809L
+#include "skim.h"
+#include "skim-backend.h"
+#include "skim-cpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* One case; returns 0 on success. */
+static int bench(skim_backend *be, int threads, skim_type type, int64_t K, int64_t M, int64_t N,
+                 const float *wsrc, const float *xsrc, double min_s) {
+    void *w = malloc(skim_row_size(type, K) * (size_t)M);
+    if (!w) return 1;
+    skim_quantize(type, wsrc, w, M, K);
+    skim_context *ctx = NULL;
+    skim_context_create(NULL, &ctx);
+    skim_tensor *tw = skim_new_weight_2d(ctx, type, K, M, w);
+    skim_tensor *x = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, N);
+    skim_tensor *y = skim_mul_mat(ctx, tw, x);
+    skim_graph *g = NULL;
+    skim_plan *p = NULL;
+    skim_status s = skim_graph_build(ctx, &y, 1, &g);
+    if (s == SKIM_OK) s = skim_plan_create(be, g, NULL, &p);
+    if (s == SKIM_OK) s = skim_plan_set_input(p, x, xsrc, skim_tensor_nbytes(x));
+    if (s == SKIM_OK) s = skim_plan_run(p); /* warm-up */
+    double times[64];
+    int n = 0;
+    double t_start = now();
+    while (s == SKIM_OK && n < 64 && (n < 3 || now() - t_start < min_s)) {
+        double t0 = now();
+        s = skim_plan_run(p);
+        times[n++] = now() - t0;
+    }
+    if (s != SKIM_OK) {
+        fprintf(stderr, "bench: %s: %s %s\n", skim_status_str(s), skim_context_error(ctx),
+                p ? skim_plan_error(p) : skim_backend_error(be));
+    } else {
+        qsort(times, (size_t)n, sizeof times[0], cmp_double);
+        double med = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+        double flops = 2.0 * (double)K * (double)M * (double)N;
+        printf("%-5s %5lld x %5lld x %4lld  %d thread%s  %8.3f GFLOP  %9.3f ms (median of %2d)  %7.2f GFLOP/s\n",
+               skim_type_name(type), (long long)M, (long long)K, (long long)N, threads,
+               threads > 1 ? "s" : " ", flops * 1e-9, med * 1e3, n, flops / med * 1e-9);
+        fflush(stdout);
+    }
+    skim_plan_destroy(p);
+    skim_context_destroy(ctx);
+    free(w);
+    return s != SKIM_OK;
+}
+
+int main(int argc, char **argv) {
+    int max_threads = argc > 1 ? atoi(argv[1]) : 2;
+    double min_s = argc > 2 ? atof(argv[2]) : 0.5;
+    static const int64_t shapes[][3] = {{1024, 1024, 1024}, {4096, 4096, 1}, {4096, 4096, 32}, {4096, 4096, 256}};
+    static const skim_type types[] = {SKIM_TYPE_F32, SKIM_TYPE_F16, SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
+    size_t wn = 4096 * 4096, xn = 4096 * 1024;
+    float *w = malloc(wn * sizeof(float)), *x = malloc(xn * sizeof(float));
+    if (!w || !x) return 1;
+    uint64_t r = 1;
+    for (size_t i = 0; i < wn; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        w[i] = (float)((double)(r >> 40) / 16777216.0 - 0.5);
+    }
+    for (size_t i = 0; i < xn; i++) x[i] = w[(i * 7919) % wn];
+    int bad = 0;
+    printf("mul_mat y[M, N] = w[K, M]^T x[K, N]; columns: type, M x K x N, threads, work, time, rate\n");
+    for (int threads = 1; threads <= max_threads; threads++) {
+        skim_cpu_desc d = {0};
+        d.n_threads = threads;
+        skim_backend *be = NULL;
+        if (skim_backend_create_cpu(&d, &be) != SKIM_OK) return 1;
+        if (threads == 1) printf("device: %s\n", skim_backend_device(be));
+        for (int si = 0; si < 4; si++)
+            for (int ti = 0; ti < 4; ti++)
+                bad |= bench(be, threads, types[ti], shapes[si][0], shapes[si][1], shapes[si][2], w, x, min_s);
+        skim_backend_destroy(be);
+    }
+    free(w);
+    free(x);
+    return bad;
+}

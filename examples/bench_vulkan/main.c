@@ -1,0 +1,281 @@
+/* bench_vulkan - the Vulkan backend's speed figures, next to the CPU backend's:
+ *  1. a gated stack (4 blocks, d_model 512, 8 heads, 256 tokens; head-gates and
+ *     token-halts) at active fractions a = 0.25, 0.5, 0.75, 1.0 of heads and tokens: the
+ *     median run time and its ratio to a = 1.0 (the dense run);
+ *  2. mul_mat F32, F16, Q8_0 GFLOP/s at 4096x4096 times 1, 32, 256 columns; soft_max and
+ *     rms_norm GB/s;
+ *  3. recordings and submits of the runs after the first.
+ * Usage: bench_vulkan [--quick] [--no-cpu] [--only stack|ops]
+ *   --quick: 1024x1024 matrices and fewer repeats (for slow devices such as lavapipe). */
+#define _POSIX_C_SOURCE 200809L
+#include "skim-cpu.h"
+#include "skim-vulkan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static uint32_t rng = 1u;
+static float frand(void) {
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static float *rand_buf(size_t n, float scale) {
+    float *p = malloc(n * sizeof *p);
+    for (size_t i = 0; p && i < n; i++) p[i] = frand() * scale;
+    return p;
+}
+
+/* Median seconds of `reps` runs after a warm-up; -1 on error. */
+static double time_runs(skim_plan *p, int reps, skim_run_stats *st) {
+    if (skim_plan_run(p) != SKIM_OK) {
+        fprintf(stderr, "run: %s\n", skim_plan_error(p));
+        return -1;
+    }
+    double t[32];
+    reps = reps > 32 ? 32 : reps;
+    for (int i = 0; i < reps; i++) {
+        double t0 = now();
+        if (skim_plan_run(p) != SKIM_OK) return -1;
+        t[i] = now() - t0;
+    }
+    if (st) skim_plan_get_stats(p, st);
+    qsort(t, (size_t)reps, sizeof t[0], cmp_d);
+    return t[reps / 2];
+}
+
+/* ---------------------------------------------------------------- the gated stack */
+
+enum { L = 4, D = 512, H = 8, HD = 64, T = 256, FF = 1024 };
+
+typedef struct stack {
+    skim_context *ctx;
+    skim_graph *g;
+    skim_tensor *x, *pos, *gate[L], *halt[L], *out;
+    float *wbuf[L][6];
+} stack;
+
+static skim_tensor *weight(stack *s, int l, int k, int64_t n0, int64_t n1) {
+    s->wbuf[l][k] = rand_buf((size_t)(n0 * n1), 1.0f / sqrtf((float)n0));
+    return skim_new_weight_2d(s->ctx, SKIM_TYPE_F32, n0, n1, s->wbuf[l][k]);
+}
+
+static skim_tensor *block(stack *s, int l, skim_tensor *x) {
+    skim_context *c = s->ctx;
+    s->halt[l] = skim_new_input_1d(c, SKIM_TYPE_F32, T);
+    s->gate[l] = skim_new_input_1d(c, SKIM_TYPE_F32, H);
+    skim_tensor *tok = skim_token_halt(c, s->halt[l], 0.5f, NULL);
+    skim_tensor *heads = skim_head_gate(c, s->gate[l], 0.5f);
+    skim_tensor *h = skim_get_rows_sel(c, skim_rms_norm(c, x, 1e-5f), tok);
+    skim_tensor *pos = skim_get_rows_sel(c, s->pos, tok);
+    skim_tensor *q = skim_mul_mat_sel(c, weight(s, l, 0, D, D), h, heads, HD);
+    skim_tensor *k = skim_mul_mat(c, weight(s, l, 1, D, D), h);
+    skim_tensor *v = skim_mul_mat(c, weight(s, l, 2, D, D), h);
+    skim_attn_desc ad;
+    memset(&ad, 0, sizeof ad);
+    ad.q = skim_reshape_3d(c, q, HD, H, T);
+    ad.k = skim_reshape_3d(c, k, HD, H, T);
+    ad.v = skim_reshape_3d(c, v, HD, H, T);
+    ad.q_pos = pos;
+    ad.k_pos = pos;
+    ad.heads = heads;
+    skim_tensor *a = skim_reshape_2d(c, skim_attn(c, &ad), D, T);
+    skim_tensor *o = skim_mul_mat_sel_k(c, weight(s, l, 3, D, D), a, heads, HD);
+    skim_tensor *f = skim_mul_mat(c, weight(s, l, 5, FF, D),
+                                  skim_silu(c, skim_mul_mat(c, weight(s, l, 4, D, FF), o)));
+    return skim_scatter_add_sel(c, x, skim_add(c, o, f), tok);
+}
+
+static int stack_build(stack *s) {
+    memset(s, 0, sizeof *s);
+    if (skim_context_create(NULL, &s->ctx) != SKIM_OK) return 1;
+    s->x = skim_new_input_2d(s->ctx, SKIM_TYPE_F32, D, T);
+    s->pos = skim_new_input_1d(s->ctx, SKIM_TYPE_I32, T);
+    skim_tensor *x = s->x;
+    for (int l = 0; l < L; l++) x = block(s, l, x);
+    s->out = x;
+    skim_status st = skim_graph_build(s->ctx, &s->out, 1, &s->g);
+    if (st != SKIM_OK) fprintf(stderr, "stack: %s\n", skim_context_error(s->ctx));
+    return st != SKIM_OK;
+}
+
+/* Inputs for active fraction a: the first a*H heads and every token i with
+ * (i * 7919) % T < a*T pass (spread over the sequence). */
+static void stack_inputs(stack *s, skim_plan *p, double a) {
+    static float x[D * T], halt[T], gate[H];
+    static int32_t pos[T];
+    for (int i = 0; i < D * T; i++) x[i] = (float)sin(i * 0.01);
+    for (int i = 0; i < T; i++) {
+        pos[i] = i;
+        halt[i] = (i * 7919) % T < (int)(a * T + 0.5) ? 0.0f : 1.0f;
+    }
+    for (int i = 0; i < H; i++) gate[i] = i < (int)(a * H + 0.5) ? 1.0f : 0.0f;
+    skim_plan_set_input(p, s->x, x, sizeof x);
+    skim_plan_set_input(p, s->pos, pos, sizeof pos);
+    for (int l = 0; l < L; l++) {
+        skim_plan_set_input(p, s->halt[l], halt, sizeof halt);
+        skim_plan_set_input(p, s->gate[l], gate, sizeof gate);
+    }
+}
+
+/* The four fractions are measured in rounds (a=1, .75, .5, .25, a=1, ...) so that a
+ * machine shared with other work slows them alike; medians of the rounds. */
+static void bench_stack(skim_backend *be, int reps) {
+    stack s;
+    if (stack_build(&s)) return;
+    skim_plan *p = NULL;
+    if (skim_plan_create(be, s.g, NULL, &p) != SKIM_OK) {
+        fprintf(stderr, "plan: %s\n", skim_backend_error(be));
+        return;
+    }
+    static const double fr[4] = {1.0, 0.75, 0.5, 0.25};
+    double t[4][32];
+    skim_run_stats st[4];
+    reps = reps > 32 ? 32 : reps;
+    for (int rep = -1; rep < reps; rep++) { /* round -1 warms up */
+        for (int i = 0; i < 4; i++) {
+            stack_inputs(&s, p, fr[i]);
+            double t0 = now();
+            if (skim_plan_run(p) != SKIM_OK) {
+                fprintf(stderr, "run: %s\n", skim_plan_error(p));
+                return;
+            }
+            if (rep >= 0) t[i][rep] = now() - t0;
+            skim_plan_get_stats(p, &st[i]);
+        }
+    }
+    double med[4];
+    for (int i = 0; i < 4; i++) {
+        qsort(t[i], (size_t)reps, sizeof t[i][0], cmp_d);
+        med[i] = t[i][reps / 2];
+    }
+    for (int i = 0; i < 4; i++) {
+        printf("  %-7s a=%.2f  %9.2f ms  %.3f of dense  (head-ops %lld/%lld, token-layer ops "
+               "%lld/%lld, GFLOP %.2f/%.2f; %lld recordings, %lld submit)\n",
+               skim_backend_name(be), fr[i], med[i] * 1e3, med[i] / med[0],
+               (long long)st[i].head_ops_executed, (long long)st[i].head_ops_dense,
+               (long long)st[i].token_layer_ops_executed, (long long)st[i].token_layer_ops_dense,
+               st[i].flops_executed * 1e-9, st[i].flops_dense * 1e-9,
+               (long long)st[i].recordings, (long long)st[i].submits);
+    }
+    fflush(stdout);
+    skim_plan_destroy(p);
+    skim_context_destroy(s.ctx);
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < 6; k++) free(s.wbuf[l][k]);
+}
+
+/* ---------------------------------------------------------------- per op */
+
+static void bench_mul_mat(skim_backend *be, skim_type t, int64_t K, int64_t M, int64_t N, int reps) {
+    float *w = rand_buf((size_t)(K * M), 1.0f), *x = rand_buf((size_t)(K * N), 1.0f);
+    void *wq = malloc(skim_row_size(t, K) * (size_t)M);
+    skim_quantize(t, w, wq, M, K);
+    skim_context *c;
+    skim_context_create(NULL, &c);
+    skim_tensor *tw = skim_new_weight_2d(c, t, K, M, wq);
+    skim_tensor *tx = skim_new_input_2d(c, SKIM_TYPE_F32, K, N);
+    skim_tensor *y = skim_mul_mat(c, tw, tx);
+    skim_graph *g;
+    skim_plan *p = NULL;
+    if (skim_graph_build(c, &y, 1, &g) == SKIM_OK && skim_plan_create(be, g, NULL, &p) == SKIM_OK) {
+        skim_plan_set_input(p, tx, x, skim_tensor_nbytes(tx));
+        double s = time_runs(p, reps, NULL);
+        printf("  %-7s mul_mat %-5s %5lld x %5lld x %4lld  %9.2f ms  %7.2f GFLOP/s\n",
+               skim_backend_name(be), skim_type_name(t), (long long)M, (long long)K,
+               (long long)N, s * 1e3, 2.0 * K * M * N / s * 1e-9);
+        fflush(stdout);
+        skim_plan_destroy(p);
+    } else {
+        printf("  %-7s mul_mat %s: %s\n", skim_backend_name(be), skim_type_name(t),
+               skim_backend_error(be));
+    }
+    skim_context_destroy(c);
+    free(w);
+    free(x);
+    free(wq);
+}
+
+static void bench_rows(skim_backend *be, bool softmax, int64_t n0, int64_t n1, int reps) {
+    float *x = rand_buf((size_t)(n0 * n1), 1.0f);
+    skim_context *c;
+    skim_context_create(NULL, &c);
+    skim_tensor *tx = skim_new_input_2d(c, SKIM_TYPE_F32, n0, n1);
+    skim_tensor *y = softmax ? skim_soft_max(c, tx, NULL, 1.0f) : skim_rms_norm(c, tx, 1e-5f);
+    skim_graph *g;
+    skim_plan *p = NULL;
+    if (skim_graph_build(c, &y, 1, &g) == SKIM_OK && skim_plan_create(be, g, NULL, &p) == SKIM_OK) {
+        skim_plan_set_input(p, tx, x, skim_tensor_nbytes(tx));
+        double s = time_runs(p, reps, NULL);
+        printf("  %-7s %-8s %6lld x %5lld  %9.3f ms  %7.2f GB/s (read + write)\n",
+               skim_backend_name(be), softmax ? "soft_max" : "rms_norm", (long long)n0,
+               (long long)n1, s * 1e3, 8.0 * n0 * n1 / s * 1e-9);
+        skim_plan_destroy(p);
+    }
+    skim_context_destroy(c);
+    free(x);
+}
+
+static void bench_ops(skim_backend *be, bool quick) {
+    int64_t n = quick ? 1024 : 4096;
+    static const int64_t cols[3] = {1, 32, 256};
+    static const skim_type types[3] = {SKIM_TYPE_F32, SKIM_TYPE_F16, SKIM_TYPE_Q8_0};
+    for (int t = 0; t < 3; t++)
+        for (int c = 0; c < 3; c++) bench_mul_mat(be, types[t], n, n, cols[c], quick ? 3 : 5);
+    bench_rows(be, true, 4096, 1024, 5);
+    bench_rows(be, false, 4096, 1024, 5);
+}
+
+int main(int argc, char **argv) {
+    bool quick = false, cpu = true;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = true;
+        else if (!strcmp(argv[i], "--no-cpu")) cpu = false;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    }
+    skim_backend *be[2] = {NULL, NULL};
+    int n = 0;
+    char msg[256];
+    skim_status s = skim_backend_create_vulkan_msg(NULL, &be[n], msg, sizeof msg);
+    if (s != SKIM_OK) {
+        printf("no Vulkan backend: %s: %s\n", skim_status_str(s), msg);
+    } else {
+        skim_vulkan_info in;
+        skim_vulkan_query_info(be[n], &in);
+        printf("vulkan: %s; fp16 storage %d, fp16 math %d, int8 %d, subgroup %u (arith %d), "
+               "selections resolved on the %s\n", skim_backend_device(be[n]), in.storage16,
+               in.float16, in.int8, in.subgroup_size, in.subgroup_arith,
+               in.gpu_resolve ? "GPU (indirect dispatch)" : "host");
+        n++;
+    }
+    if (cpu) {
+        skim_cpu_desc cd = {0};
+        cd.n_threads = 2;
+        if (skim_backend_create_cpu(&cd, &be[n]) == SKIM_OK) n++;
+    }
+    if (!only || !strcmp(only, "stack")) {
+        printf("gated stack: %d blocks, d_model %d, %d heads, %d tokens, ffn %d\n", L, D, H, T, FF);
+        for (int i = 0; i < n; i++) bench_stack(be[i], quick ? 3 : 5);
+    }
+    if (!only || !strcmp(only, "ops")) {
+        printf("per op:\n");
+        for (int i = 0; i < n; i++) bench_ops(be[i], quick);
+    }
+    for (int i = 0; i < n; i++) skim_backend_destroy(be[i]);
+    return 0;
+}

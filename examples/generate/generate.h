@@ -1,0 +1,23 @@
+/* generate.h - the parts of the generate example shared by its files. */
+#ifndef SKIM_EXAMPLE_GENERATE_H
+#define SKIM_EXAMPLE_GENERATE_H
+
+#include "skim-model.h"
+#include "text.h"
+#include "trace.h"
+
+typedef struct options {
+    const char *model, *backend, *prompt, *trace, *eval;
+    bool dense;
+    int n, threads;
+    float temp, top_p, tau_g, tau_h;
+    uint64_t seed;
+} options;
+
+double ex_now_s(void);
+void ex_print_skipped(const char *what, const skim_run_stats *st, int n_head);
+/* Generation (run.c) and the bits-per-character evaluation (eval.c); exit codes. */
+int run_generate(const options *o, skim_model *m, skim_backend *be, const ex_text *text);
+int run_eval(const options *o, skim_model *m, skim_backend *be, const ex_text *text);
+
+#endif

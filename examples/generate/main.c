@@ -1,0 +1,153 @@
+/* generate - the demo: a GGUF model (the shipped gated model by default) generating text
+ * on the Vulkan backend (or --backend cpu), streamed with a live tokens-per-second figure,
+ * ending with the work the gates skipped. --trace FILE.svg draws where tokens halted and
+ * how often each head ran. --eval FILE measures bits per character over the last 10% of
+ * FILE (the validation split of tinyshakespeare) in windows of the context length.
+ *
+ *   generate [-m MODEL.gguf] [--backend vulkan|cpu] [--dense] [-n N] [--temp T]
+ *            [--top-p P] [--seed S] [--prompt TEXT] [--threads N] [--trace FILE.svg]
+ *            [--eval FILE] */
+#include "skim-cpu.h"
+#include "skim-model.h"
+#include "skim-text.h"
+#ifdef SKIM_HAVE_VULKAN
+#include "skim-vulkan.h"
+#endif
+
+#include "generate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef SKIM_DEFAULT_MODEL
+#define SKIM_DEFAULT_MODEL "assets/gated-shakespeare.gguf"
+#endif
+
+
+double ex_now_s(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: generate [-m MODEL.gguf] [--backend vulkan|cpu] [--dense] [-n N] "
+                    "[--temp T] [--top-p P] [--seed S] [--prompt TEXT] [--threads N] "
+                    "[--trace FILE.svg] [--eval FILE] [--tau-g T] [--tau-h T]\n"
+                    "  default model: %s\n",
+            SKIM_DEFAULT_MODEL);
+    return 2;
+}
+
+static bool parse(int argc, char **argv, options *o) {
+    memset(o, 0, sizeof *o);
+    o->model = SKIM_DEFAULT_MODEL;
+#ifdef SKIM_HAVE_VULKAN
+    o->backend = "vulkan";
+#else
+    o->backend = "cpu";
+#endif
+    o->n = 256;
+    o->temp = 0.8f;
+    o->top_p = 0.9f;
+    o->seed = (uint64_t)time(NULL);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes = true;
+        if (strcmp(a, "--dense") == 0) o->dense = true, takes = false;
+        else if (!v) return a[0] != '-' ? (o->model = a, true) : false;
+        else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) o->model = v;
+        else if (strcmp(a, "--backend") == 0) o->backend = v;
+        else if (strcmp(a, "-n") == 0) o->n = atoi(v);
+        else if (strcmp(a, "--temp") == 0) o->temp = strtof(v, NULL);
+        else if (strcmp(a, "--top-p") == 0) o->top_p = strtof(v, NULL);
+        else if (strcmp(a, "--tau-g") == 0) o->tau_g = strtof(v, NULL);
+        else if (strcmp(a, "--tau-h") == 0) o->tau_h = strtof(v, NULL);
+        else if (strcmp(a, "--seed") == 0) o->seed = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--prompt") == 0 || strcmp(a, "-p") == 0) o->prompt = v;
+        else if (strcmp(a, "--threads") == 0) o->threads = atoi(v);
+        else if (strcmp(a, "--trace") == 0) o->trace = v;
+        else if (strcmp(a, "--eval") == 0) o->eval = v;
+        else if (a[0] != '-') o->model = a, takes = false;
+        else return false;
+        i += takes;
+    }
+    return o->n >= 0;
+}
+
+static skim_status make_backend(const options *o, skim_backend **be) {
+    if (strcmp(o->backend, "cpu") == 0) {
+        skim_cpu_desc d;
+        memset(&d, 0, sizeof d);
+        d.n_threads = o->threads;
+        return skim_backend_create_cpu(&d, be);
+    }
+#ifdef SKIM_HAVE_VULKAN
+    if (strcmp(o->backend, "vulkan") == 0) {
+        char msg[256] = "";
+        skim_status s = skim_backend_create_vulkan_msg(NULL, be, msg, sizeof msg);
+        if (s != SKIM_OK) fprintf(stderr, "vulkan: %s\n", msg);
+        return s;
+    }
+#endif
+    fprintf(stderr, "backend '%s' is not built in (cpu%s)\n", o->backend,
+#ifdef SKIM_HAVE_VULKAN
+            ", vulkan"
+#else
+            ""
+#endif
+    );
+    return SKIM_ERR_UNSUPPORTED;
+}
+
+void ex_print_skipped(const char *what, const skim_run_stats *st, int n_head) {
+    double h = st->head_ops_dense ? 1.0 - (double)st->head_ops_executed / st->head_ops_dense : 0;
+    /* assets/README.md section 4: head-ops among the tokens that ran the block. */
+    double run = (double)st->token_layer_ops_executed * n_head;
+    double hr = run > 0 ? 1.0 - st->head_ops_executed / run : 0;
+    double t = st->token_layer_ops_dense
+        ? 1.0 - (double)st->token_layer_ops_executed / st->token_layer_ops_dense : 0;
+    double f = st->flops_dense > 0 ? 1.0 - st->flops_executed / st->flops_dense : 0;
+    fprintf(stderr, "%s: skipped %.1f%% of token-layer ops (%lld of %lld run), %.1f%% of "
+                    "head-ops among running tokens (%.1f%% counting halted tokens' heads: %lld of "
+                    "%lld run), %.1f%% of FLOPs (%.3g of %.3g)\n", what, 100 * t,
+            (long long)st->token_layer_ops_executed, (long long)st->token_layer_ops_dense,
+            100 * hr, 100 * h, (long long)st->head_ops_executed, (long long)st->head_ops_dense,
+            100 * f, st->flops_executed, st->flops_dense);
+}
+
+int main(int argc, char **argv) {
+    options o;
+    if (!parse(argc, argv, &o)) return usage();
+    skim_model_desc md;
+    memset(&md, 0, sizeof md);
+    md.dense = o.dense;
+    md.gate_tau = o.tau_g;
+    md.halt_tau = o.tau_h;
+    md.n_batch = o.eval ? 0 : -1;
+    skim_model *m = NULL;
+    char msg[SKIM_MODEL_MSG_LEN] = "";
+    skim_status s = skim_model_load_file(o.model, &md, &m, msg, sizeof msg);
+    if (s != SKIM_OK) {
+        fprintf(stderr, "%s: %s\n", skim_status_str(s), msg);
+        return 1;
+    }
+    ex_text text;
+    skim_backend *be = NULL;
+    int rc = 1;
+    if (ex_text_load(&text, skim_model_gguf(m))) {
+        if (make_backend(&o, &be) == SKIM_OK) {
+            fprintf(stderr, "model %s (%s%s), backend %s: %s\n", o.model,
+                    skim_model_get_hparams(m)->arch == SKIM_ARCH_GATED ? "gated" : "llama",
+                    skim_model_is_dense(m) ? ", no gates" : "", skim_backend_name(be),
+                    skim_backend_device(be));
+            rc = o.eval ? run_eval(&o, m, be, &text) : run_generate(&o, m, be, &text);
+        }
+        ex_text_free(&text);
+    }
+    skim_backend_destroy(be);
+    skim_model_destroy(m);
+    return rc;
+}

@@ -1,0 +1,146 @@
+/* run.c - generation: prompt through the decode graph, then sample, stream and time. */
+#include "generate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct gen {
+    const options *o;
+    skim_model *m;
+    skim_session *s;
+    const ex_text *text;
+    float *logits;
+    int32_t *hist; /* every token so far, for refilling the cache when it is full */
+    int n_hist, cap_hist;
+    ex_trace trace;
+} gen;
+
+/* One token through the cache; when the cache is full, the newest half of the history
+ * is fed again from position 0 (the model's window slides). */
+static bool step(gen *g, int32_t prev, int32_t token) {
+    int32_t n_ctx = skim_model_n_ctx(g->m);
+    if (skim_session_n_past(g->s) >= n_ctx) {
+        int keep = n_ctx / 2;
+        skim_session_reset(g->s);
+        if (skim_session_prompt(g->s, g->hist + g->n_hist - keep, keep, NULL) != SKIM_OK) {
+            fprintf(stderr, "\n%s\n", skim_session_error(g->s));
+            return false;
+        }
+    }
+    if (skim_session_decode(g->s, token, g->logits) != SKIM_OK) {
+        fprintf(stderr, "\n%s\n", skim_session_error(g->s));
+        return false;
+    }
+    if (g->n_hist < g->cap_hist) g->hist[g->n_hist++] = token;
+    if (g->o->trace) {
+        skim_token_trace t;
+        size_t len = 0;
+        const char *piece = ex_text_piece(g->text, prev, token, &len);
+        if (skim_session_last_trace(g->s, &t) == SKIM_OK) {
+            ex_trace_push(&g->trace, &t, piece, piece ? len : 0);
+        }
+    }
+    return true;
+}
+
+static void emit(const char *piece, size_t len, int generated, double t0) {
+    if (!piece || len == 0) return;
+    if (piece[len - 1] == '\n') {
+        fwrite(piece, 1, len - 1, stdout);
+        fflush(stdout);
+        double dt = ex_now_s() - t0;
+        fprintf(stderr, "   [%.1f tok/s]", dt > 0 ? generated / dt : 0.0);
+        fflush(stderr);
+        fputc('\n', stdout);
+    } else {
+        fwrite(piece, 1, len, stdout);
+    }
+    fflush(stdout);
+}
+
+static int generate_loop(gen *g, skim_sampler *smp, int32_t last) {
+    double t0 = ex_now_s();
+    int generated = 0;
+    for (int i = 0; i < g->o->n; i++) {
+        int32_t next;
+        skim_sampler_sample(smp, g->logits, &next);
+        if (g->text->bpe && next == skim_tokenizer_bos(g->text->bpe)) break;
+        size_t len = 0;
+        const char *piece = ex_text_piece(g->text, last, next, &len);
+        if (!step(g, last, next)) return 1;
+        generated++;
+        emit(piece, len, generated, t0);
+        last = next;
+    }
+    double dt = ex_now_s() - t0;
+    fprintf(stderr, "\n\ngenerated %d tokens in %.3f s: %.1f tokens/s\n", generated, dt,
+            dt > 0 ? generated / dt : 0.0);
+    return 0;
+}
+
+static int start(gen *g, skim_sampler *smp) {
+    const options *o = g->o;
+    const char *prompt = o->prompt ? o->prompt : g->text->bpe ? "Once upon a time" : "ROMEO:\n";
+    size_t plen = strlen(prompt);
+    int32_t *ptok = malloc((plen + 4) * sizeof *ptok);
+    int64_t n = ptok ? ex_text_encode(g->text, prompt, plen, ptok, (int64_t)plen + 4) : -1;
+    if (n < 1) {
+        fprintf(stderr, "the prompt cannot be encoded (or is empty)\n");
+        free(ptok);
+        return 1;
+    }
+    fputs(prompt, stdout);
+    fflush(stdout);
+    int rc = 0;
+    int32_t prev = -1;
+    for (int64_t i = 0; i < n && rc == 0; i++) {
+        rc = step(g, prev, ptok[i]) ? 0 : 1;
+        prev = ptok[i];
+    }
+    free(ptok);
+    return rc ? rc : generate_loop(g, smp, prev);
+}
+
+int run_generate(const options *o, skim_model *m, skim_backend *be, const ex_text *text) {
+    gen g;
+    memset(&g, 0, sizeof g);
+    g.o = o;
+    g.m = m;
+    g.text = text;
+    char msg[SKIM_MODEL_MSG_LEN] = "";
+    const skim_model_hparams *hp = skim_model_get_hparams(m);
+    skim_sampler_desc sd;
+    memset(&sd, 0, sizeof sd);
+    sd.temperature = o->temp;
+    sd.top_p = o->top_p;
+    sd.seed = o->seed;
+    skim_sampler *smp = NULL;
+    g.cap_hist = skim_model_n_ctx(m) + o->n + 4096;
+    g.hist = malloc((size_t)g.cap_hist * sizeof *g.hist);
+    g.logits = malloc((size_t)hp->n_vocab * sizeof *g.logits);
+    int rc = 1;
+    if (!g.hist || !g.logits) {
+        fprintf(stderr, "out of memory\n");
+    } else if (skim_session_create(m, be, NULL, &g.s, msg, sizeof msg) != SKIM_OK) {
+        fprintf(stderr, "%s\n", msg);
+    } else if (skim_sampler_create(&sd, hp->n_vocab, &smp) != SKIM_OK) {
+        fprintf(stderr, "sampler: bad --temp or --top-p\n");
+    } else {
+        rc = start(&g, smp);
+        skim_run_stats st;
+        skim_session_get_stats(g.s, true, &st);
+        ex_print_skipped(skim_model_is_dense(m) ? "work skipped (no gates)" : "work skipped", &st,
+                         hp->n_head);
+        if (o->trace && rc == 0) {
+            bool ok = ex_trace_write_svg(&g.trace, o->trace, hp->n_layer, hp->n_head);
+            fprintf(stderr, "%s %s\n", ok ? "trace written to" : "cannot write", o->trace);
+        }
+    }
+    skim_sampler_destroy(smp);
+    skim_session_destroy(g.s);
+    ex_trace_free(&g.trace);
+    free(g.hist);
+    free(g.logits);
+    return rc;
+}

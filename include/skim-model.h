@@ -1,0 +1,177 @@
+/* skim-model.h - llama-family and gated models from GGUF files, and a runtime around them.
+ *
+ * A skim_model holds the hyper-parameters and the weights of a GGUF file (used in place:
+ * the tensors point into the mapped file) and two graphs built once from them, sharing
+ * the weight tensors:
+ *
+ * - the decode graph: one token per run at a position given as an input, a KV cache per
+ *   block (state tensors written with skim_set_rows at that position; attention reads the
+ *   keys 0..n_kv-1, n_kv a run parameter; grouped-query heads);
+ * - the prefill graph: a window of up to n_batch tokens at positions 0..n-1, causal
+ *   attention within the window, logits for every position. It keeps no cache: plans do
+ *   not share state tensors (skim-backend.h), so the prefill graph serves evaluation
+ *   (logits of a whole window) and a session feeds a prompt to its cache through the
+ *   decode graph (skim_session_prompt).
+ *
+ * Architectures (general.architecture):
+ * - "llama": RMSNorm, RoPE in NORM mode (interleaved pairs), grouped-query attention,
+ *   SwiGLU feed-forward, tied (no output.weight) or separate classifier. Keys as written
+ *   by tools/convert_llama2c and llama.cpp: llama.embedding_length, ... .
+ * - "skim-gated": assets/README.md's model: plain GELU feed-forward, a per-token head gate
+ *   in every block (skim_head_gate on sigmoid scores -> HEAD_TOKENS; Q through
+ *   skim_mul_mat_sel, attention for the active heads only, the output projection through
+ *   skim_mul_mat_sel_k) and a halting MLP before blocks >= skim.halt.first_block
+ *   (skim_token_halt chained over the blocks; the active tokens are gathered with
+ *   skim_get_rows_sel and their updates added back with skim_scatter_add_sel). Halted
+ *   tokens are absent as keys: in prefill the keys are bounded by the block's selection;
+ *   in decode each block has a key-mask state (filled with -INFINITY, set to 0 by
+ *   skim_set_rows for the tokens that ran the block) passed to skim_attn as kmask.
+ *   With desc.dense ("gates off") the gated model is built WITHOUT any selection: every
+ *   head runs, no token halts, the gate and halting weights are not used.
+ *
+ * Nothing here aborts, exits or prints. A model is immutable once loaded; a session is
+ * used by one thread at a time.
+ */
+#ifndef SKIM_MODEL_H
+#define SKIM_MODEL_H
+
+#include "skim-backend.h"
+#include "skim-gguf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum skim_model_arch {
+    SKIM_ARCH_LLAMA = 0,
+    SKIM_ARCH_GATED
+} skim_model_arch;
+
+typedef enum skim_model_ffn {
+    SKIM_FFN_SWIGLU = 0, /* down(silu(gate x) * up x) */
+    SKIM_FFN_GELU        /* down(gelu(up x)), tanh approximation */
+} skim_model_ffn;
+
+typedef struct skim_model_hparams {
+    skim_model_arch arch;
+    skim_model_ffn ffn;
+    int32_t n_vocab;
+    int32_t n_ctx_train; /* the file's context length */
+    int32_t n_embd;
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_head_kv;
+    int32_t head_dim;
+    int32_t n_ff;
+    int32_t rope_dims;
+    float rope_base;
+    float eps;
+    bool tied;           /* the classifier is token_embd */
+    /* Gated only. */
+    float gate_tau;      /* heads with score >= gate_tau run */
+    float halt_tau;      /* tokens with p_halt >= halt_tau halt */
+    int32_t halt_hidden;
+    int32_t halt_first;  /* first block with a halting MLP */
+} skim_model_hparams;
+
+typedef struct skim_model skim_model;
+
+/* Zero means default. */
+typedef struct skim_model_desc {
+    skim_allocator allocator; /* zero: malloc/free; the graphs' contexts use it too */
+    int32_t n_ctx;            /* positions of the decode cache; zero: the file's */
+    int32_t n_batch;          /* tokens of the prefill window; zero: n_ctx; -1: no prefill */
+    bool dense;               /* gated model: build without gates (see above) */
+    float gate_tau, halt_tau; /* gated model: thresholds; zero: the file's */
+    /* Every node of the prefill graph becomes an output, for golden comparisons between
+     * backends (costs memory: no arena reuse). */
+    bool debug_outputs;
+} skim_model_desc;
+
+#define SKIM_MODEL_MSG_LEN 256
+
+/* Loads a model from an open GGUF file, which must outlive the model (its tensor data is
+ * used in place). desc may be NULL. msg (may be NULL) receives why on failure. Returns
+ * OK, INVALID_ARG, FORMAT (missing or malformed keys and tensors, naming them),
+ * UNSUPPORTED (an architecture or tensor type skim does not run), OUT_OF_MEMORY, or a
+ * graph building status. *out is untouched on failure. */
+SKIM_API skim_status skim_model_load(const skim_gguf *g, const skim_model_desc *desc,
+                                     skim_model **out, char *msg, size_t msg_size);
+/* The same from a file path; the model owns the opened file. */
+SKIM_API skim_status skim_model_load_file(const char *path, const skim_model_desc *desc,
+                                          skim_model **out, char *msg, size_t msg_size);
+/* Sessions of the model must be destroyed first. NULL is ignored. */
+SKIM_API void skim_model_destroy(skim_model *m);
+
+SKIM_API const skim_model_hparams *skim_model_get_hparams(const skim_model *m);
+SKIM_API const skim_gguf *skim_model_gguf(const skim_model *m);
+SKIM_API bool skim_model_is_dense(const skim_model *m);
+/* Cache positions (decode) and window (prefill; 0 when built without prefill). */
+SKIM_API int32_t skim_model_n_ctx(const skim_model *m);
+SKIM_API int32_t skim_model_n_batch(const skim_model *m);
+/* The graphs, for callers that plan them themselves (NULL for a missing prefill). */
+SKIM_API skim_graph *skim_model_decode_graph(const skim_model *m);
+SKIM_API skim_graph *skim_model_prefill_graph(const skim_model *m);
+/* The prefill graph's residual stream after block `layer` (layer == n_layer: the final
+ * norm's input is the same as block n_layer-1's output), F32 [n_embd, n_batch]; and its
+ * logits [n_vocab, n_batch]. NULL when out of range or built without prefill. */
+SKIM_API skim_tensor *skim_model_prefill_hidden(const skim_model *m, int layer);
+SKIM_API skim_tensor *skim_model_prefill_logits(const skim_model *m);
+SKIM_API skim_tensor *skim_model_prefill_tokens(const skim_model *m);
+
+/* ---------------------------------------------------------------- sessions */
+
+typedef struct skim_session skim_session;
+
+typedef struct skim_session_desc {
+    skim_plan_mode mode; /* SKIP (default) or the masked-dense reference */
+} skim_session_desc;
+
+/* Plans the model's graphs on be (which must outlive the session). desc may be NULL.
+ * Returns OK, INVALID_ARG, OUT_OF_MEMORY or a planning status (msg says why). */
+SKIM_API skim_status skim_session_create(skim_model *m, skim_backend *be,
+                                         const skim_session_desc *desc, skim_session **out,
+                                         char *msg, size_t msg_size);
+SKIM_API void skim_session_destroy(skim_session *s);
+SKIM_API const char *skim_session_error(const skim_session *s);
+
+/* Starts a new sequence: empties the cache. */
+SKIM_API skim_status skim_session_reset(skim_session *s);
+/* Positions used so far in the cache. */
+SKIM_API int32_t skim_session_n_past(const skim_session *s);
+/* Runs one token at position n_past through the decode graph and advances n_past;
+ * logits (may be NULL) receives n_vocab floats. RANGE when the cache is full. */
+SKIM_API skim_status skim_session_decode(skim_session *s, int32_t token, float *logits);
+/* Feeds n tokens through skim_session_decode; logits (may be NULL) receives those of the
+ * last one. */
+SKIM_API skim_status skim_session_prompt(skim_session *s, const int32_t *tokens, int32_t n,
+                                         float *logits);
+/* Runs tokens[0..n-1] at positions 0..n-1 through the prefill graph (n <= n_batch; the
+ * window is padded after the n tokens, which causal attention keeps from changing them).
+ * Independent of the cache. logits (may be NULL) receives n * n_vocab floats. */
+SKIM_API skim_status skim_session_prefill(skim_session *s, const int32_t *tokens, int32_t n,
+                                          float *logits);
+/* Reads back the prefill graph's tensor t (an output) after skim_session_prefill. */
+SKIM_API skim_status skim_session_prefill_read(skim_session *s, const skim_tensor *t, void *dst,
+                                               size_t size);
+
+/* What the last decode step did: depth = the blocks the token ran (n_layer when it never
+ * halted), head_mask[l] = bit j set when head j ran in block l (0 for blocks not run). */
+typedef struct skim_token_trace {
+    int32_t depth;
+    uint64_t head_mask[64];
+} skim_token_trace;
+SKIM_API skim_status skim_session_last_trace(skim_session *s, skim_token_trace *out);
+
+/* Run stats summed over every decode step (decode = true) or prefill run since the
+ * session was created (skim_session_reset keeps them); `selections` is NULL in the sums. */
+SKIM_API skim_status skim_session_get_stats(const skim_session *s, bool decode,
+                                            skim_run_stats *out);
+/* The plans, for callers that want them (NULL for a missing prefill). */
+SKIM_API skim_plan *skim_session_decode_plan(const skim_session *s);
+SKIM_API skim_plan *skim_session_prefill_plan(const skim_session *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SKIM_MODEL_H */

@@ -1,0 +1,135 @@
+/* skim-vulkan.h - the Vulkan backend: options, an engine's own device, the pipeline cache.
+ *
+ * The backend runs a graph as GLSL compute shaders (compiled to SPIR-V at build time and
+ * embedded in the library) on any Vulkan 1.1 device. Vulkan is loaded at run time (no
+ * link-time libvulkan): from libvulkan.so.1 / vulkan-1.dll, or through the caller's
+ * vkGetInstanceProcAddr. A plan records its command buffer once; a run updates a small
+ * parameter buffer, submits once and waits on a fence. Selections are resolved on the
+ * GPU and their consumers run as indirect dispatches (SKIM_VK_RESOLVE_GPU, the default).
+ *
+ * Environment (read at create time, override the desc):
+ *   SKIM_VK_DEVICE=N       pick physical device N (in vkEnumeratePhysicalDevices order)
+ *   SKIM_VK_RESOLVE=host   no indirect dispatch (SKIM_VK_RESOLVE_HOST), for comparison
+ *
+ * Thread safety: a backend and its plans are used by one thread at a time.
+ * This header is C99 and C++ clean and includes the Vulkan headers with VK_NO_PROTOTYPES.
+ */
+#ifndef SKIM_VULKAN_H
+#define SKIM_VULKAN_H
+
+#ifndef VK_NO_PROTOTYPES
+#  define VK_NO_PROTOTYPES
+#endif
+#include <vulkan/vulkan.h>
+
+#include "skim-backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum skim_vulkan_resolve {
+    SKIM_VK_RESOLVE_DEFAULT = 0, /* GPU */
+    SKIM_VK_RESOLVE_GPU,         /* selections compacted on the GPU, indirect dispatches */
+    SKIM_VK_RESOLVE_HOST         /* for comparison: no indirect dispatch; every dispatch
+                                    covers the full extent and its shader skips the rows
+                                    past the count (the counts are still made on the GPU
+                                    and read back after the run) */
+} skim_vulkan_resolve;
+
+typedef enum skim_vulkan_toggle {
+    SKIM_VK_DEFAULT = 0, /* validation: off; fp16: on where the device has it */
+    SKIM_VK_ON,
+    SKIM_VK_OFF
+} skim_vulkan_toggle;
+
+/* Called for every message of the validation layer (created backend only: an imported
+ * instance keeps its own messengers). severity and type are the
+ * VkDebugUtilsMessageSeverityFlagBitsEXT / VkDebugUtilsMessageTypeFlagsEXT bits. */
+typedef void (*skim_vulkan_debug_fn)(void *user, uint32_t severity, uint32_t type,
+                                     const char *message);
+
+/* A pipeline cache: load returns the bytes of an earlier save (or size 0); save receives
+ * the cache's bytes when the backend is destroyed. Both may be NULL. */
+typedef struct skim_vulkan_cache {
+    const void *(*load)(void *user, size_t *size);
+    void (*save)(void *user, const void *data, size_t size);
+    void *user;
+} skim_vulkan_cache;
+
+/* An engine's own Vulkan objects. When instance and device are both set the backend
+ * creates neither and destroys neither: it uses the device's queue `queue` of family
+ * `queue_family` (a compute-capable family) and loads functions through
+ * get_instance_proc_addr (NULL: the process's libvulkan). The device must have been
+ * created with Vulkan 1.1 or newer; storage16 / float16 features are used only when the
+ * engine says it enabled them. The caller keeps these alive until the backend is
+ * destroyed and does not use `queue` from another thread during skim calls. */
+typedef struct skim_vulkan_external {
+    VkInstance instance;
+    VkPhysicalDevice physical_device;
+    VkDevice device;
+    uint32_t queue_family;
+    VkQueue queue;
+    PFN_vkGetInstanceProcAddr get_instance_proc_addr;
+    bool enabled_storage16;  /* storageBuffer16BitAccess enabled on the device */
+    bool enabled_float16;    /* shaderFloat16 enabled on the device */
+} skim_vulkan_external;
+
+typedef struct skim_vulkan_desc {
+    skim_allocator allocator;             /* host memory of skim's own structures */
+    const VkAllocationCallbacks *vk_allocator; /* NULL: the driver's */
+    skim_vulkan_toggle validation;        /* VK_LAYER_KHRONOS_validation + a messenger */
+    bool sync_validation;                 /* also synchronization validation (with validation) */
+    skim_vulkan_debug_fn debug;           /* validation messages; NULL: dropped */
+    void *debug_user;
+    int device_index;                     /* 0: the best device (discrete > integrated >
+                                             virtual > CPU); N > 0: device N-1 */
+    skim_vulkan_resolve resolve;
+    skim_vulkan_toggle fp16;              /* 16-bit storage / arithmetic when present */
+    const skim_vulkan_external *external; /* NULL: the backend creates its own device */
+    skim_vulkan_cache cache;
+} skim_vulkan_desc;
+
+/* Creates the Vulkan backend. desc may be NULL (all defaults). Returns OK, INVALID_ARG,
+ * OUT_OF_MEMORY, DEVICE (no loader, no device, the device index out of range, Vulkan
+ * older than 1.1, a required feature missing; the message says which), DEVICE_MEMORY.
+ * *out is untouched on failure; the reason is in `msg` when msg is not NULL (a buffer of
+ * msg_size bytes), since there is no backend to ask. */
+SKIM_API skim_status skim_backend_create_vulkan(const skim_vulkan_desc *desc, skim_backend **out);
+/* Like skim_backend_create_vulkan, with the failure message copied to msg. */
+SKIM_API skim_status skim_backend_create_vulkan_msg(const skim_vulkan_desc *desc,
+                                                    skim_backend **out, char *msg,
+                                                    size_t msg_size);
+
+/* Device facts of a Vulkan backend (false / zero for another backend). */
+typedef struct skim_vulkan_info {
+    uint32_t api_version;
+    uint32_t vendor_id, device_id;
+    VkPhysicalDeviceType device_type;
+    bool storage16, float16, int8;
+    bool subgroup_arith;       /* subgroup arithmetic in compute shaders */
+    uint32_t subgroup_size;
+    uint64_t max_storage_range; /* maxStorageBufferRange */
+    bool gpu_resolve;          /* selections are compacted on the GPU */
+} skim_vulkan_info;
+SKIM_API bool skim_vulkan_query_info(const skim_backend *be, skim_vulkan_info *out);
+
+/* Engines: records a run of plan p into the caller's primary command buffer `cmd` (in
+ * the recording state, outside a render pass, for a queue of the backend's queue family).
+ * The run parameters are written now; the plan's work, recorded once at plan time, is
+ * executed as a secondary command buffer. The caller submits `cmd`, synchronised by its own
+ * semaphores, and once that submission has completed (its fence or semaphore waited on)
+ * calls skim_vulkan_plan_complete to fetch the selections and stats; outputs are then
+ * readable. Until then the plan counts as running: skim_plan_run and setters return STATE.
+ * Returns OK, INVALID_ARG (not a Vulkan plan, cmd NULL), STATE (a run in progress, an
+ * input never set). */
+SKIM_API skim_status skim_vulkan_plan_record(skim_plan *p, VkCommandBuffer cmd);
+/* Ends a run recorded with skim_vulkan_plan_record after the caller saw its submission
+ * complete. Returns OK, RANGE (a set_rows index was out of range), STATE (no recorded
+ * run pending). */
+SKIM_API skim_status skim_vulkan_plan_complete(skim_plan *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SKIM_VULKAN_H */

@@ -1,0 +1,359 @@
+/* llama.c - the llama-family and gated graph builders, and the model's life cycle.
+ *
+ * Both graphs are built once on the model's context and share its weight tensors. The
+ * block is written once for both: `decode` adds the KV cache (set_rows into per-block
+ * state tensors at the token's position, attention over the cache with n_kv keys) and the
+ * gated model's key mask; prefill attends within its window, where the keys of a block
+ * are the compact rows of the tokens that run it (bounded by the block's selection), so
+ * halted tokens are absent as keys without a mask. assets/README.md section 3 is the
+ * gated forward pass this follows step by step. */
+#include "llama_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct builder {
+    skim_model *m;
+    skim_context *ctx;
+    skim_llama_graph *G;
+    bool decode;
+    int32_t n; /* tokens per run */
+} builder;
+
+static skim_tensor *name_it(skim_tensor *t, const char *fmt, int il) {
+    if (t) {
+        char name[SKIM_MAX_NAME];
+        snprintf(name, sizeof name, fmt, il);
+        skim_tensor_set_name(t, name);
+    }
+    return t;
+}
+
+static skim_tensor *norm(builder *b, skim_tensor *x, skim_tensor *w) {
+    return skim_mul(b->ctx, skim_rms_norm(b->ctx, x, b->m->hp.eps), w);
+}
+
+/* The halting probability of every row of x (compact when x is): [1, rows]. */
+static skim_tensor *halt_mlp(builder *b, const skim_llama_layer *L, skim_tensor *x) {
+    skim_context *ctx = b->ctx;
+    skim_tensor *h = norm(b, x, L->halt_norm);
+    skim_tensor *u = skim_gelu(ctx, skim_add(ctx, skim_mul_mat(ctx, L->halt_up, h), L->halt_up_b));
+    return skim_sigmoid(ctx, skim_add(ctx, skim_mul_mat(ctx, L->halt_down, u), L->halt_down_b));
+}
+
+/* K and V of the current tokens written into the block's caches; the attention desc then
+ * reads the caches (and the key mask when the block has halting). */
+static void decode_kv(builder *b, skim_llama_layer *L, skim_tensor *k, skim_tensor *v,
+                      skim_tensor *pos, skim_tensor *sel, skim_attn_desc *ad) {
+    skim_context *ctx = b->ctx;
+    const skim_model_hparams *hp = &b->m->hp;
+    const int64_t kv = (int64_t)hp->head_dim * hp->n_head_kv, nc = b->m->n_ctx;
+    skim_tensor *kc = skim_set_rows(ctx, L->k_cache, skim_reshape_2d(ctx, k, kv, b->n), pos);
+    skim_tensor *vc = skim_set_rows(ctx, L->v_cache, v, pos);
+    ad->k = skim_reshape_3d(ctx, kc, hp->head_dim, hp->n_head_kv, nc);
+    ad->v = skim_reshape_3d(ctx, vc, hp->head_dim, hp->n_head_kv, nc);
+    ad->n_kv = b->G->n_kv;
+    if (L->kmask && sel) {
+        /* A zero at the position of each token that runs this block: -inf elsewhere. */
+        skim_tensor *z = skim_get_rows_sel(ctx, b->m->zeros, sel);
+        skim_tensor *km = skim_set_rows(ctx, L->kmask, z, pos);
+        int64_t ne = nc;
+        ad->kmask = skim_reshape(ctx, km, 1, &ne);
+    }
+}
+
+/* Attention of block il on the normalised rows h (compact when sel is set), projected
+ * back to the embedding. heads: the block's head selection or NULL. */
+static skim_tensor *attention(builder *b, int il, skim_tensor *h, skim_tensor *pos,
+                              skim_tensor *sel, skim_tensor *heads) {
+    skim_context *ctx = b->ctx;
+    skim_llama_layer *L = &b->m->layers[il];
+    const skim_model_hparams *hp = &b->m->hp;
+    const int hd = hp->head_dim;
+    skim_tensor *q = heads ? skim_mul_mat_sel(ctx, L->wq, h, heads, hd)
+                           : skim_mul_mat(ctx, L->wq, h);
+    q = skim_rope(ctx, skim_reshape_3d(ctx, q, hd, hp->n_head, b->n), pos, SKIM_ROPE_NORM,
+                  hp->rope_dims, hp->rope_base);
+    skim_tensor *k = skim_reshape_3d(ctx, skim_mul_mat(ctx, L->wk, h), hd, hp->n_head_kv, b->n);
+    k = name_it(skim_rope(ctx, k, pos, SKIM_ROPE_NORM, hp->rope_dims, hp->rope_base),
+                "blk.%d.k", il);
+    skim_tensor *v = name_it(skim_mul_mat(ctx, L->wv, h), "blk.%d.v", il);
+    skim_attn_desc ad;
+    memset(&ad, 0, sizeof ad);
+    ad.q = name_it(q, "blk.%d.q", il);
+    ad.q_pos = pos;
+    ad.heads = heads;
+    if (b->decode) {
+        decode_kv(b, L, k, v, pos, sel, &ad);
+    } else {
+        ad.k = k;
+        ad.v = skim_reshape_3d(ctx, v, hd, hp->n_head_kv, b->n);
+        ad.k_pos = pos;
+    }
+    skim_tensor *o = skim_reshape_2d(ctx, name_it(skim_attn(ctx, &ad), "blk.%d.attn", il),
+                                     hp->n_embd, b->n);
+    o = heads ? skim_mul_mat_sel_k(ctx, L->wo, o, heads, hd) : skim_mul_mat(ctx, L->wo, o);
+    return name_it(o, "blk.%d.attn_out", il);
+}
+
+static skim_tensor *feed_forward(builder *b, int il, skim_tensor *x) {
+    skim_context *ctx = b->ctx;
+    const skim_llama_layer *L = &b->m->layers[il];
+    skim_tensor *h = name_it(norm(b, x, L->ffn_norm), "blk.%d.ffn_norm", il), *u;
+    if (b->m->hp.ffn == SKIM_FFN_SWIGLU) {
+        u = skim_swiglu(ctx, skim_mul_mat(ctx, L->ffn_gate, h), skim_mul_mat(ctx, L->ffn_up, h));
+    } else {
+        u = skim_gelu(ctx, skim_mul_mat(ctx, L->ffn_up, h));
+    }
+    return skim_mul_mat(ctx, L->ffn_down, u);
+}
+
+/* One block on the residual stream x [n_embd, n]; sel: the tokens that run it (NULL:
+ * all). Returns the new residual stream (unbounded). */
+static skim_tensor *block(builder *b, int il, skim_tensor *x, skim_tensor *sel) {
+    skim_context *ctx = b->ctx;
+    skim_llama_layer *L = &b->m->layers[il];
+    skim_tensor *xa = sel ? skim_get_rows_sel(ctx, x, sel) : x;
+    skim_tensor *pos = sel ? skim_get_rows_sel(ctx, b->G->pos, sel) : b->G->pos;
+    skim_tensor *h = name_it(norm(b, xa, L->attn_norm), "blk.%d.attn_norm", il);
+    skim_tensor *heads = NULL;
+    if (b->m->gated) {
+        skim_tensor *sc = skim_mul_mat(ctx, L->gate_w, h);
+        sc = skim_sigmoid(ctx, skim_add(ctx, sc, L->gate_b));
+        heads = name_it(skim_head_gate(ctx, name_it(sc, "blk.%d.gate", il), b->m->hp.gate_tau),
+                        "blk.%d.heads", il);
+        b->G->head_sel[il] = heads;
+    }
+    skim_tensor *att = attention(b, il, h, pos, sel, heads);
+    /* X += attn, then X += mlp, in that order, as the reference does (same rounding). */
+    skim_tensor *xa2 = skim_add(ctx, xa, att);
+    skim_tensor *ff = name_it(feed_forward(b, il, xa2), "blk.%d.ffn_out", il);
+    if (!sel) {
+        return skim_add(ctx, xa2, ff);
+    }
+    skim_tensor *x1 = skim_scatter_add_sel(ctx, x, att, sel);
+    return skim_scatter_add_sel(ctx, x1, ff, sel);
+}
+
+static skim_status build_outputs(builder *b, bool debug, char *msg, size_t size);
+
+static skim_status build_graph(skim_model *m, skim_llama_graph *G, bool decode, int32_t n,
+                               bool debug, char *msg, size_t size) {
+    skim_context *ctx = m->ctx;
+    builder b = {m, ctx, G, decode, n};
+    G->n_tokens = n;
+    G->tokens = skim_tensor_set_name(skim_new_input_1d(ctx, SKIM_TYPE_I32, n), "tokens");
+    G->pos = skim_tensor_set_name(skim_new_input_1d(ctx, SKIM_TYPE_I32, n), "pos");
+    if (decode) {
+        G->n_kv = skim_tensor_set_name(skim_new_param(ctx, 1, m->n_ctx, 1), "n_kv");
+    }
+    skim_tensor *x = skim_tensor_set_name(skim_get_rows(ctx, m->tok_embd, G->tokens), "embd");
+    skim_tensor *prev = NULL;
+    for (int il = 0; il < m->hp.n_layer && x; il++) {
+        skim_tensor *sel = NULL;
+        if (m->gated && il >= m->hp.halt_first) {
+            skim_tensor *xin = prev ? name_it(skim_get_rows_sel(ctx, x, prev), "blk.%d.halt_in", il)
+                                    : x;
+            skim_tensor *p = name_it(halt_mlp(&b, &m->layers[il], xin), "blk.%d.p_halt", il);
+            sel = name_it(skim_token_halt(ctx, p, m->hp.halt_tau, prev), "blk.%d.tokens", il);
+            prev = sel;
+        }
+        G->tok_sel[il] = sel;
+        x = name_it(block(&b, il, x, sel), "blk.%d.out", il);
+        G->hidden[il] = x;
+    }
+    G->logits = skim_tensor_set_name(skim_mul_mat(ctx, m->output, norm(&b, x, m->out_norm)),
+                                     "logits");
+    return build_outputs(&b, debug, msg, size);
+}
+
+/* The debug form: every op result of the graph (not views or selections) an output. */
+static skim_status all_outputs(builder *b, char *msg, size_t size) {
+    skim_llama_graph *G = b->G;
+    int n = skim_graph_n_nodes(G->graph), k = 0;
+    skim_tensor **outs = skim_llama_alloc(&b->m->alloc, ((size_t)n + 1) * sizeof *outs);
+    if (!outs) {
+        return skim_llama_msg(msg, size, SKIM_ERR_OUT_OF_MEMORY, "model: out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        skim_tensor *t = skim_graph_node(G->graph, i);
+        skim_type ty = skim_tensor_type(t);
+        if (skim_tensor_get_kind(t) == SKIM_KIND_NODE && !skim_tensor_is_selection(t) &&
+            (ty == SKIM_TYPE_F32 || ty == SKIM_TYPE_I32)) {
+            outs[k++] = t;
+        }
+    }
+    skim_graph_destroy(G->graph);
+    G->graph = NULL;
+    skim_status s = skim_graph_build(b->ctx, outs, k, &G->graph);
+    skim_llama_free(&b->m->alloc, outs);
+    if (s != SKIM_OK) {
+        return skim_llama_msg(msg, size, s, "model: debug graph: %s", skim_context_error(b->ctx));
+    }
+    return SKIM_OK;
+}
+
+static skim_status build_outputs(builder *b, bool debug, char *msg, size_t size) {
+    skim_llama_graph *G = b->G;
+    skim_tensor *outs[SKIM_LLAMA_MAX_LAYERS + 1];
+    int n = 0;
+    outs[n++] = G->logits;
+    if (!b->decode) {
+        for (int il = 0; il < b->m->hp.n_layer; il++) {
+            outs[n++] = G->hidden[il];
+        }
+    }
+    skim_status s = skim_graph_build(b->ctx, outs, n, &G->graph);
+    if (s != SKIM_OK) {
+        return skim_llama_msg(msg, size, s, "model: building the %s graph: %s",
+                              b->decode ? "decode" : "prefill", skim_context_error(b->ctx));
+    }
+    return debug && !b->decode ? all_outputs(b, msg, size) : SKIM_OK;
+}
+
+static skim_status make_states(skim_model *m, char *msg, size_t size) {
+    const skim_model_hparams *hp = &m->hp;
+    const int64_t kv = (int64_t)hp->head_dim * hp->n_head_kv;
+    for (int il = 0; il < hp->n_layer; il++) {
+        skim_llama_layer *L = &m->layers[il];
+        int64_t ne[2] = {kv, m->n_ctx}, nm[2] = {1, m->n_ctx};
+        L->k_cache = name_it(skim_new_state(m->ctx, SKIM_TYPE_F32, 2, ne, 0.0f), "blk.%d.k_cache",
+                             il);
+        L->v_cache = name_it(skim_new_state(m->ctx, SKIM_TYPE_F32, 2, ne, 0.0f), "blk.%d.v_cache",
+                             il);
+        if (m->gated && il >= hp->halt_first) {
+            L->kmask = name_it(skim_new_state(m->ctx, SKIM_TYPE_F32, 2, nm, -INFINITY),
+                               "blk.%d.kmask", il);
+        }
+    }
+    if (skim_context_status(m->ctx) != SKIM_OK) {
+        return skim_llama_msg(msg, size, skim_context_status(m->ctx), "model: states: %s",
+                              skim_context_error(m->ctx));
+    }
+    return SKIM_OK;
+}
+
+skim_status skim_llama_build(skim_model *m, bool debug_outputs, char *msg, size_t size) {
+    skim_status s = make_states(m, msg, size);
+    if (s == SKIM_OK) {
+        s = build_graph(m, &m->dec, true, 1, false, msg, size);
+    }
+    if (s == SKIM_OK && m->n_batch > 0) {
+        s = build_graph(m, &m->pre, false, m->n_batch, debug_outputs, msg, size);
+    }
+    return s;
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+static skim_status model_init(skim_model *m, const skim_model_desc *d, char *msg, size_t size) {
+    skim_context_desc cd;
+    memset(&cd, 0, sizeof cd);
+    cd.allocator = d->allocator;
+    skim_status s = skim_context_create(&cd, &m->ctx);
+    if (s != SKIM_OK) {
+        return skim_llama_msg(msg, size, s, "model: cannot create a context");
+    }
+    if ((s = skim_llama_load_weights(m, msg, size)) != SKIM_OK) {
+        return s;
+    }
+    m->gated = m->hp.arch == SKIM_ARCH_GATED && !m->dense;
+    if (d->gate_tau > 0.0f) m->hp.gate_tau = d->gate_tau;
+    if (d->halt_tau > 0.0f) m->hp.halt_tau = d->halt_tau;
+    m->n_ctx = d->n_ctx > 0 ? d->n_ctx : m->hp.n_ctx_train;
+    m->n_batch = d->n_batch < 0 ? 0 : d->n_batch > 0 ? d->n_batch : m->n_ctx;
+    if (m->n_batch > m->n_ctx) {
+        return skim_llama_msg(msg, size, SKIM_ERR_INVALID_ARG, "model: n_batch %d exceeds n_ctx "
+                              "%d", m->n_batch, m->n_ctx);
+    }
+    return skim_llama_build(m, d->debug_outputs, msg, size);
+}
+
+skim_status skim_model_load(const skim_gguf *g, const skim_model_desc *desc, skim_model **out,
+                            char *msg, size_t msg_size) {
+    if (!g || !out) {
+        return skim_llama_msg(msg, msg_size, SKIM_ERR_INVALID_ARG, "model_load: NULL argument");
+    }
+    skim_model_desc d;
+    memset(&d, 0, sizeof d);
+    if (desc) {
+        d = *desc;
+    }
+    skim_allocator a = d.allocator;
+    skim_model *m = skim_llama_alloc(&a, sizeof *m);
+    if (!m) {
+        return skim_llama_msg(msg, msg_size, SKIM_ERR_OUT_OF_MEMORY, "model_load: out of memory");
+    }
+    m->alloc = a;
+    m->gguf = g;
+    m->dense = d.dense;
+    skim_status s = model_init(m, &d, msg, msg_size);
+    if (s != SKIM_OK) {
+        skim_model_destroy(m);
+        return s;
+    }
+    *out = m;
+    return SKIM_OK;
+}
+
+skim_status skim_model_load_file(const char *path, const skim_model_desc *desc, skim_model **out,
+                                 char *msg, size_t msg_size) {
+    if (!path || !out) {
+        return skim_llama_msg(msg, msg_size, SKIM_ERR_INVALID_ARG, "model_load: NULL argument");
+    }
+    skim_gguf_desc gd;
+    memset(&gd, 0, sizeof gd);
+    if (desc) {
+        gd.allocator = desc->allocator;
+    }
+    skim_gguf *g = NULL;
+    skim_gguf_error err;
+    skim_status s = skim_gguf_open_file(path, &gd, &g, &err);
+    if (s != SKIM_OK) {
+        return skim_llama_msg(msg, msg_size, s, "%s: %s", path, err.msg);
+    }
+    skim_model *m = NULL;
+    s = skim_model_load(g, desc, &m, msg, msg_size);
+    if (s != SKIM_OK) {
+        skim_gguf_destroy(g);
+        return s;
+    }
+    m->owned = g;
+    *out = m;
+    return SKIM_OK;
+}
+
+void skim_model_destroy(skim_model *m) {
+    if (!m) {
+        return;
+    }
+    skim_context_destroy(m->ctx); /* frees its graphs too */
+    skim_gguf_destroy(m->owned);
+    skim_allocator a = m->alloc;
+    skim_llama_free(&a, m);
+}
+
+const skim_model_hparams *skim_model_get_hparams(const skim_model *m) { return m ? &m->hp : NULL; }
+const skim_gguf *skim_model_gguf(const skim_model *m) { return m ? m->gguf : NULL; }
+bool skim_model_is_dense(const skim_model *m) { return m && !m->gated; }
+int32_t skim_model_n_ctx(const skim_model *m) { return m ? m->n_ctx : 0; }
+int32_t skim_model_n_batch(const skim_model *m) { return m ? m->n_batch : 0; }
+skim_graph *skim_model_decode_graph(const skim_model *m) { return m ? m->dec.graph : NULL; }
+skim_graph *skim_model_prefill_graph(const skim_model *m) { return m ? m->pre.graph : NULL; }
+
+skim_tensor *skim_model_prefill_hidden(const skim_model *m, int layer) {
+    if (!m || !m->pre.graph || layer < 0 || layer > m->hp.n_layer) {
+        return NULL;
+    }
+    return m->pre.hidden[layer < m->hp.n_layer ? layer : m->hp.n_layer - 1];
+}
+
+skim_tensor *skim_model_prefill_logits(const skim_model *m) {
+    return m && m->pre.graph ? m->pre.logits : NULL;
+}
+
+skim_tensor *skim_model_prefill_tokens(const skim_model *m) {
+    return m && m->pre.graph ? m->pre.tokens : NULL;
+}

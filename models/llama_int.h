@@ -1,0 +1,75 @@
+/* llama_int.h - the model object shared by models/llama*.c (not installed). */
+#ifndef SKIM_LLAMA_INT_H
+#define SKIM_LLAMA_INT_H
+
+#include "skim-model.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SKIM_LLAMA_MAX_LAYERS 64
+
+typedef struct skim_llama_layer {
+    skim_tensor *attn_norm, *wq, *wk, *wv, *wo;
+    skim_tensor *ffn_norm, *ffn_gate, *ffn_up, *ffn_down;
+    /* skim-gated */
+    skim_tensor *gate_w, *gate_b;
+    skim_tensor *halt_norm, *halt_up, *halt_up_b, *halt_down, *halt_down_b;
+    /* decode states: K and V caches [kv_dim, n_ctx], key mask [1, n_ctx] (gated) */
+    skim_tensor *k_cache, *v_cache, *kmask;
+} skim_llama_layer;
+
+/* The tensors of one built graph that the session touches. */
+typedef struct skim_llama_graph {
+    skim_graph *graph;
+    skim_tensor *tokens, *pos, *n_kv; /* n_kv: decode only */
+    skim_tensor *logits;
+    skim_tensor *hidden[SKIM_LLAMA_MAX_LAYERS];
+    skim_tensor *tok_sel[SKIM_LLAMA_MAX_LAYERS];  /* token selection per block, or NULL */
+    skim_tensor *head_sel[SKIM_LLAMA_MAX_LAYERS]; /* head selection per block, or NULL */
+    int32_t n_tokens;
+} skim_llama_graph;
+
+struct skim_model {
+    skim_allocator alloc;
+    skim_gguf *owned;
+    const skim_gguf *gguf;
+    skim_model_hparams hp;
+    bool dense, gated; /* gated: the graph has selections */
+    int32_t n_ctx, n_batch;
+    skim_context *ctx;
+    skim_tensor *tok_embd, *out_norm, *output;
+    skim_tensor *zeros; /* weight [1, 1] of 0: the key mask's value for a present key */
+    float zero_value;
+    skim_llama_layer layers[SKIM_LLAMA_MAX_LAYERS];
+    skim_llama_graph dec, pre;
+};
+
+/* The model's allocator hook (zeroed: malloc/free); zero-filled memory. */
+static inline void *skim_llama_alloc(const skim_allocator *a, size_t n) {
+    void *p = a->alloc ? a->alloc(a->user, n) : malloc(n);
+    if (p) memset(p, 0, n);
+    return p;
+}
+static inline void skim_llama_free(const skim_allocator *a, void *p) {
+    if (!p) return;
+    if (a->alloc) {
+        if (a->free) a->free(a->user, p);
+    } else {
+        free(p);
+    }
+}
+
+/* Formats a message into msg (when not NULL) and returns s. */
+skim_status skim_llama_msg(char *msg, size_t size, skim_status s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+/* Reads the hyper-parameters and creates the weight tensors on m->ctx (llama_load.c). */
+skim_status skim_llama_load_weights(skim_model *m, char *msg, size_t size);
+/* Builds the decode graph and, when n_batch > 0, the prefill graph (llama.c). */
+skim_status skim_llama_build(skim_model *m, bool debug_outputs, char *msg, size_t size);
+
+#endif /* SKIM_LLAMA_INT_H */

@@ -1,0 +1,260 @@
+/* llama_session.c - a model planned on a backend: decode steps through the KV cache,
+ * prefill windows, run stats summed over runs, and the per-token trace of the gates. */
+#include "llama_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct skim_session {
+    skim_model *m;
+    skim_backend *be;
+    skim_plan *dec, *pre;
+    int32_t n_past;
+    int32_t *pre_tokens, *pre_pos; /* [n_batch] */
+    float *pre_logits;             /* [n_vocab * n_batch] */
+    skim_run_stats dec_sum, pre_sum;
+    char msg[SKIM_MODEL_MSG_LEN];
+};
+
+static skim_status fail(skim_session *s, skim_status st, const char *fmt, const char *detail) {
+    snprintf(s->msg, sizeof s->msg, fmt, detail);
+    return st;
+}
+
+static skim_status plan_fail(skim_session *s, skim_status st, const char *what, skim_plan *p) {
+    snprintf(s->msg, sizeof s->msg, "%s: %s", what, skim_plan_error(p));
+    return st;
+}
+
+static skim_status session_plan(skim_session *s, const skim_session_desc *d, char *msg,
+                                size_t size) {
+    skim_plan_desc pd;
+    memset(&pd, 0, sizeof pd);
+    pd.mode = d ? d->mode : SKIM_MODE_SKIP;
+    skim_status st = skim_plan_create(s->be, s->m->dec.graph, &pd, &s->dec);
+    if (st != SKIM_OK) {
+        return skim_llama_msg(msg, size, st, "session: planning the decode graph on %s: %s",
+                              skim_backend_name(s->be), skim_backend_error(s->be));
+    }
+    if (s->m->pre.graph) {
+        st = skim_plan_create(s->be, s->m->pre.graph, &pd, &s->pre);
+        if (st != SKIM_OK) {
+            return skim_llama_msg(msg, size, st, "session: planning the prefill graph on %s: "
+                                  "%s", skim_backend_name(s->be), skim_backend_error(s->be));
+        }
+        size_t nb = (size_t)s->m->n_batch;
+        const skim_allocator *a = &s->m->alloc;
+        s->pre_tokens = skim_llama_alloc(a, nb * sizeof *s->pre_tokens);
+        s->pre_pos = skim_llama_alloc(a, nb * sizeof *s->pre_pos);
+        s->pre_logits = skim_llama_alloc(a, nb * (size_t)s->m->hp.n_vocab * sizeof *s->pre_logits);
+        if (!s->pre_tokens || !s->pre_pos || !s->pre_logits) {
+            return skim_llama_msg(msg, size, SKIM_ERR_OUT_OF_MEMORY, "session: out of memory");
+        }
+        for (size_t i = 0; i < nb; i++) {
+            s->pre_pos[i] = (int32_t)i;
+        }
+    }
+    return SKIM_OK;
+}
+
+skim_status skim_session_create(skim_model *m, skim_backend *be, const skim_session_desc *desc,
+                                skim_session **out, char *msg, size_t msg_size) {
+    if (!m || !be || !out) {
+        return skim_llama_msg(msg, msg_size, SKIM_ERR_INVALID_ARG, "session_create: NULL "
+                              "argument");
+    }
+    skim_session *s = skim_llama_alloc(&m->alloc, sizeof *s);
+    if (!s) {
+        return skim_llama_msg(msg, msg_size, SKIM_ERR_OUT_OF_MEMORY, "session: out of memory");
+    }
+    s->m = m;
+    s->be = be;
+    skim_status st = session_plan(s, desc, msg, msg_size);
+    if (st != SKIM_OK) {
+        skim_session_destroy(s);
+        return st;
+    }
+    *out = s;
+    return SKIM_OK;
+}
+
+void skim_session_destroy(skim_session *s) {
+    if (!s) {
+        return;
+    }
+    skim_plan_destroy(s->dec);
+    skim_plan_destroy(s->pre);
+    const skim_allocator *a = &s->m->alloc;
+    skim_llama_free(a, s->pre_tokens);
+    skim_llama_free(a, s->pre_pos);
+    skim_llama_free(a, s->pre_logits);
+    skim_llama_free(a, s);
+}
+
+const char *skim_session_error(const skim_session *s) { return s ? s->msg : "session is NULL"; }
+int32_t skim_session_n_past(const skim_session *s) { return s ? s->n_past : 0; }
+skim_plan *skim_session_decode_plan(const skim_session *s) { return s ? s->dec : NULL; }
+skim_plan *skim_session_prefill_plan(const skim_session *s) { return s ? s->pre : NULL; }
+
+skim_status skim_session_reset(skim_session *s) {
+    if (!s) {
+        return SKIM_ERR_INVALID_ARG;
+    }
+    skim_status st = skim_plan_reset_states(s->dec);
+    if (st != SKIM_OK) {
+        return plan_fail(s, st, "reset", s->dec);
+    }
+    s->n_past = 0;
+    return SKIM_OK;
+}
+
+static void add_stats(skim_run_stats *sum, const skim_plan *p) {
+    skim_run_stats r;
+    if (skim_plan_get_stats(p, &r) != SKIM_OK) {
+        return;
+    }
+    sum->head_ops_executed += r.head_ops_executed;
+    sum->head_ops_dense += r.head_ops_dense;
+    sum->token_layer_ops_executed += r.token_layer_ops_executed;
+    sum->token_layer_ops_dense += r.token_layer_ops_dense;
+    sum->flops_executed += r.flops_executed;
+    sum->flops_dense += r.flops_dense;
+    sum->nan_scores += r.nan_scores;
+    sum->runs++;
+    sum->submits += r.submits;
+    sum->recordings += r.recordings;
+}
+
+skim_status skim_session_decode(skim_session *s, int32_t token, float *logits) {
+    if (!s) {
+        return SKIM_ERR_INVALID_ARG;
+    }
+    const skim_model *m = s->m;
+    if (token < 0 || token >= m->hp.n_vocab) {
+        return fail(s, SKIM_ERR_RANGE, "decode: token id out of range%s", "");
+    }
+    if (s->n_past >= m->n_ctx) {
+        return fail(s, SKIM_ERR_RANGE, "decode: the cache is full%s", "");
+    }
+    int32_t pos = s->n_past;
+    skim_status st = skim_plan_set_input(s->dec, m->dec.tokens, &token, sizeof token);
+    if (st == SKIM_OK) st = skim_plan_set_input(s->dec, m->dec.pos, &pos, sizeof pos);
+    if (st == SKIM_OK) st = skim_plan_set_param(s->dec, m->dec.n_kv, pos + 1);
+    if (st == SKIM_OK) st = skim_plan_run(s->dec);
+    if (st == SKIM_OK && logits) {
+        st = skim_plan_get_output(s->dec, m->dec.logits, logits,
+                                  (size_t)m->hp.n_vocab * sizeof *logits);
+    }
+    if (st != SKIM_OK) {
+        return plan_fail(s, st, "decode", s->dec);
+    }
+    add_stats(&s->dec_sum, s->dec);
+    s->n_past++;
+    return SKIM_OK;
+}
+
+skim_status skim_session_prompt(skim_session *s, const int32_t *tokens, int32_t n, float *logits) {
+    if (!s || (!tokens && n > 0)) {
+        return SKIM_ERR_INVALID_ARG;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        skim_status st = skim_session_decode(s, tokens[i], i == n - 1 ? logits : NULL);
+        if (st != SKIM_OK) {
+            return st;
+        }
+    }
+    return SKIM_OK;
+}
+
+skim_status skim_session_prefill(skim_session *s, const int32_t *tokens, int32_t n, float *logits) {
+    if (!s || !tokens) {
+        return SKIM_ERR_INVALID_ARG;
+    }
+    const skim_model *m = s->m;
+    if (!s->pre) {
+        return fail(s, SKIM_ERR_STATE, "prefill: the model was built without prefill%s", "");
+    }
+    if (n < 1 || n > m->n_batch) {
+        return fail(s, SKIM_ERR_RANGE, "prefill: token count out of 1..n_batch%s", "");
+    }
+    for (int32_t i = 0; i < m->n_batch; i++) {
+        int32_t t = i < n ? tokens[i] : 0;
+        if (t < 0 || t >= m->hp.n_vocab) {
+            return fail(s, SKIM_ERR_RANGE, "prefill: token id out of range%s", "");
+        }
+        s->pre_tokens[i] = t;
+    }
+    size_t nb = (size_t)m->n_batch * sizeof(int32_t);
+    skim_status st = skim_plan_set_input(s->pre, m->pre.tokens, s->pre_tokens, nb);
+    if (st == SKIM_OK) st = skim_plan_set_input(s->pre, m->pre.pos, s->pre_pos, nb);
+    if (st == SKIM_OK) st = skim_plan_run(s->pre);
+    size_t nl = (size_t)m->hp.n_vocab * (size_t)m->n_batch * sizeof(float);
+    if (st == SKIM_OK && logits) {
+        st = skim_plan_get_output(s->pre, m->pre.logits, s->pre_logits, nl);
+        if (st == SKIM_OK) {
+            memcpy(logits, s->pre_logits, (size_t)m->hp.n_vocab * (size_t)n * sizeof(float));
+        }
+    }
+    if (st != SKIM_OK) {
+        return plan_fail(s, st, "prefill", s->pre);
+    }
+    add_stats(&s->pre_sum, s->pre);
+    return SKIM_OK;
+}
+
+skim_status skim_session_prefill_read(skim_session *s, const skim_tensor *t, void *dst,
+                                      size_t size) {
+    if (!s || !s->pre) {
+        return SKIM_ERR_INVALID_ARG;
+    }
+    skim_status st = skim_plan_get_output(s->pre, t, dst, size);
+    return st == SKIM_OK ? st : plan_fail(s, st, "prefill_read", s->pre);
+}
+
+skim_status skim_session_last_trace(skim_session *s, skim_token_trace *out) {
+    if (!s || !out) {
+        return SKIM_ERR_INVALID_ARG;
+    }
+    const skim_model *m = s->m;
+    memset(out, 0, sizeof *out);
+    out->depth = m->hp.n_layer;
+    int32_t counts[64];
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        skim_tensor *ts = m->dec.tok_sel[il], *hs = m->dec.head_sel[il];
+        if (ts && out->depth == m->hp.n_layer) {
+            skim_status st = skim_plan_get_selection(s->dec, ts, counts, NULL);
+            if (st != SKIM_OK) {
+                return plan_fail(s, st, "trace", s->dec);
+            }
+            if (counts[0] == 0) {
+                out->depth = il;
+            }
+        }
+        if (il >= out->depth) {
+            continue;
+        }
+        if (!hs) {
+            out->head_mask[il] = m->hp.n_head >= 64 ? ~0ull : (1ull << m->hp.n_head) - 1;
+            continue;
+        }
+        skim_status st = skim_plan_get_selection(s->dec, hs, counts, NULL);
+        if (st != SKIM_OK) {
+            return plan_fail(s, st, "trace", s->dec);
+        }
+        for (int h = 0; h < m->hp.n_head && h < 64; h++) {
+            if (counts[h] > 0) {
+                out->head_mask[il] |= 1ull << h;
+            }
+        }
+    }
+    return SKIM_OK;
+}
+
+skim_status skim_session_get_stats(const skim_session *s, bool decode, skim_run_stats *out) {
+    if (!s || !out) {
+        return SKIM_ERR_INVALID_ARG;
+    }
+    *out = decode ? s->dec_sum : s->pre_sum;
+    return SKIM_OK;
+}

@@ -1,0 +1,101 @@
+#version 450
+/* mul_mat.comp - y[m, n, b2, b3] = sum_k w[k, m, b2/r2, b3/r3] x[k, n, b2, b3].
+ * w (binding 1, type by define, contiguous; nba = its strides), x F32 (binding 2, strided
+ * rows nbb, shape neb), y F32 contiguous. Register-blocked: each invocation makes RM x RN
+ * outputs over the whole of k, with no shared memory or barriers (what llvmpipe runs
+ * fastest; a subgroup-reduction variant for GPUs is a further row in shaders.cmake).
+ * A workgroup covers 16*RM rows and 4*RN columns.
+ * op: DENSE; SEL: row blocks (heads) of i[0] rows listed in the selection at binding 3
+ * (i[1] & 0xffff groups of capacity i[2]; i[1] >> 16 is 1 for HEAD_TOKENS, which may have
+ * one group too) are computed, the rest are zero; SEL_K: only the listed column blocks of
+ * w take part. With one group (HEADS) the list holds heads; with one
+ * group per head (HEAD_TOKENS) group h lists the columns n for which head h is active.
+ * i[3] = r2 | r3 << 16 (the batch broadcast ratios). */
+#include "common.glsl"
+#include "dequant.glsl"
+#define RM 4u
+#define RN 4u
+layout(local_size_x = 64) in;
+
+/* Whether v is in the ascending list of group g of the selection at binding 3. */
+bool sel_has(uint g, uint v) {
+    uint groups = uint(pc.i[1]) & 0xffffu, cap = uint(pc.i[2]);
+    int lo = 0, hi = min(Ci[pc.off[3] + g], int(cap)) - 1;
+    uint base = pc.off[3] + groups + g * cap;
+    while (lo <= hi) {
+        int mid = (lo + hi) >> 1;
+        int x = Ci[base + uint(mid)];
+        if (x == int(v)) return true;
+        if (x < int(v)) lo = mid + 1; else hi = mid - 1;
+    }
+    return false;
+}
+
+/* Bit c: head h is active for column n0 + c. */
+uint head_cols(uint h, uint n0, uint ncol) {
+    if ((pc.i[1] >> 16) == 0) { /* HEADS: one list of heads (HEAD_TOKENS may have 1 group too) */
+        return sel_has(0u, h) ? (1u << ncol) - 1u : 0u;
+    }
+    uint bits = 0u;
+    for (uint c = 0u; c < ncol; c++) {
+        bits |= sel_has(h, n0 + c) ? (1u << c) : 0u;
+    }
+    return bits;
+}
+
+void main() {
+    uvec4 n = skim_extent();
+    uint t = gl_LocalInvocationID.x;
+    uint m0 = gl_WorkGroupID.x * 16u * RM + (t % 16u) * RM;
+    uint n0 = gl_WorkGroupID.y * 4u * RN + (t / 16u) * RN;
+    uint bz = gl_WorkGroupID.z;
+    uint M = pc.ne[0];
+    if (m0 >= M || n0 >= n.y) {
+        return;
+    }
+    uint nrow = min(RM, M - m0), ncol = min(RN, n.y - n0);
+    uint b2 = bz % n.z, b3 = bz / n.z;
+    uint r2 = uint(pc.i[3]) & 0xffffu, r3 = uint(pc.i[3]) >> 16u;
+    uint wb = pc.off[1] + (b2 / r2) * pc.nba[2] + (b3 / r3) * pc.nba[3];
+    uint xb = pc.off[2] + b2 * pc.nbb[2] + b3 * pc.nbb[3];
+    uint K = pc.neb[0];
+    uint block = uint(max(pc.i[0], 1));
+    uint act[RM];
+    [[unroll]] for (uint r = 0u; r < RM; r++) {
+        act[r] = r < nrow ? (1u << ncol) - 1u : 0u;
+        if (pc.op == SKIM_VK_MM_SEL && r < nrow) {
+            act[r] = head_cols((m0 + r) / block, n0, ncol);
+        }
+    }
+    float acc[RM][RN];
+    [[unroll]] for (uint r = 0u; r < RM; r++)
+        [[unroll]] for (uint c = 0u; c < RN; c++) acc[r][c] = 0.0;
+    uint any = act[0] | act[1] | act[2] | act[3];
+    uint nblk = pc.op == SKIM_VK_MM_SEL_K ? K / block : 1u;
+    for (uint hb = 0u; any != 0u && hb < nblk; hb++) {
+        uint k0 = 0u, k1 = K, cols = (1u << ncol) - 1u;
+        if (pc.op == SKIM_VK_MM_SEL_K) {
+            cols = head_cols(hb, n0, ncol);
+            if (cols == 0u) continue;
+            k0 = hb * block;
+            k1 = k0 + block;
+        }
+        for (uint k = k0; k < k1; k++) {
+            float xv[RN], wv[RM];
+            [[unroll]] for (uint c = 0u; c < RN; c++)
+                xv[c] = (cols & (1u << c)) != 0u ? B[xb + (n0 + c) * pc.nbb[1] + k] : 0.0;
+            [[unroll]] for (uint r = 0u; r < RM; r++)
+                wv[r] = r < nrow ? skim_load_w(wb + (m0 + r) * pc.nba[1], k) : 0.0;
+            [[unroll]] for (uint r = 0u; r < RM; r++)
+                [[unroll]] for (uint c = 0u; c < RN; c++) acc[r][c] += wv[r] * xv[c];
+        }
+    }
+    [[unroll]] for (uint r = 0u; r < RM; r++) {
+        [[unroll]] for (uint c = 0u; c < RN; c++) {
+            if (r < nrow && c < ncol) {
+                uint d = pc.off[0] + m0 + r + (n0 + c) * pc.nbd[1] + b2 * pc.nbd[2] + b3 * pc.nbd[3];
+                D[d] = (act[r] & (1u << c)) != 0u ? acc[r][c] : 0.0;
+            }
+        }
+    }
+}

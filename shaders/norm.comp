@@ -1,0 +1,35 @@
+#version 450
+/* norm.comp - rms_norm and layer_norm over ne[0]: one workgroup per row; reductions in
+ * reduce.glsl (subgroup variant with -DSUBGROUP). */
+#include "common.glsl"
+layout(local_size_x = 128) in;
+#include "reduce.glsl"
+
+void main() {
+    uvec4 n = skim_extent();
+    uint row = gl_WorkGroupID.x + gl_WorkGroupID.y * 65535u;
+    if (row >= n.y * n.z * n.w) {
+        return;
+    }
+    uvec4 i = skim_unflatten(row * n.x, n);
+    uint a0 = pc.off[1] + skim_dot_strides(i, 1u, pc.nba[1], pc.nba[2], pc.nba[3]);
+    uint d0 = pc.off[0] + skim_dot_strides(i, 1u, pc.nbd[1], pc.nbd[2], pc.nbd[3]);
+    uint t = gl_LocalInvocationID.x;
+    float mean = 0.0;
+    if (pc.op == SKIM_VK_NORM_LAYER) {
+        float s = 0.0;
+        for (uint k = t; k < n.x; k += 128u) {
+            s += A[a0 + k];
+        }
+        mean = skim_wg_reduce(s, false) / float(n.x);
+    }
+    float s2 = 0.0;
+    for (uint k = t; k < n.x; k += 128u) {
+        float v = A[a0 + k] - mean;
+        s2 += v * v;
+    }
+    float sc = 1.0 / sqrt(skim_wg_reduce(s2, false) / float(n.x) + pc.f[0]);
+    for (uint k = t; k < n.x; k += 128u) {
+        D[d0 + k] = (A[a0 + k] - mean) * sc;
+    }
+}

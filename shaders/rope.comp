@@ -1,0 +1,35 @@
+#version 450
+/* rope.comp - x [head_dim, n_head, n_tok] (src0, strided rows), pos I32 [n_tok] (src1).
+ * i[0] = mode (0 interleaved pairs, 1 half-split), i[1] = n_dims, f[0] = freq_base.
+ * One invocation per output element; the angle is pos * base^(-2i/n_dims). */
+#include "common.glsl"
+layout(local_size_x = 256) in;
+
+void main() {
+    uvec4 n = skim_extent();
+    uint e = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * 65535u * 256u;
+    if (e >= n.x * n.y * n.z * n.w) {
+        return;
+    }
+    uvec4 i = skim_unflatten(e, n);
+    uint a0 = pc.off[1] + skim_dot_strides(uvec4(0u, i.y, i.z, i.w), 1u, pc.nba[1], pc.nba[2], pc.nba[3]);
+    uint k = i.x, nd = uint(pc.i[1]);
+    float r;
+    if (k >= nd) {
+        r = A[a0 + k];
+    } else {
+        uint p0, p1, fi;
+        if (pc.i[0] == 0) {
+            p0 = k & ~1u; p1 = p0 + 1u; fi = p0;
+        } else {
+            uint h = nd / 2u;
+            fi = 2u * (k % h); p0 = k % h; p1 = p0 + h;
+        }
+        float pos = float(Bi[pc.off[2] + i.z]);
+        float theta = pos * pow(pc.f[0], -float(fi) / float(nd));
+        float c = cos(theta), s = sin(theta);
+        float x0 = A[a0 + p0], x1 = A[a0 + p1];
+        r = k == p0 ? x0 * c - x1 * s : x0 * s + x1 * c;
+    }
+    D[pc.off[0] + skim_dot_strides(i, 1u, pc.nbd[1], pc.nbd[2], pc.nbd[3])] = r;
+}

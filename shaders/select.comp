@@ -1,0 +1,79 @@
+#version 450
+/* select.comp - the selection producers, one workgroup for the whole selection: for each
+ * group, 256 candidates at a time are flagged and compacted with a workgroup prefix sum
+ * (shared memory, so no subgroup operations are needed), keeping ascending order.
+ * Output words (binding 0): counts[groups], idx[groups][cap], the NaN count.
+ * op HEAD_GATE: scores (binding 1) [n_head] (one group) or [n_head, n_tok] (a group per
+ *   head), kept when score >= tau or NaN.
+ * op TOKEN_HALT: p_halt (binding 1), prev's words (binding 2, when i[2] & 2): tokens of
+ *   prev (all when none) with p < tau or NaN; p is compact (entry i for prev[i]) when
+ *   i[2] & 4.
+ * op TOPK: the i[3] highest scores (ties: lower index; NaN counts as highest).
+ * i[0] groups, i[1] capacity, i[2] & 1: the input's rows are bounded by binding 9;
+ * neb[0] = input elements; f[0] = tau. */
+#include "common.glsl"
+#define WG 256u
+layout(local_size_x = 256) in;
+shared uint scan[WG];
+shared uint nan_count;
+
+bool keep_topk(uint i, uint n) {
+    float s = A[pc.off[1] + i];
+    uint rank = 0u;
+    for (uint j = 0u; j < n; j++) {
+        float o = A[pc.off[1] + j];
+        bool better = isnan(o) ? (!isnan(s) || j < i) : (!isnan(s) && (o > s || (o == s && j < i)));
+        rank += better ? 1u : 0u;
+    }
+    return rank < uint(pc.i[3]);
+}
+
+void main() {
+    uint t = gl_LocalInvocationID.x;
+    uint groups = uint(pc.i[0]), cap = uint(pc.i[1]);
+    uint words0 = pc.off[0];
+    if (t == 0u) nan_count = 0u;
+    barrier();
+    for (uint g = 0u; g < groups; g++) {
+        uint n = cap;
+        if ((pc.i[2] & 1) != 0) n = min(n, uint(max(BOUND[0], 0)));
+        if (pc.op == SKIM_VK_SEL_TOKEN_HALT && (pc.i[2] & 2) != 0) n = min(n, uint(max(Bi[pc.off[2]], 0)));
+        uint total = 0u;
+        for (uint c = 0u; c < n; c += WG) {
+            uint i = c + t;
+            bool keep = false, isn = false;
+            uint value = i;
+            if (i < n) {
+                if (pc.op == SKIM_VK_SEL_HEAD_GATE) {
+                    float s = groups == 1u ? A[pc.off[1] + i] : A[pc.off[1] + i * groups + g];
+                    isn = isnan(s);
+                    keep = isn || s >= pc.f[0];
+                } else if (pc.op == SKIM_VK_SEL_TOKEN_HALT) {
+                    bool has_prev = (pc.i[2] & 2) != 0;
+                    value = has_prev ? uint(Bi[pc.off[2] + 1u + i]) : i;
+                    float p = A[pc.off[1] + ((pc.i[2] & 4) != 0 ? i : value)];
+                    isn = isnan(p);
+                    keep = isn || p < pc.f[0];
+                } else {
+                    isn = isnan(A[pc.off[1] + i]);
+                    keep = keep_topk(i, n);
+                }
+            }
+            if (isn && keep) atomicAdd(nan_count, 1u);
+            scan[t] = keep ? 1u : 0u;
+            barrier();
+            [[unroll]] for (uint s = 1u; s < WG; s <<= 1u) {
+                uint v = t >= s ? scan[t - s] : 0u;
+                barrier();
+                scan[t] += v;
+                barrier();
+            }
+            if (keep) Di[words0 + groups + g * cap + total + scan[t] - 1u] = int(value);
+            total += scan[WG - 1u];
+            barrier();
+        }
+        if (t == 0u) Di[words0 + g] = int(total);
+    }
+    barrier();
+    if (t == 0u) Di[words0 + groups + groups * cap] = int(nan_count);
+}

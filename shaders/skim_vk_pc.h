@@ -1,0 +1,67 @@
+/* skim_vk_pc.h - the push constants of every skim shader, shared by GLSL and C.
+ *
+ * Included by shaders/common.glsl (GLSL) and backends/vulkan/vk-int.h (C); the C side
+ * checks with a static assertion that it fits the 128 bytes every Vulkan device gives.
+ * Sizes, strides and offsets are in elements of the tensor's type (bytes for Q8_0 and
+ * Q4_0), relative to the start of the binding (which the backend aligns down to
+ * minStorageBufferOffsetAlignment; the remainder is the offset here). */
+#ifndef SKIM_VK_PC_H
+#define SKIM_VK_PC_H
+
+#if defined(VULKAN) || defined(GL_core_profile)
+#  define SKIM_U32 uint
+#  define SKIM_I32 int
+#  define SKIM_F32 float
+#else
+#  include <stdint.h>
+#  define SKIM_U32 uint32_t
+#  define SKIM_I32 int32_t
+#  define SKIM_F32 float
+#endif
+
+/* Op codes of the shaders that serve several ops (eltwise.comp, norm.comp, select.comp,
+ * mul_mat.comp). */
+#define SKIM_VK_EW_ADD 0
+#define SKIM_VK_EW_MUL 1
+#define SKIM_VK_EW_SWIGLU 2
+#define SKIM_VK_EW_SCALE 3
+#define SKIM_VK_EW_SILU 4
+#define SKIM_VK_EW_GELU 5
+#define SKIM_VK_EW_SIGMOID 6
+#define SKIM_VK_NORM_RMS 0
+#define SKIM_VK_NORM_LAYER 1
+#define SKIM_VK_SEL_HEAD_GATE 0
+#define SKIM_VK_SEL_TOKEN_HALT 1
+#define SKIM_VK_SEL_TOPK 2
+#define SKIM_VK_MM_DENSE 0
+#define SKIM_VK_MM_SEL 1   /* output row blocks of the listed heads */
+#define SKIM_VK_MM_SEL_K 2 /* contraction over the listed column blocks */
+
+/* Word 0 of the run-parameter buffer (binding SKIM_VK_B_PARAMS) collects error flags of
+ * the run; param slot i is word SKIM_VK_PARAM_BASE + i. */
+#define SKIM_VK_FLAG_RANGE 1u
+#define SKIM_VK_PARAM_BASE 4
+
+/* Descriptor bindings of set 0, the same for every pipeline: the output, up to eight
+ * sources (slot i of the node), the selection bounding the output's rows, the run
+ * parameters. Unused bindings hold a small dummy buffer. */
+#define SKIM_VK_B_DST 0
+#define SKIM_VK_B_SRC0 1
+#define SKIM_VK_B_BOUND 9
+#define SKIM_VK_B_PARAMS 10
+#define SKIM_VK_N_BINDINGS 11
+
+struct skim_vk_pc {
+    SKIM_U32 ne[4];  /* output shape; the bounded dimension holds `count` rows at run time */
+    SKIM_U32 off[4]; /* offsets of dst, src0, src1, src2 */
+    SKIM_U32 nbd[4]; /* dst strides */
+    SKIM_U32 nba[4]; /* src0 strides */
+    SKIM_U32 nbb[4]; /* src1 strides */
+    SKIM_U32 neb[4]; /* src1 shape (broadcast), or src0's shape for copies */
+    SKIM_I32 i[4];   /* op-specific integers */
+    SKIM_F32 f[2];   /* op-specific floats */
+    SKIM_U32 bound;  /* 0: none; d+1: dimension d of dst is bounded by binding BOUND */
+    SKIM_U32 op;     /* op code of shaders serving several ops */
+};
+
+#endif

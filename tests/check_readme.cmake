@@ -1,0 +1,23 @@
+# Checks that README contains SOURCE verbatim between the quick-start markers:
+#   <!-- quickstart:begin -->  ```c  <SOURCE>  ```  <!-- quickstart:end -->
+# Usage: cmake -DREADME=... -DSOURCE=... -P check_readme.cmake
+file(READ "${README}" readme)
+file(READ "${SOURCE}" source)
+set(begin "<!-- quickstart:begin -->\n```c\n")
+set(end "```\n<!-- quickstart:end -->")
+string(FIND "${readme}" "${begin}" b)
+string(FIND "${readme}" "${end}" e)
+if(b EQUAL -1 OR e EQUAL -1)
+  message(FATAL_ERROR "${README}: the quick-start markers are missing")
+endif()
+string(LENGTH "${begin}" bl)
+math(EXPR start "${b} + ${bl}")
+math(EXPR len "${e} - ${start}")
+if(len LESS 0)
+  message(FATAL_ERROR "${README}: the quick-start markers are out of order")
+endif()
+string(SUBSTRING "${readme}" ${start} ${len} block)
+if(NOT block STREQUAL source)
+  message(FATAL_ERROR "${README}: the quick start differs from ${SOURCE}; copy the file in verbatim")
+endif()
+message(STATUS "README quick start matches ${SOURCE}")

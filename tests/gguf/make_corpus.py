@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Writes the GGUF reader's test corpus: small malformed (and a few valid) GGUF files.
+
+    python3 tests/gguf/make_corpus.py tests/gguf/corpus
+
+The files are checked in; this script is how they were made. A file's name starts with
+the status skim_gguf_open_* must return for it: ok_, format_, too_large_. tests/models.cmake
+makes one ctest case per file, and the fuzz target uses them as its seed corpus.
+"""
+import os
+import struct
+import sys
+
+U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
+
+
+def u32(v):
+    return struct.pack('<I', v & 0xFFFFFFFF)
+
+
+def u64(v):
+    return struct.pack('<Q', v & 0xFFFFFFFFFFFFFFFF)
+
+
+def gstr(s):
+    b = s.encode() if isinstance(s, str) else s
+    return u64(len(b)) + b
+
+
+def header(n_tensors, n_kv, version=3, magic=b'GGUF'):
+    return magic + u32(version) + u64(n_tensors) + u64(n_kv)
+
+
+def kv(key, vtype, payload):
+    return gstr(key) + u32(vtype) + payload
+
+
+def kv_u32(key, v):
+    return kv(key, U32, u32(v))
+
+
+def tinfo(name, ne, ttype=0, offset=0):
+    return gstr(name) + u32(len(ne)) + b''.join(u64(n) for n in ne) + u32(ttype) + u64(offset)
+
+
+def pad_to(b, align=32):
+    return b + b'\0' * ((-len(b)) % align)
+
+
+def with_data(meta, data, align=32):
+    return pad_to(meta, align) + data
+
+
+def f32s(n):
+    return b''.join(struct.pack('<f', float(i)) for i in range(n))
+
+
+def cases():
+    c = {}
+    one = tinfo('w', [4])
+    good_meta = header(1, 1) + kv('general.name', STR, gstr('tiny')) + one
+    # valid files (seeds for the fuzzer, and the reader must accept them)
+    c['ok_empty_model'] = header(0, 0)
+    c['ok_one_tensor'] = with_data(good_meta, f32s(4))
+    c['ok_all_types'] = header(0, 13) + b''.join([
+        kv('a.u8', U8, b'\x07'), kv('a.i8', I8, b'\xff'), kv('a.u16', U16, struct.pack('<H', 65535)),
+        kv('a.i16', I16, struct.pack('<h', -2)), kv('a.u32', U32, u32(7)),
+        kv('a.i32', I32, struct.pack('<i', -7)), kv('a.f32', F32, struct.pack('<f', 1.5)),
+        kv('a.bool', BOOL, b'\x01'), kv('a.str', STR, gstr('x\0y')),
+        kv('a.arr', ARR, u32(STR) + u64(2) + gstr('p') + gstr('')),
+        kv('a.u64', U64, u64(1 << 40)), kv('a.i64', I64, struct.pack('<q', -(1 << 40))),
+        kv('a.f64', F64, struct.pack('<d', -0.25))])
+    c['ok_nested_arrays'] = header(0, 1) + kv('n', ARR, u32(ARR) + u64(2) + u32(U8) + u64(2) + b'\x01\x02' +
+                                               u32(ARR) + u64(1) + u32(STR) + u64(1) + gstr('z'))
+    c['ok_unknown_tensor_type'] = with_data(header(1, 0) + tinfo('q4k', [256], ttype=12), b'\0' * 144)
+    c['ok_unsized_tensor_type'] = with_data(header(1, 0) + tinfo('odd', [8], ttype=999), b'')
+    c['ok_alignment_64'] = with_data(header(2, 1) + kv_u32('general.alignment', 64) +
+                                     tinfo('a', [4]) + tinfo('b', [4], offset=64),
+                                     pad_to(f32s(4), 64) + f32s(4), 64)
+    # header
+    c['format_empty_file'] = b''
+    c['format_truncated_magic'] = b'GG'
+    c['format_truncated_header'] = b'GGUF' + u32(3) + u64(0)
+    c['format_bad_magic'] = header(0, 0, magic=b'GGML')
+    c['format_version_1'] = header(0, 0, version=1)
+    c['format_version_99'] = header(0, 0, version=99)
+    c['format_big_endian'] = header(0, 0, version=0x03000000)
+    c['format_huge_kv_count'] = header(0, 1 << 63)
+    c['format_huge_tensor_count'] = header(1 << 62, 0)
+    c['format_kv_count_past_eof'] = header(0, 3) + kv_u32('a', 1)
+    # keys and values
+    c['format_key_len_past_eof'] = header(0, 1) + u64(1000) + b'abc' + b'\0' * 20
+    c['format_key_len_huge'] = header(0, 1) + u64((1 << 64) - 1) + b'\0' * 20
+    c['format_empty_key'] = header(0, 1) + kv('', U32, u32(1))
+    c['format_key_with_nul'] = header(0, 1) + kv(b'a\0b', U32, u32(1))
+    c['format_string_len_past_eof'] = header(0, 1) + gstr('k') + u32(STR) + u64(500) + b'short'
+    c['format_unknown_value_type'] = header(0, 1) + kv('k', 13, u32(0))
+    c['format_truncated_value'] = header(0, 1) + kv('k', U64, b'\1\2\3')
+    c['format_bool_value_2'] = header(0, 1) + kv('k', BOOL, b'\x02')
+    c['format_bool_array_element'] = header(0, 1) + kv('k', ARR, u32(BOOL) + u64(3) + b'\x00\x01\x05')
+    c['format_unknown_array_type'] = header(0, 1) + kv('k', ARR, u32(42) + u64(0))
+    c['format_array_len_huge'] = header(0, 1) + kv('k', ARR, u32(U32) + u64(1 << 61) + u32(1))
+    c['format_string_array_past_eof'] = header(0, 1) + kv('k', ARR, u32(STR) + u64(3) + gstr('a') + u64(99))
+    c['format_array_of_arrays_past_eof'] = header(0, 1) + kv('k', ARR, u32(ARR) + u64(2) +
+                                                             u32(U8) + u64(1) + b'\x01' + u32(U8) + u64(9))
+    deep = u32(U8) + u64(0)
+    for _ in range(9):
+        deep = u32(ARR) + u64(1) + deep
+    c['format_arrays_too_deep'] = header(0, 1) + kv('k', ARR, deep)
+    c['format_duplicate_key'] = header(0, 2) + kv_u32('dup', 1) + kv_u32('dup', 2)
+    c['format_alignment_not_pow2'] = header(0, 1) + kv_u32('general.alignment', 24)
+    c['format_alignment_zero'] = header(0, 1) + kv_u32('general.alignment', 0)
+    c['format_alignment_wrong_type'] = header(0, 1) + kv('general.alignment', U64, u64(32))
+    # tensor infos
+    c['format_tensor_info_truncated'] = header(1, 0) + gstr('w') + u32(2) + u64(4) + u64(4) + u32(0)
+    c['format_tensor_name_empty'] = with_data(header(1, 0) + tinfo('', [4]), f32s(4))
+    c['format_tensor_name_too_long'] = with_data(header(1, 0) + tinfo('n' * 65, [4]), f32s(4))
+    c['format_n_dims_5'] = with_data(header(1, 0) + tinfo('w', [1, 1, 1, 1, 4]), f32s(4))
+    c['format_n_dims_0'] = with_data(header(1, 0) + tinfo('w', []), f32s(4))
+    c['format_zero_dim'] = with_data(header(1, 0) + tinfo('w', [4, 0]), f32s(4))
+    c['format_negative_dim'] = with_data(header(1, 0) + tinfo('w', [1 << 63]), f32s(4))
+    c['too_large_dims_overflow'] = with_data(header(1, 0) + tinfo('w', [1 << 32, 1 << 32]), f32s(4))
+    c['too_large_bytes_overflow'] = with_data(header(1, 0) + tinfo('w', [1 << 62]), f32s(4))
+    c['format_block_size'] = with_data(header(1, 0) + tinfo('w', [30], ttype=8), b'\0' * 34)
+    c['format_misaligned_offset'] = with_data(header(1, 0) + tinfo('w', [4], offset=4), f32s(8))
+    c['format_tensor_offset_past_eof'] = with_data(header(1, 0) + tinfo('w', [4], offset=4096), f32s(4))
+    c['format_tensor_data_past_eof'] = with_data(header(1, 0) + tinfo('w', [64]), f32s(4))
+    c['format_tensor_offset_overflow'] = with_data(header(1, 0) + tinfo('w', [4], offset=(1 << 64) - 32), f32s(4))
+    c['format_data_section_past_eof'] = header(1, 0) + tinfo('w', [4])
+    c['format_overlapping_tensors'] = with_data(header(2, 0) + tinfo('a', [16]) + tinfo('b', [4], offset=32),
+                                                f32s(16))
+    c['format_duplicate_tensor_name'] = with_data(header(2, 0) + tinfo('w', [4]) + tinfo('w', [4], offset=32),
+                                                  pad_to(f32s(4)) + f32s(4))
+    return c
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), 'corpus')
+    os.makedirs(out, exist_ok=True)
+    for name, data in sorted(cases().items()):
+        with open(os.path.join(out, name + '.gguf'), 'wb') as f:
+            f.write(data)
+    print(len(cases()), 'files in', out)
+
+
+if __name__ == '__main__':
+    main()

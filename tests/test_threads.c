@@ -1,0 +1,195 @@
+/* test_threads.c - results of the CPU backend do not depend on its thread count: the
+ * gated stacks of test_property and large matrix products, each on 1 and 3 threads, in
+ * both plan modes, compared bit for bit. Then two plans of one graph, on two backends,
+ * run concurrently on two application threads (separate plans may run on separate
+ * threads) and must give the same bytes as a plan run alone. */
+#include "gated_stack.h"
+
+#include "skim-cpu.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static skim_backend *cpu(int n_threads) {
+    skim_cpu_desc d = {0};
+    d.n_threads = n_threads;
+    skim_backend *be = NULL;
+    skim_status s = skim_backend_create_cpu(&d, &be);
+    CHECK(s == SKIM_OK, "cpu backend with %d threads -> %s", n_threads, skim_status_str(s));
+    return be;
+}
+
+/* Runs g on both backends with `set` uploading inputs; compares outputs bytewise. */
+typedef skim_status (*set_fn)(const void *user, skim_plan *p);
+
+static void compare(skim_backend *b1, skim_backend *b3, skim_graph *g, set_fn set,
+                    const void *user, skim_tensor *const *outs, int n_outs, const char *what) {
+    for (int mode = 0; mode < 2; mode++) {
+        skim_plan_desc pd = {0};
+        pd.mode = (skim_plan_mode)mode;
+        skim_plan *p1 = NULL, *p3 = NULL;
+        skim_status s1 = skim_plan_create(b1, g, &pd, &p1);
+        skim_status s3 = skim_plan_create(b3, g, &pd, &p3);
+        if (s1 == SKIM_OK) s1 = set(user, p1);
+        if (s3 == SKIM_OK) s3 = set(user, p3);
+        if (s1 == SKIM_OK) s1 = skim_plan_run(p1);
+        if (s3 == SKIM_OK) s3 = skim_plan_run(p3);
+        if (s1 != SKIM_OK || s3 != SKIM_OK) {
+            t_fail(__FILE__, __LINE__, "%s mode %d: plan/run -> %s / %s: %s %s", what, mode,
+                   skim_status_str(s1), skim_status_str(s3), p1 ? skim_plan_error(p1) : "",
+                   p3 ? skim_plan_error(p3) : "");
+        } else {
+            for (int i = 0; i < n_outs; i++) {
+                size_t nb = skim_tensor_nbytes(outs[i]);
+                void *a = malloc(nb), *b = malloc(nb);
+                if (skim_plan_get_output(p1, outs[i], a, nb) != SKIM_OK ||
+                    skim_plan_get_output(p3, outs[i], b, nb) != SKIM_OK)
+                    t_fail(__FILE__, __LINE__, "%s mode %d: get_output %d failed", what, mode, i);
+                else
+                    CHECK(memcmp(a, b, nb) == 0, "%s mode %d: output %d differs between 1 and 3 threads",
+                          what, mode, i);
+                free(a);
+                free(b);
+            }
+        }
+        skim_plan_destroy(p1);
+        skim_plan_destroy(p3);
+    }
+}
+
+static skim_status set_gs(const void *user, skim_plan *p) { return gs_set_inputs(user, p); }
+
+typedef struct mm_inputs {
+    skim_tensor *x;
+    float *data;
+} mm_inputs;
+
+static skim_status set_mm(const void *user, skim_plan *p) {
+    const mm_inputs *in = user;
+    return skim_plan_set_input(p, in->x, in->data, skim_tensor_nbytes(in->x));
+}
+
+typedef struct worker {
+    const gs_model *m;
+    skim_backend *be;
+    const void *want; /* the last layer's output of a plan run alone */
+    size_t size;
+    int bad;
+} worker;
+
+static void *work(void *arg) {
+    worker *w = arg;
+    skim_plan *p = NULL;
+    const skim_tensor *out = w->m->layers[w->m->cfg.n_layer - 1].x_out;
+    void *got = malloc(w->size);
+    if (!got || skim_plan_create(w->be, w->m->graph, NULL, &p) != SKIM_OK || gs_set_inputs(w->m, p) != SKIM_OK) {
+        w->bad = -1;
+    } else {
+        for (int i = 0; i < 25; i++)
+            if (skim_plan_run(p) != SKIM_OK || skim_plan_get_output(p, out, got, w->size) != SKIM_OK ||
+                memcmp(got, w->want, w->size) != 0)
+                w->bad++;
+    }
+    skim_plan_destroy(p);
+    free(got);
+    return NULL;
+}
+
+static void concurrent_plans(trng *r) {
+    gs_config cfg;
+    gs_random_config(r, &cfg);
+    cfg.n_tok = 48;
+    gs_model m;
+    if (gs_build(&m, &cfg, r) != SKIM_OK) {
+        t_fail(__FILE__, __LINE__, "concurrent: build: %s", skim_context_error(m.ctx));
+        gs_free(&m);
+        return;
+    }
+    const skim_tensor *out = m.layers[cfg.n_layer - 1].x_out;
+    size_t size = skim_tensor_nbytes(out);
+    void *want = malloc(size);
+    skim_backend *b0 = cpu(1), *ba = cpu(2), *bb = cpu(1);
+    skim_plan *p = NULL;
+    if (b0 && ba && bb && want && skim_plan_create(b0, m.graph, NULL, &p) == SKIM_OK &&
+        gs_set_inputs(&m, p) == SKIM_OK && skim_plan_run(p) == SKIM_OK &&
+        skim_plan_get_output(p, out, want, size) == SKIM_OK) {
+        worker w[2] = {{&m, ba, want, size, 0}, {&m, bb, want, size, 0}};
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, work, &w[i]);
+        for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+        for (int i = 0; i < 2; i++)
+            CHECK(w[i].bad == 0, "concurrent plan %d: %d of 25 runs failed or differed", i, w[i].bad);
+    } else {
+        t_fail(__FILE__, __LINE__, "concurrent: the reference run failed");
+    }
+    skim_plan_destroy(p);
+    skim_backend_destroy(b0);
+    skim_backend_destroy(ba);
+    skim_backend_destroy(bb);
+    free(want);
+    gs_free(&m);
+}
+
+int main(void) {
+    skim_backend *b1 = cpu(1), *b3 = cpu(3);
+    if (!b1 || !b3) return 1;
+    trng r;
+    trng_seed(&r, 77);
+    for (int seed = 0; seed < 12; seed++) {
+        gs_config cfg;
+        gs_random_config(&r, &cfg);
+        if (seed < 3) cfg.n_tok = 64; /* enough rows to split across threads */
+        gs_model m;
+        skim_status s = gs_build(&m, &cfg, &r);
+        char what[64];
+        snprintf(what, sizeof what, "gated stack %d", seed);
+        if (s != SKIM_OK) {
+            t_fail(__FILE__, __LINE__, "%s: build -> %s: %s", what, skim_status_str(s),
+                   skim_context_error(m.ctx));
+        } else {
+            skim_tensor *outs[GS_MAX_LAYERS];
+            for (int l = 0; l < cfg.n_layer; l++) outs[l] = m.layers[l].x_out;
+            compare(b1, b3, m.graph, set_gs, &m, outs, cfg.n_layer, what);
+        }
+        gs_free(&m);
+    }
+    static const skim_type types[] = {SKIM_TYPE_F32, SKIM_TYPE_F16, SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
+    for (int ti = 0; ti < 4; ti++) {
+        int64_t K = 512, M = 384, N = 37;
+        skim_context *ctx = NULL;
+        if (skim_context_create(NULL, &ctx) != SKIM_OK) return 1;
+        float *w = malloc((size_t)(K * M) * sizeof(float));
+        void *q = malloc(skim_row_size(types[ti], K) * (size_t)M);
+        mm_inputs in;
+        in.data = malloc((size_t)(K * N) * sizeof(float));
+        fill_uniform(&r, w, (size_t)(K * M), -1, 1);
+        fill_uniform(&r, in.data, (size_t)(K * N), -1, 1);
+        skim_quantize(types[ti], w, q, M, K);
+        skim_tensor *tw = skim_new_weight_2d(ctx, types[ti], K, M, q);
+        in.x = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, N);
+        skim_tensor *y = skim_mul_mat(ctx, tw, in.x);
+        skim_tensor *z = skim_soft_max(ctx, skim_rms_norm(ctx, y, 1e-5f), NULL, 1.0f);
+        skim_tensor *outs[2] = {y, z};
+        skim_graph *g = NULL;
+        char what[64];
+        snprintf(what, sizeof what, "mul_mat %s [%lld,%lld]x[%lld,%lld]", skim_type_name(types[ti]),
+                 (long long)K, (long long)M, (long long)K, (long long)N);
+        skim_status s = skim_graph_build(ctx, outs, 2, &g);
+        if (s != SKIM_OK)
+            t_fail(__FILE__, __LINE__, "%s: build -> %s: %s", what, skim_status_str(s),
+                   skim_context_error(ctx));
+        else
+            compare(b1, b3, g, set_mm, &in, outs, 2, what);
+        skim_context_destroy(ctx);
+        free(w);
+        free(q);
+        free(in.data);
+    }
+    skim_backend_destroy(b1);
+    skim_backend_destroy(b3);
+    for (int i = 0; i < 3; i++) concurrent_plans(&r);
+    printf("%s: %d failure(s)\n", t_failures ? "FAILED" : "PASSED", t_failures);
+    return t_failures != 0;
+}

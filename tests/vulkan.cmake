@@ -1,0 +1,81 @@
+# The Vulkan test suite (included by tests/CMakeLists.txt when skim_vulkan is built).
+# The core golden and property tests run on Vulkan too (test_vulkan_create: validation
+# layer on, any message fails). A test returns 77 (SKIP) when no Vulkan device exists.
+foreach(_t test_golden test_property)
+  if(TARGET ${_t})
+    target_sources(${_t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/common/test_vulkan.c)
+    target_compile_definitions(${_t} PRIVATE SKIM_TEST_HAVE_VULKAN)
+    target_link_libraries(${_t} PRIVATE skim_vulkan)
+  endif()
+endforeach()
+if(TARGET test_property)
+  set_tests_properties(test_property PROPERTIES ENVIRONMENT "SKIM_TEST_VK_SYNC=1")
+endif()
+foreach(_t test_golden test_property)
+  if(TEST ${_t})
+    set_property(TEST ${_t} PROPERTY SKIP_RETURN_CODE 77)
+  endif()
+endforeach()
+
+# Vulkan's own tests: tests/vulkan/<name>.c with test_vulkan.c (validation on).
+function(skim_vk_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "ENV" ${ARGN})
+  add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/vulkan/${name}.c
+                 ${CMAKE_CURRENT_SOURCE_DIR}/common/test_vulkan.c)
+  target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/common)
+  target_link_libraries(${name} PRIVATE skim_vulkan skim_cpu skim_core skim_warnings)
+  add_test(NAME ${name} COMMAND ${name})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS vulkan SKIP_RETURN_CODE 77)
+  if(T_ENV)
+    set_tests_properties(${name} PROPERTIES ENVIRONMENT "${T_ENV}")
+  endif()
+endfunction()
+
+skim_vk_test(test_vk_smoke ENV "SKIM_TEST_VK_SYNC=1")
+skim_vk_test(test_vk_lifecycle)
+
+# The engine example runs skim on a device the application created (skip: no device).
+if(TARGET embed)
+  add_test(NAME test_vk_embed COMMAND embed)
+  set_tests_properties(test_vk_embed PROPERTIES LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 120)
+endif()
+
+# A create-plan-run-destroy cycle (the embed example: its own device, then skim's runs)
+# under valgrind: no definite leak, no invalid access. About 10 s on lavapipe.
+find_program(SKIM_VALGRIND valgrind)
+if(SKIM_VALGRIND AND TARGET embed)
+  add_test(NAME test_vk_valgrind
+           COMMAND ${SKIM_VALGRIND} --suppressions=${CMAKE_CURRENT_SOURCE_DIR}/vulkan/valgrind.supp
+                   --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=9
+                   $<TARGET_FILE:embed>)
+  set_tests_properties(test_vk_valgrind PROPERTIES LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()
+
+# Variants the device would not pick on its own: mul_mv.comp (subgroups along k, for GPUs)
+# on lavapipe too, and the direct (non-indirect) dispatches of SKIM_VK_RESOLVE=host.
+if(TARGET test_golden)
+  add_test(NAME test_vk_golden_mul_mv COMMAND test_golden mul_mat)
+  add_test(NAME test_vk_golden_resolve_host COMMAND test_golden)
+  set_tests_properties(test_vk_golden_mul_mv PROPERTIES ENVIRONMENT "SKIM_VK_MUL_MV=1"
+                       LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+  set_tests_properties(test_vk_golden_resolve_host PROPERTIES ENVIRONMENT "SKIM_VK_RESOLVE=host"
+                       LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()
+
+# Skipped tokens launch no workgroups: compute-shader invocations counted with a pipeline
+# statistics query around a run recorded into the test's own command buffer.
+if(SKIM_VOLK_DIR)
+  add_executable(test_vk_indirect ${CMAKE_CURRENT_SOURCE_DIR}/vulkan/test_vk_indirect.c
+                 ${SKIM_VOLK_DIR}/volk.c)
+  set_source_files_properties(${SKIM_VOLK_DIR}/volk.c PROPERTIES COMPILE_OPTIONS "-w")
+  target_compile_definitions(test_vk_indirect PRIVATE VK_NO_PROTOTYPES)
+  if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options(test_vk_indirect PRIVATE -Wno-missing-field-initializers)
+  endif()
+  target_link_libraries(test_vk_indirect PRIVATE skim_vulkan skim_core ${CMAKE_DL_LIBS} skim_warnings)
+  add_test(NAME test_vk_indirect COMMAND test_vk_indirect)
+  set_tests_properties(test_vk_indirect PROPERTIES LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 120)
+endif()

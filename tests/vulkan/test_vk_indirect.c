@@ -1,0 +1,179 @@
+/* test_vk_indirect.c - skipped rows launch no work: the application (owning its device,
+ * with pipeline-statistics queries) records skim's run into its own command buffer between
+ * vkCmdBeginQuery / vkCmdEndQuery and counts compute-shader invocations for a token
+ * selection of 0, 128 and 256 of 256 tokens. GPU resolve: the count of the bounded
+ * dispatches follows the selection (0 tokens: only the producer and the indirect fill
+ * run). SKIM_VK_RESOLVE_HOST: direct dispatches, the same count every time. Exits 77 when
+ * there is no device or no pipelineStatisticsQuery. */
+#include <volk.h>
+
+#include "skim-vulkan.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { D = 64, T = 256 };
+
+typedef struct app {
+    VkInstance inst;
+    VkPhysicalDevice phys;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t family;
+    VkCommandPool pool;
+    VkQueryPool qp;
+} app;
+
+static int app_create(app *a) {
+    memset(a, 0, sizeof *a);
+    if (volkInitialize() != VK_SUCCESS) return 77;
+    VkApplicationInfo ai = {VK_STRUCTURE_TYPE_APPLICATION_INFO};
+    ai.apiVersion = VK_API_VERSION_1_1;
+    VkInstanceCreateInfo ci = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+    ci.pApplicationInfo = &ai;
+    if (vkCreateInstance(&ci, NULL, &a->inst) != VK_SUCCESS) return 77;
+    volkLoadInstance(a->inst);
+    uint32_t n = 1;
+    VkResult r = vkEnumeratePhysicalDevices(a->inst, &n, &a->phys);
+    if ((r != VK_SUCCESS && r != VK_INCOMPLETE) || n == 0) return 77;
+    VkPhysicalDeviceFeatures f;
+    vkGetPhysicalDeviceFeatures(a->phys, &f);
+    if (!f.pipelineStatisticsQuery) return 77;
+    VkQueueFamilyProperties qf[8];
+    uint32_t nq = 8;
+    vkGetPhysicalDeviceQueueFamilyProperties(a->phys, &nq, qf);
+    a->family = UINT32_MAX;
+    for (uint32_t i = 0; i < nq && a->family == UINT32_MAX; i++)
+        if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) a->family = i;
+    if (a->family == UINT32_MAX) return 77;
+    float prio = 1.0f;
+    VkDeviceQueueCreateInfo qi = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+    qi.queueFamilyIndex = a->family;
+    qi.queueCount = 1;
+    qi.pQueuePriorities = &prio;
+    VkPhysicalDeviceFeatures en;
+    memset(&en, 0, sizeof en);
+    en.pipelineStatisticsQuery = VK_TRUE;
+    VkDeviceCreateInfo di = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+    di.queueCreateInfoCount = 1;
+    di.pQueueCreateInfos = &qi;
+    di.pEnabledFeatures = &en;
+    if (vkCreateDevice(a->phys, &di, NULL, &a->dev) != VK_SUCCESS) return 1;
+    volkLoadDevice(a->dev);
+    vkGetDeviceQueue(a->dev, a->family, 0, &a->queue);
+    VkCommandPoolCreateInfo pi = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    pi.queueFamilyIndex = a->family;
+    vkCreateCommandPool(a->dev, &pi, NULL, &a->pool);
+    VkQueryPoolCreateInfo qpi = {VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+    qpi.queryType = VK_QUERY_TYPE_PIPELINE_STATISTICS;
+    qpi.queryCount = 1;
+    qpi.pipelineStatistics = VK_QUERY_PIPELINE_STATISTIC_COMPUTE_SHADER_INVOCATIONS_BIT;
+    return vkCreateQueryPool(a->dev, &qpi, NULL, &a->qp) == VK_SUCCESS ? 0 : 1;
+}
+
+static void app_destroy(app *a) {
+    if (a->qp) vkDestroyQueryPool(a->dev, a->qp, NULL);
+    if (a->pool) vkDestroyCommandPool(a->dev, a->pool, NULL);
+    if (a->dev) vkDestroyDevice(a->dev, NULL);
+    if (a->inst) vkDestroyInstance(a->inst, NULL);
+}
+
+/* One run of plan p inside a query; returns the compute-shader invocations, or -1. */
+static long long counted_run(app *a, skim_plan *p) {
+    VkCommandBufferAllocateInfo ai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    ai.commandPool = a->pool;
+    ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
+    ai.commandBufferCount = 1;
+    VkCommandBuffer cb;
+    vkAllocateCommandBuffers(a->dev, &ai, &cb);
+    VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    vkBeginCommandBuffer(cb, &bi);
+    vkCmdResetQueryPool(cb, a->qp, 0, 1);
+    vkCmdBeginQuery(cb, a->qp, 0, 0);
+    skim_status s = skim_vulkan_plan_record(p, cb);
+    vkCmdEndQuery(cb, a->qp, 0);
+    vkEndCommandBuffer(cb);
+    VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &cb;
+    long long inv = -1;
+    if (s == SKIM_OK && vkQueueSubmit(a->queue, 1, &si, VK_NULL_HANDLE) == VK_SUCCESS) {
+        vkQueueWaitIdle(a->queue);
+        uint64_t v = 0;
+        if (skim_vulkan_plan_complete(p) == SKIM_OK &&
+            vkGetQueryPoolResults(a->dev, a->qp, 0, 1, sizeof v, &v, sizeof v,
+                                  VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS)
+            inv = (long long)v;
+    }
+    vkFreeCommandBuffers(a->dev, a->pool, 1, &cb);
+    return inv;
+}
+
+/* Invocations for 0, 128 and 256 active tokens with the given resolve mode. */
+static int measure(app *a, skim_vulkan_resolve mode, long long inv[3]) {
+    skim_vulkan_external x;
+    memset(&x, 0, sizeof x);
+    x.instance = a->inst;
+    x.physical_device = a->phys;
+    x.device = a->dev;
+    x.queue_family = a->family;
+    x.queue = a->queue;
+    x.get_instance_proc_addr = vkGetInstanceProcAddr;
+    skim_vulkan_desc d;
+    memset(&d, 0, sizeof d);
+    d.external = &x;
+    d.resolve = mode;
+    skim_backend *be = NULL;
+    if (skim_backend_create_vulkan(&d, &be) != SKIM_OK) return 1;
+    skim_context *ctx;
+    skim_context_create(NULL, &ctx);
+    skim_tensor *tx = skim_new_input_2d(ctx, SKIM_TYPE_F32, D, T);
+    skim_tensor *tp = skim_new_input_1d(ctx, SKIM_TYPE_F32, T);
+    skim_tensor *sel = skim_token_halt(ctx, tp, 0.5f, NULL);
+    skim_tensor *y = skim_scale(ctx, skim_get_rows_sel(ctx, tx, sel), 2.0f);
+    skim_graph *g;
+    skim_plan *p = NULL;
+    static float xs[D * T], ps[T];
+    int rc = skim_graph_build(ctx, &y, 1, &g) != SKIM_OK ||
+             skim_plan_create(be, g, NULL, &p) != SKIM_OK;
+    if (!rc) skim_plan_set_input(p, tx, xs, sizeof xs);
+    static const int active[3] = {0, 128, 256};
+    for (int k = 0; !rc && k < 3; k++) {
+        for (int i = 0; i < T; i++) ps[i] = i < active[k] ? 0.0f : 1.0f;
+        skim_plan_set_input(p, tp, ps, sizeof ps);
+        inv[k] = counted_run(a, p);
+        int32_t c = -1;
+        skim_plan_get_selection(p, sel, &c, NULL);
+        rc = inv[k] < 0 || c != active[k];
+    }
+    skim_plan_destroy(p);
+    skim_context_destroy(ctx);
+    skim_backend_destroy(be);
+    return rc;
+}
+
+int main(void) {
+    app a;
+    int rc = app_create(&a);
+    if (rc != 0) {
+        printf("SKIP: no Vulkan device with pipeline statistics (%d)\n", rc);
+        app_destroy(&a);
+        return rc == 77 ? 77 : 1;
+    }
+    long long gpu[3], host[3];
+    int fail = measure(&a, SKIM_VK_RESOLVE_GPU, gpu) || measure(&a, SKIM_VK_RESOLVE_HOST, host);
+    app_destroy(&a);
+    if (fail) {
+        printf("FAILED: a run did not complete\n");
+        return 1;
+    }
+    printf("compute invocations for 0 / 128 / 256 active tokens of %d:\n", T);
+    printf("  GPU resolve (indirect): %lld / %lld / %lld\n", gpu[0], gpu[1], gpu[2]);
+    printf("  host mode (direct):     %lld / %lld / %lld\n", host[0], host[1], host[2]);
+    /* The bounded work is get_rows_sel and scale: D invocations per token each. */
+    bool ok = gpu[0] < gpu[1] && gpu[1] < gpu[2] && gpu[2] - gpu[0] == 2LL * D * T &&
+              gpu[1] - gpu[0] == (long long)D * T && host[0] == host[2] && host[0] > gpu[1];
+    printf("%s\n", ok ? "PASSED" : "FAILED: skipped tokens launched work");
+    return ok ? 0 : 1;
+}
