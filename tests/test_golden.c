@@ -672,6 +672,7 @@ int main(int argc, char **argv) {
     }
     CHECK(ran > 0, "no op is named %s", only ? only : "(none)");
     for (int i = 0; i < G_nbe; i++) skim_backend_destroy(G_be[i]);
+    printf("%d (case, backend) runs on %d backend(s)\n", tc_n_runs, G_nbe);
     printf("%s: %d failure(s)\n", t_failures ? "FAILED" : "PASSED", t_failures);
     return t_failures ? 1 : unavailable ? TEST_SKIP : 0;
 }

@@ -232,8 +232,11 @@ done:
     guard_free(idx);
 }
 
+int tc_n_runs;
+
 static int run_on(tc *c, skim_graph *g, skim_backend *be) {
     const char *bn = skim_backend_name(be);
+    tc_n_runs++;
     skim_plan *p = NULL;
     skim_plan_desc pd = {0};
     pd.mode = c->mode;

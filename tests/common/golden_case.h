@@ -71,5 +71,7 @@ void tc_expect_sel(tc *c, const skim_tensor *sel, const int32_t *counts, const i
 /* Builds, plans and runs on every backend of the list and checks. Frees the case.
  * Returns the failures it found. */
 int tc_run(tc *c, skim_backend **backends, int n_backends);
+/* How many (case, backend) runs tc_run has made so far in this process. */
+extern int tc_n_runs;
 
 #endif
