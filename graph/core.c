@@ -178,6 +178,7 @@ void skim_context_destroy(skim_context *ctx) {
         skim_ctx_free(ctx, ctx->tensors[i]);
     }
     skim_ctx_free(ctx, ctx->tensors);
+    skim_custom_free_all(ctx);
     skim_allocator a = ctx->alloc;
     skim_free(&a, ctx);
 }

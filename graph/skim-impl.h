@@ -40,6 +40,9 @@ typedef struct { float scale; } skim_attn_params;
 typedef struct { float tau; } skim_gate_params;
 typedef struct { int32_t k; } skim_topk_params;
 typedef struct { int32_t block; } skim_block_params;
+/* A custom op (graph/custom_int.h): the context-owned copy of its desc. */
+struct skim_custom_op;
+typedef struct { const struct skim_custom_op *op; } skim_custom_params;
 
 typedef union skim_op_params {
     int32_t none;
@@ -51,6 +54,7 @@ typedef union skim_op_params {
     skim_gate_params gate;
     skim_topk_params topk;
     skim_block_params block;
+    skim_custom_params custom;
 } skim_op_params;
 
 typedef struct skim_op_info {
@@ -82,6 +86,7 @@ struct skim_context {
     int64_t n_tensors, cap_tensors;
     skim_graph **graphs;
     int n_graphs, cap_graphs;
+    struct skim_custom_op *custom_ops; /* graph/custom.c; freed with the context */
 };
 
 /* Selection storage, int32 words: counts[groups], then idx[groups][capacity], then one
@@ -123,6 +128,8 @@ SKIM_HIDDEN void *skim_ctx_fail(skim_context *ctx, skim_status s, const char *fm
     SKIM_PRINTF(3, 4);
 SKIM_HIDDEN void *skim_ctx_malloc(skim_context *ctx, size_t size);
 SKIM_HIDDEN void skim_ctx_free(skim_context *ctx, void *p);
+/* Frees the custom ops recorded on ctx (graph/custom.c; context destroy). */
+SKIM_HIDDEN void skim_custom_free_all(skim_context *ctx);
 /* Allocator helpers for any skim_allocator (zeroed means malloc/free). */
 SKIM_HIDDEN void *skim_alloc(const skim_allocator *a, size_t size);
 SKIM_HIDDEN void *skim_calloc(const skim_allocator *a, size_t n, size_t size); /* overflow-checked */
@@ -197,10 +204,26 @@ typedef struct skim_backend_i {
     skim_status (*read)(skim_plan *p, const skim_tensor *t, void *dst, size_t size);
 } skim_backend_i;
 
+/* A backend's accounting (graph/memory.c): alloc of skim_mem_counter_init counts the
+ * host blocks it hands out; the Vulkan backend reports its device memory. */
+typedef struct skim_mem_counter {
+    skim_allocator base; /* the caller's allocator */
+    size_t host_bytes, host_blocks;
+    uint64_t device_bytes, device_blocks;
+} skim_mem_counter;
+/* *out becomes a counting allocator in front of base (NULL: malloc/free); c must stay put
+ * while out is used. */
+SKIM_HIDDEN void skim_mem_counter_init(skim_mem_counter *c, const skim_allocator *base,
+                                       skim_allocator *out);
+SKIM_HIDDEN void skim_mem_counter_device(skim_mem_counter *c, uint64_t bytes, bool add);
+
 struct skim_backend {
     const skim_backend_i *iface;
     void *impl;
+    /* Counting (mem) in front of the caller's allocator (mem.base). The skim_backend block
+     * itself comes from mem.base and goes back there. */
     skim_allocator alloc;
+    skim_mem_counter mem;
     char device[SKIM_MSG_LEN];
     char msg[SKIM_MSG_LEN];
 };

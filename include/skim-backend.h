@@ -102,6 +102,27 @@ typedef struct skim_run_stats {
 
 SKIM_API skim_status skim_plan_get_stats(const skim_plan *p, skim_run_stats *out);
 
+/* ---------------------------------------------------------------- memory in use */
+
+/* What a backend holds now, from its own accounting (for leak and soak checks).
+ * host: blocks from the backend's allocator (skim_cpu_desc / skim_vulkan_desc .allocator)
+ *   not yet freed: the backend's structures, its plans, CPU arenas, inputs and states. The
+ *   bytes are those skim asked for; each block asks the caller's allocator for 16 bytes
+ *   more (the size is kept in front of the block). The skim_backend object itself is not
+ *   counted. Contexts, graphs and models use their own allocators and are not counted.
+ * device: VkDeviceMemory allocated and not freed (Vulkan; zero on the CPU). Memory the
+ *   driver takes for itself (through VkAllocationCallbacks or not) is not counted. */
+typedef struct skim_memory_stats {
+    size_t host_bytes;
+    size_t host_blocks;
+    uint64_t device_bytes;
+    uint64_t device_blocks;
+} skim_memory_stats;
+
+/* Fills *out. Returns OK, INVALID_ARG (NULL). May be called from any thread, also while
+ * a plan of the backend runs (the counters are atomic). */
+SKIM_API skim_status skim_backend_query_memory(const skim_backend *be, skim_memory_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,7 @@
  * Results do not depend on the thread count: every output element is computed by one
  * thread with a fixed summation order (bitwise equal for any n_threads on one machine).
  * AVX2 and FMA are used when the CPU has them (chosen once per backend; results then
- * differ from the portable path by rounding only).
+ * differ from the portable path by rounding only); on aarch64, NEON with FMA always.
  *
  * Modes (skim_plan_desc.mode):
  * - SKIP: a tensor bounded by a selection holds `count` compact rows; reading it with

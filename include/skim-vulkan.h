@@ -10,6 +10,8 @@
  * Environment (read at create time, override the desc):
  *   SKIM_VK_DEVICE=N       pick physical device N (in vkEnumeratePhysicalDevices order)
  *   SKIM_VK_RESOLVE=host   no indirect dispatch (SKIM_VK_RESOLVE_HOST), for comparison
+ *   SKIM_VK_LOADER=path    the Vulkan loader library to open instead of libvulkan.so.1
+ *   SKIM_VK_GUARD=1        guard bytes around every tensor, checked after each run
  *
  * Thread safety: a backend and its plans are used by one thread at a time.
  * This header is C99 and C++ clean and includes the Vulkan headers with VK_NO_PROTOTYPES.
@@ -88,6 +90,13 @@ typedef struct skim_vulkan_desc {
     skim_vulkan_toggle fp16;              /* 16-bit storage / arithmetic when present */
     const skim_vulkan_external *external; /* NULL: the backend creates its own device */
     skim_vulkan_cache cache;
+    /* Without `external`: where every Vulkan function is looked up (an application's own
+     * loader, or a wrapper around it); NULL opens the system loader. */
+    PFN_vkGetInstanceProcAddr get_instance_proc_addr;
+    /* Debugging (the tests): every tensor gets its own memory with guard bytes after it,
+     * checked after each run; a changed guard byte fails the run with STATE. Slower, and
+     * no arena reuse. Also SKIM_VK_GUARD=1. */
+    bool guard_bytes;
 } skim_vulkan_desc;
 
 /* Creates the Vulkan backend. desc may be NULL (all defaults). Returns OK, INVALID_ARG,

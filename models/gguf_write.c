@@ -121,9 +121,11 @@ static bool gw_append(skim_gguf_writer *w, gw_kv *kv, const void *p, size_t n) {
 }
 
 static bool gw_append_le(skim_gguf_writer *w, gw_kv *kv, uint64_t v, size_t n) {
-    uint8_t b[8] = {0};
-    skim_gguf_store_le(b, v, n);
-    return gw_append(w, kv, b, n);
+    uint8_t b[8];
+    /* All 8 bytes, little-endian: the first n are v's low n bytes. (A store of n bytes
+     * made gcc 12 -O3 for aarch64 warn of an overflow of b it could not rule out.) */
+    skim_gguf_store_le(b, v, sizeof b);
+    return n <= sizeof b && gw_append(w, kv, b, n);
 }
 
 static int64_t gw_find_kv(const skim_gguf_writer *w, const char *key) {

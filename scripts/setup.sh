@@ -3,7 +3,9 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build clang libclang-rt-14-dev valgrind
       mesa-vulkan-drivers libvulkan-dev libvulkan-volk-dev glslc libshaderc-dev
-      glslang-tools spirv-tools vulkan-validationlayers vulkan-tools python3-torch)
+      glslang-tools spirv-tools vulkan-validationlayers vulkan-tools python3-torch
+      gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+      qemu-user-static)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -10,9 +10,47 @@
  * one group too) are computed, the rest are zero; SEL_K: only the listed column blocks of
  * w take part. With one group (HEADS) the list holds heads; with one
  * group per head (HEAD_TOKENS) group h lists the columns n for which head h is active.
- * i[3] = r2 | r3 << 16 (the batch broadcast ratios). */
+ * i[3] = r2 | r3 << 16 (the batch broadcast ratios).
+ * VEC4: k in steps of 4 with vec4 loads of x, and of w four elements at a time (a vec4
+ * for F32, a uvec2 of halves for F16, one possibly unaligned word of quants and the
+ * block's scale for Q8_0 / Q4_0): 2-4x faster on lavapipe, whose scalar storage-buffer
+ * loads are not vectorised (Mesa 22.3.6). The backend picks it only when K, the head
+ * block and x's strides and offset (and F32 / F16 w's) are multiples of 4 elements. */
 #include "common.glsl"
 #include "dequant.glsl"
+#ifdef VEC4
+layout(std430, set = 0, binding = 1) buffer A4_blk { vec4 A4[]; };
+layout(std430, set = 0, binding = 1) buffer Au2_blk { uvec2 Au2[]; };
+layout(std430, set = 0, binding = 2) buffer B4_blk { vec4 B4[]; };
+
+/* The 4 bytes at byte a of binding 1 (any alignment). */
+uint skim_word_at(uint a) {
+    uint s = (a & 3u) * 8u, i = a >> 2u;
+    uint lo = Au[i];
+    return s == 0u ? lo : (lo >> s) | (Au[i + 1u] << (32u - s));
+}
+
+/* Elements k..k+3 (k a multiple of 4) of the weight row starting at base (elements for
+ * F32 / F16, bytes for the block types, as skim_load_w). */
+vec4 skim_load_w4(uint base, uint k) {
+#if defined(W_F32)
+    return A4[(base + k) >> 2u];
+#elif defined(W_F16)
+    uvec2 h = Au2[(base + k) >> 2u];
+    return vec4(unpackHalf2x16(h.x), unpackHalf2x16(h.y));
+#elif defined(W_Q8_0)
+    uint b = base + (k >> 5u) * 34u;
+    uint q = skim_word_at(b + 2u + (k & 31u));
+    ivec4 v = ivec4(int(q << 24u), int(q << 16u), int(q << 8u), int(q)) >> 24;
+    return skim_half_at(b) * vec4(v);
+#else
+    uint b = base + (k >> 5u) * 18u, j = k & 31u;
+    uint q = skim_word_at(b + 2u + (j & 15u)) >> (j < 16u ? 0u : 4u);
+    uvec4 v = uvec4(q, q >> 8u, q >> 16u, q >> 24u) & 15u;
+    return skim_half_at(b) * (vec4(v) - 8.0);
+#endif
+}
+#endif
 #define RM 4u
 #define RN 4u
 layout(local_size_x = 64) in;
@@ -80,6 +118,17 @@ void main() {
             k0 = hb * block;
             k1 = k0 + block;
         }
+#ifdef VEC4
+        for (uint k = k0; k < k1; k += 4u) {
+            vec4 xv[RN], wv[RM];
+            [[unroll]] for (uint c = 0u; c < RN; c++)
+                xv[c] = (cols & (1u << c)) != 0u ? B4[(xb + (n0 + c) * pc.nbb[1] + k) >> 2u] : vec4(0.0);
+            [[unroll]] for (uint r = 0u; r < RM; r++)
+                wv[r] = r < nrow ? skim_load_w4(wb + (m0 + r) * pc.nba[1], k) : vec4(0.0);
+            [[unroll]] for (uint r = 0u; r < RM; r++)
+                [[unroll]] for (uint c = 0u; c < RN; c++) acc[r][c] += dot(wv[r], xv[c]);
+        }
+#else
         for (uint k = k0; k < k1; k++) {
             float xv[RN], wv[RM];
             [[unroll]] for (uint c = 0u; c < RN; c++)
@@ -89,6 +138,7 @@ void main() {
             [[unroll]] for (uint r = 0u; r < RM; r++)
                 [[unroll]] for (uint c = 0u; c < RN; c++) acc[r][c] += wv[r] * xv[c];
         }
+#endif
     }
     [[unroll]] for (uint r = 0u; r < RM; r++) {
         [[unroll]] for (uint c = 0u; c < RN; c++) {

@@ -2,8 +2,7 @@
 /* norm.comp - rms_norm and layer_norm over ne[0]: one workgroup per row; reductions in
  * reduce.glsl (subgroup variant with -DSUBGROUP). */
 #include "common.glsl"
-layout(local_size_x = 128) in;
-#include "reduce.glsl"
+#include "reduce.glsl" /* the workgroup: SKIM_WG_ROWS invocations */
 
 void main() {
     uvec4 n = skim_extent();
@@ -18,18 +17,18 @@ void main() {
     float mean = 0.0;
     if (pc.op == SKIM_VK_NORM_LAYER) {
         float s = 0.0;
-        for (uint k = t; k < n.x; k += 128u) {
+        for (uint k = t; k < n.x; k += SKIM_WG_ROWS) {
             s += A[a0 + k];
         }
         mean = skim_wg_reduce(s, false) / float(n.x);
     }
     float s2 = 0.0;
-    for (uint k = t; k < n.x; k += 128u) {
+    for (uint k = t; k < n.x; k += SKIM_WG_ROWS) {
         float v = A[a0 + k] - mean;
         s2 += v * v;
     }
     float sc = 1.0 / sqrt(skim_wg_reduce(s2, false) / float(n.x) + pc.f[0]);
-    for (uint k = t; k < n.x; k += 128u) {
+    for (uint k = t; k < n.x; k += SKIM_WG_ROWS) {
         D[d0 + k] = (A[a0 + k] - mean) * sc;
     }
 }

@@ -1,7 +1,9 @@
 #version 450
 /* select.comp - the selection producers, one workgroup for the whole selection: for each
- * group, 256 candidates at a time are flagged and compacted with a workgroup prefix sum
- * (shared memory, so no subgroup operations are needed), keeping ascending order.
+ * group, 256 candidates at a time are flagged and compacted with a workgroup prefix sum,
+ * keeping ascending order: with SUBGROUP (devices with subgroup arithmetic) a
+ * subgroupInclusiveAdd per subgroup plus the subgroups' totals through shared memory (one
+ * barrier pair); without, a shared-memory Hillis-Steele scan (eight barrier pairs).
  * Output words (binding 0): counts[groups], idx[groups][cap], the NaN count.
  * op HEAD_GATE: scores (binding 1) [n_head] (one group) or [n_head, n_tok] (a group per
  *   head), kept when score >= tau or NaN.
@@ -16,6 +18,39 @@
 layout(local_size_x = 256) in;
 shared uint scan[WG];
 shared uint nan_count;
+
+/* The inclusive prefix count of `keep` over the workgroup; *total: the workgroup's count.
+ * Called in uniform control flow. */
+uint wg_scan(bool keep, out uint total) {
+    uint t = gl_LocalInvocationID.x;
+#ifdef SUBGROUP
+    uint incl = subgroupInclusiveAdd(keep ? 1u : 0u);
+    if (gl_SubgroupInvocationID == gl_SubgroupSize - 1u) scan[gl_SubgroupID] = incl;
+    barrier();
+    uint before = 0u, all = 0u;
+    for (uint s = 0u; s < gl_NumSubgroups; s++) {
+        uint v = scan[s];
+        before += s < gl_SubgroupID ? v : 0u;
+        all += v;
+    }
+    barrier();
+    total = all;
+    return before + incl;
+#else
+    scan[t] = keep ? 1u : 0u;
+    barrier();
+    [[unroll]] for (uint s = 1u; s < WG; s <<= 1u) {
+        uint v = t >= s ? scan[t - s] : 0u;
+        barrier();
+        scan[t] += v;
+        barrier();
+    }
+    uint incl = scan[t];
+    total = scan[WG - 1u];
+    barrier();
+    return incl;
+#endif
+}
 
 bool keep_topk(uint i, uint n) {
     float s = A[pc.off[1] + i];
@@ -60,17 +95,10 @@ void main() {
                 }
             }
             if (isn && keep) atomicAdd(nan_count, 1u);
-            scan[t] = keep ? 1u : 0u;
-            barrier();
-            [[unroll]] for (uint s = 1u; s < WG; s <<= 1u) {
-                uint v = t >= s ? scan[t - s] : 0u;
-                barrier();
-                scan[t] += v;
-                barrier();
-            }
-            if (keep) Di[words0 + groups + g * cap + total + scan[t] - 1u] = int(value);
-            total += scan[WG - 1u];
-            barrier();
+            uint chunk;
+            uint incl = wg_scan(keep, chunk);
+            if (keep) Di[words0 + groups + g * cap + total + incl - 1u] = int(value);
+            total += chunk;
         }
         if (t == 0u) Di[words0 + g] = int(total);
     }

@@ -37,6 +37,10 @@
 #define SKIM_VK_MM_SEL 1   /* output row blocks of the listed heads */
 #define SKIM_VK_MM_SEL_K 2 /* contraction over the listed column blocks */
 
+/* Specialization constants (the same ids in every shader that declares them; a shader
+ * ignores the others). 0: the workgroup size of the one-workgroup-per-row shaders. */
+#define SKIM_VK_SPEC_WG_ROWS 0
+
 /* Word 0 of the run-parameter buffer (binding SKIM_VK_B_PARAMS) collects error flags of
  * the run; param slot i is word SKIM_VK_PARAM_BASE + i. */
 #define SKIM_VK_FLAG_RANGE 1u

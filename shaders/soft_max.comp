@@ -3,8 +3,7 @@
  * (binding 2, shape neb, strides nbb) broadcasts over rows. i[0] = 1 when there is one.
  * A row whose entries are all -inf gives zeros. */
 #include "common.glsl"
-layout(local_size_x = 128) in;
-#include "reduce.glsl"
+#include "reduce.glsl" /* the workgroup: SKIM_WG_ROWS invocations */
 
 void main() {
     uvec4 n = skim_extent();
@@ -20,13 +19,13 @@ void main() {
     bool has_mask = pc.i[0] != 0;
     uint t = gl_LocalInvocationID.x;
     float mx = -1.0 / 0.0;
-    for (uint k = t; k < n.x; k += 128u) {
+    for (uint k = t; k < n.x; k += SKIM_WG_ROWS) {
         float v = A[a0 + k] * pc.f[0] + (has_mask ? B[m0 + k] : 0.0);
         mx = max(mx, v);
     }
     mx = skim_wg_reduce(mx, true);
     float s = 0.0;
-    for (uint k = t; k < n.x; k += 128u) {
+    for (uint k = t; k < n.x; k += SKIM_WG_ROWS) {
         float v = A[a0 + k] * pc.f[0] + (has_mask ? B[m0 + k] : 0.0);
         float ex = isinf(mx) && mx < 0.0 ? 0.0 : exp(v - mx);
         D[d0 + k] = ex;
@@ -34,7 +33,7 @@ void main() {
     }
     s = skim_wg_reduce(s, false);
     float inv = s > 0.0 ? 1.0 / s : 0.0;
-    for (uint k = t; k < n.x; k += 128u) {
+    for (uint k = t; k < n.x; k += SKIM_WG_ROWS) {
         D[d0 + k] *= inv;
     }
 }

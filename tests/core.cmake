@@ -60,6 +60,7 @@ set_target_properties(test_headers_c99 PROPERTIES C_STANDARD 99 C_STANDARD_REQUI
                                                   C_EXTENSIONS OFF)
 add_test(NAME test_headers_c99 COMMAND test_headers_c99)
 set_tests_properties(test_headers_cpp test_headers_c99 PROPERTIES LABELS core)
+include(${PROJECT_SOURCE_DIR}/cmake/skim_header_checks.cmake) # each include/*.h alone
 
 # The README's quick start is examples/quickstart/main.c, verbatim, and it runs.
 add_test(NAME test_readme_quickstart

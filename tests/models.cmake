@@ -24,7 +24,18 @@ function(skim_gguf_test name)
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS gguf SKIP_RETURN_CODE 77)
 endfunction()
 
-skim_gguf_test(test_gguf_roundtrip ARGS ${_skim_gguf_tmp})
+skim_gguf_test(test_gguf_roundtrip ARGS ${_skim_gguf_tmp} ${_skim_gguf_tmp}/written_by_skim.gguf)
+set_tests_properties(test_gguf_roundtrip PROPERTIES FIXTURES_SETUP gguf_written)
+# The written file read by an independent reader (Python, struct only).
+find_program(SKIM_PYTHON3 python3)
+if(SKIM_PYTHON3)
+  add_test(NAME gguf_written_read_by_python
+           COMMAND ${SKIM_PYTHON3} ${_skim_gguf_dir}/check_written.py
+                   ${_skim_gguf_tmp}/written_by_skim.gguf)
+  set_tests_properties(gguf_written_read_by_python PROPERTIES LABELS gguf TIMEOUT 60
+                       FIXTURES_REQUIRED gguf_written)
+endif()
+skim_gguf_test(test_gguf_independent ARGS ${_skim_gguf_dir}/corpus)
 skim_gguf_test(test_sampler)
 skim_gguf_test(test_tokenizer ARGS ${SKIM_TEST_DATA})
 if(TARGET convert_llama2c)
@@ -57,33 +68,83 @@ foreach(_f ${_skim_gguf_corpus})
 endforeach()
 
 # The fuzz target's entry point run over the corpus (every prefix of every file) without
-# libFuzzer; with clang and SKIM_FUZZ=ON, fuzz_gguf is the libFuzzer binary:
-#   cmake -DCMAKE_C_COMPILER=clang -DSKIM_FUZZ=ON ...; ./fuzz_gguf tests/gguf/corpus
+# libFuzzer, in the regular build (so also under valgrind or another compiler's sanitizers).
 add_executable(test_gguf_fuzz_corpus ${_skim_gguf_dir}/fuzz_gguf.c ${_skim_gguf_dir}/fuzz_main.c)
 target_include_directories(test_gguf_fuzz_corpus PRIVATE ${_skim_gguf_dir})
 target_link_libraries(test_gguf_fuzz_corpus PRIVATE skim_models skim_warnings)
 add_test(NAME test_gguf_fuzz_corpus COMMAND test_gguf_fuzz_corpus ${_skim_gguf_corpus})
 set_tests_properties(test_gguf_fuzz_corpus PROPERTIES LABELS gguf TIMEOUT 300)
 
-option(SKIM_FUZZ "Build the libFuzzer targets (clang only)" OFF)
-if(SKIM_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
-  # The library sources are compiled again here with the fuzzer's coverage and ASan, so
-  # that the regular targets stay uninstrumented.
-  file(GLOB _skim_fuzz_sources ${PROJECT_SOURCE_DIR}/models/gguf*.c
-       ${PROJECT_SOURCE_DIR}/models/tokenizer.c)
-  add_executable(fuzz_gguf ${_skim_gguf_dir}/fuzz_gguf.c ${_skim_fuzz_sources})
-  target_include_directories(fuzz_gguf PRIVATE ${_skim_gguf_dir} ${PROJECT_SOURCE_DIR}/models)
-  target_compile_definitions(fuzz_gguf PRIVATE SKIM_BUILD)
-  target_link_libraries(fuzz_gguf PRIVATE skim_core skim_warnings)
-  target_compile_options(fuzz_gguf PRIVATE -fsanitize=fuzzer,address,undefined -g)
-  target_link_options(fuzz_gguf PRIVATE -fsanitize=fuzzer,address,undefined)
-  # A short run in ctest: the corpus as seeds, 20 seconds of mutation.
-  add_test(NAME fuzz_gguf_short COMMAND fuzz_gguf -max_total_time=20 -max_len=4096
-           ${_skim_gguf_tmp}/fuzz_corpus ${_skim_gguf_dir}/corpus)
-  file(MAKE_DIRECTORY ${_skim_gguf_tmp}/fuzz_corpus)
-  set_tests_properties(fuzz_gguf_short PROPERTIES LABELS "gguf;fuzz" TIMEOUT 120)
-elseif(SKIM_FUZZ)
-  message(STATUS "SKIM_FUZZ needs clang (the compiler is ${CMAKE_C_COMPILER_ID}): no fuzz_gguf")
+# The libFuzzer target, fuzz_gguf, is built with clang whatever compiles the rest (the
+# default build uses gcc): the library's GGUF and tokenizer sources are compiled again
+# with the fuzzer's coverage, ASan and UBSan (UB is fatal), so the regular targets stay
+# uninstrumented. SKIM_FUZZER=AUTO builds it when a clang whose libFuzzer runtime links is
+# found (Debian: clang and libclang-rt-14-dev, in scripts/setup.sh); ON requires it.
+# ctest runs it for a bounded time (fuzz_gguf_short: the corpus as seeds, then mutation):
+#   ./build/tests/fuzz_gguf -max_total_time=600 tests/gguf/corpus   # a longer run by hand
+set(SKIM_FUZZER AUTO CACHE STRING "Build the libFuzzer target fuzz_gguf with clang (AUTO, ON, OFF)")
+set(SKIM_FUZZ_SECONDS 10 CACHE STRING "Seconds of mutation in the fuzz_gguf_short test")
+if(CMAKE_CROSSCOMPILING AND NOT SKIM_FUZZER STREQUAL "OFF")
+  # The target links the build's skim_core, which is for another machine here.
+  message(STATUS "fuzz_gguf: not built in a cross build")
+elseif(NOT SKIM_FUZZER STREQUAL "OFF")
+  if(CMAKE_C_COMPILER_ID MATCHES "Clang")
+    set(_skim_fuzz_cc ${CMAKE_C_COMPILER})
+  else()
+    find_program(SKIM_FUZZ_CLANG NAMES clang clang-16 clang-15 clang-14
+                 DOC "clang for the libFuzzer target")
+    set(_skim_fuzz_cc ${SKIM_FUZZ_CLANG})
+  endif()
+  set(_skim_fuzz_ok FALSE)
+  if(_skim_fuzz_cc)
+    # Does -fsanitize=fuzzer link here? (clang without its runtime package does not.)
+    set(_probe ${CMAKE_CURRENT_BINARY_DIR}/fuzz_probe)
+    file(WRITE ${_probe}.c "#include <stddef.h>\n#include <stdint.h>\n"
+         "int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);\n"
+         "int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n")
+    execute_process(COMMAND ${_skim_fuzz_cc} -fsanitize=fuzzer,address,undefined ${_probe}.c
+                            -o ${_probe}
+                    RESULT_VARIABLE _probe_rc OUTPUT_QUIET ERROR_QUIET)
+    if(_probe_rc EQUAL 0)
+      set(_skim_fuzz_ok TRUE)
+    endif()
+  endif()
+  if(_skim_fuzz_ok)
+    set(_skim_fuzz_src ${_skim_gguf_dir}/fuzz_gguf.c)
+    file(GLOB _skim_fuzz_lib CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/models/*.c)
+    list(APPEND _skim_fuzz_src ${_skim_fuzz_lib})
+    set(_skim_fuzz_flags -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined
+        -fno-sanitize-recover=undefined -Wall -Wextra -Wshadow -Wno-unused-parameter)
+    if(SKIM_WERROR)
+      list(APPEND _skim_fuzz_flags -Werror)
+    endif()
+    set(_skim_fuzz_bin ${CMAKE_CURRENT_BINARY_DIR}/fuzz_gguf)
+    add_custom_command(OUTPUT ${_skim_fuzz_bin}
+      COMMAND ${_skim_fuzz_cc} ${_skim_fuzz_flags} -DSKIM_BUILD
+              -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_SOURCE_DIR}/models -I${_skim_gguf_dir}
+              ${_skim_fuzz_src} $<TARGET_FILE:skim_core> -lm -o ${_skim_fuzz_bin}
+      DEPENDS ${_skim_fuzz_src} ${_skim_gguf_dir}/gguf_walk.h skim_core
+              ${PROJECT_SOURCE_DIR}/models/gguf_impl.h ${PROJECT_SOURCE_DIR}/models/llama_int.h
+              ${PROJECT_SOURCE_DIR}/include/skim-gguf.h ${PROJECT_SOURCE_DIR}/include/skim-text.h
+              ${PROJECT_SOURCE_DIR}/include/skim-model.h
+      COMMENT "Building the libFuzzer target fuzz_gguf with ${_skim_fuzz_cc}" VERBATIM)
+    add_custom_target(fuzz_gguf_target ALL DEPENDS ${_skim_fuzz_bin})
+    # New inputs go to a scratch folder (the checked-in corpus is only read). A crash, a
+    # sanitizer report, a leak or a timeout fails the test and leaves the input here.
+    set(_skim_fuzz_tmp ${_skim_gguf_tmp}/fuzz_corpus)
+    file(MAKE_DIRECTORY ${_skim_fuzz_tmp})
+    add_test(NAME fuzz_gguf_short
+             COMMAND ${_skim_fuzz_bin} -max_total_time=${SKIM_FUZZ_SECONDS} -max_len=8192
+                     -timeout=10 -rss_limit_mb=1024 -artifact_prefix=${_skim_gguf_tmp}/
+                     ${_skim_fuzz_tmp} ${_skim_gguf_dir}/corpus)
+    set_tests_properties(fuzz_gguf_short PROPERTIES LABELS "gguf;fuzz" TIMEOUT 120)
+    message(STATUS "fuzz_gguf: libFuzzer target built with ${_skim_fuzz_cc}")
+  elseif(SKIM_FUZZER STREQUAL "ON")
+    message(FATAL_ERROR "SKIM_FUZZER=ON needs clang with libFuzzer (Debian: clang "
+                        "libclang-rt-14-dev)")
+  else()
+    message(STATUS "fuzz_gguf: no clang with libFuzzer found, the libFuzzer target is not built")
+  endif()
 endif()
 # ============================================================================ end gguf
 
@@ -142,4 +203,122 @@ foreach(_be ${_skim_llama_backends})
   set_tests_properties(gated_vectors_${_be} PROPERTIES LABELS "models;gated" TIMEOUT 300
                        SKIP_RETURN_CODE 77)
 endforeach()
+# The examples as a user runs them (tests/models/run_example.cmake checks their output).
+set(_skim_no_vk "vulkan: (no Vulkan|vkCreateInstance failed)")
+function(skim_example_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "DEFS;COMMAND" ${ARGN})
+  add_test(NAME ${name} COMMAND ${CMAKE_COMMAND} ${T_DEFS} -P ${_skim_llama_dir}/run_example.cmake
+                                -- ${CMAKE_CROSSCOMPILING_EMULATOR} ${T_COMMAND}) # qemu: cross builds
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS "models;examples" TIMEOUT ${T_TIMEOUT}
+                       SKIP_REGULAR_EXPRESSION "SKIP: ")
+endfunction()
+if(TARGET generate)
+  foreach(_be ${_skim_llama_backends})
+    # The demo command on the shipped model: a fixed seed prints the same text twice, the
+    # gates skip work, and --trace writes both maps.
+    skim_example_test(generate_gated_${_be}
+      DEFS -DTWICE=1 -DOUT_FILE=${_skim_llama_tmp}/trace_${_be}.svg
+           "-DOUT_FILE_REGEX=^<svg .*token-by-layer depth map.*layer-by-head map.*</svg>"
+           "-DREGEX=generated 120 tokens in [0-9.]+ s: [0-9.]+ tokens/s|work skipped: skipped [1-9][0-9.]*% of token-layer ops \\([0-9]+ of [0-9]+ run\\), [1-9][0-9.]*% of head-ops"
+           "-DSKIP_REGEX=${_skim_no_vk}"
+      COMMAND $<TARGET_FILE:generate> --backend ${_be} -n 120 --seed 3
+              --trace ${_skim_llama_tmp}/trace_${_be}.svg)
+    skim_example_test(generate_dense_${_be}
+      DEFS "-DREGEX=generated 60 tokens|no gates\\): skipped 0\\.0% of token-layer ops \\([0-9]+ of [0-9]+ run\\), 0\\.0% of head-ops among running tokens \\(0\\.0% counting"
+           "-DSKIP_REGEX=${_skim_no_vk}"
+      COMMAND $<TARGET_FILE:generate> --backend ${_be} --dense -n 60 --seed 3)
+    # stories260K greedy through the example: stdout is run.c's 181 bytes, checked by the
+    # SHA-256 that shared/data/SOURCES.md gives for them.
+    if(TARGET convert_llama2c AND EXISTS ${SKIM_TEST_DATA}/stories260K.bin)
+      skim_example_test(generate_stories260K_${_be}
+        DEFS -DSTDOUT_SHA256=acafc72b7b71228fa8f8bb998abafb3d2c5c8bcf5d1626e59b23b69f3bb11f7d
+             "-DREGEX=generated 60 tokens" "-DSKIP_REGEX=${_skim_no_vk}"
+        COMMAND $<TARGET_FILE:generate> -m ${SKIM_STORIES260K_GGUF} --backend ${_be} --temp 0
+                -n 60 --prompt "Once upon a time")
+      set_tests_properties(generate_stories260K_${_be} PROPERTIES
+                           FIXTURES_REQUIRED stories260K_gguf)
+    endif()
+  endforeach()
+  # The second llama2.c checkpoint (plain multi-head attention, a window of 128): greedy
+  # from "The robot" begins as SOURCES.md quotes run.c's output.
+  if(TARGET convert_llama2c AND EXISTS ${SKIM_TEST_DATA}/aidreams260K.bin)
+    set(_skim_aidreams ${_skim_llama_tmp}/aidreams260K.gguf)
+    add_test(NAME convert_aidreams260K
+             COMMAND convert_llama2c ${SKIM_TEST_DATA}/aidreams260K.bin
+                     ${SKIM_TEST_DATA}/tok512_aidreams.bin ${_skim_aidreams})
+    set_tests_properties(convert_aidreams260K PROPERTIES LABELS models TIMEOUT 60
+                         FIXTURES_SETUP aidreams260K_gguf)
+    foreach(_be ${_skim_llama_backends})
+      skim_example_test(generate_aidreams260K_${_be}
+        DEFS "-DREGEX=^The robotic whispers secrets, fragments of probability unfolding\\."
+             "-DSKIP_REGEX=${_skim_no_vk}"
+        COMMAND $<TARGET_FILE:generate> -m ${_skim_aidreams} --backend ${_be} --temp 0 -n 30
+                --prompt "The robot")
+      set_tests_properties(generate_aidreams260K_${_be} PROPERTIES
+                           FIXTURES_REQUIRED aidreams260K_gguf)
+    endforeach()
+  endif()
+endif()
+if(TARGET golden)
+  # cpu skip mode against vulkan (or, without a device, cpu masked-dense): nothing diverges
+  # at the default tolerance; at 1e-12 the CPU-Vulkan rounding differences must be
+  # reported as a first diverging node and exit status 1.
+  set(_skim_golden_masked "comparing cpu skip mode with cpu masked-dense")
+  skim_example_test(golden_gated
+    DEFS "-DREGEX=layer  hidden max abs  hidden max rel|no node diverges past 0.001"
+    COMMAND $<TARGET_FILE:golden>)
+  skim_example_test(golden_masked
+    DEFS "-DREGEX=${_skim_golden_masked}|no node diverges"
+    COMMAND $<TARGET_FILE:golden> --masked)
+  if(TARGET skim_vulkan)
+    skim_example_test(golden_diverges
+      DEFS -DRC=1 "-DREGEX=checked  : vulkan|first divergence: node [0-9]+ [^:]* \\(b[a-z0-9 ]+\\): max abs [0-9.e+-]+, normalised [0-9.e+-]+ > 1e-12"
+           "-DSKIP_REGEX=${_skim_golden_masked}"
+      COMMAND $<TARGET_FILE:golden> --tol 1e-12)
+  endif()
+  if(TARGET convert_llama2c AND EXISTS ${SKIM_TEST_DATA}/stories260K.bin)
+    skim_example_test(golden_stories260K
+      DEFS "-DREGEX=    4 +[0-9.e+-]+ +[0-9.e+-]+ +[0-9.e+-]+|no node diverges past 0.001"
+      COMMAND $<TARGET_FILE:golden> -m ${SKIM_STORIES260K_GGUF} --prompt "Once upon a time")
+    set_tests_properties(golden_stories260K PROPERTIES FIXTURES_REQUIRED stories260K_gguf)
+  endif()
+endif()
+
+# The shipped GGUF against the same vectors through tools/train/check_gguf.py, an
+# independent NumPy forward in skip form that reads only the file (Debian's python3-numpy,
+# installed with python3-torch). Not built when no python3 with numpy is found.
+find_program(SKIM_PYTHON3_SYSTEM NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(NOT SKIM_PYTHON3_SYSTEM)
+  set(SKIM_PYTHON3_SYSTEM ${SKIM_PYTHON3})
+endif()
+if(SKIM_PYTHON3_SYSTEM)
+  execute_process(COMMAND ${SKIM_PYTHON3_SYSTEM} -c "import numpy"
+                  RESULT_VARIABLE _skim_numpy_rc OUTPUT_QUIET ERROR_QUIET)
+  if(_skim_numpy_rc EQUAL 0)
+    add_test(NAME gated_gguf_numpy
+             COMMAND ${SKIM_PYTHON3_SYSTEM} ${PROJECT_SOURCE_DIR}/tools/train/check_gguf.py
+                     --gguf ${PROJECT_SOURCE_DIR}/assets/gated-shakespeare.gguf
+                     --vectors ${PROJECT_SOURCE_DIR}/assets/vectors.json)
+    set_tests_properties(gated_gguf_numpy PROPERTIES LABELS "models;gated" TIMEOUT 120)
+  endif()
+endif()
+
+# The validation figures of assets/README.md (metrics.json, PyTorch) reproduced by the C
+# side over the whole validation split (2 threads: a few minutes each on a busy machine).
+if(TARGET generate)
+  foreach(_mode gated dense)
+    add_test(NAME eval_${_mode}_cpu
+             COMMAND ${CMAKE_COMMAND} -DGENERATE=$<TARGET_FILE:generate>
+                     -DMODEL=${PROJECT_SOURCE_DIR}/assets/gated-shakespeare.gguf
+                     -DTEXT=${SKIM_TEST_DATA}/tinyshakespeare.txt
+                     -DMETRICS=${PROJECT_SOURCE_DIR}/assets/metrics.json -DMODE=${_mode}
+                     "-DEMULATOR=${CMAKE_CROSSCOMPILING_EMULATOR}"
+                     -P ${_skim_llama_dir}/check_eval.cmake)
+    set_tests_properties(eval_${_mode}_cpu PROPERTIES LABELS "models;eval" TIMEOUT 1200
+                         SKIP_REGULAR_EXPRESSION "SKIP: ")
+  endforeach()
+endif()
 # ============================================================================ end llama

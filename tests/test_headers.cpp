@@ -3,6 +3,7 @@
 #include "skim.h"
 #include "skim-backend.h"
 #include "skim-cpu.h"
+#include "skim-custom.h"
 
 #include <cstdio>
 #include <cstring>

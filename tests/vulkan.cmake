@@ -37,9 +37,17 @@ endfunction()
 skim_vk_test(test_vk_smoke ENV "SKIM_TEST_VK_SYNC=1")
 skim_vk_test(test_vk_lifecycle)
 
+# The failures of item 8 made to happen (a vkGetInstanceProcAddr wrapper, a missing loader
+# library): status, message, no leak, the backends still usable. No validation layer.
+add_executable(test_vk_faults ${CMAKE_CURRENT_SOURCE_DIR}/vulkan/test_vk_faults.c)
+target_link_libraries(test_vk_faults PRIVATE skim_vulkan skim_cpu skim_core ${CMAKE_DL_LIBS}
+                      skim_warnings)
+add_test(NAME test_vk_faults COMMAND test_vk_faults)
+set_tests_properties(test_vk_faults PROPERTIES LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 120)
+
 # The engine example runs skim on a device the application created (skip: no device).
 if(TARGET embed)
-  add_test(NAME test_vk_embed COMMAND embed)
+  add_test(NAME test_vk_embed COMMAND embed --validate)
   set_tests_properties(test_vk_embed PROPERTIES LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 120)
 endif()
 
@@ -62,6 +70,29 @@ if(TARGET test_golden)
   set_tests_properties(test_vk_golden_mul_mv PROPERTIES ENVIRONMENT "SKIM_VK_MUL_MV=1"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
   set_tests_properties(test_vk_golden_resolve_host PROPERTIES ENVIRONMENT "SKIM_VK_RESOLVE=host"
+                       LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+  # Without guard bytes: the arena's memory reuse as applications get it.
+  add_test(NAME test_vk_golden_no_guard COMMAND test_golden)
+  set_tests_properties(test_vk_golden_no_guard PROPERTIES ENVIRONMENT "SKIM_TEST_VK_NO_GUARD=1"
+                       LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+  # The shaders' paths for devices without subgroup arithmetic (norm, soft_max, select),
+  # with the row shaders specialised to 256 invocations (specialization constant 0), and
+  # mul_mat's scalar loads where it would take the VEC4 variant.
+  add_test(NAME test_vk_golden_no_subgroup COMMAND test_golden)
+  set_tests_properties(test_vk_golden_no_subgroup PROPERTIES
+                       ENVIRONMENT "SKIM_VK_NO_SUBGROUP=1;SKIM_VK_WG_ROWS=256;SKIM_VK_NO_VEC4=1"
+                       LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()
+if(TARGET test_property)
+  # The gated stacks with direct dispatches too (40 seeds, about 3 s), sync validation on.
+  add_test(NAME test_vk_property_resolve_host COMMAND test_property 40 500)
+  set_tests_properties(test_vk_property_resolve_host PROPERTIES
+                       ENVIRONMENT "SKIM_VK_RESOLVE=host;SKIM_TEST_VK_SYNC=1"
+                       LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+  # Guard bytes give every tensor its own memory; this run keeps the arena's reuse of
+  # memory (graph/'s liveness plan) as applications get it (60 seeds, about 4 s).
+  add_test(NAME test_vk_property_no_guard COMMAND test_property 60 800)
+  set_tests_properties(test_vk_property_no_guard PROPERTIES ENVIRONMENT "SKIM_TEST_VK_NO_GUARD=1"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
 

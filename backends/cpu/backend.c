@@ -13,7 +13,8 @@ static void cpu_destroy(skim_backend *be) {
         skim_cpu_pool_destroy(cb->pool);
         skim_free(&a, cb);
     }
-    skim_free(&a, be);
+    skim_allocator raw = be->mem.base; /* be itself came from the caller's allocator */
+    skim_free(&raw, be);
 }
 
 /* Every op of ops.def and every view; type checks were done when the graph was built. */
@@ -85,9 +86,9 @@ skim_status skim_backend_create_cpu(const skim_cpu_desc *desc, skim_backend **ou
     if (!be) {
         return SKIM_ERR_OUT_OF_MEMORY;
     }
-    be->alloc = d.allocator;
+    skim_mem_counter_init(&be->mem, &d.allocator, &be->alloc);
     be->iface = &cpu_iface;
-    skim_cpu_backend *cb = skim_calloc(&d.allocator, 1, sizeof *cb);
+    skim_cpu_backend *cb = skim_calloc(&be->alloc, 1, sizeof *cb);
     if (!cb) {
         skim_free(&d.allocator, be);
         return SKIM_ERR_OUT_OF_MEMORY;
@@ -95,7 +96,7 @@ skim_status skim_backend_create_cpu(const skim_cpu_desc *desc, skim_backend **ou
     be->impl = cb;
     cb->n_threads = n;
     cb->avx2 = detect_avx2();
-    skim_status st = skim_cpu_pool_create(&d.allocator, n, &cb->pool);
+    skim_status st = skim_cpu_pool_create(&be->alloc, n, &cb->pool);
     if (st != SKIM_OK) {
         cb->pool = NULL;
         cpu_destroy(be);

@@ -7,7 +7,9 @@
  * floor(L/8)*8 elements, the lanes reduce as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then
  * the tail is added in order. So results do not depend on how rows fall into tiles, that
  * is on the thread count. The AVX2 path (fused multiply-add) is chosen once per backend;
- * it differs from the portable path in rounding only. */
+ * it differs from the portable path in rounding only. On aarch64 the NEON path (two
+ * 4-lane halves per dot, fused multiply-add, the same lane order and reduction) is always
+ * taken: Advanced SIMD is part of the architecture. */
 #include "cpu-int.h"
 
 #include <string.h>
@@ -16,6 +18,10 @@
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(SKIM_CPU_NO_SIMD)
 #define SKIM_CPU_X86 1
 #include <immintrin.h>
+#endif
+#if defined(__aarch64__) && defined(__GNUC__) && !defined(SKIM_CPU_NO_SIMD)
+#define SKIM_CPU_NEON 1
+#include <arm_neon.h>
 #endif
 
 #define MR 4
@@ -33,6 +39,7 @@ __attribute__((noinline)) static float tail_dot(const float *a, const float *b, 
     return s;
 }
 
+#ifndef SKIM_CPU_NEON /* the portable path, which aarch64 never takes */
 static float hsum8(const float a[8]) {
     float s0 = (a[0] + a[4]) + (a[2] + a[6]);
     float s1 = (a[1] + a[5]) + (a[3] + a[7]);
@@ -49,6 +56,7 @@ static float dot_generic(const float *a, const float *b, int64_t L) {
     }
     return hsum8(acc) + tail_dot(a, b, L8, L);
 }
+#endif
 
 #ifdef SKIM_CPU_X86
 __attribute__((target("avx2,fma"))) static inline float hsum_avx(__m256 v) {
@@ -137,6 +145,89 @@ __attribute__((target("avx2,fma,f16c"))) static void f16_avx(const uint16_t *src
 }
 #endif
 
+#ifdef SKIM_CPU_NEON
+/* Lanes 0-3 in lo, 4-7 in hi: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), as hsum8. */
+static inline float hsum_neon(float32x4_t lo, float32x4_t hi) {
+    float32x4_t t = vaddq_f32(lo, hi);
+    float32x2_t u = vadd_f32(vget_low_f32(t), vget_high_f32(t));
+    return vget_lane_f32(u, 0) + vget_lane_f32(u, 1);
+}
+
+static float dot_neon(const float *a, const float *b, int64_t L) {
+    float32x4_t lo = vdupq_n_f32(0.0f), hi = lo;
+    int64_t L8 = L & ~(int64_t)7;
+    for (int64_t k = 0; k < L8; k += 8) {
+        lo = vfmaq_f32(lo, vld1q_f32(a + k), vld1q_f32(b + k));
+        hi = vfmaq_f32(hi, vld1q_f32(a + k + 4), vld1q_f32(b + k + 4));
+    }
+    return hsum_neon(lo, hi) + tail_dot(a, b, L8, L);
+}
+
+/* out[r][j] = dot(w[r], x[j]) for 4 w rows and 3 x rows: 24 accumulators (lo and hi
+ * halves), each lane's sum in dot_neon's order. */
+static void tile_neon(const float *const w[MR], const float *const x[NR], int64_t L,
+                      float out[MR][NR]) {
+    float32x4_t lo[MR][NR], hi[MR][NR];
+    for (int r = 0; r < MR; r++) {
+        for (int j = 0; j < NR; j++) {
+            lo[r][j] = hi[r][j] = vdupq_n_f32(0.0f);
+        }
+    }
+    int64_t L8 = L & ~(int64_t)7;
+    for (int64_t k = 0; k < L8; k += 8) {
+        float32x4_t b0 = vld1q_f32(x[0] + k), b1 = vld1q_f32(x[1] + k), b2 = vld1q_f32(x[2] + k);
+        for (int r = 0; r < MR; r++) {
+            float32x4_t a = vld1q_f32(w[r] + k);
+            lo[r][0] = vfmaq_f32(lo[r][0], a, b0);
+            lo[r][1] = vfmaq_f32(lo[r][1], a, b1);
+            lo[r][2] = vfmaq_f32(lo[r][2], a, b2);
+        }
+        b0 = vld1q_f32(x[0] + k + 4), b1 = vld1q_f32(x[1] + k + 4), b2 = vld1q_f32(x[2] + k + 4);
+        for (int r = 0; r < MR; r++) {
+            float32x4_t a = vld1q_f32(w[r] + k + 4);
+            hi[r][0] = vfmaq_f32(hi[r][0], a, b0);
+            hi[r][1] = vfmaq_f32(hi[r][1], a, b1);
+            hi[r][2] = vfmaq_f32(hi[r][2], a, b2);
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        for (int j = 0; j < NR; j++) {
+            out[r][j] = hsum_neon(lo[r][j], hi[r][j]) + tail_dot(w[r], x[j], L8, L);
+        }
+    }
+}
+
+/* out[r] = dot(w[r], x) for 4 w rows (the decode shape). */
+static void col_neon(const float *const w[MR], const float *x, int64_t L, float out[MR]) {
+    float32x4_t lo[MR], hi[MR];
+    for (int r = 0; r < MR; r++) {
+        lo[r] = hi[r] = vdupq_n_f32(0.0f);
+    }
+    int64_t L8 = L & ~(int64_t)7;
+    for (int64_t k = 0; k < L8; k += 8) {
+        float32x4_t bl = vld1q_f32(x + k), bh = vld1q_f32(x + k + 4);
+        for (int r = 0; r < MR; r++) {
+            lo[r] = vfmaq_f32(lo[r], vld1q_f32(w[r] + k), bl);
+            hi[r] = vfmaq_f32(hi[r], vld1q_f32(w[r] + k + 4), bh);
+        }
+    }
+    for (int r = 0; r < MR; r++) {
+        out[r] = hsum_neon(lo[r], hi[r]) + tail_dot(w[r], x, L8, L);
+    }
+}
+#endif
+
+/* The register-tiled kernels of this machine, and when they apply. */
+#if defined(SKIM_CPU_NEON)
+#define SKIM_CPU_TILES(c) true
+#define tile_simd tile_neon
+#define col_simd col_neon
+#elif defined(SKIM_CPU_X86)
+#define SKIM_CPU_TILES(c) ((c)->avx2)
+#define tile_simd tile_avx
+#define col_simd col_avx
+#endif
+
 /* Exact and branch-free (the loop vectorises): a normal half moves its exponent bias by
  * 112; inf and NaN by 224; zero and subnormals are m * 2^-24, exact in float. */
 static float h2f(uint16_t h) {
@@ -169,12 +260,17 @@ void skim_cpu_f16_to_f32(const uint16_t *src, float *dst, int64_t n, bool avx2) 
 }
 
 static float dot(const skim_cpu_ctx *c, const float *a, const float *b, int64_t L) {
+#if defined(SKIM_CPU_NEON)
+    (void)c;
+    return dot_neon(a, b, L);
+#else
 #ifdef SKIM_CPU_X86
     if (c->avx2) {
         return dot_avx(a, b, L);
     }
 #endif
     return dot_generic(a, b, L);
+#endif
 }
 
 float skim_cpu_dot(const skim_cpu_ctx *c, const float *a, const float *b, int64_t n) {
@@ -239,12 +335,12 @@ static void panel(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m, int m
                   const float *const w[MR], const float *const *xr, const int64_t *ycol,
                   int64_t n_x) {
     int64_t L = mm->k1 - mm->k0, i = 0;
-#ifdef SKIM_CPU_X86
-    if (c->avx2 && mr == MR) {
+#ifdef SKIM_CPU_TILES
+    if (SKIM_CPU_TILES(c) && mr == MR) {
         float out[MR][NR];
         for (; i + NR <= n_x; i += NR) {
             const float *x[NR] = {xr[i] + mm->k0, xr[i + 1] + mm->k0, xr[i + 2] + mm->k0};
-            tile_avx(w, x, L, out);
+            tile_simd(w, x, L, out);
             for (int r = 0; r < MR; r++) {
                 for (int j = 0; j < NR; j++) {
                     put(mm, m + r, ycol[i + j], out[r][j]);
@@ -253,7 +349,7 @@ static void panel(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m, int m
         }
         for (; i < n_x; i++) {
             float o[MR];
-            col_avx(w, xr[i] + mm->k0, L, o);
+            col_simd(w, xr[i] + mm->k0, L, o);
             for (int r = 0; r < MR; r++) {
                 put(mm, m + r, ycol[i], o[r]);
             }

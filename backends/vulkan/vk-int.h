@@ -56,6 +56,7 @@ typedef struct skim_vk_buffer {
     VkDeviceSize size;
     void *map; /* non-NULL when host-visible (mapped for the buffer's life) */
     bool coherent;
+    VkDeviceSize mem_bytes; /* allocationSize of mem, for skim_backend_query_memory */
 } skim_vk_buffer;
 
 typedef struct skim_vk_backend {
@@ -75,6 +76,7 @@ typedef struct skim_vk_backend {
     VkPhysicalDeviceMemoryProperties memprops;
     skim_vulkan_info info;
     bool force_mul_mv; /* SKIM_VK_MUL_MV=1: mul_mv.comp on CPU devices too (its tests) */
+    bool no_vec4;      /* SKIM_VK_NO_VEC4=1: never mul_mat.comp's VEC4 variants (tests) */
     skim_vulkan_debug_fn debug;
     void *debug_user;
     skim_vulkan_cache cache_io;
@@ -83,6 +85,10 @@ typedef struct skim_vk_backend {
     VkPipelineCache cache;
     VkPipeline pipes[SKIM_VK_SHADER_COUNT];
     VkCommandPool pool;
+    void *custom; /* vk_custom.c: the custom ops' shader cache */
+    int guard; /* vk_guard.c: 0 off, 1 guard bytes, 2 also a deliberate stray write */
+    uint32_t wg_rows; /* specialization constant SKIM_VK_SPEC_WG_ROWS (vk_pipeline.c) */
+    int64_t n_submits; /* every vkQueueSubmit this backend made (runs report the difference) */
 } skim_vk_backend;
 
 /* One indirect dispatch: its command is (ceil(count * mul / div) in dimension dim, the
@@ -96,6 +102,7 @@ typedef struct skim_vk_plan {
     skim_vk_buffer arena, weights, inputs, states, params, indirect, dummy;
     skim_vk_buffer readback; /* host-visible: every selection's words after a run */
     VkDeviceSize *w_off, *in_off, *st_off; /* per slot: offset in its buffer */
+    VkDeviceSize *a_off; /* guard bytes on: per tensor id, its own offset in the arena */
     VkDescriptorPool dpool;
     VkCommandBuffer cmd;     /* secondary: the plan's work, recorded once */
     VkCommandBuffer primary; /* executes cmd; what skim_plan_run submits */
@@ -108,6 +115,7 @@ typedef struct skim_vk_plan {
     int n_ind, cap_ind, next_ind;
     VkDeviceSize ind_cmd_off; /* where the commands start in `indirect` (the table first) */
     int n_dispatch;
+    int64_t submit_mark; /* vb->n_submits when the current run started */
 } skim_vk_plan;
 
 /* The recorder handed to skim_vk_op_<name>: pass 0 only counts (no Vulkan calls). */
@@ -130,6 +138,7 @@ typedef struct skim_vk_dispatch {
     uint32_t grid[3];
     int bounded_sel;
     uint32_t bmul, bdiv, bdim;
+    VkPipeline pipe; /* non-null: this pipeline instead of `shader` (custom ops) */
 } skim_vk_dispatch;
 
 /* ---------------------------------------------------------------- vk_device.c */
@@ -175,6 +184,22 @@ SKIM_HIDDEN skim_status skim_vk_emit(skim_vk_rec *r, const skim_vk_dispatch *d);
 /* The buffer and byte offset of a tensor's data. */
 SKIM_HIDDEN bool skim_vk_locate(const skim_plan *p, const skim_tensor *t, skim_vk_buffer **buf,
                                 VkDeviceSize *off, VkDeviceSize *region_end);
+
+/* ---------------------------------------------------------------- vk_guard.c */
+/* Offsets of a list of tensors packed into one buffer (with guard gaps when guard);
+ * returns the buffer's size. */
+SKIM_HIDDEN VkDeviceSize skim_vk_guard_pack(bool guard, VkDeviceSize *offs,
+                                            skim_tensor *const *list, int n);
+/* Guard mode: every arena tensor its own offset (vp->a_off); the arena's size. */
+SKIM_HIDDEN skim_status skim_vk_guard_layout(skim_plan *p, VkDeviceSize *arena_size);
+SKIM_HIDDEN skim_status skim_vk_guard_fill(skim_plan *p);
+/* After a run: STATE (and a message) when a guard byte changed. */
+SKIM_HIDDEN skim_status skim_vk_guard_check(skim_plan *p);
+SKIM_HIDDEN void skim_vk_guard_record_stray(skim_plan *p);
+
+/* ---------------------------------------------------------------- vk_custom.c */
+/* Frees the custom ops' shader cache (before the device goes). */
+SKIM_HIDDEN void skim_vk_custom_destroy(skim_vk_backend *vb);
 
 /* ---------------------------------------------------------------- vk_ops*.c */
 /* Element unit of a type in shader offsets and strides: 4 (F32, I32), 2 (F16), 1 (blocks). */

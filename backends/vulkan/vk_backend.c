@@ -11,12 +11,13 @@ static void vk_destroy(skim_backend *be) {
         if (vb->dev && vb->d.vkDeviceWaitIdle) {
             vb->d.vkDeviceWaitIdle(vb->dev);
         }
+        skim_vk_custom_destroy(vb);
         skim_vk_pipelines_destroy(vb);
         skim_vk_device_destroy(vb);
         skim_free(&be->alloc, vb);
     }
-    skim_allocator a = be->alloc;
-    skim_free(&a, be);
+    skim_allocator raw = be->mem.base; /* be itself came from the caller's allocator */
+    skim_free(&raw, be);
 }
 
 static const skim_backend_i vk_iface = {
@@ -46,7 +47,10 @@ skim_status skim_backend_create_vulkan_msg(const skim_vulkan_desc *desc, skim_ba
         return SKIM_ERR_INVALID_ARG;
     }
     skim_backend *be = skim_calloc(&dd.allocator, 1, sizeof *be);
-    skim_vk_backend *vb = be ? skim_calloc(&dd.allocator, 1, sizeof *vb) : NULL;
+    if (be) {
+        skim_mem_counter_init(&be->mem, &dd.allocator, &be->alloc); /* counts the rest */
+    }
+    skim_vk_backend *vb = be ? skim_calloc(&be->alloc, 1, sizeof *vb) : NULL;
     if (!vb) {
         skim_free(&dd.allocator, be);
         if (msg && msg_size) snprintf(msg, msg_size, "vulkan: out of memory");
@@ -54,7 +58,6 @@ skim_status skim_backend_create_vulkan_msg(const skim_vulkan_desc *desc, skim_ba
     }
     be->iface = &vk_iface;
     be->impl = vb;
-    be->alloc = dd.allocator;
     vb->be = be;
     vb->vka = dd.vk_allocator;
     vb->debug = dd.debug;
@@ -63,8 +66,16 @@ skim_status skim_backend_create_vulkan_msg(const skim_vulkan_desc *desc, skim_ba
     const char *res = getenv("SKIM_VK_RESOLVE");
     const char *mv = getenv("SKIM_VK_MUL_MV");
     vb->force_mul_mv = mv && strcmp(mv, "1") == 0;
+    const char *nv4 = getenv("SKIM_VK_NO_VEC4");
+    vb->no_vec4 = nv4 && strcmp(nv4, "1") == 0;
+    const char *gd = getenv("SKIM_VK_GUARD");
+    vb->guard = gd && strcmp(gd, "stray") == 0 ? 2 : dd.guard_bytes || (gd && strcmp(gd, "1") == 0);
     bool host = dd.resolve == SKIM_VK_RESOLVE_HOST || (res && strcmp(res, "host") == 0);
     skim_status st = skim_vk_device_create(vb, &dd);
+    const char *nosg = getenv("SKIM_VK_NO_SUBGROUP"); /* the fallback shaders (their tests) */
+    if (nosg && strcmp(nosg, "1") == 0) {
+        vb->info.subgroup_arith = false;
+    }
     if (st == SKIM_OK) {
         st = skim_vk_pipelines_init(vb);
     }

@@ -53,9 +53,15 @@ static skim_status load_loader(skim_vk_backend *vb, PFN_vkGetInstanceProcAddr gi
         vb->loader = m;
         gipa = m ? (PFN_vkGetInstanceProcAddr)(void (*)(void))GetProcAddress(m, "vkGetInstanceProcAddr") : NULL;
 #else
-        void *m = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
-        if (!m) {
-            m = dlopen("libvulkan.so", RTLD_NOW | RTLD_LOCAL);
+#if defined(__ANDROID__)
+        static const char *const names[] = {"libvulkan.so"}; /* Android has no .so.1 */
+#else
+        static const char *const names[] = {"libvulkan.so.1", "libvulkan.so"};
+#endif
+        const char *env = getenv("SKIM_VK_LOADER");
+        void *m = env && *env ? dlopen(env, RTLD_NOW | RTLD_LOCAL) : NULL;
+        for (size_t n = 0; !m && !(env && *env) && n < sizeof names / sizeof names[0]; n++) {
+            m = dlopen(names[n], RTLD_NOW | RTLD_LOCAL);
         }
         vb->loader = m;
         if (m) {
@@ -65,7 +71,9 @@ static skim_status load_loader(skim_vk_backend *vb, PFN_vkGetInstanceProcAddr gi
 #endif
     }
     if (!gipa) {
-        return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: no Vulkan loader (libvulkan.so.1) found");
+        const char *lib = getenv("SKIM_VK_LOADER");
+        return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: no Vulkan loader (%s) found",
+                    lib && *lib ? lib : "libvulkan.so.1");
     }
     vb->i.GetInstanceProcAddr = gipa;
     LOADI(vb, NULL, CreateInstance);
@@ -105,21 +113,26 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL debug_cb(VkDebugUtilsMessageSeverityFlagBi
     return VK_FALSE;
 }
 
-static bool has_layer(skim_vk_backend *vb, const char *name) {
+/* OUT_OF_MEMORY when the layer list cannot be allocated (not "not installed": the fault
+ * injection sweep of tests/host/test_fault.c found that), else OK with *found. */
+static skim_status has_layer(skim_vk_backend *vb, const char *name, bool *found) {
     uint32_t n = 0;
+    *found = false;
     if (!vb->i.EnumerateInstanceLayerProperties ||
         vb->i.EnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0) {
-        return false;
+        return SKIM_OK;
     }
     VkLayerProperties *lp = skim_calloc(&vb->be->alloc, n, sizeof *lp);
-    bool found = false;
-    if (lp && vb->i.EnumerateInstanceLayerProperties(&n, lp) == VK_SUCCESS) {
-        for (uint32_t k = 0; k < n && !found; k++) {
-            found = strcmp(lp[k].layerName, name) == 0;
+    if (!lp) {
+        return SKIM_ERR_OUT_OF_MEMORY;
+    }
+    if (vb->i.EnumerateInstanceLayerProperties(&n, lp) == VK_SUCCESS) {
+        for (uint32_t k = 0; k < n && !*found; k++) {
+            *found = strcmp(lp[k].layerName, name) == 0;
         }
     }
     skim_free(&vb->be->alloc, lp);
-    return found;
+    return SKIM_OK;
 }
 
 static skim_status create_instance(skim_vk_backend *vb, const skim_vulkan_desc *desc) {
@@ -134,7 +147,11 @@ static skim_status create_instance(skim_vk_backend *vb, const skim_vulkan_desc *
     bool validate = desc->validation == SKIM_VK_ON;
     const char *layer = "VK_LAYER_KHRONOS_validation";
     const char *ext = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
-    if (validate && !has_layer(vb, layer)) {
+    bool found = false;
+    if (validate && has_layer(vb, layer, &found) != SKIM_OK) {
+        return FAIL(vb, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory listing instance layers");
+    }
+    if (validate && !found) {
         return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: validation asked for but %s is not installed",
                     layer);
     }
@@ -168,7 +185,9 @@ static skim_status create_instance(skim_vk_backend *vb, const skim_vulkan_desc *
     }
     VkResult r = vb->i.CreateInstance(&ci, vb->vka, &vb->inst);
     if (r != VK_SUCCESS) {
-        return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: vkCreateInstance failed: %s", skim_vk_result_str(r));
+        /* skim_vk_status: out of host or device memory keeps its own status (the failing-call
+         * sweep of tests/host/test_fault_vk.c); every other failure is DEVICE. */
+        return FAIL(vb, skim_vk_status(r), "vulkan: vkCreateInstance failed: %s", skim_vk_result_str(r));
     }
     vb->own_instance = true;
     load_instance_fns(vb);
@@ -176,7 +195,7 @@ static skim_status create_instance(skim_vk_backend *vb, const skim_vulkan_desc *
         mi.pNext = NULL;
         r = vb->i.CreateDebugUtilsMessengerEXT(vb->inst, &mi, vb->vka, &vb->messenger);
         if (r != VK_SUCCESS) {
-            return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: debug messenger: %s", skim_vk_result_str(r));
+            return FAIL(vb, skim_vk_status(r), "vulkan: debug messenger: %s", skim_vk_result_str(r));
         }
     }
     return SKIM_OK;
@@ -195,14 +214,25 @@ static int type_rank(VkPhysicalDeviceType t) {
 static skim_status pick_device(skim_vk_backend *vb, int index) {
     uint32_t n = 0;
     VkResult r = vb->i.EnumeratePhysicalDevices(vb->inst, &n, NULL);
-    if (r != VK_SUCCESS || n == 0) {
+    if (r != VK_SUCCESS) {
+        return FAIL(vb, skim_vk_status(r), "vulkan: vkEnumeratePhysicalDevices: %s",
+                    skim_vk_result_str(r));
+    }
+    if (n == 0) {
         return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: no Vulkan device found");
     }
     VkPhysicalDevice *pd = skim_calloc(&vb->be->alloc, n, sizeof *pd);
     if (!pd) {
         return FAIL(vb, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
     }
-    vb->i.EnumeratePhysicalDevices(vb->inst, &n, pd);
+    /* Its result matters: on failure pd holds no handles (the loader aborts on a NULL
+     * one; found by the VkAllocationCallbacks sweep of tests/host/test_fault_vk.c). */
+    r = vb->i.EnumeratePhysicalDevices(vb->inst, &n, pd);
+    if ((r != VK_SUCCESS && r != VK_INCOMPLETE) || n == 0) {
+        skim_free(&vb->be->alloc, pd);
+        return FAIL(vb, r == VK_SUCCESS ? SKIM_ERR_DEVICE : skim_vk_status(r),
+                    "vulkan: vkEnumeratePhysicalDevices: %s", skim_vk_result_str(r));
+    }
     skim_status st = SKIM_OK;
     if (index > 0) {
         if ((uint32_t)index > n) {
@@ -345,7 +375,7 @@ static skim_status adopt_external(skim_vk_backend *vb, const skim_vulkan_externa
 
 skim_status skim_vk_device_create(skim_vk_backend *vb, const skim_vulkan_desc *desc) {
     const skim_vulkan_external *x = desc->external;
-    skim_status st = load_loader(vb, x ? x->get_instance_proc_addr : NULL);
+    skim_status st = load_loader(vb, x ? x->get_instance_proc_addr : desc->get_instance_proc_addr);
     if (st == SKIM_OK && x) {
         st = adopt_external(vb, x);
     } else if (st == SKIM_OK) {

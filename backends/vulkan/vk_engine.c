@@ -30,7 +30,7 @@ skim_status skim_vulkan_plan_record(skim_plan *p, VkCommandBuffer cmd) {
     vb->d.vkCmdExecuteCommands(cmd, 1, &vp->cmd);
     vp->external_pending = true;
     p->running = true;
-    p->submits = 0; /* the engine submits */
+    vp->submit_mark = vb->n_submits; /* the engine submits: this run counts none of skim's */
     return SKIM_OK;
 }
 

@@ -47,6 +47,10 @@ skim_status skim_vk_buffer_create(skim_vk_backend *vb, skim_vk_buffer *b, VkDevi
     ai.allocationSize = req.size;
     ai.memoryTypeIndex = (uint32_t)type;
     r = vb->d.vkAllocateMemory(vb->dev, &ai, vb->vka, &b->mem);
+    if (r == VK_SUCCESS) {
+        b->mem_bytes = req.size;
+        skim_mem_counter_device(&vb->be->mem, req.size, true);
+    }
     if (r != VK_SUCCESS) {
         skim_vk_buffer_destroy(vb, b);
         return FAIL(vb, r == VK_ERROR_OUT_OF_HOST_MEMORY ? SKIM_ERR_OUT_OF_MEMORY
@@ -74,6 +78,7 @@ void skim_vk_buffer_destroy(skim_vk_backend *vb, skim_vk_buffer *b) {
     }
     if (b->mem) {
         vb->d.vkFreeMemory(vb->dev, b->mem, vb->vka);
+        skim_mem_counter_device(&vb->be->mem, b->mem_bytes, false);
     }
     memset(b, 0, sizeof *b);
 }
@@ -110,6 +115,7 @@ static skim_status one_off(skim_vk_backend *vb, VkBuffer src, VkDeviceSize soff,
     si.commandBufferCount = 1;
     si.pCommandBuffers = &cb;
     r = vb->d.vkQueueSubmit(vb->queue, 1, &si, VK_NULL_HANDLE);
+    vb->n_submits++;
     if (r == VK_SUCCESS) {
         r = vb->d.vkQueueWaitIdle(vb->queue);
     }

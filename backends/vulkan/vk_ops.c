@@ -197,6 +197,43 @@ skim_status skim_vk_op_get_rows(skim_vk_rec *r, const skim_tensor *node) {
     return skim_vk_emit(r, &d);
 }
 
+/* Whether mul_mat.comp's VEC4 variant can run node: F32 x with contiguous rows, K (and
+ * for SEL_K the head block) a multiple of 4, x's row and batch strides and start
+ * multiples of 4 elements, and the same of F32 / F16 weights (block weights are read by
+ * bytes: any place). A byte offset that is a multiple of 4 elements stays one after
+ * bind_info aligns the binding down. */
+static bool vec4_ok(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
+    const skim_tensor *w = node->src[0], *x = node->src[1];
+    bool blocks = w->type == SKIM_TYPE_Q8_0 || w->type == SKIM_TYPE_Q4_0;
+    if ((w->type != SKIM_TYPE_F32 && w->type != SKIM_TYPE_F16 && !blocks) ||
+        x->type != SKIM_TYPE_F32 || r->vb->no_vec4 || x->ne[0] % 4 != 0 ||
+        (op == SKIM_VK_MM_SEL_K && node->params.block.block % 4 != 0)) {
+        return false;
+    }
+    size_t uw = skim_vk_unit(w->type);
+    if ((!blocks && w->nb[0] != uw) || x->nb[0] != 4) {
+        return false;
+    }
+    for (int k = 1; k < 4; k++) {
+        if ((!blocks && (w->nb[k] / uw) % 4 != 0) || (x->nb[k] / 4) % 4 != 0) {
+            return false;
+        }
+    }
+    skim_vk_buffer *b;
+    VkDeviceSize ow, ox, end;
+    return skim_vk_locate(r->p, w, &b, &ow, &end) && (blocks || ow % (4 * uw) == 0) &&
+           skim_vk_locate(r->p, x, &b, &ox, &end) && ox % 16 == 0;
+}
+
+static skim_vk_shader_id vec4_shader(skim_type t) {
+    switch (t) {
+    case SKIM_TYPE_F16: return SKIM_VK_SHADER_MUL_MAT_F16_V4;
+    case SKIM_TYPE_Q8_0: return SKIM_VK_SHADER_MUL_MAT_Q8_0_V4;
+    case SKIM_TYPE_Q4_0: return SKIM_VK_SHADER_MUL_MAT_Q4_0_V4;
+    default: return SKIM_VK_SHADER_MUL_MAT_F32_V4;
+    }
+}
+
 /* mul_mat, mul_mat_sel, mul_mat_sel_k: a workgroup makes 64 rows x 16 columns. */
 static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
     const skim_tensor *w = node->src[0], *x = node->src[1], *sel = node->src[2];
@@ -215,6 +252,9 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     d.grid[0] = (uint32_t)((node->ne[0] + 63) / 64); /* 16 x 4 rows per workgroup */
     d.grid[1] = (uint32_t)((node->ne[1] + 15) / 16); /* 4 x 4 columns */
     d.grid[2] = (uint32_t)(node->ne[2] * node->ne[3]);
+    if (vec4_ok(r, node, op)) {
+        d.shader = vec4_shader(w->type);
+    }
     /* Decode on a GPU: subgroups along k (mul_mv.comp), 8 rows per workgroup. Not on a CPU
      * device: lavapipe (Mesa 22.3) ran a 4096^2 matvec 2.5x slower that way than with
      * mul_mat.comp's 4 rows per invocation. */

@@ -76,7 +76,8 @@ skim_status skim_vk_op_attn(skim_vk_rec *r, const skim_tensor *node) {
 static skim_status produce(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
     const skim_tensor *in = node->src[0];
     skim_vk_dispatch d;
-    skim_vk_dispatch_init(&d, SKIM_VK_SHADER_SELECT, node);
+    skim_vk_dispatch_init(&d, r->vb->info.subgroup_arith ? SKIM_VK_SHADER_SELECT_SG
+                                                         : SKIM_VK_SHADER_SELECT, node);
     d.pc.op = op;
     d.pc.i[0] = (int32_t)node->ne[1];
     d.pc.i[1] = (int32_t)node->ne[0];

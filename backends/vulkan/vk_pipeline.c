@@ -2,7 +2,24 @@
  * compute pipelines created on first use from the embedded SPIR-V, the pipeline cache. */
 #include "vk-int.h"
 
+#include <stdlib.h>
+
 #define FAIL(vb, st, ...) skim_backend_fail((vb)->be, st, __VA_ARGS__)
+
+/* The row shaders' workgroup size: 128, or SKIM_VK_WG_ROWS (a power of two from 32 to
+ * 1024 that the device allows; for measurements and the tests of other sizes). */
+static uint32_t pick_wg_rows(const skim_vk_backend *vb) {
+    const char *env = getenv("SKIM_VK_WG_ROWS");
+    long v = env ? strtol(env, NULL, 10) : 0;
+    uint32_t lim = vb->props.limits.maxComputeWorkGroupInvocations;
+    if (vb->props.limits.maxComputeWorkGroupSize[0] < lim) {
+        lim = vb->props.limits.maxComputeWorkGroupSize[0];
+    }
+    if (v >= 32 && v <= 1024 && (v & (v - 1)) == 0 && (uint32_t)v <= lim) {
+        return (uint32_t)v;
+    }
+    return 128;
+}
 
 skim_status skim_vk_pipelines_init(skim_vk_backend *vb) {
     VkDescriptorSetLayoutBinding b[SKIM_VK_N_BINDINGS];
@@ -13,6 +30,7 @@ skim_status skim_vk_pipelines_init(skim_vk_backend *vb) {
         b[k].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
         b[k].pImmutableSamplers = NULL;
     }
+    vb->wg_rows = pick_wg_rows(vb);
     if (vb->props.limits.maxPerStageDescriptorStorageBuffers < SKIM_VK_N_BINDINGS) {
         return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: %s allows %u storage buffers per stage; skim "
                     "needs %d", vb->props.deviceName,
@@ -105,6 +123,9 @@ skim_status skim_vk_pipeline_get(skim_vk_backend *vb, skim_vk_shader_id id, VkPi
     ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
     ci.stage.module = mod;
     ci.stage.pName = "main";
+    VkSpecializationMapEntry me = {SKIM_VK_SPEC_WG_ROWS, 0, sizeof vb->wg_rows};
+    VkSpecializationInfo spec = {1, &me, sizeof vb->wg_rows, &vb->wg_rows};
+    ci.stage.pSpecializationInfo = &spec;
     ci.layout = vb->layout;
     r = vb->d.vkCreateComputePipelines(vb->dev, vb->cache, 1, &ci, vb->vka, &vb->pipes[id]);
     vb->d.vkDestroyShaderModule(vb->dev, mod, vb->vka);

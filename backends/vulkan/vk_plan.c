@@ -8,10 +8,6 @@
 
 #define PFAIL(p, st, ...) skim_plan_fail((p), st, __VA_ARGS__)
 
-static VkDeviceSize align_up(VkDeviceSize v) {
-    return (v + SKIM_ALIGN - 1) / SKIM_ALIGN * SKIM_ALIGN;
-}
-
 /* Offsets of a list of leaves packed into one buffer; returns the total. */
 static skim_status pack(skim_plan *p, skim_tensor **list, int n, VkDeviceSize **offs,
                         VkDeviceSize *total) {
@@ -19,12 +15,7 @@ static skim_status pack(skim_plan *p, skim_tensor **list, int n, VkDeviceSize **
     if (!*offs) {
         return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
     }
-    VkDeviceSize o = 0;
-    for (int i = 0; i < n; i++) {
-        (*offs)[i] = o;
-        o = align_up(o + skim_tensor_nbytes(list[i]));
-    }
-    *total = o;
+    *total = skim_vk_guard_pack(((skim_vk_backend *)p->be->impl)->guard != 0, *offs, list, n);
     return SKIM_OK;
 }
 
@@ -64,13 +55,20 @@ static skim_status make_buffers(skim_plan *p) {
     if (st != SKIM_OK) {
         return st;
     }
+    VkDeviceSize asz = g->arena_size;
+    if (vb->guard) {
+        st = skim_vk_guard_layout(p, &asz);
+        if (st != SKIM_OK) {
+            return st;
+        }
+    }
     VkDeviceSize rbsz = 0;
     for (int i = 0; i < g->n_sels; i++) {
         rbsz += skim_tensor_nbytes(g->sels[i]);
     }
     const VkBufferUsageFlags sb = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
     struct { skim_vk_buffer *b; VkDeviceSize size; bool host; const char *what; } bufs[] = {
-        {&vp->arena, g->arena_size, false, "arena"},
+        {&vp->arena, asz, false, "arena"},
         {&vp->weights, wsz, false, "weights"},
         {&vp->inputs, isz, true, "inputs"},
         {&vp->states, ssz, false, "states"},
@@ -92,6 +90,12 @@ static skim_status make_buffers(skim_plan *p) {
         st = skim_vk_upload(vb, &vp->weights, vp->w_off[i], w->data, skim_tensor_nbytes(w));
         if (st != SKIM_OK) {
             return PFAIL(p, st, "%s", vb->be->msg);
+        }
+    }
+    if (vb->guard) {
+        st = skim_vk_guard_fill(p);
+        if (st != SKIM_OK) {
+            return st;
         }
     }
     return skim_vk_reset_states(p);
@@ -188,6 +192,9 @@ static skim_status record(skim_plan *p) {
                                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
     r.pass = 1;
     st = skim_vk_record_pass(&r);
+    if (vb->guard == 2) {
+        skim_vk_guard_record_stray(p);
+    }
     record_readback(p);
     res = vb->d.vkEndCommandBuffer(vp->cmd);
     if (res == VK_SUCCESS) {
@@ -245,6 +252,7 @@ void skim_vk_plan_destroy(skim_plan *p) {
     skim_free(&p->be->alloc, vp->w_off);
     skim_free(&p->be->alloc, vp->in_off);
     skim_free(&p->be->alloc, vp->st_off);
+    skim_free(&p->be->alloc, vp->a_off);
     skim_free(&p->be->alloc, vp->ind);
     skim_free(&p->be->alloc, vp);
     p->impl = NULL;
@@ -271,17 +279,18 @@ skim_status skim_vk_run_async(skim_plan *p) {
     skim_vk_backend *vb = p->be->impl;
     skim_vk_plan *vp = p->impl;
     skim_vk_write_params(p);
+    vp->submit_mark = vb->n_submits;
     VkResult r = vb->d.vkResetFences(vb->dev, 1, &vp->fence);
     VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &vp->primary;
     if (r == VK_SUCCESS) {
         r = vb->d.vkQueueSubmit(vb->queue, 1, &si, vp->fence);
+        vb->n_submits++;
     }
     if (r != VK_SUCCESS) {
         return PFAIL(p, skim_vk_status(r), "vulkan: vkQueueSubmit: %s", skim_vk_result_str(r));
     }
-    p->submits = 1;
     return SKIM_OK;
 }
 
@@ -314,9 +323,18 @@ skim_status skim_vk_finish(skim_plan *p) {
         }
         at += n;
     }
+    /* The submissions of this run (a recorded run: the engine's, 0), before the guard
+     * check's own downloads. */
+    p->submits = vb->n_submits - vp->submit_mark;
     uint32_t flags = ((const uint32_t *)vp->params.map)[0];
     if (p->has_run) {
         p->recordings = 0; /* the first run reported the recording made at plan time */
+    }
+    if (vb->guard) {
+        skim_status st = skim_vk_guard_check(p);
+        if (st != SKIM_OK) {
+            return st;
+        }
     }
     if (flags & SKIM_VK_FLAG_RANGE) {
         return PFAIL(p, SKIM_ERR_RANGE, "vulkan: a set_rows index was out of range (skipped)");

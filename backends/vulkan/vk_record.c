@@ -28,7 +28,10 @@ bool skim_vk_locate(const skim_plan *p, const skim_tensor *t, skim_vk_buffer **b
     const skim_tensor_mem *m = &g->mem[base->id];
     VkDeviceSize o;
     switch (m->kind) {
-    case SKIM_MEM_ARENA: *buf = (skim_vk_buffer *)&vp->arena; o = m->offset; break;
+    case SKIM_MEM_ARENA:
+        *buf = (skim_vk_buffer *)&vp->arena;
+        o = vp->a_off ? vp->a_off[base->id] : m->offset;
+        break;
     case SKIM_MEM_WEIGHT: *buf = (skim_vk_buffer *)&vp->weights; o = vp->w_off[m->slot]; break;
     case SKIM_MEM_INPUT: *buf = (skim_vk_buffer *)&vp->inputs; o = vp->in_off[m->slot]; break;
     case SKIM_MEM_STATE: *buf = (skim_vk_buffer *)&vp->states; o = vp->st_off[m->slot]; break;
@@ -172,7 +175,8 @@ static skim_status emit_raw(skim_vk_rec *r, const skim_vk_dispatch *din, const s
     VkDescriptorSet set;
     VkPipeline pipe;
     skim_status st = write_set(r, &d, raw, &set);
-    if (st == SKIM_OK) st = skim_vk_pipeline_get(r->vb, d.shader, &pipe);
+    if (st == SKIM_OK && d.pipe) pipe = d.pipe;
+    else if (st == SKIM_OK) st = skim_vk_pipeline_get(r->vb, d.shader, &pipe);
     if (st != SKIM_OK) {
         if (!r->p->msg[0]) PFAIL(r->p, st, "%s", r->vb->be->msg);
         return st;

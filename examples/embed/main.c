@@ -1,6 +1,10 @@
 /* embed - an engine-style application: it creates its own Vulkan instance and device
  * (through volk, as many engines do), then hands them to skim, which creates neither and
- * destroys neither. It runs a small gated layer on the engine's queue and prints it.
+ * destroys neither. It runs a small gated layer on the engine's queue, prints it and
+ * checks it against values computed here; then records the same run into its own command
+ * buffer, ordered after its own work and before its consumer by semaphores.
+ * Usage: embed [--validate]  (--validate: the engine's instance gets the Khronos
+ * validation layer and a messenger; any message fails the program.)
  * Exits 77 when there is no Vulkan device. */
 #include <volk.h>
 
@@ -15,9 +19,34 @@ typedef struct engine {
     VkDevice dev;
     VkQueue queue;
     uint32_t family;
+    VkDebugUtilsMessengerEXT messenger;
 } engine;
 
-static int engine_create(engine *e) {
+static int g_messages;
+
+static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
+                                                 VkDebugUtilsMessageTypeFlagsEXT type,
+                                                 const VkDebugUtilsMessengerCallbackDataEXT *d,
+                                                 void *user) {
+    (void)type;
+    (void)user;
+    g_messages++;
+    printf("VULKAN VALIDATION (0x%x): %s\n", (unsigned)sev, d && d->pMessage ? d->pMessage : "");
+    return VK_FALSE;
+}
+
+static void messenger_info(VkDebugUtilsMessengerCreateInfoEXT *mi) {
+    memset(mi, 0, sizeof *mi);
+    mi->sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT;
+    mi->messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                          VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+    mi->messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                      VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                      VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+    mi->pfnUserCallback = on_message;
+}
+
+static int engine_create(engine *e, int validate) {
     memset(e, 0, sizeof *e);
     if (volkInitialize() != VK_SUCCESS) return 77;
     VkApplicationInfo app = {VK_STRUCTURE_TYPE_APPLICATION_INFO};
@@ -25,8 +54,25 @@ static int engine_create(engine *e) {
     app.apiVersion = VK_API_VERSION_1_1;
     VkInstanceCreateInfo ci = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
     ci.pApplicationInfo = &app;
-    if (vkCreateInstance(&ci, NULL, &e->inst) != VK_SUCCESS) return 77;
+    const char *layer = "VK_LAYER_KHRONOS_validation", *ext = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+    VkDebugUtilsMessengerCreateInfoEXT mi;
+    messenger_info(&mi);
+    if (validate) {
+        ci.enabledLayerCount = 1;
+        ci.ppEnabledLayerNames = &layer;
+        ci.enabledExtensionCount = 1;
+        ci.ppEnabledExtensionNames = &ext;
+        ci.pNext = &mi;
+    }
+    VkResult cr = vkCreateInstance(&ci, NULL, &e->inst);
+    if (cr == VK_ERROR_LAYER_NOT_PRESENT) {
+        printf("embed: --validate, but %s is not installed\n", layer);
+        return 1;
+    }
+    if (cr != VK_SUCCESS) return 77;
     volkLoadInstance(e->inst);
+    if (validate && vkCreateDebugUtilsMessengerEXT(e->inst, &mi, NULL, &e->messenger) != VK_SUCCESS)
+        return 1;
     uint32_t n = 1;
     VkResult r = vkEnumeratePhysicalDevices(e->inst, &n, &e->phys);
     if ((r != VK_SUCCESS && r != VK_INCOMPLETE) || n == 0) return 77;
@@ -54,10 +100,14 @@ static int engine_create(engine *e) {
 
 static void engine_destroy(engine *e) {
     if (e->dev) vkDestroyDevice(e->dev, NULL);
+    if (e->messenger) vkDestroyDebugUtilsMessengerEXT(e->inst, e->messenger, NULL);
     if (e->inst) vkDestroyInstance(e->inst, NULL);
 }
 
-/* A run recorded into the engine's own command buffer, submitted by the engine. */
+/* A run recorded into the engine's own command buffer, submitted by the engine between
+ * its own work: "before" signals semaphore 0, skim's command buffer waits on it (at the
+ * compute stage) and signals semaphore 1, "after" (the engine's consumer) waits on that
+ * and signals the fence. Here "before" and "after" are empty submissions. */
 static skim_status engine_run(const engine *e, skim_plan *plan) {
     VkCommandPoolCreateInfo pi = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     pi.queueFamilyIndex = e->family;
@@ -77,21 +127,60 @@ static skim_status engine_run(const engine *e, skim_plan *plan) {
     VkFenceCreateInfo fi = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     VkFence fence;
     vkCreateFence(e->dev, &fi, NULL, &fence);
-    VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
-    si.commandBufferCount = 1;
-    si.pCommandBuffers = &cmd;
-    if (s == SKIM_OK && vkQueueSubmit(e->queue, 1, &si, fence) == VK_SUCCESS) {
+    VkSemaphoreCreateInfo smi = {VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+    VkSemaphore sem[2];
+    vkCreateSemaphore(e->dev, &smi, NULL, &sem[0]);
+    vkCreateSemaphore(e->dev, &smi, NULL, &sem[1]);
+    const VkPipelineStageFlags wait_at = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT |
+                                         VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT;
+    VkSubmitInfo si[3];
+    for (int i = 0; i < 3; i++) {
+        memset(&si[i], 0, sizeof si[i]);
+        si[i].sType = VK_STRUCTURE_TYPE_SUBMIT_INFO;
+    }
+    si[0].signalSemaphoreCount = 1; /* before */
+    si[0].pSignalSemaphores = &sem[0];
+    si[1].waitSemaphoreCount = 1; /* skim */
+    si[1].pWaitSemaphores = &sem[0];
+    si[1].pWaitDstStageMask = &wait_at;
+    si[1].commandBufferCount = 1;
+    si[1].pCommandBuffers = &cmd;
+    si[1].signalSemaphoreCount = 1;
+    si[1].pSignalSemaphores = &sem[1];
+    si[2].waitSemaphoreCount = 1; /* after */
+    si[2].pWaitSemaphores = &sem[1];
+    si[2].pWaitDstStageMask = &wait_at;
+    if (s == SKIM_OK && vkQueueSubmit(e->queue, 3, si, fence) == VK_SUCCESS) {
         vkWaitForFences(e->dev, 1, &fence, VK_TRUE, UINT64_MAX);
     }
     if (s == SKIM_OK) s = skim_vulkan_plan_complete(plan);
+    vkDestroySemaphore(e->dev, sem[0], NULL);
+    vkDestroySemaphore(e->dev, sem[1], NULL);
     vkDestroyFence(e->dev, fence, NULL);
     vkDestroyCommandPool(e->dev, pool, NULL);
     return s;
 }
 
+enum { D = 4, T = 6 };
+
+/* Prints y and counts its elements that differ from x + x (running tokens) or x (halted). */
+static int check(const float *x, const float *p, const float *y, const char *what) {
+    int wrong = 0;
+    printf("%s\n", what);
+    for (int t = 0; t < T; t++) {
+        printf("  token %d (p_halt %.2f):", t, p[t]);
+        for (int i = 0; i < D; i++) {
+            printf(" %5.1f", y[t * D + i]);
+            wrong += y[t * D + i] != (p[t] < 0.5f ? 2.0f : 1.0f) * x[t * D + i];
+        }
+        printf("\n");
+    }
+    printf("  against x + x for running tokens, x for halted ones: %s\n", wrong ? "WRONG" : "right");
+    return wrong;
+}
+
 /* y = scatter of 2 * x over the tokens whose gate is below 0.5: a gated layer in small. */
 static int run_skim(const engine *e, skim_backend *be) {
-    enum { D = 4, T = 6 };
     float x[D * T], p[T] = {0.1f, 0.9f, 0.2f, 0.7f, 0.3f, 0.95f}, y[D * T];
     for (int i = 0; i < D * T; i++) x[i] = (float)i;
     skim_context *ctx;
@@ -108,29 +197,27 @@ static int run_skim(const engine *e, skim_backend *be) {
     if (s == SKIM_OK) s = skim_plan_set_input(plan, tp, p, sizeof p);
     if (s == SKIM_OK) s = skim_plan_run(plan);
     if (s == SKIM_OK) s = skim_plan_get_output(plan, out, y, sizeof y);
-    if (s != SKIM_OK) {
+    if (s == SKIM_OK && check(x, p, y, "skim_plan_run:")) s = SKIM_ERR_STATE;
+    /* New gates, then the run recorded into the engine's command buffer, twice (a replay
+     * of the one recording). */
+    for (int t = 0; t < T; t++) p[t] = 1.0f - p[t];
+    if (s == SKIM_OK) s = skim_plan_set_input(plan, tp, p, sizeof p);
+    if (s == SKIM_OK) s = engine_run(e, plan);
+    if (s == SKIM_OK) s = engine_run(e, plan);
+    if (s == SKIM_OK) s = skim_plan_get_output(plan, out, y, sizeof y);
+    if (s == SKIM_OK && check(x, p, y, "recorded into the engine's command buffer, new gates:"))
+        s = SKIM_ERR_STATE;
+    if (s != SKIM_OK)
         printf("skim: %s: %s\n", skim_status_str(s), plan ? skim_plan_error(plan) : skim_backend_error(be));
-    } else {
-        for (int t = 0; t < T; t++) {
-            printf("token %d (p_halt %.2f):", t, p[t]);
-            for (int i = 0; i < D; i++) printf(" %5.1f", y[t * D + i]);
-            printf("\n");
-        }
-        float y2[D * T];
-        s = engine_run(e, plan);
-        if (s == SKIM_OK) s = skim_plan_get_output(plan, out, y2, sizeof y2);
-        printf("the same run recorded into the engine's command buffer: %s\n",
-               s != SKIM_OK ? skim_status_str(s) : memcmp(y, y2, sizeof y) ? "DIFFERS" : "same");
-        if (s == SKIM_OK && memcmp(y, y2, sizeof y)) s = SKIM_ERR_STATE;
-    }
     skim_plan_destroy(plan);
     skim_context_destroy(ctx);
     return s != SKIM_OK;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     engine e;
-    int rc = engine_create(&e);
+    int validate = argc > 1 && strcmp(argv[1], "--validate") == 0;
+    int rc = engine_create(&e, validate);
     if (rc != 0) {
         printf("embed: no Vulkan device (%d)\n", rc);
         engine_destroy(&e);
@@ -159,5 +246,6 @@ int main(void) {
     rc = run_skim(&e, be);
     skim_backend_destroy(be); /* the engine's device and instance stay */
     engine_destroy(&e);
-    return rc;
+    if (validate) printf("validation messages: %d\n", g_messages);
+    return rc ? rc : g_messages != 0;
 }

@@ -55,6 +55,20 @@ static int layer_of(const char *name, int current) {
     return sscanf(name, "blk.%d.", &l) == 1 ? l : current;
 }
 
+/* For each node, the index of the first named node at or after it (-1: none). The
+ * builder names the results that matter (blk.N.attn_norm, blk.N.out, ...); an unnamed
+ * node is part of the computation of the next named one, and is reported by it. */
+static int *next_named(skim_graph *g) {
+    int n = skim_graph_n_nodes(g), next = -1;
+    int *nx = malloc(((size_t)n + 1) * sizeof *nx);
+    for (int i = n - 1; nx && i >= 0; i--) {
+        const char *name = skim_tensor_name(skim_graph_node(g, i));
+        if (name && name[0]) next = i;
+        nx[i] = next;
+    }
+    return nx;
+}
+
 static bool open_side(side *sd, skim_model *m, const char *kind, skim_plan_mode mode) {
     char msg[SKIM_MODEL_MSG_LEN] = "";
     skim_status s = SKIM_ERR_UNSUPPORTED;
@@ -87,11 +101,20 @@ static int compare_graph(skim_model *m, side *a, side *b, double tol) {
     int n_layer = skim_model_get_hparams(m)->n_layer, layer = -1, first = -1;
     diff *worst = calloc((size_t)n_layer + 1, sizeof *worst);
     diff *hidden = calloc((size_t)n_layer + 1, sizeof *hidden);
-    char first_name[128] = "";
+    char first_name[160] = "";
+    int *nx = next_named(g);
+    if (!nx || !worst || !hidden) {
+        fprintf(stderr, "out of memory\n");
+        free(nx);
+        free(worst);
+        free(hidden);
+        return 2;
+    }
     for (int i = 0; i < skim_graph_n_nodes(g); i++) {
         skim_tensor *t = skim_graph_node(g, i);
         const char *name = skim_tensor_name(t);
-        layer = layer_of(name, layer);
+        const char *owner = nx[i] >= 0 ? skim_tensor_name(skim_graph_node(g, nx[i])) : "";
+        layer = layer_of(owner, layer);
         if (skim_tensor_get_kind(t) != SKIM_KIND_NODE || skim_tensor_is_selection(t) ||
             skim_tensor_type(t) != SKIM_TYPE_F32 || skim_tensor_bound(t)) {
             continue; /* compact rows differ in layout between skip and masked runs */
@@ -106,7 +129,10 @@ static int compare_graph(skim_model *m, side *a, side *b, double tol) {
             if (strstr(name, ".out") && layer >= 0) hidden[layer] = d;
             if (first < 0 && !(d.norm <= tol)) {
                 first = i;
-                snprintf(first_name, sizeof first_name, "%s", name[0] ? name : "(unnamed)");
+                if (name[0]) snprintf(first_name, sizeof first_name, "%s", name);
+                else if (owner[0]) snprintf(first_name, sizeof first_name, "(unnamed, computing "
+                                            "%s)", owner);
+                else snprintf(first_name, sizeof first_name, "(unnamed)");
                 char where[32] = "before block 0";
                 if (layer >= 0) snprintf(where, sizeof where, "block %d", layer);
                 printf("first divergence: node %d %s (%s): max abs %.3g, normalised %.3g > "
@@ -123,6 +149,7 @@ static int compare_graph(skim_model *m, side *a, side *b, double tol) {
     if (first < 0) printf("\nno node diverges past %.1g\n", tol);
     free(worst);
     free(hidden);
+    free(nx);
     return first < 0 ? 0 : 1;
 }
 

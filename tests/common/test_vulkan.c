@@ -1,7 +1,10 @@
 /* test_vulkan.c - the Vulkan backend as the tests use it: validation layer on, and a debug
  * messenger that records every message. Any message fails the process at exit, whatever
  * the test's own verdict (atexit). With SKIM_TEST_VK_SYNC=1, synchronization validation
- * is on too. No Vulkan device: the program prints why and exits 77 (ctest SKIP). */
+ * is on too. Guard bytes (skim_vulkan_desc.guard_bytes) are on unless
+ * SKIM_TEST_VK_NO_GUARD is set. No validation layer installed: the test fails (unless
+ * SKIM_TEST_VK_NO_VALIDATION=1). No Vulkan device: the program prints why and exits 77
+ * (ctest SKIP), or fails with SKIM_TEST_VK_REQUIRE=1 (CI, where lavapipe must exist). */
 #include "test_backends.h"
 
 #include "skim-vulkan.h"
@@ -39,18 +42,29 @@ skim_status test_vulkan_create(skim_backend **out) {
     const char *sync = getenv("SKIM_TEST_VK_SYNC");
     d.sync_validation = sync && strcmp(sync, "1") == 0;
     d.debug = vk_message;
+    d.guard_bytes = getenv("SKIM_TEST_VK_NO_GUARD") == NULL; /* stray writes fail the run */
     char msg[256];
     skim_status s = skim_backend_create_vulkan_msg(&d, out, msg, sizeof msg);
     if (s == SKIM_ERR_DEVICE && strstr(msg, "not installed")) {
-        /* No validation layer: run without it rather than not at all, and say so. */
-        printf("note: %s; running without validation\n", msg);
-        d.validation = SKIM_VK_OFF;
-        s = skim_backend_create_vulkan_msg(&d, out, msg, sizeof msg);
+        /* A test that cannot validate fails: passing unvalidated would hide errors. */
+        printf("FAILED: %s (install vulkan-validationlayers, or set "
+               "SKIM_TEST_VK_NO_VALIDATION=1 to test without it)\n", msg);
+        fflush(stdout);
+        exit(1);
     }
     if (s == SKIM_ERR_DEVICE) {
-        printf("SKIP: no usable Vulkan device: %s\n", msg);
+        const char *req = getenv("SKIM_TEST_VK_REQUIRE");
+        bool required = req && strcmp(req, "1") == 0;
+        printf("%s: no usable Vulkan device: %s\n", required ? "FAILED (SKIM_TEST_VK_REQUIRE=1)"
+                                                             : "SKIP", msg);
         fflush(stdout);
-        exit(77);
+        exit(required ? 1 : 77);
+    }
+    if (s == SKIM_OK) {
+        printf("vulkan device under test: %s (validation %s%s, guard bytes %s)\n",
+               skim_backend_device(*out), d.validation == SKIM_VK_ON ? "on" : "OFF",
+               d.sync_validation ? " + synchronization" : "", d.guard_bytes ? "on" : "off");
+        fflush(stdout);
     }
     if (s != SKIM_OK) {
         printf("vulkan backend: %s: %s\n", skim_status_str(s), msg);

@@ -1,7 +1,9 @@
-/* fuzz_gguf.c - libFuzzer target for the GGUF reader (and the tokenizer loaders fed from
- * it). Built with clang -fsanitize=fuzzer,address when SKIM_FUZZ is ON; fuzz_main.c runs
- * the same entry point over the checked-in corpus in ordinary builds. */
+/* fuzz_gguf.c - libFuzzer target for the GGUF reader, and the tokenizer and model loaders
+ * fed from it. Built with clang -fsanitize=fuzzer,address,undefined whenever such a clang is
+ * found (tests/models.cmake, SKIM_FUZZER) and run by ctest as fuzz_gguf_short;
+ * fuzz_main.c runs the same entry point over the checked-in corpus in ordinary builds. */
 #include "gguf_walk.h"
+#include "skim-model.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +16,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (skim_gguf_open_memory(data, size, NULL, &g, &err) == SKIM_OK) {
         volatile unsigned h = gguf_walk(g);
         (void)h;
+        /* The model loader reads the same file: hyper-parameters, tensor shapes, types. */
+        skim_model *m = NULL;
+        char msg[SKIM_MODEL_MSG_LEN];
+        if (skim_model_load(g, NULL, &m, msg, sizeof msg) == SKIM_OK) {
+            h = (unsigned)skim_model_n_ctx(m) + (unsigned)skim_model_get_hparams(m)->n_vocab;
+            skim_model_destroy(m);
+        }
         skim_gguf_destroy(g);
     }
     /* The same bytes as a llama2.c tokenizer.bin. */

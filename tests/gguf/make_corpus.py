@@ -55,8 +55,63 @@ def f32s(n):
     return b''.join(struct.pack('<f', float(i)) for i in range(n))
 
 
+def tiny_model(gated):
+    """A valid model small enough for a fuzzing seed: llama (1 block, d 8, 2 heads sharing
+    1 KV head, SwiGLU 8, vocab 7, a tokenizer) or skim-gated (2 blocks, head gates, a
+    halting MLP before block 1). Weights are small distinct numbers."""
+    arch = 'skim-gated' if gated else 'llama'
+    a = 'skim' if gated else 'llama'
+    d, f, nv, layers = 8, 8, 6 if gated else 7, 2 if gated else 1
+    kvs = [kv('general.architecture', STR, gstr(arch)),
+           kv_u32(a + '.context_length', 16), kv_u32(a + '.embedding_length', d),
+           kv_u32(a + '.block_count', layers), kv_u32(a + '.feed_forward_length', f),
+           kv_u32(a + '.attention.head_count', 2),
+           kv_u32(a + '.attention.head_count_kv', 2 if gated else 1),
+           kv(a + '.attention.layer_norm_rms_epsilon', F32, struct.pack('<f', 1e-5))]
+    if gated:
+        kvs += [kv_u32('skim.halt.hidden', 4), kv_u32('skim.halt.first_block', 1),
+                kv('tokenizer.ggml.model', STR, gstr('char')),
+                kv('tokenizer.ggml.tokens', ARR, u32(STR) + u64(nv) +
+                   b''.join(gstr(ch) for ch in '\n abcd'))]
+    else:
+        toks = ['<unk>', '<s>', '</s>', ' ', 'a', 'b', ' a']
+        kvs += [kv('tokenizer.ggml.model', STR, gstr('llama')),
+                kv('tokenizer.ggml.tokens', ARR, u32(STR) + u64(nv) + b''.join(gstr(t) for t in toks)),
+                kv('tokenizer.ggml.scores', ARR, u32(F32) + u64(nv) +
+                   b''.join(struct.pack('<f', -float(i)) for i in range(nv))),
+                kv('tokenizer.ggml.token_type', ARR, u32(I32) + u64(nv) +
+                   b''.join(struct.pack('<i', t) for t in [2, 3, 3, 1, 1, 1, 1])),
+                kv_u32('tokenizer.ggml.bos_token_id', 1), kv_u32('tokenizer.ggml.eos_token_id', 2)]
+    kvd = 8 if gated else 4
+    shapes = [('token_embd.weight', [d, nv]), ('output_norm.weight', [d])]
+    for il in range(layers):
+        b = 'blk.%d.' % il
+        shapes += [(b + 'attn_norm.weight', [d]), (b + 'attn_q.weight', [d, d]),
+                   (b + 'attn_k.weight', [d, kvd]), (b + 'attn_v.weight', [d, kvd]),
+                   (b + 'attn_output.weight', [d, d]), (b + 'ffn_norm.weight', [d]),
+                   (b + 'ffn_up.weight', [d, f]), (b + 'ffn_down.weight', [f, d])]
+        if gated:
+            shapes += [(b + 'attn_gate.weight', [d, 2]), (b + 'attn_gate.bias', [2])]
+            if il >= 1:
+                shapes += [(b + 'halt_norm.weight', [d]), (b + 'halt_up.weight', [d, 4]),
+                           (b + 'halt_up.bias', [4]), (b + 'halt_down.weight', [4, 1]),
+                           (b + 'halt_down.bias', [1])]
+        else:
+            shapes += [(b + 'ffn_gate.weight', [d, f])]
+    infos, data = b'', b''
+    for k, (name, ne) in enumerate(shapes):
+        n = 1
+        for e in ne:
+            n *= e
+        infos += tinfo(name, ne, offset=len(data))
+        data += pad_to(b''.join(struct.pack('<f', ((i * 7 + k) % 11 - 5) / 8.0) for i in range(n)))
+    return with_data(header(len(shapes), len(kvs)) + b''.join(kvs) + infos, data)
+
+
 def cases():
     c = {}
+    c['ok_tiny_llama'] = tiny_model(False)
+    c['ok_tiny_gated'] = tiny_model(True)
     one = tinfo('w', [4])
     good_meta = header(1, 1) + kv('general.name', STR, gstr('tiny')) + one
     # valid files (seeds for the fuzzer, and the reader must accept them)

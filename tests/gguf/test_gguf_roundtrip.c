@@ -3,7 +3,8 @@
  * has, alignment 32 (default), 1 and 256, through memory and through a file (mapped and
  * read); key replacement; writer misuse; out-of-memory sweeps of reader and writer.
  *
- *   test_gguf_roundtrip TMPDIR */
+ *   test_gguf_roundtrip TMPDIR [KEEP.gguf]
+ * With KEEP.gguf, one written file (alignment 64) is kept there for check_written.py. */
 #include "gguf_test.h"
 
 #include <math.h>
@@ -528,10 +529,19 @@ static void changed_while_reading(void) {
     free(orig);
 }
 
+/* Keeps one written file (alignment 64) for tests/gguf/check_written.py, an independent
+ * reader that checks the same values. */
+static void keep_file(const tensors *t, const char *path) {
+    skim_gguf_writer *w = build(t, 64, NULL);
+    CHECK_STATUS(skim_gguf_writer_write_file(w, path), SKIM_OK);
+    skim_gguf_writer_destroy(w);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) g_tmpdir = argv[1];
     tensors t;
     fill_tensors(&t);
+    if (argc > 2) keep_file(&t, argv[2]);
     roundtrip(&t, 0);
     roundtrip(&t, 1);
     roundtrip(&t, 256);

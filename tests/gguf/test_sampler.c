@@ -1,4 +1,5 @@
-/* test_sampler.c - the generator, argmax, and greedy / temperature / top-p sampling. */
+/* test_sampler.c - the generator, argmax, and greedy / temperature / top-p sampling, and
+ * what a seed fixes. */
 #include "gguf_test.h"
 
 #include <math.h>
@@ -76,6 +77,56 @@ static void test_sampling(void) {
     CHECK(counts[0] == 10);
 }
 
+/* Temperature T samples softmax(logits / T): from probabilities p, p^(1/T) renormalised.
+ * The expected shares are computed here from p, not taken from the sampler. */
+static void test_temperature(void) {
+    const double p[3] = {0.1, 0.2, 0.7};
+    const float logits[3] = {logf(0.1f), logf(0.2f), logf(0.7f)};
+    const float temps[2] = {0.5f, 2.0f};
+    const int draws = 20000;
+    for (int k = 0; k < 2; k++) {
+        double q[3], sum = 0.0;
+        for (int i = 0; i < 3; i++) sum += q[i] = pow(p[i], 1.0 / temps[k]);
+        skim_sampler_desc d;
+        memset(&d, 0, sizeof d);
+        d.temperature = temps[k];
+        d.seed = 99;
+        int counts[3];
+        histogram(&d, logits, 3, draws, counts);
+        for (int i = 0; i < 3; i++) {
+            double share = counts[i] / (double)draws, want = q[i] / sum;
+            if (fabs(share - want) >= 0.015) {
+                fprintf(stderr, "temperature %g: token %d drawn %.4f, expected %.4f\n",
+                        temps[k], i, share, want);
+            }
+            CHECK(fabs(share - want) < 0.015);
+        }
+    }
+}
+
+/* A seed fixes the sequence: set_seed replays it; another seed draws another one. */
+static void test_seeds(void) {
+    const float logits[4] = {0.0f, 0.1f, 0.2f, 0.3f};
+    skim_sampler_desc d;
+    memset(&d, 0, sizeof d);
+    d.temperature = 1.0f;
+    d.top_p = 0.95f;
+    d.seed = 5;
+    skim_sampler *a = NULL, *b = NULL;
+    CHECK_STATUS(skim_sampler_create(&d, 4, &a), SKIM_OK);
+    d.seed = 6;
+    CHECK_STATUS(skim_sampler_create(&d, 4, &b), SKIM_OK);
+    int32_t first[64], again[64], other[64];
+    for (int i = 0; i < 64; i++) CHECK_STATUS(skim_sampler_sample(a, logits, &first[i]), SKIM_OK);
+    skim_sampler_set_seed(a, 5);
+    for (int i = 0; i < 64; i++) CHECK_STATUS(skim_sampler_sample(a, logits, &again[i]), SKIM_OK);
+    for (int i = 0; i < 64; i++) CHECK_STATUS(skim_sampler_sample(b, logits, &other[i]), SKIM_OK);
+    CHECK(memcmp(first, again, sizeof first) == 0);
+    CHECK(memcmp(first, other, sizeof first) != 0); /* 64 near-uniform draws of 4 */
+    skim_sampler_destroy(a);
+    skim_sampler_destroy(b);
+}
+
 static void test_misuse(void) {
     skim_sampler *s = NULL;
     skim_sampler_desc d;
@@ -105,6 +156,8 @@ int main(void) {
     test_rng();
     test_argmax();
     test_sampling();
+    test_temperature();
+    test_seeds();
     test_misuse();
     printf("sampler: ok\n");
     return 0;

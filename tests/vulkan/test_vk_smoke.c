@@ -248,6 +248,73 @@ static void test_failures(skim_backend *be) {
     skim_context_destroy(ctx);
 }
 
+/* The guard check can fail: SKIM_VK_GUARD=stray records a 4-byte write into the guard
+ * after the first arena tensor, and the run must say so (STATE, "stray write"). */
+static void test_guard_check(void) {
+    setenv("SKIM_VK_GUARD", "stray", 1);
+    skim_backend *be = NULL;
+    skim_status s = test_vulkan_create(&be);
+    unsetenv("SKIM_VK_GUARD");
+    EXPECT(s == SKIM_OK, "create with SKIM_VK_GUARD=stray");
+    if (s != SKIM_OK) return;
+    skim_context *ctx;
+    skim_context_create(NULL, &ctx);
+    skim_tensor *x = skim_new_input_1d(ctx, SKIM_TYPE_F32, 100);
+    skim_tensor *y = skim_add(ctx, skim_scale(ctx, x, 2.0f), x);
+    skim_graph *g = NULL;
+    skim_plan *p = NULL;
+    float xd[100] = {0};
+    s = skim_graph_build(ctx, &y, 1, &g);
+    if (s == SKIM_OK) s = skim_plan_create(be, g, NULL, &p);
+    if (s == SKIM_OK) s = skim_plan_set_input(p, x, xd, sizeof xd);
+    if (s == SKIM_OK) s = skim_plan_run(p);
+    EXPECT(s == SKIM_ERR_STATE && strstr(skim_plan_error(p), "stray write"),
+           "a write into a guard -> %s (%s)", skim_status_str(s), p ? skim_plan_error(p) : "");
+    printf("guard check: %s: %s\n", skim_status_str(s), p ? skim_plan_error(p) : "");
+    skim_plan_destroy(p);
+    skim_graph_destroy(g);
+    skim_context_destroy(ctx);
+    skim_backend_destroy(be);
+}
+
+/* run_async / wait on Vulkan, and a state that persists across runs: each run writes
+ * row `slot` of a [4, 8] state with set_rows; the state after run k holds rows 0..k. */
+static void test_async_state(skim_backend *be) {
+    enum { W = 4, R = 8 };
+    skim_context *ctx;
+    skim_context_create(NULL, &ctx);
+    skim_tensor *st = skim_new_state(ctx, SKIM_TYPE_F32, 2, (const int64_t[]){W, R}, -1.0f);
+    skim_tensor *row = skim_new_input_2d(ctx, SKIM_TYPE_F32, W, 1);
+    skim_tensor *slot = skim_new_input_1d(ctx, SKIM_TYPE_I32, 1);
+    skim_tensor *w = skim_set_rows(ctx, st, row, slot);
+    skim_graph *g = NULL;
+    skim_plan *p = NULL;
+    skim_status s = skim_graph_build(ctx, &w, 1, &g);
+    if (s == SKIM_OK) s = skim_plan_create(be, g, NULL, &p);
+    EXPECT(s == SKIM_OK, "async: plan %s", skim_status_str(s));
+    float want[R][W], got[R][W];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < W; j++) want[i][j] = -1.0f;
+    for (int k = 0; s == SKIM_OK && k < R; k++) {
+        float r[W];
+        int32_t sl = k;
+        for (int j = 0; j < W; j++) want[k][j] = r[j] = (float)(10 * k + j);
+        skim_plan_set_input(p, row, r, sizeof r);
+        skim_plan_set_input(p, slot, &sl, sizeof sl);
+        s = skim_plan_run_async(p);
+        EXPECT(s == SKIM_OK, "run_async %d: %s", k, skim_plan_error(p));
+        EXPECT(skim_plan_run(p) == SKIM_ERR_STATE, "a run while one is pending was not refused");
+        s = skim_plan_wait(p);
+        EXPECT(s == SKIM_OK, "wait %d: %s", k, skim_plan_error(p));
+        if (s == SKIM_OK) s = skim_plan_get_output(p, w, got, sizeof got);
+        EXPECT(s == SKIM_OK && memcmp(got, want, sizeof got) == 0, "async run %d: the state "
+               "differs (%s)", k, skim_status_str(s));
+    }
+    skim_plan_destroy(p);
+    skim_graph_destroy(g);
+    skim_context_destroy(ctx);
+}
+
 int main(void) {
     skim_backend *be = NULL;
     if (test_vulkan_create(&be) != SKIM_OK) {
@@ -260,7 +327,9 @@ int main(void) {
     test_mul_mat(be, SKIM_TYPE_Q8_0);
     test_mul_mat(be, SKIM_TYPE_Q4_0);
     test_selection(be);
+    test_async_state(be);
     test_failures(be);
+    test_guard_check();
     test_cache();
     test_elementwise(be); /* still usable after the failures */
     skim_backend *cpu = NULL;

@@ -1,0 +1,169 @@
+/* vk_guard.c - guard bytes (skim_vulkan_desc.guard_bytes, or SKIM_VK_GUARD=1; the tests
+ * turn them on): every tensor of a plan gets its own place in its buffer (no arena
+ * reuse) with at least SKIM_VK_GUARD bytes of a known word after it, and one guard region
+ * at the start of each buffer. After every run the guards are read back and compared: a
+ * shader that writes past the (word-rounded) end of its output, or anywhere between
+ * tensors, fails the run with STATE and a message naming the tensor the write followed.
+ * SKIM_VK_GUARD=stray also records a 4-byte fill into the first arena guard at the end of
+ * the command buffer: the check's own test (it must then fail). */
+#include "vk-int.h"
+
+#include <string.h>
+
+#define PFAIL(p, st, ...) skim_plan_fail((p), st, __VA_ARGS__)
+#define SKIM_VK_GUARD 256u /* a multiple of SKIM_ALIGN */
+#define SKIM_VK_GUARD_WORD 0xA5C3E1F0u
+
+static VkDeviceSize align_up(VkDeviceSize v) {
+    return (v + SKIM_ALIGN - 1) / SKIM_ALIGN * SKIM_ALIGN;
+}
+
+/* The end of a tensor's bytes as shaders may write them (whole words). */
+static VkDeviceSize word_end(VkDeviceSize off, const skim_tensor *t) {
+    return off + ((skim_tensor_nbytes(t) + 3) & ~(VkDeviceSize)3);
+}
+
+VkDeviceSize skim_vk_guard_pack(bool guard, VkDeviceSize *offs, skim_tensor *const *list, int n) {
+    VkDeviceSize gap = guard ? SKIM_VK_GUARD : 0, o = gap;
+    for (int i = 0; i < n; i++) {
+        offs[i] = o;
+        o = align_up(o + skim_tensor_nbytes(list[i])) + gap;
+    }
+    return o;
+}
+
+/* Whether node t owns arena memory (not a view or a write into its base). */
+static bool owns_arena(const skim_graph *g, const skim_tensor *t) {
+    return g->mem[t->id].kind == SKIM_MEM_ARENA && skim_tensor_base(t) == t;
+}
+
+skim_status skim_vk_guard_layout(skim_plan *p, VkDeviceSize *arena_size) {
+    skim_vk_plan *vp = p->impl;
+    const skim_graph *g = p->graph;
+    vp->a_off = skim_calloc(&p->be->alloc, (size_t)(g->n_ids ? g->n_ids : 1), sizeof *vp->a_off);
+    if (!vp->a_off) {
+        return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    VkDeviceSize o = SKIM_VK_GUARD;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const skim_tensor *t = g->nodes[i];
+        if (owns_arena(g, t)) {
+            vp->a_off[t->id] = o;
+            o = align_up(o + skim_tensor_nbytes(t)) + SKIM_VK_GUARD;
+        }
+    }
+    *arena_size = o;
+    return SKIM_OK;
+}
+
+/* Calls fn for every guard region of the plan's guarded buffers; stops at a non-OK. */
+typedef skim_status (*region_fn)(skim_plan *p, skim_vk_buffer *b, const void *host,
+                                 VkDeviceSize at, VkDeviceSize end, const skim_tensor *after);
+
+static skim_status list_regions(skim_plan *p, skim_vk_buffer *b, const void *host,
+                                skim_tensor *const *list, int n, const VkDeviceSize *offs,
+                                region_fn fn) {
+    skim_status st = fn(p, b, host, 0, SKIM_VK_GUARD, NULL);
+    for (int i = 0; st == SKIM_OK && i < n; i++) {
+        VkDeviceSize next = align_up(offs[i] + skim_tensor_nbytes(list[i])) + SKIM_VK_GUARD;
+        st = fn(p, b, host, word_end(offs[i], list[i]), next, list[i]);
+    }
+    return st;
+}
+
+static skim_status arena_regions(skim_plan *p, const void *host, region_fn fn) {
+    skim_vk_plan *vp = p->impl;
+    const skim_graph *g = p->graph;
+    skim_status st = fn(p, &vp->arena, host, 0, SKIM_VK_GUARD, NULL);
+    for (int i = 0; st == SKIM_OK && i < g->n_nodes; i++) {
+        skim_tensor *t = g->nodes[i];
+        if (owns_arena(g, t)) {
+            VkDeviceSize o = vp->a_off[t->id];
+            VkDeviceSize next = align_up(o + skim_tensor_nbytes(t)) + SKIM_VK_GUARD;
+            st = fn(p, &vp->arena, host, word_end(o, t), next, t);
+        }
+    }
+    return st;
+}
+
+static skim_status fill_region(skim_plan *p, skim_vk_buffer *b, const void *host, VkDeviceSize at,
+                               VkDeviceSize end, const skim_tensor *after) {
+    (void)host;
+    (void)after;
+    skim_vk_backend *vb = p->be->impl;
+    skim_status st = skim_vk_fill(vb, b, at, end - at, SKIM_VK_GUARD_WORD);
+    return st == SKIM_OK ? st : PFAIL(p, st, "%s", vb->be->msg);
+}
+
+static skim_status check_region(skim_plan *p, skim_vk_buffer *b, const void *host,
+                                VkDeviceSize at, VkDeviceSize end, const skim_tensor *after) {
+    skim_vk_plan *vp = p->impl;
+    const unsigned char *h = host;
+    for (VkDeviceSize k = at; k < end; k++) {
+        uint32_t w = SKIM_VK_GUARD_WORD;
+        if (h[k] != ((const unsigned char *)&w)[k % 4]) {
+            const char *what = b == &vp->arena ? "arena" : b == &vp->states ? "states"
+                             : b == &vp->inputs ? "inputs" : "weights";
+            return PFAIL(p, SKIM_ERR_STATE, "vulkan: a stray write: byte %llu of the guard %s %s%s "
+                         "(%s buffer) changed", (unsigned long long)(k - at),
+                         after ? "after" : "at the start of the buffer", after ? after->name : "",
+                         after ? (after->name[0] ? "" : skim_op_name(after->op)) : "", what);
+        }
+    }
+    return SKIM_OK;
+}
+
+/* Every guarded buffer (arena, states, inputs, weights) to fn, with its bytes when read. */
+static skim_status each_buffer(skim_plan *p, bool read, region_fn fn) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_plan *vp = p->impl;
+    const skim_graph *g = p->graph;
+    skim_vk_buffer *bufs[4] = {&vp->arena, &vp->states, &vp->inputs, &vp->weights};
+    skim_status st = SKIM_OK;
+    for (int k = 0; st == SKIM_OK && k < 4; k++) {
+        void *host = NULL;
+        if (read) {
+            host = skim_alloc(&p->be->alloc, (size_t)bufs[k]->size);
+            if (!host) {
+                return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory (guard check)");
+            }
+            st = skim_vk_download(vb, bufs[k], 0, host, (size_t)bufs[k]->size);
+            if (st != SKIM_OK) {
+                PFAIL(p, st, "%s", vb->be->msg);
+            }
+        }
+        if (st == SKIM_OK && k == 0) st = arena_regions(p, host, fn);
+        if (st == SKIM_OK && k == 1) st = list_regions(p, bufs[k], host, g->states, g->n_states, vp->st_off, fn);
+        if (st == SKIM_OK && k == 2) st = list_regions(p, bufs[k], host, g->inputs, g->n_inputs, vp->in_off, fn);
+        if (st == SKIM_OK && k == 3) st = list_regions(p, bufs[k], host, g->weights, g->n_weights, vp->w_off, fn);
+        skim_free(&p->be->alloc, host);
+    }
+    return st;
+}
+
+skim_status skim_vk_guard_fill(skim_plan *p) {
+    return each_buffer(p, false, fill_region);
+}
+
+skim_status skim_vk_guard_check(skim_plan *p) {
+    return each_buffer(p, true, check_region);
+}
+
+void skim_vk_guard_record_stray(skim_plan *p) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_plan *vp = p->impl;
+    const skim_graph *g = p->graph;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const skim_tensor *t = g->nodes[i];
+        if (owns_arena(g, t)) {
+            VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+            mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT;
+            mb.dstAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
+            vb->d.vkCmdPipelineBarrier(vp->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                                       VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+            VkDeviceSize at = (word_end(vp->a_off[t->id], t) + 3) & ~(VkDeviceSize)3;
+            vb->d.vkCmdFillBuffer(vp->cmd, vp->arena.buf, at, 4, 0);
+            return;
+        }
+    }
+}

@@ -1,0 +1,38 @@
+# Every public header (include/*.h, globbed: a new header is covered without an edit here)
+# compiles on its own, first in its translation unit, as C99 and as C++11 with
+# -Wall -Wextra -Werror -pedantic: a header that needs another one included before it, or
+# that is not C99 / C++ clean, fails the build. Included from tests/core.cmake.
+# skim-vulkan.h needs <vulkan/vulkan.h>, so it is checked where the Vulkan backend is built.
+file(GLOB _skim_public_headers CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/*.h)
+set(_skim_hc_dir ${CMAKE_CURRENT_BINARY_DIR}/header_checks)
+set(_skim_hc_c "")
+set(_skim_hc_cpp "")
+foreach(_h IN LISTS _skim_public_headers)
+  get_filename_component(_name ${_h} NAME)
+  if(_name STREQUAL "skim-vulkan.h" AND NOT TARGET skim_vulkan)
+    continue()
+  endif()
+  string(MAKE_C_IDENTIFIER ${_name} _id)
+  set(_body "#include \"${_name}\"\n#include \"${_name}\" /* and twice: include guards */\n")
+  string(APPEND _body "int skim_header_check_${_id}(void);\n")
+  string(APPEND _body "int skim_header_check_${_id}(void) { return 0; }\n")
+  file(CONFIGURE OUTPUT ${_skim_hc_dir}/${_id}.c CONTENT "${_body}")
+  file(CONFIGURE OUTPUT ${_skim_hc_dir}/${_id}.cpp CONTENT "${_body}")
+  list(APPEND _skim_hc_c ${_skim_hc_dir}/${_id}.c)
+  list(APPEND _skim_hc_cpp ${_skim_hc_dir}/${_id}.cpp)
+endforeach()
+add_library(skim_header_checks_c99 OBJECT ${_skim_hc_c})
+set_target_properties(skim_header_checks_c99 PROPERTIES
+  C_STANDARD 99 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
+add_library(skim_header_checks_cpp OBJECT ${_skim_hc_cpp})
+set_target_properties(skim_header_checks_cpp PROPERTIES
+  CXX_STANDARD 11 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
+foreach(_t skim_header_checks_c99 skim_header_checks_cpp)
+  target_include_directories(${_t} PRIVATE ${PROJECT_SOURCE_DIR}/include)
+  if(TARGET skim_vulkan AND SKIM_VULKAN_INCLUDE)
+    target_include_directories(${_t} PRIVATE ${SKIM_VULKAN_INCLUDE})
+  endif()
+  if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options(${_t} PRIVATE -Wall -Wextra -Werror -pedantic)
+  endif()
+endforeach()

@@ -1,0 +1,77 @@
+# The host tests (issue 5: sanitizers, fault injection, threads, soak, fuzzing), included
+# by tests/CMakeLists.txt. scripts/test-sanitizers.sh runs them under ASan+UBSan, TSan and
+# LSan; in the regular suite they run as they are. Label: host.
+set(_skim_host_dir ${CMAKE_CURRENT_SOURCE_DIR}/host)
+set(_skim_fuzz_dir ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
+
+# skim_host_test(name [VULKAN] [SOURCES ...]): tests/host/<name>.c with host_graph.c and
+# the test helpers; VULKAN links the Vulkan backend and defines SKIM_TEST_HAVE_VULKAN when
+# it is built (the test then skips, 77, without a device).
+function(skim_host_test name)
+  cmake_parse_arguments(T "VULKAN" "" "SOURCES" ${ARGN})
+  add_executable(${name} ${_skim_host_dir}/${name}.c ${_skim_host_dir}/host_graph.c ${T_SOURCES})
+  target_include_directories(${name} PRIVATE ${_skim_host_dir} ${CMAKE_CURRENT_SOURCE_DIR}/common)
+  target_link_libraries(${name} PRIVATE skim_test_common skim_core skim_cpu skim_warnings)
+  if(T_VULKAN AND TARGET skim_vulkan)
+    target_compile_definitions(${name} PRIVATE SKIM_TEST_HAVE_VULKAN)
+    target_link_libraries(${name} PRIVATE skim_vulkan ${CMAKE_DL_LIBS})
+  endif()
+endfunction()
+
+skim_host_test(test_fault VULKAN)
+add_test(NAME host_fault COMMAND test_fault)
+set_tests_properties(host_fault PROPERTIES LABELS host TIMEOUT 600 SKIP_RETURN_CODE 77)
+
+if(TARGET skim_vulkan)
+  skim_host_test(test_fault_vk VULKAN)
+  add_test(NAME host_fault_vk COMMAND test_fault_vk)
+  set_tests_properties(host_fault_vk PROPERTIES LABELS host TIMEOUT 900 SKIP_RETURN_CODE 77)
+endif()
+
+# Two threads, each its own context and backend, 1,000 runs each (CPU, then Vulkan).
+skim_host_test(test_concurrency VULKAN)
+find_package(Threads REQUIRED)
+target_link_libraries(test_concurrency PRIVATE Threads::Threads)
+add_test(NAME host_concurrency COMMAND test_concurrency 1000)
+set_tests_properties(host_concurrency PROPERTIES LABELS host TIMEOUT 600 SKIP_RETURN_CODE 77)
+
+# 10,000 decode steps of the shipped gated model per backend; memory in use must not move.
+if(TARGET skim_models)
+  add_executable(test_soak ${_skim_host_dir}/test_soak.c ${CMAKE_CURRENT_SOURCE_DIR}/common/test_backends.c)
+  target_include_directories(test_soak PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/common)
+  target_link_libraries(test_soak PRIVATE skim_test_common skim_models skim_cpu skim_warnings)
+  set(_skim_soak_backends cpu)
+  if(TARGET skim_vulkan)
+    target_sources(test_soak PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/common/test_vulkan.c)
+    target_compile_definitions(test_soak PRIVATE SKIM_TEST_HAVE_VULKAN)
+    target_link_libraries(test_soak PRIVATE skim_vulkan)
+    list(APPEND _skim_soak_backends vulkan)
+  endif()
+  foreach(_be ${_skim_soak_backends})
+    add_test(NAME host_soak_${_be}
+             COMMAND test_soak ${PROJECT_SOURCE_DIR}/assets/gated-shakespeare.gguf ${_be} 10000)
+    set_tests_properties(host_soak_${_be} PROPERTIES LABELS host TIMEOUT 600 SKIP_RETURN_CODE 77)
+  endforeach()
+endif()
+
+# The graph fuzz target (tests/fuzz/fuzz_graph.c) over the checked-in corpus, every prefix
+# of every file, without libFuzzer; with clang and SKIM_FUZZ=ON, fuzz_graph is the libFuzzer
+# binary, the core and CPU sources compiled into it with coverage, ASan and UBSan (the
+# regular targets stay uninstrumented). scripts/test-sanitizers.sh runs it for 60 s:
+#   ./fuzz_graph -max_total_time=60 <new corpus dir> tests/fuzz/corpus
+file(GLOB _skim_fuzz_graph_corpus CONFIGURE_DEPENDS ${_skim_fuzz_dir}/corpus/*)
+add_executable(test_fuzz_graph_corpus ${_skim_fuzz_dir}/fuzz_graph.c ${_skim_fuzz_dir}/fuzz_graph_main.c)
+target_link_libraries(test_fuzz_graph_corpus PRIVATE skim_core skim_cpu skim_warnings m)
+add_test(NAME host_fuzz_graph_corpus COMMAND test_fuzz_graph_corpus ${_skim_fuzz_graph_corpus})
+set_tests_properties(host_fuzz_graph_corpus PROPERTIES LABELS "host;fuzz" TIMEOUT 300)
+if(SKIM_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+  file(GLOB _skim_fuzz_graph_sources ${PROJECT_SOURCE_DIR}/graph/*.c ${PROJECT_SOURCE_DIR}/backends/cpu/*.c)
+  add_executable(fuzz_graph ${_skim_fuzz_dir}/fuzz_graph.c ${_skim_fuzz_graph_sources})
+  target_include_directories(fuzz_graph PRIVATE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/graph
+                             ${PROJECT_SOURCE_DIR}/backends/cpu)
+  target_compile_definitions(fuzz_graph PRIVATE SKIM_BUILD)
+  find_package(Threads REQUIRED)
+  target_link_libraries(fuzz_graph PRIVATE Threads::Threads m)
+  target_compile_options(fuzz_graph PRIVATE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g)
+  target_link_options(fuzz_graph PRIVATE -fsanitize=fuzzer,address,undefined)
+endif()
