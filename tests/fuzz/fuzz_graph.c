@@ -8,8 +8,8 @@
  * selection, the stats. Most programs are misuse; every call must return a status. Any
  * abort, sanitizer report or leak is a failure, and so is a broken promise of the API
  * (checked here, __builtin_trap): a builder returning a tensor after the context recorded
- * an error, a failed call writing its out pointer, a failed allocation reported as
- * anything but OUT_OF_MEMORY at build time.
+ * an error, a failed call writing its out pointer, a failed allocation swallowed (not
+ * left on the context by a builder, or not OUT_OF_MEMORY from skim_graph_build).
  * fuzz_graph_main.c runs this over the checked-in corpus without libFuzzer. */
 #include "skim.h"
 #include "skim-backend.h"
@@ -79,6 +79,8 @@ typedef struct prog {
     int n_data;
     skim_tensor *inputs[POOL], *params[POOL];
     int n_inputs, n_params;
+    failing *f;
+    long n_at_clear; /* allocations made before the last clear_error */
 } prog;
 
 static skim_tensor *pick(prog *g) {
@@ -203,7 +205,10 @@ static skim_tensor *op(prog *g, uint8_t code) {
     case 23: return skim_mul_mat_sel(c, a, b2, pick(g), u8(&g->b) % 10);
     case 24: return skim_mul_mat_sel_k(c, a, b2, pick(g), u8(&g->b) % 10);
     case 25: case 26: return op_view(g, a);
-    case 27: skim_context_clear_error(c); return NULL;
+    case 27:
+        skim_context_clear_error(c);
+        g->n_at_clear = g->f->n;
+        return NULL;
     default: return skim_tensor_set_name(a, "fuzzed");
     }
 }
@@ -263,12 +268,13 @@ static void read_back(skim_plan *p, skim_tensor *const *outs, int n) {
 /* Inputs that reached a built graph, a plan, an OK run (fuzz_graph_main.c prints them). */
 long fuzz_graph_counts[3];
 
-static void run_graph(prog *g, skim_backend *be, skim_tensor *const *outs, int n_out) {
+/* Returns skim_graph_build's status. */
+static skim_status run_graph(prog *g, skim_backend *be, skim_tensor *const *outs, int n_out) {
     skim_graph *gr = SENTINEL;
     skim_status s = skim_graph_build(g->ctx, outs, n_out, &gr);
     if (s != SKIM_OK) {
         PROMISE(gr == SENTINEL);
-        return;
+        return s;
     }
     fuzz_graph_counts[0]++;
     skim_plan_desc pd = {0};
@@ -288,6 +294,7 @@ static void run_graph(prog *g, skim_backend *be, skim_tensor *const *outs, int n
         skim_plan_destroy(p);
     }
     if (u8(&g->b) & 1) skim_graph_destroy(gr); /* else the context frees it */
+    return SKIM_OK;
 }
 
 static skim_backend *g_backend; /* one for the process: creating a pool per input is slow */
@@ -306,6 +313,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     cd.allocator.free = f_free;
     cd.allocator.user = &f;
     g.ctx = SENTINEL;
+    g.f = &f;
     skim_status s = skim_context_create(&cd, &g.ctx);
     if (s != SKIM_OK) {
         PROMISE(s == SKIM_ERR_OUT_OF_MEMORY && g.ctx == SENTINEL && f.live == 0);
@@ -318,12 +326,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < n_out; i++) outs[i] = g.pool[g.n - 1 - i];
     if (n_out > 0) {
         skim_status before = skim_context_status(g.ctx);
-        run_graph(&g, g_backend, outs, n_out);
-        /* A failed allocation while building is reported as such, never as another status. */
-        if (f.fail_at >= 0 && f.n > f.fail_at && before == SKIM_OK) {
-            skim_status after = skim_context_status(g.ctx);
-            PROMISE(after == SKIM_OK || after == SKIM_ERR_OUT_OF_MEMORY);
-        }
+        long n_before = f.n;
+        skim_status built = run_graph(&g, g_backend, outs, n_out);
+        /* A failed allocation is never swallowed: one in a builder since the last
+         * clear_error left the context's error set; one in skim_graph_build is its status. */
+        if (f.fail_at >= g.n_at_clear && f.fail_at < n_before) PROMISE(before != SKIM_OK);
+        if (f.fail_at >= n_before && f.n > f.fail_at) PROMISE(built == SKIM_ERR_OUT_OF_MEMORY);
     }
     skim_context_destroy(g.ctx);
     PROMISE(f.live == 0);

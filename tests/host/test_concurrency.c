@@ -156,6 +156,7 @@ int main(int argc, char **argv) {
     if (g_runs < VARIANTS) g_runs = VARIANTS;
     concurrent(0);
     bool vk = false;
+    (void)vk; /* used only when the Vulkan backend is built */
 #ifdef SKIM_TEST_HAVE_VULKAN
     vk = concurrent(1);
     if (!vk) printf("note: no Vulkan device: the Vulkan threads were not run\n");

@@ -494,6 +494,11 @@ int main(int argc, char **argv) {
     bool calls = !(argc > 1 && strcmp(argv[1], "--callbacks") == 0);
     bool callbacks = !(argc > 1 && strcmp(argv[1], "--calls") == 0);
     long only = argc > 2 && strcmp(argv[1], "--callbacks") == 0 ? atol(argv[2]) : -1;
+    /* Mesa's implicit device-selection layer (VK_LAYER_MESA_device_select, Mesa 22.3.6)
+     * mishandles failures below it: after a failed allocation it calls strcmp on NULL and
+     * callocs hundreds of GB from an unset count inside vkEnumeratePhysicalDevices (seen
+     * under ASan in both sweeps). It only orders devices; the layer's own switch turns it off. */
+    setenv("NODEVICE_SELECT", "1", 1);
     void *lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
     void *sym = lib ? dlsym(lib, "vkGetInstanceProcAddr") : NULL;
     if (!sym) {
