@@ -1,8 +1,8 @@
 /* memory.c - a backend's own accounting of the memory it holds (skim_backend_query_memory):
- * be->alloc is a counting allocator in front of the caller's, and the Vulkan backend adds
- * its VkDeviceMemory. The size of each block is kept in a 16-byte prefix (so the caller's
- * 16-byte alignment is kept) because skim_free is not told sizes. Counters are atomic:
- * plans of one backend may be used from different threads (skim-backend.h). */
+ * be->alloc is a counting allocator in front of the caller's, and a backend with device
+ * memory adds what it allocated there. The size of each block is kept in a 16-byte prefix
+ * (so the caller's 16-byte alignment is kept) because skim_free is not told sizes.
+ * Counters are atomic: plans of one backend may be used from different threads (skim-backend.h). */
 #include "skim-impl.h"
 
 #include <string.h>

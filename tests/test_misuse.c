@@ -7,6 +7,7 @@
 #include "test_common.h"
 
 #include "skim-cpu.h"
+#include "failing_alloc.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -439,25 +440,6 @@ static skim_status c_graph_empty(env *e) {
 }
 
 /* ---------------------------------------------------------------- failing allocators */
-
-typedef struct failing {
-    long n, fail_at, live;
-} failing;
-
-static void *f_alloc(void *user, size_t size) {
-    failing *f = user;
-    if (f->n++ == f->fail_at) return NULL;
-    void *p = malloc(size);
-    if (p) f->live++;
-    return p;
-}
-static void f_free(void *user, void *p) {
-    failing *f = user;
-    if (p) {
-        f->live--;
-        free(p);
-    }
-}
 
 /* A small gated graph: every kind of builder allocation. */
 static skim_status build_some(skim_context *ctx, skim_graph **g) {

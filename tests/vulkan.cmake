@@ -42,6 +42,7 @@ skim_vk_test(test_vk_lifecycle)
 add_executable(test_vk_faults ${CMAKE_CURRENT_SOURCE_DIR}/vulkan/test_vk_faults.c)
 target_link_libraries(test_vk_faults PRIVATE skim_vulkan skim_cpu skim_core ${CMAKE_DL_LIBS}
                       skim_warnings)
+target_include_directories(test_vk_faults PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/common)
 add_test(NAME test_vk_faults COMMAND test_vk_faults)
 set_tests_properties(test_vk_faults PROPERTIES LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 120)
 

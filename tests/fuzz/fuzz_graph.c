@@ -14,6 +14,7 @@
 #include "skim.h"
 #include "skim-backend.h"
 #include "skim-cpu.h"
+#include "failing_alloc.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -49,24 +50,6 @@ static float f32(bytes *b) {
     case 2: return (k & 1) ? INFINITY : -INFINITY;
     case 3: return 1e30f * (float)(k & 15);
     default: return ((float)(k & 31) - 16.0f) / 8.0f;
-    }
-}
-
-typedef struct failing {
-    long n, fail_at, live;
-} failing;
-static void *f_alloc(void *user, size_t size) {
-    failing *f = user;
-    if (f->n++ == f->fail_at) return NULL;
-    void *p = malloc(size);
-    if (p) f->live++;
-    return p;
-}
-static void f_free(void *user, void *p) {
-    failing *f = user;
-    if (p) {
-        f->live--;
-        free(p);
     }
 }
 

@@ -14,6 +14,7 @@
 #include "host_graph.h"
 
 #include "skim-cpu.h"
+#include "failing_alloc.h"
 #ifdef SKIM_TEST_HAVE_VULKAN
 #  include "skim-vulkan.h"
 #endif
@@ -23,29 +24,6 @@
 #include <string.h>
 
 #define SENTINEL ((void *)0x5e5e5e5e)
-
-typedef struct failing {
-    long n, fail_at, live;
-} failing;
-
-static void *f_alloc(void *user, size_t size) {
-    failing *f = user;
-    if (f->n++ == f->fail_at) return NULL;
-    void *p = malloc(size);
-    if (p) f->live++;
-    return p;
-}
-static void f_free(void *user, void *p) {
-    failing *f = user;
-    if (p) {
-        f->live--;
-        free(p);
-    }
-}
-static skim_allocator f_allocator(failing *f) {
-    skim_allocator a = {f_alloc, f_free, f};
-    return a;
-}
 
 #ifdef SKIM_TEST_HAVE_VULKAN
 static int g_vk_messages;

@@ -21,6 +21,7 @@
 #include "host_graph.h"
 
 #include "skim-vulkan.h"
+#include "failing_alloc.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -222,24 +223,6 @@ static VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL w_gipa(VkInstance i, const char 
 }
 
 /* ---------------------------------------------------------------- allocators */
-
-typedef struct failing {
-    long n, fail_at, live;
-} failing;
-static void *f_alloc(void *user, size_t size) {
-    failing *f = user;
-    if (f->n++ == f->fail_at) return NULL;
-    void *p = malloc(size);
-    if (p) f->live++;
-    return p;
-}
-static void f_free(void *user, void *p) {
-    failing *f = user;
-    if (p) {
-        f->live--;
-        free(p);
-    }
-}
 
 /* VkAllocationCallbacks failing the fail_at-th allocation or reallocation. Each block
  * keeps its size and the raw pointer in front of the aligned address. */

@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "skim-cpu.h"
 #include "skim-vulkan.h"
+#include "vk_counting_alloc.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -102,33 +103,6 @@ static void c_free(void *user, void *p) {
     if (p) { ((counter *)user)->live--; free(p); }
 }
 
-#define VK_HDR 64
-static void *VKAPI_PTR vk_alloc(void *user, size_t size, size_t align, VkSystemAllocationScope s) {
-    (void)s;
-    if (align > VK_HDR) return NULL;
-    char *p = aligned_alloc(VK_HDR, ((size + 2 * VK_HDR - 1) / VK_HDR) * VK_HDR);
-    if (!p) return NULL;
-    memcpy(p, &size, sizeof size);
-    ((counter *)user)->live++;
-    return p + VK_HDR;
-}
-static void VKAPI_PTR vk_free(void *user, void *mem) {
-    if (!mem) return;
-    ((counter *)user)->live--;
-    free((char *)mem - VK_HDR);
-}
-static void *VKAPI_PTR vk_realloc(void *user, void *orig, size_t size, size_t align,
-                                  VkSystemAllocationScope s) {
-    if (!orig) return vk_alloc(user, size, align, s);
-    if (size == 0) { vk_free(user, orig); return NULL; }
-    size_t old;
-    memcpy(&old, (char *)orig - VK_HDR, sizeof old);
-    void *n = vk_alloc(user, size, align, s);
-    if (!n) return NULL;
-    memcpy(n, orig, old < size ? old : size);
-    vk_free(user, orig);
-    return n;
-}
 
 typedef struct env {
     counter host, drv;
@@ -141,7 +115,7 @@ static void env_init(env *e, bool wrap) {
     e->d.allocator.alloc = c_alloc;
     e->d.allocator.free = c_free;
     e->d.allocator.user = &e->host;
-    e->cb = (VkAllocationCallbacks){&e->drv, vk_alloc, vk_realloc, vk_free, NULL, NULL};
+    e->cb = (VkAllocationCallbacks){&e->drv.live, vk_alloc, vk_realloc, vk_free, NULL, NULL};
     e->d.vk_allocator = &e->cb;
     e->d.validation = SKIM_VK_OFF;
     e->d.get_instance_proc_addr = wrap ? f_gipa : NULL;

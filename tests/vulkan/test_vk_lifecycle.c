@@ -5,6 +5,7 @@
  * process lives and nothing leaks. Validation on: leaked Vulkan objects are reported by
  * the layer at vkDestroyDevice and fail the test too. */
 #include "skim-vulkan.h"
+#include "vk_counting_alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,35 +44,8 @@ static void c_free(void *user, void *p) {
     }
 }
 
-/* VkAllocationCallbacks counting live allocations (a header keeps the size). */
+/* The live count of vk_counting_alloc.h's callbacks. */
 typedef struct { long live; } vk_counter;
-#define VK_HDR 64
-static void *VKAPI_PTR vk_alloc(void *user, size_t size, size_t align, VkSystemAllocationScope s) {
-    (void)s;
-    if (align > VK_HDR) return NULL;
-    char *p = aligned_alloc(VK_HDR, ((size + VK_HDR + VK_HDR - 1) / VK_HDR) * VK_HDR);
-    if (!p) return NULL;
-    memcpy(p, &size, sizeof size);
-    ((vk_counter *)user)->live++;
-    return p + VK_HDR;
-}
-static void VKAPI_PTR vk_free(void *user, void *mem) {
-    if (!mem) return;
-    ((vk_counter *)user)->live--;
-    free((char *)mem - VK_HDR);
-}
-static void *VKAPI_PTR vk_realloc(void *user, void *orig, size_t size, size_t align,
-                                  VkSystemAllocationScope s) {
-    if (!orig) return vk_alloc(user, size, align, s);
-    if (size == 0) { vk_free(user, orig); return NULL; }
-    size_t old;
-    memcpy(&old, (char *)orig - VK_HDR, sizeof old);
-    void *n = vk_alloc(user, size, align, s);
-    if (!n) return NULL;
-    memcpy(n, orig, old < size ? old : size);
-    vk_free(user, orig);
-    return n;
-}
 
 static void vk_msg(void *user, uint32_t sev, uint32_t type, const char *m) {
     (void)type;
@@ -86,7 +60,7 @@ static skim_status cycle(counter *c, vk_counter *vc, int *msgs, bool validate) {
     d.allocator.alloc = c_alloc;
     d.allocator.free = c_free;
     d.allocator.user = c;
-    VkAllocationCallbacks cb = {vc, vk_alloc, vk_realloc, vk_free, NULL, NULL};
+    VkAllocationCallbacks cb = {&vc->live, vk_alloc, vk_realloc, vk_free, NULL, NULL};
     d.vk_allocator = &cb;
     d.validation = validate ? SKIM_VK_ON : SKIM_VK_OFF;
     d.debug = vk_msg;
