@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/versions.sh   # the package state these results belong to
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSKIM_WERROR=ON
 cmake --build build
 # setup.sh installs lavapipe: here a Vulkan test without a device fails instead of skipping.

@@ -1,4 +1,5 @@
-# The host tests (issue 5: sanitizers, fault injection, threads, soak, fuzzing), included
+# The host tests (what an application embedding skim relies on: sanitizers, fault
+# injection, threads, soak, fuzzing), included
 # by tests/CMakeLists.txt. scripts/test-sanitizers.sh runs them under ASan+UBSan, TSan and
 # LSan; in the regular suite they run as they are. Label: host.
 set(_skim_host_dir ${CMAKE_CURRENT_SOURCE_DIR}/host)

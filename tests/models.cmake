@@ -149,8 +149,8 @@ endif()
 # ============================================================================ end gguf
 
 # ============================================================================ llama
-# Model builders (models/llama*.c): the external golden test on stories260K (issue 4,
-# item 4) on every backend built, and the gated model's PyTorch vectors. Owner: llama.
+# Model builders (models/llama*.c): the external golden test on stories260K (llama2.c's
+# run.c output reproduced) on every backend built, and the gated model's PyTorch vectors. Owner: llama.
 set(_skim_llama_dir ${CMAKE_CURRENT_SOURCE_DIR}/models)
 set(_skim_llama_tmp ${CMAKE_CURRENT_BINARY_DIR}/llama_tmp)
 file(MAKE_DIRECTORY ${_skim_llama_tmp})

@@ -1,4 +1,4 @@
-/* test_llama_golden.c - the external golden test (issue 4, item 4): stories260K.bin and
+/* test_llama_golden.c - the external golden test: stories260K.bin and
  * tok512.bin converted to GGUF by convert_llama2c, decoded greedily for 64 positions from
  * BOS + "Once upon a time" through the decode graph and its KV cache, must give exactly
  * llama2.c run.c's token ids and its 181 bytes of text (shared/data/SOURCES.md). The

@@ -1,4 +1,4 @@
-/* test_vk_faults.c - the failures of the Vulkan backend (issue 3, item 8), each made to
+/* test_vk_faults.c - the failures a Vulkan backend meets on real machines, each made to
  * happen: no Vulkan loader (SKIM_VK_LOADER names a library that does not exist), and,
  * through a vkGetInstanceProcAddr wrapper around the real loader (skim_vulkan_desc.
  * get_instance_proc_addr), no device, a Vulkan 1.0 device, a device without enough

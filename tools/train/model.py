@@ -8,6 +8,7 @@ export.py. Two forwards:
     section 3 (masked-dense form of the skip forward), returning the masks too.
 """
 import math
+import os
 
 import torch
 import torch.nn as nn
@@ -15,7 +16,12 @@ import torch.nn.functional as F
 
 import fastmm
 
-DATA_PATH = "/work/shared/data/tinyshakespeare.txt"
+# The Tiny Shakespeare text lives outside the repository, in ../shared/data beside the
+# checkout (README: Models); SKIM_DATA_DIR names another folder.
+DATA_PATH = os.path.join(
+    os.environ.get("SKIM_DATA_DIR",
+                   os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "data")),
+    "tinyshakespeare.txt")
 
 
 class Config:

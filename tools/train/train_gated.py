@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Trains the gated character model of assets/README.md on Tiny Shakespeare.
 
-Recipe (shared/DESIGN.md, "What we measured about training gates"):
+Recipe (assets/README.md tells how it was run and what came out):
   phase 1 (dense):  gates off, plain LM training;
   phase 2 (soft):   head outputs x sigmoid(gate logit + logistic noise); residual updates
                     x the running probability prod(1 - p_halt) (noisy); the same running
