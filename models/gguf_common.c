@@ -113,6 +113,9 @@ skim_type skim_gguf_skim_type(uint32_t ggml_type) {
     case SKIM_GGML_TYPE_Q4_0: return SKIM_TYPE_Q4_0;
     case SKIM_GGML_TYPE_Q8_0: return SKIM_TYPE_Q8_0;
     case SKIM_GGML_TYPE_I32: return SKIM_TYPE_I32;
+    case SKIM_GGML_TYPE_BF16: return SKIM_TYPE_BF16;
+    case SKIM_GGML_TYPE_Q4_K: return SKIM_TYPE_Q4_K;
+    case SKIM_GGML_TYPE_Q6_K: return SKIM_TYPE_Q6_K;
     default: return SKIM_TYPE_COUNT;
     }
 }
@@ -124,6 +127,9 @@ uint32_t skim_gguf_ggml_type(skim_type t) {
     case SKIM_TYPE_Q4_0: return SKIM_GGML_TYPE_Q4_0;
     case SKIM_TYPE_Q8_0: return SKIM_GGML_TYPE_Q8_0;
     case SKIM_TYPE_I32: return SKIM_GGML_TYPE_I32;
+    case SKIM_TYPE_BF16: return SKIM_GGML_TYPE_BF16;
+    case SKIM_TYPE_Q4_K: return SKIM_GGML_TYPE_Q4_K;
+    case SKIM_TYPE_Q6_K: return SKIM_GGML_TYPE_Q6_K;
     default: return UINT32_MAX;
     }
 }
