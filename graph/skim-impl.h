@@ -21,6 +21,7 @@
  * minStorageBufferOffsetAlignment in practice). */
 #define SKIM_ALIGN 256
 #define SKIM_QK 32 /* elements per Q8_0 / Q4_0 block */
+#define SKIM_QK_K 256 /* elements per Q4_K / Q6_K block: the largest block of any type */
 
 /* ---------------------------------------------------------------- the op table */
 
@@ -258,5 +259,8 @@ SKIM_HIDDEN void skim_tensor_extent(const skim_plan *p, const skim_tensor *t, in
 
 /* Row conversion helpers used by kernels and tests (graph/types.c). */
 SKIM_HIDDEN void skim_row_to_f32(skim_type t, const void *src, float *dst, int64_t n);
+/* BF16, Q4_K, Q6_K rows to and from floats (graph/quant_k.c); n a multiple of the block. */
+SKIM_HIDDEN void skim_quant_k_to_f32(skim_type t, const uint8_t *src, float *dst, int64_t n);
+SKIM_HIDDEN void skim_quant_k_from_f32(skim_type t, const float *src, uint8_t *dst, int64_t n);
 
 #endif /* SKIM_IMPL_H */

@@ -105,7 +105,7 @@ skim_tensor *skim_new_input(skim_context *ctx, skim_type type, int n_dims, const
 skim_tensor *skim_new_state(skim_context *ctx, skim_type type, int n_dims, const int64_t *ne,
                             float fill) {
     if (ctx && ctx->status == SKIM_OK &&
-        (type == SKIM_TYPE_Q8_0 || type == SKIM_TYPE_Q4_0)) {
+        type != SKIM_TYPE_F32 && type != SKIM_TYPE_F16 && type != SKIM_TYPE_I32) {
         return skim_ctx_fail(ctx, SKIM_ERR_TYPE, "new_state: type %s (states are F32, F16, I32)",
                              skim_type_name(type));
     }

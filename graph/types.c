@@ -1,4 +1,5 @@
-/* types.c - the type table, fp16 conversions, Q8_0 / Q4_0 (ggml's block layouts). */
+/* types.c - the type table, fp16 conversions, Q8_0 / Q4_0 (ggml's block layouts); BF16 and
+ * the K quants are in quant_k.c. */
 #include "skim-graph-int.h"
 
 #include <math.h>
@@ -16,6 +17,9 @@ static const skim_type_info skim_types[SKIM_TYPE_COUNT] = {
     [SKIM_TYPE_Q8_0] = {"q8_0", SKIM_QK, 2 + SKIM_QK},
     [SKIM_TYPE_Q4_0] = {"q4_0", SKIM_QK, 2 + SKIM_QK / 2},
     [SKIM_TYPE_I32] = {"i32", 1, 4},
+    [SKIM_TYPE_BF16] = {"bf16", 1, 2},
+    [SKIM_TYPE_Q4_K] = {"q4_k", SKIM_QK_K, 2 + 2 + 12 + SKIM_QK_K / 2},
+    [SKIM_TYPE_Q6_K] = {"q6_k", SKIM_QK_K, SKIM_QK_K / 2 + SKIM_QK_K / 4 + SKIM_QK_K / 16 + 2},
 };
 
 static bool type_ok(skim_type t) {
@@ -198,6 +202,11 @@ size_t skim_quantize(skim_type t, const float *src, void *dst, int64_t n_rows, i
             quantize_q4_0_block(src + b * SKIM_QK, out + (size_t)b * skim_types[t].block_bytes);
         }
         break;
+    case SKIM_TYPE_BF16:
+    case SKIM_TYPE_Q4_K:
+    case SKIM_TYPE_Q6_K:
+        skim_quant_k_from_f32(t, src, out, n);
+        break;
     default:
         return 0;
     }
@@ -240,6 +249,11 @@ void skim_row_to_f32(skim_type t, const void *src, float *dst, int64_t n) {
                 dst[b * SKIM_QK + j + SKIM_QK / 2] = (float)((blk[2 + j] >> 4) - 8) * d;
             }
         }
+        break;
+    case SKIM_TYPE_BF16:
+    case SKIM_TYPE_Q4_K:
+    case SKIM_TYPE_Q6_K:
+        skim_quant_k_to_f32(t, in, dst, n);
         break;
     default:
         break;

@@ -54,13 +54,20 @@ typedef enum skim_gguf_type {
 /* "u8", "i8", ..., "str", "arr", ...; "?" for values out of range. */
 SKIM_API const char *skim_gguf_type_name(skim_gguf_type t);
 
-/* ggml tensor type numbers of the types skim computes with. Other numbers are reported
- * as unsupported (the file still opens). */
+/* ggml tensor type numbers (the file's). The reader knows the block size and bytes of
+ * every type ggml writes to GGUF files (F32, F16, BF16, F64, I8-I64, the legacy quants
+ * Q4_0-Q8_1, the K quants Q2_K-Q8_K, the IQ and TQ types, MXFP4, NVFP4, Q1_0, Q2_0) and
+ * checks every tensor's size and placement whatever its type; a tensor of a type skim does
+ * not compute with opens as unsupported. A number not in that list fails to open
+ * (SKIM_ERR_FORMAT naming the tensor's type field). */
 #define SKIM_GGML_TYPE_F32 0
 #define SKIM_GGML_TYPE_F16 1
 #define SKIM_GGML_TYPE_Q4_0 2
 #define SKIM_GGML_TYPE_Q8_0 8
+#define SKIM_GGML_TYPE_Q4_K 12
+#define SKIM_GGML_TYPE_Q6_K 14
 #define SKIM_GGML_TYPE_I32 26
+#define SKIM_GGML_TYPE_BF16 30
 
 /* The skim type of a ggml type number; SKIM_TYPE_COUNT when skim has none. */
 SKIM_API skim_type skim_gguf_skim_type(uint32_t ggml_type);
@@ -188,8 +195,8 @@ typedef struct skim_gguf_tensor_info {
     int64_t ne[SKIM_GGUF_MAX_DIMS]; /* ne[0] contiguous (ggml's order); unused dims are 1 */
     uint64_t offset;      /* relative to the data section, a multiple of the alignment */
     uint64_t file_offset; /* absolute */
-    size_t nbytes;        /* 0 when the type's size is unknown to skim */
-    const void *data;     /* NULL when nbytes is 0; little-endian as stored; from a path,
+    size_t nbytes;        /* the data's bytes (every type's size is known) */
+    const void *data;     /* little-endian as stored; from a path,
                              aligned to min(alignment, 16) or better (from memory: as far as
                              the caller's buffer is aligned) */
 } skim_gguf_tensor_info;

@@ -79,11 +79,19 @@ typedef enum skim_type {
                        element j < 16 is the low nibble of byte j, j >= 16 the high nibble of
                        byte j-16; value = (nibble - 8) * scale */
     SKIM_TYPE_I32,
+    SKIM_TYPE_BF16, /* the upper 16 bits of an IEEE float (conversion rounds to nearest even) */
+    SKIM_TYPE_Q4_K, /* blocks of 256 (ggml's layout, 144 bytes): fp16 d, fp16 dmin, 12 bytes
+                       packing eight 6-bit scales and eight 6-bit mins, 128 bytes of nibbles;
+                       sub-block j of 32 elements is (nibble * scale_j) * d - min_j * dmin */
+    SKIM_TYPE_Q6_K, /* blocks of 256 (ggml's layout, 210 bytes): 128 bytes of low nibbles,
+                       64 bytes of high 2-bit pairs, sixteen int8 scales, fp16 d; element
+                       i is d * scale[i / 16] * (6-bit q - 32) */
     SKIM_TYPE_COUNT
 } skim_type;
 
 SKIM_API const char *skim_type_name(skim_type t);
-/* Elements per block (1 for F32, F16, I32; 32 for Q8_0, Q4_0) and bytes per block. */
+/* Elements per block (1 for F32, F16, I32, BF16; 32 for Q8_0, Q4_0; 256 for Q4_K, Q6_K) and
+ * bytes per block. */
 SKIM_API int64_t skim_type_block_size(skim_type t);
 SKIM_API size_t skim_type_block_bytes(skim_type t);
 /* Bytes of a row of n elements; 0 when n is not a multiple of the block size. */
@@ -223,8 +231,8 @@ SKIM_API skim_tensor *skim_scale(skim_context *ctx, skim_tensor *a, float s);
 SKIM_API skim_tensor *skim_rms_norm(skim_context *ctx, skim_tensor *a, float eps);
 /* Over ne[0]: (x - mean) / sqrt(var + eps); no affine part (use mul and add). */
 SKIM_API skim_tensor *skim_layer_norm(skim_context *ctx, skim_tensor *a, float eps);
-/* w [K, M] (F32, F16, Q8_0, Q4_0), x F32 [K, N, B2, B3] -> F32 [M, N, B2, B3]; w's
- * ne[2], ne[3] broadcast over x's. y[m, n] = sum_k w[k, m] x[k, n]. */
+/* w [K, M] (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K), x F32 [K, N, B2, B3] ->
+ * F32 [M, N, B2, B3]; w's ne[2], ne[3] broadcast over x's. y[m, n] = sum_k w[k, m] x[k, n]. */
 SKIM_API skim_tensor *skim_mul_mat(skim_context *ctx, skim_tensor *w, skim_tensor *x);
 
 typedef enum skim_rope_mode {

@@ -26,6 +26,8 @@ SKIM_GGUF_HIDDEN size_t skim_gguf_scalar_size(uint32_t type);
 /* Block size (elements) and block bytes of a ggml tensor type; false when unknown. */
 SKIM_GGUF_HIDDEN bool skim_gguf_ggml_type_size(uint32_t ggml_type, int64_t *block,
                                                size_t *bytes);
+/* ggml's name of a tensor type ("Q4_K"); NULL when unknown. */
+SKIM_GGUF_HIDDEN const char *skim_gguf_ggml_type_name(uint32_t ggml_type);
 
 /* Little-endian loads and stores, whatever the host's order. */
 static inline uint64_t skim_gguf_load_le(const uint8_t *p, size_t n) {

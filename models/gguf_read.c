@@ -300,7 +300,9 @@ static bool gg_parse_kv(gg_parser *ps, skim_gguf *g, int64_t i) {
     return true;
 }
 
-/* Element count and byte size of a tensor from its dims and type (nbytes 0: unknown). */
+/* Element count and byte size of a tensor from its dims and type. A type number that is
+ * not in the table is refused: without its size, the tensor's placement and overlap with
+ * the others could not be checked. */
 static bool gg_tensor_size(gg_parser *ps, skim_gguf_tensor_info *t, uint64_t at) {
     int64_t nel = 1, block;
     size_t bytes;
@@ -310,12 +312,15 @@ static bool gg_tensor_size(gg_parser *ps, skim_gguf_tensor_info *t, uint64_t at)
         }
         nel *= t->ne[d];
     }
-    t->nbytes = 0;
-    if (!skim_gguf_ggml_type_size(t->ggml_type, &block, &bytes)) return true;
+    if (!skim_gguf_ggml_type_size(t->ggml_type, &block, &bytes)) {
+        return gg_fail(ps, SKIM_ERR_FORMAT, at, "type: unknown ggml type %u",
+                       (unsigned)t->ggml_type);
+    }
     if (t->ne[0] % block != 0) {
         return gg_fail(ps, SKIM_ERR_FORMAT, at,
-                       "ne[0] = %lld is not a multiple of the block size %lld of type %u",
-                       (long long)t->ne[0], (long long)block, (unsigned)t->ggml_type);
+                       "ne[0] = %lld is not a multiple of the block size %lld of type %s",
+                       (long long)t->ne[0], (long long)block,
+                       skim_gguf_ggml_type_name(t->ggml_type));
     }
     uint64_t blocks = (uint64_t)(nel / block);
     if (blocks > UINT64_MAX / bytes || blocks * bytes > (uint64_t)SIZE_MAX) {
@@ -525,13 +530,13 @@ static skim_status gg_check_data(skim_gguf *g, skim_gguf_error *err) {
                             (unsigned long long)t->offset, t->nbytes, g->size);
         }
         t->file_offset = start;
-        t->data = t->nbytes ? g->base + start : NULL;
+        t->data = g->base + start;
     }
     gg_sort(g->tensor_order, g->n_tensors, gg_cmp_offset, g);
     for (int64_t k = 1; k < g->n_tensors; k++) {
         const skim_gguf_tensor_info *a = &g->tensors[g->tensor_order[k - 1]];
         const skim_gguf_tensor_info *b = &g->tensors[g->tensor_order[k]];
-        if (a->nbytes && a->offset + a->nbytes > b->offset) {
+        if (a->offset + a->nbytes > b->offset) {
             return gg_error(err, SKIM_ERR_FORMAT, g->tensor_offs[g->tensor_order[k]],
                             "tensor %lld ('%s'): data at %llu overlaps tensor %lld ('%s')",
                             (long long)g->tensor_order[k], b->name,

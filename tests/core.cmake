@@ -43,6 +43,7 @@ skim_core_test(test_property BACKENDS TIMEOUT 300)
 skim_core_test(test_threads)
 skim_core_test(test_misuse INTERNAL)
 skim_core_test(test_quant)
+skim_core_test(test_quant_k BACKENDS)
 skim_core_test(test_memory)
 skim_core_test(test_states)
 

@@ -46,7 +46,8 @@ static void test_types(void) {
               skim_row_size(SKIM_TYPE_Q8_0, 64) == 68 && skim_row_size(SKIM_TYPE_Q4_0, 64) == 36 &&
               skim_row_size(SKIM_TYPE_Q8_0, 33) == 0 && skim_row_size(SKIM_TYPE_Q4_0, 16) == 0,
           "row sizes");
-    static const char *names[] = {"f32", "f16", "q8_0", "q4_0", "i32"};
+    static const char *names[] = {"f32", "f16", "q8_0", "q4_0", "i32", "bf16", "q4_k", "q6_k"};
+    CHECK(SKIM_TYPE_COUNT == 8, "a type without a name here");
     for (int t = 0; t < SKIM_TYPE_COUNT; t++) {
         const char *n = skim_type_name((skim_type)t);
         CHECK(n != NULL, "type %d has no name", t);

@@ -1,7 +1,7 @@
 # The Vulkan test suite (included by tests/CMakeLists.txt when skim_vulkan is built).
 # The core golden and property tests run on Vulkan too (test_vulkan_create: validation
 # layer on, any message fails). A test returns 77 (SKIP) when no Vulkan device exists.
-foreach(_t test_golden test_property)
+foreach(_t test_golden test_property test_quant_k)
   if(TARGET ${_t})
     target_sources(${_t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/common/test_vulkan.c)
     target_compile_definitions(${_t} PRIVATE SKIM_TEST_HAVE_VULKAN)
@@ -11,7 +11,7 @@ endforeach()
 if(TARGET test_property)
   set_tests_properties(test_property PROPERTIES ENVIRONMENT "SKIM_TEST_VK_SYNC=1")
 endif()
-foreach(_t test_golden test_property)
+foreach(_t test_golden test_property test_quant_k)
   if(TEST ${_t})
     set_property(TEST ${_t} PROPERTY SKIP_RETURN_CODE 77)
   endif()
@@ -67,6 +67,9 @@ endif()
 # on lavapipe too, and the direct (non-indirect) dispatches of SKIM_VK_RESOLVE=host.
 if(TARGET test_golden)
   add_test(NAME test_vk_golden_mul_mv COMMAND test_golden mul_mat)
+  add_test(NAME test_vk_quant_k_mul_mv COMMAND test_quant_k)
+  set_tests_properties(test_vk_quant_k_mul_mv PROPERTIES ENVIRONMENT "SKIM_VK_MUL_MV=1"
+                       LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 120)
   add_test(NAME test_vk_golden_resolve_host COMMAND test_golden)
   set_tests_properties(test_vk_golden_mul_mv PROPERTIES ENVIRONMENT "SKIM_VK_MUL_MV=1"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
@@ -104,9 +107,6 @@ if(SKIM_VOLK_DIR)
                  ${SKIM_VOLK_DIR}/volk.c)
   set_source_files_properties(${SKIM_VOLK_DIR}/volk.c PROPERTIES COMPILE_OPTIONS "-w")
   target_compile_definitions(test_vk_indirect PRIVATE VK_NO_PROTOTYPES)
-  if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
-    target_compile_options(test_vk_indirect PRIVATE -Wno-missing-field-initializers)
-  endif()
   target_link_libraries(test_vk_indirect PRIVATE skim_vulkan skim_core ${CMAKE_DL_LIBS} skim_warnings)
   add_test(NAME test_vk_indirect COMMAND test_vk_indirect)
   set_tests_properties(test_vk_indirect PROPERTIES LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 120)

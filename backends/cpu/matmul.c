@@ -305,7 +305,7 @@ void skim_cpu_axpy(const skim_cpu_ctx *c, float *y, float a, const float *x, int
 }
 
 size_t skim_cpu_mm_scratch(int64_t k) {
-    return (size_t)MR * (size_t)(k + 2 * SKIM_QK) + 64;
+    return (size_t)MR * (size_t)(k + 2 * SKIM_QK_K) + 64;
 }
 
 /* w row m over [k0, k1) as floats: in place for F32, else converted into buf. */
@@ -319,10 +319,10 @@ static const float *w_row(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t 
                             c->avx2);
         return buf;
     }
-    int64_t b0 = mm->k0 / SKIM_QK, b1 = (mm->k1 + SKIM_QK - 1) / SKIM_QK;
+    int64_t qk = skim_type_block_size(mm->wt), b0 = mm->k0 / qk, b1 = (mm->k1 + qk - 1) / qk;
     size_t bb = skim_type_block_bytes(mm->wt);
-    skim_row_to_f32(mm->wt, row + (size_t)b0 * bb, buf, (b1 - b0) * SKIM_QK);
-    return buf + (mm->k0 - b0 * SKIM_QK);
+    skim_row_to_f32(mm->wt, row + (size_t)b0 * bb, buf, (b1 - b0) * qk);
+    return buf + (mm->k0 - b0 * qk);
 }
 
 static void put(const skim_cpu_mm *mm, int64_t m, int64_t col, float v) {
@@ -367,7 +367,7 @@ static void panel(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m, int m
 void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
                      const float *const *xrows, const int64_t *ycol, int64_t n_x) {
     int64_t L = mm->k1 - mm->k0;
-    size_t stride = (size_t)L + 2 * SKIM_QK;
+    size_t stride = (size_t)L + 2 * SKIM_QK_K;
     if (n_x <= 0) {
         return;
     }

@@ -1,6 +1,7 @@
 # The shader variants, one row each: "id|source[|DEFINE DEFINE=1 ...]". Adding a row makes
 # SKIM_VK_SHADER_<ID> (upper case) and embeds its SPIR-V; see backends/vulkan/README.md.
-# The mul_mat and mul_mv rows stay in the order F32, F16, Q8_0, Q4_0 (vk_ops.c by_wtype).
+# The get_rows, mul_mat and mul_mv rows stay in the order F32, F16, Q8_0, Q4_0, BF16, Q4_K,
+# Q6_K (vk_ops.c by_wtype).
 set(SKIM_VK_SHADERS
   "eltwise|eltwise.comp"
   "copy_32|copy.comp|SRC_32 DST_32"
@@ -17,10 +18,16 @@ set(SKIM_VK_SHADERS
   "get_rows_f16|get_rows.comp|W_F16"
   "get_rows_q8_0|get_rows.comp|W_Q8_0"
   "get_rows_q4_0|get_rows.comp|W_Q4_0"
+  "get_rows_bf16|get_rows.comp|W_BF16"
+  "get_rows_q4_k|get_rows.comp|W_Q4_K"
+  "get_rows_q6_k|get_rows.comp|W_Q6_K"
   "mul_mat_f32|mul_mat.comp|W_F32"
   "mul_mat_f16|mul_mat.comp|W_F16"
   "mul_mat_q8_0|mul_mat.comp|W_Q8_0"
   "mul_mat_q4_0|mul_mat.comp|W_Q4_0"
+  "mul_mat_bf16|mul_mat.comp|W_BF16"
+  "mul_mat_q4_k|mul_mat.comp|W_Q4_K"
+  "mul_mat_q6_k|mul_mat.comp|W_Q6_K"
   "mul_mat_f32_v4|mul_mat.comp|W_F32 VEC4"
   "mul_mat_f16_v4|mul_mat.comp|W_F16 VEC4"
   "mul_mat_q8_0_v4|mul_mat.comp|W_Q8_0 VEC4"
@@ -29,6 +36,9 @@ set(SKIM_VK_SHADERS
   "mul_mv_f16|mul_mv.comp|W_F16"
   "mul_mv_q8_0|mul_mv.comp|W_Q8_0"
   "mul_mv_q4_0|mul_mv.comp|W_Q4_0"
+  "mul_mv_bf16|mul_mv.comp|W_BF16"
+  "mul_mv_q4_k|mul_mv.comp|W_Q4_K"
+  "mul_mv_q6_k|mul_mv.comp|W_Q6_K"
   "set_rows_f32|set_rows.comp|DST_32"
   "set_rows_f16|set_rows.comp|DST_F16"
   "attn_f32|attn.comp|KV_F32"

@@ -202,9 +202,13 @@ SKIM_HIDDEN void skim_vk_guard_record_stray(skim_plan *p);
 SKIM_HIDDEN void skim_vk_custom_destroy(skim_vk_backend *vb);
 
 /* ---------------------------------------------------------------- vk_ops*.c */
-/* Element unit of a type in shader offsets and strides: 4 (F32, I32), 2 (F16), 1 (blocks). */
+/* Element unit of a type in shader offsets and strides: 4 (F32, I32), 2 (F16, BF16), 1
+ * (blocks). */
 static inline size_t skim_vk_unit(skim_type t) {
-    return t == SKIM_TYPE_F16 ? 2 : (t == SKIM_TYPE_Q8_0 || t == SKIM_TYPE_Q4_0) ? 1 : 4;
+    if (t == SKIM_TYPE_F16 || t == SKIM_TYPE_BF16) {
+        return 2;
+    }
+    return skim_type_block_size(t) > 1 ? 1 : 4;
 }
 SKIM_HIDDEN void skim_vk_dispatch_init(skim_vk_dispatch *d, skim_vk_shader_id shader,
                                        const skim_tensor *node);

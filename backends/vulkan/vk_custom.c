@@ -328,7 +328,7 @@ static skim_status check_bindings(skim_vk_rec *r, const skim_custom_op *op, int 
 static skim_status make_pipeline(skim_vk_rec *r, const skim_custom_op *op, const uint32_t *w,
                                  size_t n, vkc_entry *e) {
     skim_vk_backend *vb = r->vb;
-    VkShaderModuleCreateInfo mi = {VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+    VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
     mi.codeSize = n * 4;
     mi.pCode = w;
     VkShaderModule mod;
@@ -337,7 +337,7 @@ static skim_status make_pipeline(skim_vk_rec *r, const skim_custom_op *op, const
         return PFAIL(r->p, skim_vk_status(res), "custom op '%s': shader module: %s",
                      op->desc.name, skim_vk_result_str(res));
     }
-    VkComputePipelineCreateInfo ci = {VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+    VkComputePipelineCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
     ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
     ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
     ci.stage.module = mod;

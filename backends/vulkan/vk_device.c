@@ -155,15 +155,15 @@ static skim_status create_instance(skim_vk_backend *vb, const skim_vulkan_desc *
         return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: validation asked for but %s is not installed",
                     layer);
     }
-    VkApplicationInfo app = {VK_STRUCTURE_TYPE_APPLICATION_INFO};
+    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO};
     app.pApplicationName = "skim";
     app.pEngineName = "skim";
     app.apiVersion = ver >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : ver;
     VkValidationFeatureEnableEXT en[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
-    VkValidationFeaturesEXT vf = {VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT};
+    VkValidationFeaturesEXT vf = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT};
     vf.enabledValidationFeatureCount = 1;
     vf.pEnabledValidationFeatures = en;
-    VkDebugUtilsMessengerCreateInfoEXT mi = {VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
+    VkDebugUtilsMessengerCreateInfoEXT mi = {.sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT};
     mi.messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
                          VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
     mi.messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
@@ -174,7 +174,7 @@ static skim_status create_instance(skim_vk_backend *vb, const skim_vulkan_desc *
     if (desc->sync_validation) {
         mi.pNext = &vf;
     }
-    VkInstanceCreateInfo ci = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+    VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
     ci.pApplicationInfo = &app;
     if (validate) {
         ci.enabledLayerCount = 1;
@@ -267,15 +267,15 @@ static void query_features(skim_vk_backend *vb, VkPhysicalDeviceVulkan11Features
                            VkPhysicalDeviceShaderFloat16Int8Features *f16) {
     vb->i.GetPhysicalDeviceProperties(vb->phys, &vb->props);
     vb->i.GetPhysicalDeviceMemoryProperties(vb->phys, &vb->memprops);
-    VkPhysicalDeviceSubgroupProperties sg = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
-    VkPhysicalDeviceProperties2 p2 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
     p2.pNext = &sg;
     vb->i.GetPhysicalDeviceProperties2(vb->phys, &p2);
     memset(f11, 0, sizeof *f11);
     memset(f16, 0, sizeof *f16);
     f11->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES;
     f16->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES;
-    VkPhysicalDeviceFeatures2 f2 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
+    VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
     f2.pNext = f11;
     if (vb->props.apiVersion >= VK_API_VERSION_1_2) {
         f11->pNext = f16;
@@ -318,18 +318,18 @@ static skim_status create_device(skim_vk_backend *vb, const skim_vulkan_desc *de
         return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: %s has no compute queue", vb->props.deviceName);
     }
     bool want16 = desc->fp16 != SKIM_VK_OFF;
-    VkPhysicalDeviceVulkan11Features e11 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
+    VkPhysicalDeviceVulkan11Features e11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
     e11.storageBuffer16BitAccess = want16 && f11.storageBuffer16BitAccess;
     vb->info.storage16 = e11.storageBuffer16BitAccess;
     vb->info.float16 = want16 && vb->info.float16;
-    VkPhysicalDeviceShaderFloat16Int8Features e16 = {VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
+    VkPhysicalDeviceShaderFloat16Int8Features e16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
     e16.shaderFloat16 = vb->info.float16;
     float prio = 1.0f;
-    VkDeviceQueueCreateInfo qi = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+    VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
     qi.queueFamilyIndex = fam;
     qi.queueCount = 1;
     qi.pQueuePriorities = &prio;
-    VkDeviceCreateInfo ci = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+    VkDeviceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     ci.queueCreateInfoCount = 1;
     ci.pQueueCreateInfos = &qi;
     ci.pNext = &e11;
@@ -397,7 +397,7 @@ skim_status skim_vk_device_create(skim_vk_backend *vb, const skim_vulkan_desc *d
     if (vb->own_device) {
         vb->d.vkGetDeviceQueue(vb->dev, vb->qfam, 0, &vb->queue);
     }
-    VkCommandPoolCreateInfo pi = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
     pi.queueFamilyIndex = vb->qfam;
     VkResult r = vb->d.vkCreateCommandPool(vb->dev, &pi, vb->vka, &vb->pool);

@@ -156,7 +156,7 @@ void skim_vk_guard_record_stray(skim_plan *p) {
     for (int i = 0; i < g->n_nodes; i++) {
         const skim_tensor *t = g->nodes[i];
         if (owns_arena(g, t)) {
-            VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+            VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER};
             mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT;
             mb.dstAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
             vb->d.vkCmdPipelineBarrier(vp->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,

@@ -22,7 +22,7 @@ skim_status skim_vk_buffer_create(skim_vk_backend *vb, skim_vk_buffer *b, VkDevi
     if (size == 0) {
         size = 16;
     }
-    VkBufferCreateInfo bi = {VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
+    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO};
     bi.size = size;
     bi.usage = usage | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
     bi.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
@@ -43,7 +43,7 @@ skim_status skim_vk_buffer_create(skim_vk_backend *vb, skim_vk_buffer *b, VkDevi
     if (type < 0) {
         type = find_type(vb, req.memoryTypeBits, 0);
     }
-    VkMemoryAllocateInfo ai = {VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO};
     ai.allocationSize = req.size;
     ai.memoryTypeIndex = (uint32_t)type;
     r = vb->d.vkAllocateMemory(vb->dev, &ai, vb->vka, &b->mem);
@@ -86,7 +86,7 @@ void skim_vk_buffer_destroy(skim_vk_backend *vb, skim_vk_buffer *b) {
 /* Runs a one-off command (a copy, or a fill when src is NULL) and waits for it. */
 static skim_status one_off(skim_vk_backend *vb, VkBuffer src, VkDeviceSize soff, VkBuffer dst,
                            VkDeviceSize doff, VkDeviceSize size, uint32_t word) {
-    VkCommandBufferAllocateInfo ai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
     ai.commandPool = vb->pool;
     ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
     ai.commandBufferCount = 1;
@@ -95,11 +95,11 @@ static skim_status one_off(skim_vk_backend *vb, VkBuffer src, VkDeviceSize soff,
     if (r != VK_SUCCESS) {
         return FAIL(vb, skim_vk_status(r), "vulkan: command buffer: %s", skim_vk_result_str(r));
     }
-    VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
     vb->d.vkBeginCommandBuffer(cb, &bi);
     /* After any earlier run's reads and writes of these buffers. */
-    VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     vb->d.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
@@ -111,7 +111,7 @@ static skim_status one_off(skim_vk_backend *vb, VkBuffer src, VkDeviceSize soff,
         vb->d.vkCmdFillBuffer(cb, dst, doff, size, word);
     }
     vb->d.vkEndCommandBuffer(cb);
-    VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &cb;
     r = vb->d.vkQueueSubmit(vb->queue, 1, &si, VK_NULL_HANDLE);

@@ -178,11 +178,14 @@ skim_status skim_vk_op_cpy(skim_vk_rec *r, const skim_tensor *node) {
 /* ---------------------------------------------------------------- weights */
 
 static skim_vk_shader_id by_wtype(skim_type t, skim_vk_shader_id f32) {
-    /* The F32, F16, Q8_0, Q4_0 variants are consecutive in shaders.cmake. */
+    /* The F32, F16, Q8_0, Q4_0, BF16, Q4_K, Q6_K variants are consecutive in shaders.cmake. */
     switch (t) {
     case SKIM_TYPE_F16: return (skim_vk_shader_id)(f32 + 1);
     case SKIM_TYPE_Q8_0: return (skim_vk_shader_id)(f32 + 2);
     case SKIM_TYPE_Q4_0: return (skim_vk_shader_id)(f32 + 3);
+    case SKIM_TYPE_BF16: return (skim_vk_shader_id)(f32 + 4);
+    case SKIM_TYPE_Q4_K: return (skim_vk_shader_id)(f32 + 5);
+    case SKIM_TYPE_Q6_K: return (skim_vk_shader_id)(f32 + 6);
     default: return f32;
     }
 }
@@ -285,11 +288,23 @@ skim_status skim_vk_op_mul_mat_sel_k(skim_vk_rec *r, const skim_tensor *n) { ret
 
 /* ---------------------------------------------------------------- support */
 
+/* BF16, Q4_K and Q6_K are weight types: only get_rows and the mul_mats read them. */
+static bool weight_only_type(skim_type t) {
+    return t == SKIM_TYPE_BF16 || t == SKIM_TYPE_Q4_K || t == SKIM_TYPE_Q6_K;
+}
+
 bool skim_vk_supports(skim_backend *be, const skim_tensor *node) {
     if (node->kind == SKIM_KIND_VIEW) {
         return true;
     }
     const skim_tensor *a = node->src[0];
+    bool reads_w = node->op == SKIM_OP_GET_ROWS || node->op == SKIM_OP_MUL_MAT ||
+                   node->op == SKIM_OP_MUL_MAT_SEL || node->op == SKIM_OP_MUL_MAT_SEL_K;
+    for (int i = 0; i < SKIM_MAX_SRC; i++) {
+        if (node->src[i] && weight_only_type(node->src[i]->type) && !(reads_w && i == 0)) {
+            return false;
+        }
+    }
     switch (node->op) {
     case SKIM_OP_CONT:
         return a->type == SKIM_TYPE_F32 || a->type == SKIM_TYPE_I32 || a->type == SKIM_TYPE_F16;

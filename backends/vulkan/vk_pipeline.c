@@ -36,7 +36,7 @@ skim_status skim_vk_pipelines_init(skim_vk_backend *vb) {
                     "needs %d", vb->props.deviceName,
                     vb->props.limits.maxPerStageDescriptorStorageBuffers, SKIM_VK_N_BINDINGS);
     }
-    VkDescriptorSetLayoutCreateInfo li = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
+    VkDescriptorSetLayoutCreateInfo li = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO};
     li.bindingCount = SKIM_VK_N_BINDINGS;
     li.pBindings = b;
     VkResult r = vb->d.vkCreateDescriptorSetLayout(vb->dev, &li, vb->vka, &vb->dsl);
@@ -44,7 +44,7 @@ skim_status skim_vk_pipelines_init(skim_vk_backend *vb) {
         return FAIL(vb, skim_vk_status(r), "vulkan: descriptor set layout: %s", skim_vk_result_str(r));
     }
     VkPushConstantRange pr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof(skim_vk_pc)};
-    VkPipelineLayoutCreateInfo pi = {VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
+    VkPipelineLayoutCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO};
     pi.setLayoutCount = 1;
     pi.pSetLayouts = &vb->dsl;
     pi.pushConstantRangeCount = 1;
@@ -53,7 +53,7 @@ skim_status skim_vk_pipelines_init(skim_vk_backend *vb) {
     if (r != VK_SUCCESS) {
         return FAIL(vb, skim_vk_status(r), "vulkan: pipeline layout: %s", skim_vk_result_str(r));
     }
-    VkPipelineCacheCreateInfo ci = {VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+    VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
     if (vb->cache_io.load) {
         size_t n = 0;
         const void *data = vb->cache_io.load(vb->cache_io.user, &n);
@@ -110,7 +110,7 @@ skim_status skim_vk_pipeline_get(skim_vk_backend *vb, skim_vk_shader_id id, VkPi
         return SKIM_OK;
     }
     const skim_vk_spirv *s = &skim_vk_spirv_table[id];
-    VkShaderModuleCreateInfo mi = {VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+    VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
     mi.codeSize = s->size;
     mi.pCode = s->code;
     VkShaderModule mod;
@@ -118,7 +118,7 @@ skim_status skim_vk_pipeline_get(skim_vk_backend *vb, skim_vk_shader_id id, VkPi
     if (r != VK_SUCCESS) {
         return FAIL(vb, skim_vk_status(r), "vulkan: shader %s: %s", s->name, skim_vk_result_str(r));
     }
-    VkComputePipelineCreateInfo ci = {VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+    VkComputePipelineCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
     ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
     ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
     ci.stage.module = mod;

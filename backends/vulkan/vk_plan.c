@@ -108,7 +108,7 @@ static void record_readback(skim_plan *p) {
     skim_vk_backend *vb = p->be->impl;
     skim_vk_plan *vp = p->impl;
     const skim_graph *g = p->graph;
-    VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT;
     vb->d.vkCmdPipelineBarrier(vp->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
@@ -141,7 +141,7 @@ static skim_status record(skim_plan *p) {
     }
     uint32_t n_sets = (uint32_t)(vp->n_dispatch + p->graph->n_sels + 1);
     VkDescriptorPoolSize ps = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, n_sets * SKIM_VK_N_BINDINGS};
-    VkDescriptorPoolCreateInfo pi = {VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
+    VkDescriptorPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
     pi.maxSets = n_sets;
     pi.poolSizeCount = 1;
     pi.pPoolSizes = &ps;
@@ -167,7 +167,7 @@ static skim_status record(skim_plan *p) {
     /* The work goes into a secondary command buffer, recorded once; the plan's primary
      * only executes it, and an engine's own primary can execute it too
      * (skim_vulkan_plan_record). */
-    VkCommandBufferAllocateInfo ai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
     ai.commandPool = vb->pool;
     ai.level = VK_COMMAND_BUFFER_LEVEL_SECONDARY;
     ai.commandBufferCount = 1;
@@ -179,12 +179,12 @@ static skim_status record(skim_plan *p) {
     if (res != VK_SUCCESS) {
         return PFAIL(p, skim_vk_status(res), "vulkan: command buffer: %s", skim_vk_result_str(res));
     }
-    VkCommandBufferInheritanceInfo inh = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_INHERITANCE_INFO};
-    VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    VkCommandBufferInheritanceInfo inh = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_INHERITANCE_INFO};
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.pInheritanceInfo = &inh;
     vb->d.vkBeginCommandBuffer(vp->cmd, &bi);
     /* What earlier runs, uploads and reads did is finished before this run touches it. */
-    VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
                        VK_ACCESS_HOST_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
@@ -198,7 +198,7 @@ static skim_status record(skim_plan *p) {
     record_readback(p);
     res = vb->d.vkEndCommandBuffer(vp->cmd);
     if (res == VK_SUCCESS) {
-        VkCommandBufferBeginInfo pb = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+        VkCommandBufferBeginInfo pb = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
         vb->d.vkBeginCommandBuffer(vp->primary, &pb);
         vb->d.vkCmdExecuteCommands(vp->primary, 1, &vp->cmd);
         res = vb->d.vkEndCommandBuffer(vp->primary);
@@ -224,7 +224,7 @@ skim_status skim_vk_plan_create(skim_backend *be, skim_plan *p) {
     skim_status st = make_buffers(p);
     if (st == SKIM_OK) st = record(p);
     if (st == SKIM_OK) {
-        VkFenceCreateInfo fi = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+        VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
         VkResult res = vb->d.vkCreateFence(vb->dev, &fi, vb->vka, &vp->fence);
         if (res != VK_SUCCESS) {
             st = PFAIL(p, skim_vk_status(res), "vulkan: fence: %s", skim_vk_result_str(res));
@@ -281,7 +281,7 @@ skim_status skim_vk_run_async(skim_plan *p) {
     skim_vk_write_params(p);
     vp->submit_mark = vb->n_submits;
     VkResult r = vb->d.vkResetFences(vb->dev, 1, &vp->fence);
-    VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &vp->primary;
     if (r == VK_SUCCESS) {

@@ -94,7 +94,7 @@ static void raw_info(const skim_vk_buffer *b, VkDeviceSize off, VkDescriptorBuff
 }
 
 static void barrier(skim_vk_rec *r) {
-    VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
                        VK_ACCESS_INDIRECT_COMMAND_READ_BIT;
@@ -108,7 +108,7 @@ static skim_status write_set(skim_vk_rec *r, skim_vk_dispatch *d, const skim_vk_
                              VkDescriptorSet *out) {
     skim_vk_backend *vb = r->vb;
     skim_vk_plan *vp = r->vp;
-    VkDescriptorSetAllocateInfo ai = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
+    VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
     ai.descriptorPool = vp->dpool;
     ai.descriptorSetCount = 1;
     ai.pSetLayouts = &vb->dsl;

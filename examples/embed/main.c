@@ -49,10 +49,10 @@ static void messenger_info(VkDebugUtilsMessengerCreateInfoEXT *mi) {
 static int engine_create(engine *e, int validate) {
     memset(e, 0, sizeof *e);
     if (volkInitialize() != VK_SUCCESS) return 77;
-    VkApplicationInfo app = {VK_STRUCTURE_TYPE_APPLICATION_INFO};
+    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO};
     app.pApplicationName = "embed";
     app.apiVersion = VK_API_VERSION_1_1;
-    VkInstanceCreateInfo ci = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+    VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
     ci.pApplicationInfo = &app;
     const char *layer = "VK_LAYER_KHRONOS_validation", *ext = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
     VkDebugUtilsMessengerCreateInfoEXT mi;
@@ -85,11 +85,11 @@ static int engine_create(engine *e, int validate) {
     }
     if (e->family == UINT32_MAX) return 77;
     float prio = 1.0f;
-    VkDeviceQueueCreateInfo qi = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+    VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
     qi.queueFamilyIndex = e->family;
     qi.queueCount = 1;
     qi.pQueuePriorities = &prio;
-    VkDeviceCreateInfo di = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     di.queueCreateInfoCount = 1;
     di.pQueueCreateInfos = &qi;
     if (vkCreateDevice(e->phys, &di, NULL, &e->dev) != VK_SUCCESS) return 1;
@@ -109,25 +109,25 @@ static void engine_destroy(engine *e) {
  * compute stage) and signals semaphore 1, "after" (the engine's consumer) waits on that
  * and signals the fence. Here "before" and "after" are empty submissions. */
 static skim_status engine_run(const engine *e, skim_plan *plan) {
-    VkCommandPoolCreateInfo pi = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     pi.queueFamilyIndex = e->family;
     VkCommandPool pool;
     if (vkCreateCommandPool(e->dev, &pi, NULL, &pool) != VK_SUCCESS) return SKIM_ERR_DEVICE;
-    VkCommandBufferAllocateInfo ai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
     ai.commandPool = pool;
     ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
     ai.commandBufferCount = 1;
     VkCommandBuffer cmd;
     vkAllocateCommandBuffers(e->dev, &ai, &cmd);
-    VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     vkBeginCommandBuffer(cmd, &bi);
     /* ... the engine's own work would be recorded here ... */
     skim_status s = skim_vulkan_plan_record(plan, cmd);
     vkEndCommandBuffer(cmd);
-    VkFenceCreateInfo fi = {VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     VkFence fence;
     vkCreateFence(e->dev, &fi, NULL, &fence);
-    VkSemaphoreCreateInfo smi = {VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
+    VkSemaphoreCreateInfo smi = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO};
     VkSemaphore sem[2];
     vkCreateSemaphore(e->dev, &smi, NULL, &sem[0]);
     vkCreateSemaphore(e->dev, &smi, NULL, &sem[1]);

@@ -55,6 +55,62 @@ def f32s(n):
     return b''.join(struct.pack('<f', float(i)) for i in range(n))
 
 
+QK_K = 256
+# ggml's tensor types as GGUF files number them, each with the elements of one block and the
+# block's fields in bytes, as the format describes them (h: a 2-byte half). The reader's
+# table (models/gguf_common.c) must give the same sizes: test_gguf_independent compares.
+GGML_TYPES = {
+    'F32': (0, 1, [4]), 'F16': (1, 1, [2]), 'BF16': (30, 1, [2]), 'F64': (28, 1, [8]),
+    'I8': (24, 1, [1]), 'I16': (25, 1, [2]), 'I32': (26, 1, [4]), 'I64': (27, 1, [8]),
+    'Q4_0': (2, 32, [2, 32 // 2]),                      # d, nibbles
+    'Q4_1': (3, 32, [2, 2, 32 // 2]),                   # d, m, nibbles
+    'Q5_0': (6, 32, [2, 32 // 8, 32 // 2]),             # d, fifth bits, nibbles
+    'Q5_1': (7, 32, [2, 2, 32 // 8, 32 // 2]),
+    'Q8_0': (8, 32, [2, 32]),                           # d, int8s
+    'Q8_1': (9, 32, [2, 2, 32]),                        # d, s, int8s
+    'Q2_K': (10, QK_K, [QK_K // 16, QK_K // 4, 2, 2]),  # scales, 2-bit quants, d, dmin
+    'Q3_K': (11, QK_K, [QK_K // 8, QK_K // 4, 12, 2]),  # hmask, low bits, scales, d
+    'Q4_K': (12, QK_K, [2, 2, 12, QK_K // 2]),          # d, dmin, scales, nibbles
+    'Q5_K': (13, QK_K, [2, 2, 12, QK_K // 8, QK_K // 2]),
+    'Q6_K': (14, QK_K, [QK_K // 2, QK_K // 4, QK_K // 16, 2]),  # ql, qh, scales, d
+    'Q8_K': (15, QK_K, [4, QK_K, 2 * (QK_K // 16)]),    # float d, int8s, int16 bsums
+    'IQ2_XXS': (16, QK_K, [2, 2 * (QK_K // 8)]),
+    'IQ2_XS': (17, QK_K, [2, 2 * (QK_K // 8), QK_K // 32]),
+    'IQ3_XXS': (18, QK_K, [2, 3 * QK_K // 8]),
+    'IQ1_S': (19, QK_K, [2, QK_K // 8, 2 * (QK_K // 32)]),
+    'IQ4_NL': (20, 32, [2, 32 // 2]),
+    'IQ3_S': (21, QK_K, [2, QK_K // 4, QK_K // 32, QK_K // 8, QK_K // 64]),
+    'IQ2_S': (22, QK_K, [2, QK_K // 4, QK_K // 32, QK_K // 32]),
+    'IQ4_XS': (23, QK_K, [2, 2, QK_K // 64, QK_K // 2]),
+    'IQ1_M': (29, QK_K, [QK_K // 8, QK_K // 16, QK_K // 32]),
+    'TQ1_0': (34, QK_K, [(QK_K - 4 * QK_K // 64) // 5, QK_K // 64, 2]),
+    'TQ2_0': (35, QK_K, [QK_K // 4, 2]),
+    'MXFP4': (39, 32, [1, 32 // 2]),                    # shared exponent, e2m1 nibbles
+    'NVFP4': (40, 64, [64 // 16, 64 // 2]),             # e4m3 scale per 16, nibbles
+    'Q1_0': (41, 128, [2, 128 // 8]),
+    'Q2_0': (42, 64, [2, 64 // 4]),
+}
+
+
+def block_bytes(name):
+    return sum(GGML_TYPES[name][2])
+
+
+def every_ggml_type():
+    """One tensor of every type ([2 blocks, 3 rows]), its bytes filled with its index + 1,
+    and test.nbytes: each tensor's size as this script computes it."""
+    infos, data, sizes = b'', b'', []
+    names = sorted(GGML_TYPES, key=lambda n: GGML_TYPES[n][0])
+    for i, name in enumerate(names):
+        ttype, block, _ = GGML_TYPES[name]
+        n = 2 * 3 * block_bytes(name)
+        infos += tinfo(name.lower(), [2 * block, 3], ttype=ttype, offset=len(data))
+        data += pad_to(bytes([i + 1]) * n)
+        sizes.append(n)
+    meta = kv('test.nbytes', ARR, u32(U64) + u64(len(sizes)) + b''.join(u64(n) for n in sizes))
+    return with_data(header(len(names), 1) + meta + infos, data)
+
+
 def tiny_model(gated):
     """A valid model small enough for a fuzzing seed: llama (1 block, d 8, 2 heads sharing
     1 KV head, SwiGLU 8, vocab 7, a tokenizer) or skim-gated (2 blocks, head gates, a
@@ -127,8 +183,7 @@ def cases():
         kv('a.f64', F64, struct.pack('<d', -0.25))])
     c['ok_nested_arrays'] = header(0, 1) + kv('n', ARR, u32(ARR) + u64(2) + u32(U8) + u64(2) + b'\x01\x02' +
                                                u32(ARR) + u64(1) + u32(STR) + u64(1) + gstr('z'))
-    c['ok_unknown_tensor_type'] = with_data(header(1, 0) + tinfo('q4k', [256], ttype=12), b'\0' * 144)
-    c['ok_unsized_tensor_type'] = with_data(header(1, 0) + tinfo('odd', [8], ttype=999), b'')
+    c['ok_every_ggml_type'] = every_ggml_type()
     c['ok_alignment_64'] = with_data(header(2, 1) + kv_u32('general.alignment', 64) +
                                      tinfo('a', [4]) + tinfo('b', [4], offset=64),
                                      pad_to(f32s(4), 64) + f32s(4), 64)
@@ -184,6 +239,16 @@ def cases():
     c['format_data_section_past_eof'] = header(1, 0) + tinfo('w', [4])
     c['format_overlapping_tensors'] = with_data(header(2, 0) + tinfo('a', [16]) + tinfo('b', [4], offset=32),
                                                 f32s(16))
+    # tensor types: a number ggml never had, numbers retired from GGUF files, and the size,
+    # placement and overlap checks on types skim does not compute with
+    c['format_tensor_type_255'] = with_data(header(1, 0) + tinfo('w', [32], ttype=255), b'\0' * 128)
+    c['format_tensor_type_retired_4'] = with_data(header(1, 0) + tinfo('w', [32], ttype=4), b'\0' * 128)
+    c['format_tensor_type_retired_31'] = with_data(header(1, 0) + tinfo('w', [32], ttype=31), b'\0' * 128)
+    c['format_q6_k_data_past_eof'] = with_data(header(1, 0) + tinfo('w', [256], ttype=14),
+                                               b'\0' * (block_bytes('Q6_K') - 1))
+    c['format_iq2_xxs_block_size'] = with_data(header(1, 0) + tinfo('w', [128, 2], ttype=16), b'\0' * 256)
+    c['format_iq4_xs_overlap'] = with_data(header(2, 0) + tinfo('a', [512], ttype=23) +
+                                           tinfo('b', [256], ttype=23, offset=256), b'\0' * 512)
     c['format_duplicate_tensor_name'] = with_data(header(2, 0) + tinfo('w', [4]) + tinfo('w', [4], offset=32),
                                                   pad_to(f32s(4)) + f32s(4))
     return c

@@ -148,6 +148,35 @@ static void alignment(int mode) {
     skim_gguf_destroy(g);
 }
 
+/* ok_every_ggml_type: one tensor of each ggml type, [2 blocks, 3 rows], its bytes all
+ * index + 1, packed at the alignment; test.nbytes holds each size as the script computed
+ * it from the block's fields. Sizes, offsets and data must match, whatever the type. */
+static void every_ggml_type(int mode) {
+    skim_gguf *g = open_mode("ok_every_ggml_type.gguf", mode);
+    const skim_gguf_value *sizes = find(g, "test.nbytes", SKIM_GGUF_ARRAY);
+    skim_gguf_type et;
+    uint64_t n = 0;
+    CHECK_STATUS(skim_gguf_value_arr(sizes, &et, &n), SKIM_OK);
+    CHECK(et == SKIM_GGUF_UINT64 && n == (uint64_t)skim_gguf_n_tensors(g) && n >= 35);
+    const uint64_t *want = skim_gguf_arr_data(sizes);
+    uint64_t next = 0;
+    for (int64_t i = 0; i < (int64_t)n; i++) {
+        skim_gguf_tensor_info t;
+        CHECK_STATUS(skim_gguf_tensor_info_get(g, i, &t), SKIM_OK);
+        if (t.nbytes != want[i]) {
+            fprintf(stderr, "tensor %s (ggml type %u): %zu bytes, the script says %llu\n",
+                    t.name, (unsigned)t.ggml_type, t.nbytes, (unsigned long long)want[i]);
+        }
+        CHECK(t.nbytes == want[i] && t.n_dims == 2 && t.ne[1] == 3);
+        CHECK(t.offset == next);
+        next = (t.offset + t.nbytes + 31) / 32 * 32;
+        const unsigned char *p = t.data;
+        CHECK(p[0] == (unsigned char)(i + 1) && p[t.nbytes - 1] == (unsigned char)(i + 1));
+        CHECK(t.supported == (t.type != SKIM_TYPE_COUNT));
+    }
+    skim_gguf_destroy(g);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: test_gguf_independent CORPUS_DIR\n");
@@ -158,6 +187,7 @@ int main(int argc, char **argv) {
         all_types(mode);
         nested(mode);
         alignment(mode);
+        every_ggml_type(mode);
     }
     free(g_buf);
     printf("gguf: the Python-written files read back as written (mapped, read, memory)\n");

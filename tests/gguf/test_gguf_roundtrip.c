@@ -370,7 +370,11 @@ static void reader_misuse(void) {
     CHECK(strcmp(skim_gguf_type_name(SKIM_GGUF_FLOAT64), "f64") == 0);
     CHECK(strcmp(skim_gguf_type_name((skim_gguf_type)99), "?") == 0);
     CHECK(skim_gguf_skim_type(8) == SKIM_TYPE_Q8_0 && skim_gguf_skim_type(2) == SKIM_TYPE_Q4_0);
-    CHECK(skim_gguf_skim_type(26) == SKIM_TYPE_I32 && skim_gguf_skim_type(12) == SKIM_TYPE_COUNT);
+    CHECK(skim_gguf_skim_type(26) == SKIM_TYPE_I32 && skim_gguf_skim_type(13) == SKIM_TYPE_COUNT);
+    CHECK(skim_gguf_skim_type(12) == SKIM_TYPE_Q4_K && skim_gguf_skim_type(14) == SKIM_TYPE_Q6_K &&
+          skim_gguf_skim_type(30) == SKIM_TYPE_BF16);
+    CHECK(skim_gguf_ggml_type(SKIM_TYPE_Q4_K) == 12 && skim_gguf_ggml_type(SKIM_TYPE_Q6_K) == 14 &&
+          skim_gguf_ggml_type(SKIM_TYPE_BF16) == 30);
 }
 
 /* Every allocation of building, writing and reading fails in turn: statuses, no leaks. */

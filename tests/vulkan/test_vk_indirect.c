@@ -27,9 +27,9 @@ typedef struct app {
 static int app_create(app *a) {
     memset(a, 0, sizeof *a);
     if (volkInitialize() != VK_SUCCESS) return 77;
-    VkApplicationInfo ai = {VK_STRUCTURE_TYPE_APPLICATION_INFO};
+    VkApplicationInfo ai = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO};
     ai.apiVersion = VK_API_VERSION_1_1;
-    VkInstanceCreateInfo ci = {VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
+    VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO};
     ci.pApplicationInfo = &ai;
     if (vkCreateInstance(&ci, NULL, &a->inst) != VK_SUCCESS) return 77;
     volkLoadInstance(a->inst);
@@ -47,25 +47,25 @@ static int app_create(app *a) {
         if (qf[i].queueFlags & VK_QUEUE_COMPUTE_BIT) a->family = i;
     if (a->family == UINT32_MAX) return 77;
     float prio = 1.0f;
-    VkDeviceQueueCreateInfo qi = {VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
+    VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
     qi.queueFamilyIndex = a->family;
     qi.queueCount = 1;
     qi.pQueuePriorities = &prio;
     VkPhysicalDeviceFeatures en;
     memset(&en, 0, sizeof en);
     en.pipelineStatisticsQuery = VK_TRUE;
-    VkDeviceCreateInfo di = {VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
+    VkDeviceCreateInfo di = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     di.queueCreateInfoCount = 1;
     di.pQueueCreateInfos = &qi;
     di.pEnabledFeatures = &en;
     if (vkCreateDevice(a->phys, &di, NULL, &a->dev) != VK_SUCCESS) return 1;
     volkLoadDevice(a->dev);
     vkGetDeviceQueue(a->dev, a->family, 0, &a->queue);
-    VkCommandPoolCreateInfo pi = {VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
+    VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
     pi.queueFamilyIndex = a->family;
     vkCreateCommandPool(a->dev, &pi, NULL, &a->pool);
-    VkQueryPoolCreateInfo qpi = {VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
+    VkQueryPoolCreateInfo qpi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO};
     qpi.queryType = VK_QUERY_TYPE_PIPELINE_STATISTICS;
     qpi.queryCount = 1;
     qpi.pipelineStatistics = VK_QUERY_PIPELINE_STATISTIC_COMPUTE_SHADER_INVOCATIONS_BIT;
@@ -81,20 +81,20 @@ static void app_destroy(app *a) {
 
 /* One run of plan p inside a query; returns the compute-shader invocations, or -1. */
 static long long counted_run(app *a, skim_plan *p) {
-    VkCommandBufferAllocateInfo ai = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
     ai.commandPool = a->pool;
     ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
     ai.commandBufferCount = 1;
     VkCommandBuffer cb;
     vkAllocateCommandBuffers(a->dev, &ai, &cb);
-    VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     vkBeginCommandBuffer(cb, &bi);
     vkCmdResetQueryPool(cb, a->qp, 0, 1);
     vkCmdBeginQuery(cb, a->qp, 0, 0);
     skim_status s = skim_vulkan_plan_record(p, cb);
     vkCmdEndQuery(cb, a->qp, 0);
     vkEndCommandBuffer(cb);
-    VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &cb;
     long long inv = -1;
