@@ -19,9 +19,8 @@ fuzz_seconds=${SKIM_FUZZ_SECONDS:-60}
 t0=$(date +%s)
 stamp() { echo "== test-sanitizers: $* ($(( $(date +%s) - t0 )) s)"; }
 
-# SKIM_WERROR stays off: the gcc build of scripts/test.sh is the warnings gate (clang
-# orders -Wextra after a target's -Wno-missing-field-initializers, so Vulkan struct
-# initialisers warn there).
+# SKIM_WERROR stays off here: scripts/test-clang.sh is the clang warnings gate, and a
+# warning should fail that gate, not hide the sanitizers' findings.
 san_build() { # dir, sanitizer flags, extra cmake args...
   local dir=$1 flags=$2
   shift 2

@@ -9,5 +9,6 @@ cmake --build build
 # setup.sh installs lavapipe: here a Vulkan test without a device fails instead of skipping.
 SKIM_TEST_VK_REQUIRE=1 ctest --test-dir build --output-on-failure -j2 "$@"
 bash scripts/test-sanitizers.sh build-san   # ASan+UBSan+LSan suite, graph fuzzer, TSan threads
+bash scripts/test-clang.sh build-clang   # the second warnings gate: clang -Werror, shared library
 bash scripts/test-consumers.sh build   # tests/consumer: add_subdirectory, find_package, pkg-config
 bash scripts/test-cross.sh build-aarch64   # aarch64 cross build, CPU suite under qemu-user
