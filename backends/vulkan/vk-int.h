@@ -118,6 +118,15 @@ typedef struct skim_vk_plan {
     int64_t submit_mark; /* vb->n_submits when the current run started */
 } skim_vk_plan;
 
+/* A byte range a recorded dispatch reads or writes (vk_record.c's barrier planning). */
+typedef struct skim_vk_access {
+    VkBuffer buf;
+    VkDeviceSize off, end;
+    bool write;
+} skim_vk_access;
+
+enum { SKIM_VK_MAX_PENDING = 128 };
+
 /* The recorder handed to skim_vk_op_<name>: pass 0 only counts (no Vulkan calls). */
 typedef struct skim_vk_rec {
     skim_vk_backend *vb;
@@ -125,6 +134,11 @@ typedef struct skim_vk_rec {
     skim_vk_plan *vp;
     int pass;
     skim_status st;
+    int64_t n_dispatch, n_barrier; /* recorded by pass 1: the run stats' figures */
+    /* What the dispatches since the last barrier access: a dispatch that conflicts with
+     * any of it (read after write, write after read or write) gets a barrier first. */
+    skim_vk_access pend[SKIM_VK_MAX_PENDING];
+    int n_pend;
 } skim_vk_rec;
 
 /* A dispatch: the shader, its push constants, the tensors at bindings 0..8 (NULL:

@@ -1,8 +1,18 @@
 /* vk_record.c - the plan's command buffer, recorded once: a pass that only counts
  * (dispatches, and the indirect dispatches of bounded tensors), then the recording pass
- * that writes every descriptor set once and records dispatches with a barrier after each.
- * After each selection producer, indirect.comp writes the VkDispatchIndirectCommand of the
- * dispatches consuming it (SHADER_WRITE -> INDIRECT_COMMAND_READ barrier). */
+ * that writes every descriptor set once and records the dispatches. After each selection
+ * producer, indirect.comp writes the VkDispatchIndirectCommand of the dispatches
+ * consuming it.
+ *
+ * Barriers are planned from what each dispatch binds: the byte ranges of its descriptors
+ * (binding 0 written, the others read; the run-parameter word that set_rows flags is
+ * written) and, for an indirect dispatch, its 12-byte command. A dispatch gets a barrier
+ * before it only when one of its ranges overlaps a range of a dispatch since the last
+ * barrier and one of the two writes it: reads after writes, and writes after reads or
+ * writes, which the arena's memory reuse makes of two different tensors. Independent
+ * dispatches run between the same two barriers. The ranges are the descriptors' own
+ * (aligned and rounded as bound), so that the synchronization validation layer, which
+ * checks the same ranges, agrees. */
 #include "vk-int.h"
 
 #include <string.h>
@@ -102,10 +112,61 @@ static void barrier(skim_vk_rec *r) {
                                   VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT |
                                   VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT, 0, 1, &mb, 0, NULL, 0,
                                   NULL);
+    r->n_barrier++;
+}
+
+/* How a dispatch uses the run-parameter buffer: 0 not at all, 1 reads it (attention's
+ * n_kv), 2 writes it (set_rows's range flag). Custom ops: everything bound, written. */
+static int params_use(const skim_vk_dispatch *d) {
+    if (d->pipe) {
+        return 2;
+    }
+    switch (d->shader) {
+    case SKIM_VK_SHADER_ATTN_F32:
+    case SKIM_VK_SHADER_ATTN_F16: return 1;
+    case SKIM_VK_SHADER_SET_ROWS_F32:
+    case SKIM_VK_SHADER_SET_ROWS_F16: return 2;
+    default: return 0;
+    }
+}
+
+static bool conflicts(const skim_vk_access *a, const skim_vk_access *b) {
+    return a->buf == b->buf && a->off < b->end && b->off < a->end && (a->write || b->write);
+}
+
+/* Before dispatch d (bound as bi; ind: its indirect command's offset, or -1): a barrier
+ * when it conflicts with what ran since the last one; then its accesses join the list. */
+static void plan_barrier(skim_vk_rec *r, const skim_vk_dispatch *d,
+                         const VkDescriptorBufferInfo bi[SKIM_VK_N_BINDINGS], int64_t ind) {
+    skim_vk_access acc[SKIM_VK_N_BINDINGS + 1];
+    int n = 0, pu = params_use(d);
+    for (int k = 0; k < SKIM_VK_N_BINDINGS; k++) {
+        if (bi[k].buffer == r->vp->dummy.buf || (k == SKIM_VK_B_PARAMS && pu == 0)) {
+            continue;
+        }
+        bool w = k == 0 || d->pipe || (k == SKIM_VK_B_PARAMS && pu == 2);
+        acc[n++] = (skim_vk_access){bi[k].buffer, bi[k].offset, bi[k].offset + bi[k].range, w};
+    }
+    if (ind >= 0) {
+        acc[n++] = (skim_vk_access){r->vp->indirect.buf, (VkDeviceSize)ind,
+                                    (VkDeviceSize)ind + 12u, false};
+    }
+    bool hazard = r->n_pend + n > SKIM_VK_MAX_PENDING;
+    for (int i = 0; i < n && !hazard; i++) {
+        for (int j = 0; j < r->n_pend && !hazard; j++) {
+            hazard = conflicts(&acc[i], &r->pend[j]);
+        }
+    }
+    if (hazard) {
+        barrier(r);
+        r->n_pend = 0;
+    }
+    memcpy(&r->pend[r->n_pend], acc, (size_t)n * sizeof acc[0]);
+    r->n_pend += n;
 }
 
 static skim_status write_set(skim_vk_rec *r, skim_vk_dispatch *d, const skim_vk_buffer *raw[3],
-                             VkDescriptorSet *out) {
+                             VkDescriptorSet *out, VkDescriptorBufferInfo bi[SKIM_VK_N_BINDINGS]) {
     skim_vk_backend *vb = r->vb;
     skim_vk_plan *vp = r->vp;
     VkDescriptorSetAllocateInfo ai = {VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
@@ -116,7 +177,6 @@ static skim_status write_set(skim_vk_rec *r, skim_vk_dispatch *d, const skim_vk_
     if (res != VK_SUCCESS) {
         return PFAIL(r->p, skim_vk_status(res), "vulkan: descriptor set: %s", skim_vk_result_str(res));
     }
-    VkDescriptorBufferInfo bi[SKIM_VK_N_BINDINGS];
     VkWriteDescriptorSet w[SKIM_VK_N_BINDINGS];
     for (int k = 0; k < SKIM_VK_N_BINDINGS; k++) {
         const skim_tensor *t = k < 9 ? d->bind[k] : (k == SKIM_VK_B_BOUND ? d->bind_bound : NULL);
@@ -174,7 +234,8 @@ static skim_status emit_raw(skim_vk_rec *r, const skim_vk_dispatch *din, const s
     skim_vk_dispatch d = *din;
     VkDescriptorSet set;
     VkPipeline pipe;
-    skim_status st = write_set(r, &d, raw, &set);
+    VkDescriptorBufferInfo bi[SKIM_VK_N_BINDINGS];
+    skim_status st = write_set(r, &d, raw, &set, bi);
     if (st == SKIM_OK && d.pipe) pipe = d.pipe;
     else if (st == SKIM_OK) st = skim_vk_pipeline_get(r->vb, d.shader, &pipe);
     if (st != SKIM_OK) {
@@ -182,6 +243,10 @@ static skim_status emit_raw(skim_vk_rec *r, const skim_vk_dispatch *din, const s
         return st;
     }
     VkCommandBuffer cb = vp->cmd;
+    int64_t ind = indirect ? (int64_t)(vp->ind_cmd_off + (VkDeviceSize)vp->next_ind * 12u) : -1;
+    if (indirect || (d.grid[0] && d.grid[1] && d.grid[2])) {
+        plan_barrier(r, &d, bi, ind);
+    }
     r->vb->d.vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
     r->vb->d.vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, r->vb->layout, 0, 1,
                                      &set, 0, NULL);
@@ -190,10 +255,11 @@ static skim_status emit_raw(skim_vk_rec *r, const skim_vk_dispatch *din, const s
     if (indirect) {
         VkDeviceSize at = vp->ind_cmd_off + (VkDeviceSize)vp->next_ind++ * 12u;
         r->vb->d.vkCmdDispatchIndirect(cb, vp->indirect.buf, at);
+        r->n_dispatch++;
     } else if (d.grid[0] && d.grid[1] && d.grid[2]) {
         r->vb->d.vkCmdDispatch(cb, d.grid[0], d.grid[1], d.grid[2]);
+        r->n_dispatch++;
     }
-    barrier(r);
     return SKIM_OK;
 }
 
@@ -232,6 +298,10 @@ skim_status skim_vk_record_pass(skim_vk_rec *r) {
         if (st != SKIM_OK) {
             return st;
         }
+    }
+    if (r->pass == 1) {
+        r->p->dispatches = r->n_dispatch;
+        r->p->barriers = r->n_barrier;
     }
     return SKIM_OK;
 }
