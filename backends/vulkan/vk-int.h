@@ -77,6 +77,8 @@ typedef struct skim_vk_backend {
     skim_vulkan_info info;
     bool force_mul_mv; /* SKIM_VK_MUL_MV=1: mul_mv.comp on CPU devices too (its tests) */
     bool no_vec4;      /* SKIM_VK_NO_VEC4=1: never mul_mat.comp's VEC4 variants (tests) */
+    bool barrier_every; /* SKIM_VK_BARRIERS=every: a barrier between any two dispatches */
+    bool arena_reuse;   /* SKIM_VK_ARENA=reuse: the liveness plan's offsets however small */
     skim_vulkan_debug_fn debug;
     void *debug_user;
     skim_vulkan_cache cache_io;
@@ -125,7 +127,7 @@ typedef struct skim_vk_access {
     bool write;
 } skim_vk_access;
 
-enum { SKIM_VK_MAX_PENDING = 128 };
+struct skim_vk_queued; /* vk_record.c: a dispatch of pass 1, recorded once scheduled */
 
 /* The recorder handed to skim_vk_op_<name>: pass 0 only counts (no Vulkan calls). */
 typedef struct skim_vk_rec {
@@ -135,10 +137,8 @@ typedef struct skim_vk_rec {
     int pass;
     skim_status st;
     int64_t n_dispatch, n_barrier; /* recorded by pass 1: the run stats' figures */
-    /* What the dispatches since the last barrier access: a dispatch that conflicts with
-     * any of it (read after write, write after read or write) gets a barrier first. */
-    skim_vk_access pend[SKIM_VK_MAX_PENDING];
-    int n_pend;
+    struct skim_vk_queued *q;      /* pass 1: the dispatches in graph order */
+    int n_q, cap_q;
 } skim_vk_rec;
 
 /* A dispatch: the shader, its push constants, the tensors at bindings 0..8 (NULL:
@@ -204,8 +204,9 @@ SKIM_HIDDEN bool skim_vk_locate(const skim_plan *p, const skim_tensor *t, skim_v
  * returns the buffer's size. */
 SKIM_HIDDEN VkDeviceSize skim_vk_guard_pack(bool guard, VkDeviceSize *offs,
                                             skim_tensor *const *list, int n);
-/* Guard mode: every arena tensor its own offset (vp->a_off); the arena's size. */
-SKIM_HIDDEN skim_status skim_vk_guard_layout(skim_plan *p, VkDeviceSize *arena_size);
+/* The arena's layout and size: with guard bytes, or when it costs little memory, every
+ * arena tensor its own offset (vp->a_off); otherwise graph/'s liveness plan. */
+SKIM_HIDDEN skim_status skim_vk_arena_layout(skim_plan *p, VkDeviceSize *arena_size);
 SKIM_HIDDEN skim_status skim_vk_guard_fill(skim_plan *p);
 /* After a run: STATE (and a message) when a guard byte changed. */
 SKIM_HIDDEN skim_status skim_vk_guard_check(skim_plan *p);
