@@ -241,6 +241,7 @@ struct skim_plan {
     bool running;           /* run_async started, wait pending */
     bool has_run;
     int64_t submits, recordings; /* set by the backend for the last run */
+    int64_t dispatches, barriers; /* set by the backend: what a run records */
     void *impl;
     char msg[SKIM_MSG_LEN];
 };

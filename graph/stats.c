@@ -194,4 +194,6 @@ void skim_plan_compute_stats(skim_plan *p) {
     }
     s->submits = p->submits;
     s->recordings = p->recordings;
+    s->dispatches = p->dispatches;
+    s->barriers = p->barriers;
 }

@@ -98,6 +98,9 @@ typedef struct skim_run_stats {
     int64_t runs;             /* runs of this plan so far */
     int64_t submits;          /* queue submissions made by the last run (0 on the CPU) */
     int64_t recordings;       /* command buffers recorded by the last run (0 on the CPU) */
+    int64_t dispatches;       /* compute dispatches the last run recorded, indirect ones with a
+                                 count of zero included (0 on the CPU) */
+    int64_t barriers;         /* pipeline barriers between those dispatches (0 on the CPU) */
 } skim_run_stats;
 
 SKIM_API skim_status skim_plan_get_stats(const skim_plan *p, skim_run_stats *out);

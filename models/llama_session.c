@@ -124,6 +124,8 @@ static void add_stats(skim_run_stats *sum, const skim_plan *p) {
     sum->runs++;
     sum->submits += r.submits;
     sum->recordings += r.recordings;
+    sum->dispatches += r.dispatches;
+    sum->barriers += r.barriers;
 }
 
 skim_status skim_session_decode(skim_session *s, int32_t token, float *logits) {

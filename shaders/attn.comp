@@ -4,7 +4,9 @@
  * the selection bounding k's rows 6 (keys exist only for its tokens), kmask 7, heads 8.
  * ne = out shape [head_dim, n_head, n_q]; nba/nbb/nbd = q/k/v strides; neb = k's shape.
  * i[0] = n_kv param slot + 1 (0: none); i[1] bits: 1 k_pos, 2 kmask, 4 k bounded;
- * i[2] heads kind (0 none, 1 HEADS, 2 HEAD_TOKENS); i[3] its capacity; f[0] scale.
+ * i[2] heads kind (0 none, 1 HEADS, 2 HEAD_TOKENS, 3 HEADS compacted: workgroup x is
+ * the x-th listed head, and the rows of unlisted heads are not written, since nothing
+ * reads them); i[3] its capacity; f[0] scale.
  * Keys go by in chunks of 64 with an online softmax; each invocation owns head_dim/64
  * output dimensions (head_dim <= 256). Unselected heads and fully masked rows give zero. */
 #include "common.glsl"
@@ -35,6 +37,12 @@ bool list_has(uint g, uint cap, uint groups, int v) {
 void main() {
     uvec4 n = skim_extent();
     uint h = gl_WorkGroupID.x, qi = gl_WorkGroupID.y, t = gl_LocalInvocationID.x;
+    if (pc.i[2] == 3) {
+        if (int(h) >= min(H[0], pc.i[3])) {
+            return; /* a direct dispatch over every head (selections resolved on the host) */
+        }
+        h = uint(H[1u + h]);
+    }
     if (qi >= n.z) {
         return;
     }

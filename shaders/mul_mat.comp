@@ -4,7 +4,9 @@
  * rows nbb, shape neb), y F32 contiguous. Register-blocked: each invocation makes RM x RN
  * outputs over the whole of k, with no shared memory or barriers (what llvmpipe runs
  * fastest; a subgroup-reduction variant for GPUs is a further row in shaders.cmake).
- * A workgroup covers 16*RM rows and 4*RN columns.
+ * A workgroup covers 16*RM rows and 4*RN columns; NARROW (N <= RN: decode, where the
+ * 16 x 4 layout leaves three quarters of the invocations without a column) 64*RM rows
+ * and RN columns.
  * op: DENSE; SEL: row blocks (heads) of i[0] rows listed in the selection at binding 3
  * (i[1] & 0xffff groups of capacity i[2]; i[1] >> 16 is 1 for HEAD_TOKENS, which may have
  * one group too) are computed, the rest are zero; SEL_K: only the listed column blocks of
@@ -84,8 +86,13 @@ uint head_cols(uint h, uint n0, uint ncol) {
 void main() {
     uvec4 n = skim_extent();
     uint t = gl_LocalInvocationID.x;
-    uint m0 = gl_WorkGroupID.x * 16u * RM + (t % 16u) * RM;
-    uint n0 = gl_WorkGroupID.y * 4u * RN + (t / 16u) * RN;
+#ifdef NARROW
+    const uint tr = 64u;
+#else
+    const uint tr = 16u;
+#endif
+    uint m0 = gl_WorkGroupID.x * tr * RM + (t % tr) * RM;
+    uint n0 = gl_WorkGroupID.y * (64u / tr) * RN + (t / tr) * RN;
     uint bz = gl_WorkGroupID.z;
     uint M = pc.ne[0];
     if (m0 >= M || n0 >= n.y) {

@@ -8,9 +8,12 @@ foreach(_t test_golden test_property test_quant_k)
     target_link_libraries(${_t} PRIVATE skim_vulkan)
   endif()
 endforeach()
-if(TARGET test_property)
-  set_tests_properties(test_property PROPERTIES ENVIRONMENT "SKIM_TEST_VK_SYNC=1")
-endif()
+# Synchronization validation on: the barriers are planned from what dispatches bind.
+foreach(_t test_golden test_property)
+  if(TEST ${_t})
+    set_tests_properties(${_t} PROPERTIES ENVIRONMENT "SKIM_TEST_VK_SYNC=1")
+  endif()
+endforeach()
 foreach(_t test_golden test_property test_quant_k)
   if(TEST ${_t})
     set_property(TEST ${_t} PROPERTY SKIP_RETURN_CODE 77)
@@ -75,9 +78,11 @@ if(TARGET test_golden)
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
   set_tests_properties(test_vk_golden_resolve_host PROPERTIES ENVIRONMENT "SKIM_VK_RESOLVE=host"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
-  # Without guard bytes: the arena's memory reuse as applications get it.
+  # Without guard bytes, with the arena's memory reuse (graph/'s liveness plan, what
+  # applications get past a few MiB of intermediates), synchronization validation on.
   add_test(NAME test_vk_golden_no_guard COMMAND test_golden)
-  set_tests_properties(test_vk_golden_no_guard PROPERTIES ENVIRONMENT "SKIM_TEST_VK_NO_GUARD=1"
+  set_tests_properties(test_vk_golden_no_guard PROPERTIES
+                       ENVIRONMENT "SKIM_TEST_VK_NO_GUARD=1;SKIM_VK_ARENA=reuse;SKIM_TEST_VK_SYNC=1"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
   # The shaders' paths for devices without subgroup arithmetic (norm, soft_max, select),
   # with the row shaders specialised to 256 invocations (specialization constant 0), and
@@ -93,10 +98,17 @@ if(TARGET test_property)
   set_tests_properties(test_vk_property_resolve_host PROPERTIES
                        ENVIRONMENT "SKIM_VK_RESOLVE=host;SKIM_TEST_VK_SYNC=1"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
-  # Guard bytes give every tensor its own memory; this run keeps the arena's reuse of
-  # memory (graph/'s liveness plan) as applications get it (60 seeds, about 4 s).
+  # Guard bytes give every tensor its own memory; these runs keep the arena's reuse of
+  # memory (graph/'s liveness plan), where barriers order a range's reuse after its
+  # readers, and the small-arena layout without guard gaps, both as applications get
+  # them, with synchronization validation (60 seeds each, about 4 s each).
   add_test(NAME test_vk_property_no_guard COMMAND test_property 60 800)
-  set_tests_properties(test_vk_property_no_guard PROPERTIES ENVIRONMENT "SKIM_TEST_VK_NO_GUARD=1"
+  set_tests_properties(test_vk_property_no_guard PROPERTIES
+                       ENVIRONMENT "SKIM_TEST_VK_NO_GUARD=1;SKIM_VK_ARENA=reuse;SKIM_TEST_VK_SYNC=1"
+                       LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+  add_test(NAME test_vk_property_spread COMMAND test_property 60 1600)
+  set_tests_properties(test_vk_property_spread PROPERTIES
+                       ENVIRONMENT "SKIM_TEST_VK_NO_GUARD=1;SKIM_TEST_VK_SYNC=1"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
 

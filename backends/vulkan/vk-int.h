@@ -77,6 +77,8 @@ typedef struct skim_vk_backend {
     skim_vulkan_info info;
     bool force_mul_mv; /* SKIM_VK_MUL_MV=1: mul_mv.comp on CPU devices too (its tests) */
     bool no_vec4;      /* SKIM_VK_NO_VEC4=1: never mul_mat.comp's VEC4 variants (tests) */
+    bool barrier_every; /* SKIM_VK_BARRIERS=every: a barrier between any two dispatches */
+    bool arena_reuse;   /* SKIM_VK_ARENA=reuse: the liveness plan's offsets however small */
     skim_vulkan_debug_fn debug;
     void *debug_user;
     skim_vulkan_cache cache_io;
@@ -118,6 +120,15 @@ typedef struct skim_vk_plan {
     int64_t submit_mark; /* vb->n_submits when the current run started */
 } skim_vk_plan;
 
+/* A byte range a recorded dispatch reads or writes (vk_record.c's barrier planning). */
+typedef struct skim_vk_access {
+    VkBuffer buf;
+    VkDeviceSize off, end;
+    bool write;
+} skim_vk_access;
+
+struct skim_vk_queued; /* vk_record.c: a dispatch of pass 1, recorded once scheduled */
+
 /* The recorder handed to skim_vk_op_<name>: pass 0 only counts (no Vulkan calls). */
 typedef struct skim_vk_rec {
     skim_vk_backend *vb;
@@ -125,6 +136,9 @@ typedef struct skim_vk_rec {
     skim_vk_plan *vp;
     int pass;
     skim_status st;
+    int64_t n_dispatch, n_barrier; /* recorded by pass 1: the run stats' figures */
+    struct skim_vk_queued *q;      /* pass 1: the dispatches in graph order */
+    int n_q, cap_q;
 } skim_vk_rec;
 
 /* A dispatch: the shader, its push constants, the tensors at bindings 0..8 (NULL:
@@ -190,8 +204,9 @@ SKIM_HIDDEN bool skim_vk_locate(const skim_plan *p, const skim_tensor *t, skim_v
  * returns the buffer's size. */
 SKIM_HIDDEN VkDeviceSize skim_vk_guard_pack(bool guard, VkDeviceSize *offs,
                                             skim_tensor *const *list, int n);
-/* Guard mode: every arena tensor its own offset (vp->a_off); the arena's size. */
-SKIM_HIDDEN skim_status skim_vk_guard_layout(skim_plan *p, VkDeviceSize *arena_size);
+/* The arena's layout and size: with guard bytes, or when it costs little memory, every
+ * arena tensor its own offset (vp->a_off); otherwise graph/'s liveness plan. */
+SKIM_HIDDEN skim_status skim_vk_arena_layout(skim_plan *p, VkDeviceSize *arena_size);
 SKIM_HIDDEN skim_status skim_vk_guard_fill(skim_plan *p);
 /* After a run: STATE (and a message) when a guard byte changed. */
 SKIM_HIDDEN skim_status skim_vk_guard_check(skim_plan *p);

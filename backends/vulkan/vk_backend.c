@@ -68,6 +68,10 @@ skim_status skim_backend_create_vulkan_msg(const skim_vulkan_desc *desc, skim_ba
     vb->force_mul_mv = mv && strcmp(mv, "1") == 0;
     const char *nv4 = getenv("SKIM_VK_NO_VEC4");
     vb->no_vec4 = nv4 && strcmp(nv4, "1") == 0;
+    const char *bar = getenv("SKIM_VK_BARRIERS"); /* "every": the unplanned order (comparison) */
+    vb->barrier_every = bar && strcmp(bar, "every") == 0;
+    const char *ar = getenv("SKIM_VK_ARENA"); /* "reuse": graph/'s plan (its tests) */
+    vb->arena_reuse = ar && strcmp(ar, "reuse") == 0;
     const char *gd = getenv("SKIM_VK_GUARD");
     vb->guard = gd && strcmp(gd, "stray") == 0 ? 2 : dd.guard_bytes || (gd && strcmp(gd, "1") == 0);
     bool host = dd.resolve == SKIM_VK_RESOLVE_HOST || (res && strcmp(res, "host") == 0);

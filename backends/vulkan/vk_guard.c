@@ -13,6 +13,11 @@
 #define PFAIL(p, st, ...) skim_plan_fail((p), st, __VA_ARGS__)
 #define SKIM_VK_GUARD 256u /* a multiple of SKIM_ALIGN */
 #define SKIM_VK_GUARD_WORD 0xA5C3E1F0u
+/* Without guard bytes the arena gives each tensor its own range when that costs at most
+ * this much device memory over graph/'s liveness plan (decode graphs: kilobytes to a few
+ * MiB): a range used twice orders the two tensors' dispatches (a barrier between them),
+ * a range of its own does not. SKIM_VK_ARENA=reuse takes the liveness plan always. */
+#define SKIM_VK_SPREAD_MAX ((VkDeviceSize)16 << 20)
 
 static VkDeviceSize align_up(VkDeviceSize v) {
     return (v + SKIM_ALIGN - 1) / SKIM_ALIGN * SKIM_ALIGN;
@@ -37,22 +42,33 @@ static bool owns_arena(const skim_graph *g, const skim_tensor *t) {
     return g->mem[t->id].kind == SKIM_MEM_ARENA && skim_tensor_base(t) == t;
 }
 
-skim_status skim_vk_guard_layout(skim_plan *p, VkDeviceSize *arena_size) {
+/* Every arena tensor its own offset, `gap` bytes apart; returns the size. */
+static VkDeviceSize spread(const skim_graph *g, VkDeviceSize *a_off, VkDeviceSize gap) {
+    VkDeviceSize o = gap;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const skim_tensor *t = g->nodes[i];
+        if (owns_arena(g, t)) {
+            if (a_off) a_off[t->id] = o;
+            o = align_up(o + skim_tensor_nbytes(t)) + gap;
+        }
+    }
+    return o;
+}
+
+skim_status skim_vk_arena_layout(skim_plan *p, VkDeviceSize *arena_size) {
+    skim_vk_backend *vb = p->be->impl;
     skim_vk_plan *vp = p->impl;
     const skim_graph *g = p->graph;
+    VkDeviceSize gap = vb->guard ? SKIM_VK_GUARD : 0;
+    if (!vb->guard && (vb->arena_reuse || spread(g, NULL, 0) > g->arena_size + SKIM_VK_SPREAD_MAX)) {
+        *arena_size = g->arena_size;
+        return SKIM_OK;
+    }
     vp->a_off = skim_calloc(&p->be->alloc, (size_t)(g->n_ids ? g->n_ids : 1), sizeof *vp->a_off);
     if (!vp->a_off) {
         return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
     }
-    VkDeviceSize o = SKIM_VK_GUARD;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const skim_tensor *t = g->nodes[i];
-        if (owns_arena(g, t)) {
-            vp->a_off[t->id] = o;
-            o = align_up(o + skim_tensor_nbytes(t)) + SKIM_VK_GUARD;
-        }
-    }
-    *arena_size = o;
+    *arena_size = spread(g, vp->a_off, gap);
     return SKIM_OK;
 }
 

@@ -237,7 +237,8 @@ static skim_vk_shader_id vec4_shader(skim_type t) {
     }
 }
 
-/* mul_mat, mul_mat_sel, mul_mat_sel_k: a workgroup makes 64 rows x 16 columns. */
+/* mul_mat, mul_mat_sel, mul_mat_sel_k: a workgroup makes 64 rows x 16 columns, or 256 rows
+ * x 4 columns for at most 4 columns (decode). */
 static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
     const skim_tensor *w = node->src[0], *x = node->src[1], *sel = node->src[2];
     skim_vk_dispatch d;
@@ -255,8 +256,15 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     d.grid[0] = (uint32_t)((node->ne[0] + 63) / 64); /* 16 x 4 rows per workgroup */
     d.grid[1] = (uint32_t)((node->ne[1] + 15) / 16); /* 4 x 4 columns */
     d.grid[2] = (uint32_t)(node->ne[2] * node->ne[3]);
-    if (vec4_ok(r, node, op)) {
+    bool v4 = vec4_ok(r, node, op), narrow = node->ne[1] <= 4;
+    if (v4) {
         d.shader = vec4_shader(w->type);
+    }
+    if (narrow) { /* 256 rows x 4 columns per workgroup */
+        d.shader = by_wtype(w->type, v4 ? SKIM_VK_SHADER_MUL_MAT_F32_V4_N
+                                        : SKIM_VK_SHADER_MUL_MAT_F32_N);
+        d.grid[0] = (uint32_t)((node->ne[0] + 255) / 256);
+        d.grid[1] = 1;
     }
     /* Decode on a GPU: subgroups along k (mul_mv.comp), 8 rows per workgroup. Not on a CPU
      * device: lavapipe (Mesa 22.3) ran a 4096^2 matvec 2.5x slower that way than with
@@ -271,7 +279,7 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     if (node->bound && node->n_dims == 2) {
         d.bounded_sel = skim_graph_slot(r->p->graph, node->bound);
         d.bmul = 1;
-        d.bdiv = 16;
+        d.bdiv = narrow ? 4 : 16;
         d.bdim = 1;
     } else if (node->bound && node->n_dims >= 3) {
         d.bounded_sel = skim_graph_slot(r->p->graph, node->bound);

@@ -38,6 +38,34 @@ skim_status skim_vk_op_set_rows(skim_vk_rec *r, const skim_tensor *node) {
     return skim_vk_emit(r, &d);
 }
 
+/* Whether nothing reads the rows of the heads that `heads` skips in attention output
+ * node: it is no output, and every op reading it (through views at offset 0) is a
+ * mul_mat_sel_k over the same selection with head-sized blocks, which contracts over the
+ * listed heads' rows only. Then those rows need no zeros. */
+static bool skipped_rows_unread(const skim_graph *g, const skim_tensor *node,
+                                const skim_tensor *heads) {
+    for (int i = 0; i < g->n_outputs; i++) {
+        if (skim_tensor_base(g->outputs[i]) == node) {
+            return false;
+        }
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const skim_tensor *n = g->nodes[i];
+        for (int k = 0; k < SKIM_MAX_SRC && n->kind == SKIM_KIND_NODE; k++) {
+            const skim_tensor *s = n->src[k];
+            if (!s || skim_tensor_base(s) != node) {
+                continue;
+            }
+            if (n->op != SKIM_OP_MUL_MAT_SEL_K || k != 1 || n->src[2] != heads ||
+                n->params.block.block != node->ne[0] || (s->view_src && s->view_offs != 0) ||
+                !skim_tensor_is_contiguous(s)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 skim_status skim_vk_op_attn(skim_vk_rec *r, const skim_tensor *node) {
     skim_tensor *const *s = node->src;
     const skim_tensor *q = s[SKIM_ATTN_Q], *k = s[SKIM_ATTN_K], *v = s[SKIM_ATTN_V];
@@ -62,8 +90,19 @@ skim_status skim_vk_op_attn(skim_vk_rec *r, const skim_tensor *node) {
     d.pc.f[0] = scale != 0.0f ? scale : 1.0f / sqrtf((float)q->ne[0]);
     d.grid[0] = (uint32_t)node->ne[1];
     d.grid[1] = (uint32_t)node->ne[2];
-    if (node->bound) {
-        d.bounded_sel = skim_graph_slot(r->p->graph, node->bound);
+    /* Skipped heads launch nothing when no later op reads their rows: the workgroups go
+     * over the listed heads only (i[2] = 3), on the GPU as an indirect dispatch of
+     * count(heads) along x. With a token bound too, the larger extent is compacted. */
+    const skim_graph *g = r->p->graph;
+    if (heads && heads->sel_kind == SKIM_SEL_HEADS &&
+        (!node->bound || node->ne[2] <= node->ne[1]) && skipped_rows_unread(g, node, heads)) {
+        d.pc.i[2] = 3;
+        d.bounded_sel = skim_graph_slot(g, heads);
+        d.bmul = 1;
+        d.bdiv = 1;
+        d.bdim = 0;
+    } else if (node->bound) {
+        d.bounded_sel = skim_graph_slot(g, node->bound);
         d.bmul = 1;
         d.bdiv = 1;
         d.bdim = 1;

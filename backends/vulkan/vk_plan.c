@@ -55,12 +55,10 @@ static skim_status make_buffers(skim_plan *p) {
     if (st != SKIM_OK) {
         return st;
     }
-    VkDeviceSize asz = g->arena_size;
-    if (vb->guard) {
-        st = skim_vk_guard_layout(p, &asz);
-        if (st != SKIM_OK) {
-            return st;
-        }
+    VkDeviceSize asz = 0;
+    st = skim_vk_arena_layout(p, &asz);
+    if (st != SKIM_OK) {
+        return st;
     }
     VkDeviceSize rbsz = 0;
     for (int i = 0; i < g->n_sels; i++) {

@@ -1,8 +1,20 @@
 /* vk_record.c - the plan's command buffer, recorded once: a pass that only counts
  * (dispatches, and the indirect dispatches of bounded tensors), then the recording pass
- * that writes every descriptor set once and records dispatches with a barrier after each.
- * After each selection producer, indirect.comp writes the VkDispatchIndirectCommand of the
- * dispatches consuming it (SHADER_WRITE -> INDIRECT_COMMAND_READ barrier). */
+ * that writes every descriptor set once and records the dispatches. After each selection
+ * producer, indirect.comp writes the VkDispatchIndirectCommand of the dispatches
+ * consuming it.
+ *
+ * Barriers are planned from what each dispatch binds: the byte ranges of its descriptors
+ * (binding 0 written, the others read; the run-parameter word that set_rows flags is
+ * written) and, for an indirect dispatch, its 12-byte command. Two dispatches conflict
+ * when a range of one overlaps a range of the other and one of the two writes it: read
+ * after write, and write after read or write, which the arena's memory reuse makes of two
+ * different tensors. Pass 1 queues the dispatches in graph order; each gets the level
+ * one past the highest level of an earlier dispatch it conflicts with (0 when none), and
+ * they are recorded level by level with one barrier between levels. Conflicting
+ * dispatches keep their graph order; independent ones (Q, K and V of a block, the gate
+ * and up projections) share a level. The ranges are the descriptors' own (aligned and
+ * rounded as bound), the ones the synchronization validation layer checks too. */
 #include "vk-int.h"
 
 #include <string.h>
@@ -102,10 +114,110 @@ static void barrier(skim_vk_rec *r) {
                                   VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT |
                                   VK_PIPELINE_STAGE_DRAW_INDIRECT_BIT, 0, 1, &mb, 0, NULL, 0,
                                   NULL);
+    r->n_barrier++;
+}
+
+/* How a dispatch uses the run-parameter buffer: 0 not at all, 1 reads it (attention's
+ * n_kv), 2 writes it (set_rows's range flag). Custom ops: everything bound, written. */
+static int params_use(const skim_vk_dispatch *d) {
+    if (d->pipe) {
+        return 2;
+    }
+    switch (d->shader) {
+    case SKIM_VK_SHADER_ATTN_F32:
+    case SKIM_VK_SHADER_ATTN_F16: return 1;
+    case SKIM_VK_SHADER_SET_ROWS_F32:
+    case SKIM_VK_SHADER_SET_ROWS_F16: return 2;
+    default: return 0;
+    }
+}
+
+/* A dispatch of pass 1: bound, waiting for its level to be recorded. */
+typedef struct skim_vk_queued {
+    skim_vk_dispatch d;
+    VkDescriptorSet set;
+    VkPipeline pipe;
+    int64_t ind; /* its indirect command's offset in vp->indirect, or -1 (direct) */
+    skim_vk_access acc[SKIM_VK_N_BINDINGS + 1];
+    int n_acc, level;
+} skim_vk_queued;
+
+/* The ranges dispatch q accesses, from its descriptors bi. */
+static void accesses(skim_vk_rec *r, skim_vk_queued *q, const VkDescriptorBufferInfo *bi) {
+    int pu = params_use(&q->d);
+    q->n_acc = 0;
+    for (int k = 0; k < SKIM_VK_N_BINDINGS; k++) {
+        if (bi[k].buffer == r->vp->dummy.buf || (k == SKIM_VK_B_PARAMS && pu == 0)) {
+            continue;
+        }
+        bool w = k == 0 || q->d.pipe || (k == SKIM_VK_B_PARAMS && pu == 2);
+        q->acc[q->n_acc++] = (skim_vk_access){bi[k].buffer, bi[k].offset,
+                                              bi[k].offset + bi[k].range, w};
+    }
+    if (q->ind >= 0) {
+        q->acc[q->n_acc++] = (skim_vk_access){r->vp->indirect.buf, (VkDeviceSize)q->ind,
+                                              (VkDeviceSize)q->ind + 12u, false};
+    }
+}
+
+static bool conflict(const skim_vk_queued *x, const skim_vk_queued *y) {
+    for (int i = 0; i < x->n_acc; i++) {
+        const skim_vk_access *a = &x->acc[i];
+        for (int j = 0; j < y->n_acc; j++) {
+            const skim_vk_access *b = &y->acc[j];
+            if (a->buf == b->buf && a->off < b->end && b->off < a->end && (a->write || b->write)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static void record_one(skim_vk_rec *r, const skim_vk_queued *q) {
+    VkCommandBuffer cb = r->vp->cmd;
+    const VolkDeviceTable *t = &r->vb->d;
+    t->vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, q->pipe);
+    t->vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, r->vb->layout, 0, 1, &q->set,
+                               0, NULL);
+    t->vkCmdPushConstants(cb, r->vb->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof q->d.pc,
+                          &q->d.pc);
+    if (q->ind >= 0) {
+        t->vkCmdDispatchIndirect(cb, r->vp->indirect.buf, (VkDeviceSize)q->ind);
+    } else {
+        t->vkCmdDispatch(cb, q->d.grid[0], q->d.grid[1], q->d.grid[2]);
+    }
+    r->n_dispatch++;
+}
+
+/* The queue's levels (SKIM_VK_BARRIERS=every: one dispatch per level), then the
+ * dispatches level by level with a barrier between levels. Every level up to the highest
+ * holds a dispatch (each level past 0 was reached from one below it). */
+static void record_queue(skim_vk_rec *r) {
+    int top = -1;
+    for (int i = 0; i < r->n_q; i++) {
+        skim_vk_queued *q = &r->q[i];
+        q->level = r->vb->barrier_every ? i : 0;
+        for (int j = 0; j < i && !r->vb->barrier_every; j++) {
+            if (r->q[j].level >= q->level && conflict(q, &r->q[j])) {
+                q->level = r->q[j].level + 1;
+            }
+        }
+        top = q->level > top ? q->level : top;
+    }
+    for (int l = 0; l <= top; l++) {
+        if (l > 0) {
+            barrier(r);
+        }
+        for (int i = 0; i < r->n_q; i++) {
+            if (r->q[i].level == l) {
+                record_one(r, &r->q[i]);
+            }
+        }
+    }
 }
 
 static skim_status write_set(skim_vk_rec *r, skim_vk_dispatch *d, const skim_vk_buffer *raw[3],
-                             VkDescriptorSet *out) {
+                             VkDescriptorSet *out, VkDescriptorBufferInfo bi[SKIM_VK_N_BINDINGS]) {
     skim_vk_backend *vb = r->vb;
     skim_vk_plan *vp = r->vp;
     VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
@@ -116,7 +228,6 @@ static skim_status write_set(skim_vk_rec *r, skim_vk_dispatch *d, const skim_vk_
     if (res != VK_SUCCESS) {
         return PFAIL(r->p, skim_vk_status(res), "vulkan: descriptor set: %s", skim_vk_result_str(res));
     }
-    VkDescriptorBufferInfo bi[SKIM_VK_N_BINDINGS];
     VkWriteDescriptorSet w[SKIM_VK_N_BINDINGS];
     for (int k = 0; k < SKIM_VK_N_BINDINGS; k++) {
         const skim_tensor *t = k < 9 ? d->bind[k] : (k == SKIM_VK_B_BOUND ? d->bind_bound : NULL);
@@ -171,29 +282,26 @@ static skim_status emit_raw(skim_vk_rec *r, const skim_vk_dispatch *din, const s
         }
         return SKIM_OK;
     }
-    skim_vk_dispatch d = *din;
-    VkDescriptorSet set;
-    VkPipeline pipe;
-    skim_status st = write_set(r, &d, raw, &set);
-    if (st == SKIM_OK && d.pipe) pipe = d.pipe;
-    else if (st == SKIM_OK) st = skim_vk_pipeline_get(r->vb, d.shader, &pipe);
+    if (!indirect && !(din->grid[0] && din->grid[1] && din->grid[2])) {
+        return SKIM_OK; /* launches nothing */
+    }
+    if (r->n_q == r->cap_q) {
+        return PFAIL(r->p, SKIM_ERR_STATE, "vulkan: the recording pass made more dispatches "
+                     "than the counting pass");
+    }
+    skim_vk_queued *q = &r->q[r->n_q];
+    q->d = *din;
+    VkDescriptorBufferInfo bi[SKIM_VK_N_BINDINGS];
+    skim_status st = write_set(r, &q->d, raw, &q->set, bi);
+    if (st == SKIM_OK && q->d.pipe) q->pipe = q->d.pipe;
+    else if (st == SKIM_OK) st = skim_vk_pipeline_get(r->vb, q->d.shader, &q->pipe);
     if (st != SKIM_OK) {
         if (!r->p->msg[0]) PFAIL(r->p, st, "%s", r->vb->be->msg);
         return st;
     }
-    VkCommandBuffer cb = vp->cmd;
-    r->vb->d.vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
-    r->vb->d.vkCmdBindDescriptorSets(cb, VK_PIPELINE_BIND_POINT_COMPUTE, r->vb->layout, 0, 1,
-                                     &set, 0, NULL);
-    r->vb->d.vkCmdPushConstants(cb, r->vb->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof d.pc,
-                                &d.pc);
-    if (indirect) {
-        VkDeviceSize at = vp->ind_cmd_off + (VkDeviceSize)vp->next_ind++ * 12u;
-        r->vb->d.vkCmdDispatchIndirect(cb, vp->indirect.buf, at);
-    } else if (d.grid[0] && d.grid[1] && d.grid[2]) {
-        r->vb->d.vkCmdDispatch(cb, d.grid[0], d.grid[1], d.grid[2]);
-    }
-    barrier(r);
+    q->ind = indirect ? (int64_t)(vp->ind_cmd_off + (VkDeviceSize)vp->next_ind++ * 12u) : -1;
+    accesses(r, q, bi);
+    r->n_q++;
     return SKIM_OK;
 }
 
@@ -218,7 +326,7 @@ static skim_status emit_fill(skim_vk_rec *r, const skim_tensor *sel, int slot) {
     return emit_raw(r, &d, raw);
 }
 
-skim_status skim_vk_record_pass(skim_vk_rec *r) {
+static skim_status ops_pass(skim_vk_rec *r) {
     const skim_graph *g = r->p->graph;
     for (int i = 0; i < g->n_nodes; i++) {
         const skim_tensor *t = g->nodes[i];
@@ -234,4 +342,25 @@ skim_status skim_vk_record_pass(skim_vk_rec *r) {
         }
     }
     return SKIM_OK;
+}
+
+skim_status skim_vk_record_pass(skim_vk_rec *r) {
+    if (r->pass == 0) {
+        return ops_pass(r);
+    }
+    r->cap_q = r->vp->n_dispatch;
+    r->n_q = 0;
+    r->q = skim_calloc(&r->p->be->alloc, (size_t)(r->cap_q ? r->cap_q : 1), sizeof *r->q);
+    if (!r->q) {
+        return PFAIL(r->p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    skim_status st = ops_pass(r);
+    if (st == SKIM_OK) {
+        record_queue(r);
+        r->p->dispatches = r->n_dispatch;
+        r->p->barriers = r->n_barrier;
+    }
+    skim_free(&r->p->be->alloc, r->q);
+    r->q = NULL;
+    return st;
 }

@@ -4,16 +4,22 @@
  *     median run time and its ratio to a = 1.0 (the dense run);
  *  2. mul_mat F32, F16, Q8_0 GFLOP/s at 4096x4096 times 1, 32, 256 columns; soft_max and
  *     rms_norm GB/s;
- *  3. recordings and submits of the runs after the first.
+ *  3. recordings and submits of the runs after the first;
+ *  4. decode (decode.c): one token per run through a wide gated stack with a KV cache,
+ *     F16 and Q8_0 weights, time per token at each fraction, dispatches and barriers.
  * The issue's target for 1: Vulkan time at a <= (a + 0.05) x the time at a = 1; each
  * Vulkan line says whether it is met.
- * Usage: bench_vulkan [--quick] [--no-cpu] [--host-resolve] [--only stack|ops|rows]
+ * Usage: bench_vulkan [--quick] [--no-cpu] [--host-resolve] [--small]
+ *                     [--only stack|ops|rows|decode]
  *   --quick: 1024x1024 matrices and fewer repeats (for slow devices such as lavapipe);
  *   --host-resolve: the stack also on a Vulkan backend with SKIM_VK_RESOLVE_HOST (direct
- *   dispatches over the full extent), for comparison. */
+ *   dispatches over the full extent), for comparison;
+ *   --small: the decode stack at d_model 1024, 4 blocks, ffn 2816, 256 cached positions
+ *   (minutes on lavapipe instead of tens of minutes). */
 #define _POSIX_C_SOURCE 200809L
 #include "skim-cpu.h"
 #include "skim-vulkan.h"
+#include "bench_vulkan.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -21,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void) {
+double bench_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -53,9 +59,9 @@ static double time_runs(skim_plan *p, int reps, skim_run_stats *st) {
     double t[32];
     reps = reps > 32 ? 32 : reps;
     for (int i = 0; i < reps; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         if (skim_plan_run(p) != SKIM_OK) return -1;
-        t[i] = now() - t0;
+        t[i] = bench_now() - t0;
     }
     if (st) skim_plan_get_stats(p, st);
     qsort(t, (size_t)reps, sizeof t[0], cmp_d);
@@ -163,17 +169,16 @@ static void stack_free(stack *s, skim_plan *p) {
         for (int k = 0; k < 6; k++) free(s->wbuf[l][k]);
 }
 
-/* One timed run; -1 on error. */
-static double timed_run(skim_plan *p) {
-    double t0 = now();
+double bench_timed_run(skim_plan *p) {
+    double t0 = bench_now();
     if (skim_plan_run(p) != SKIM_OK) {
         fprintf(stderr, "run: %s\n", skim_plan_error(p));
         return -1;
     }
-    return now() - t0;
+    return bench_now() - t0;
 }
 
-static double median(double *t, int n) {
+double bench_median(double *t, int n) {
     qsort(t, (size_t)n, sizeof t[0], cmp_d);
     return t[n / 2];
 }
@@ -197,19 +202,19 @@ static void bench_stack(skim_backend *be, const char *label, int reps) {
     reps = reps > 32 ? 32 : reps;
     stack_inputs(&u, pu, 1.0);
     for (int rep = -1; rep < reps; rep++) { /* round -1 warms up */
-        double x = timed_run(pu);
+        double x = bench_timed_run(pu);
         if (x < 0) return;
         if (rep >= 0) tu[rep] = x;
         for (int i = 0; i < 4; i++) {
             stack_inputs(&s, p, fr[i]);
-            x = timed_run(p);
+            x = bench_timed_run(p);
             if (x < 0) return;
             if (rep >= 0) t[i][rep] = x;
             skim_plan_get_stats(p, &st[i]);
         }
     }
-    double med[4], mu = median(tu, reps);
-    for (int i = 0; i < 4; i++) med[i] = median(t[i], reps);
+    double med[4], mu = bench_median(tu, reps);
+    for (int i = 0; i < 4; i++) med[i] = bench_median(t[i], reps);
     bool gpu = strcmp(skim_backend_name(be), "vulkan") == 0;
     printf("  %-12s ungated   %9.2f ms  (the same blocks without gates or selections)\n", label,
            mu * 1e3);
@@ -295,12 +300,13 @@ static void bench_ops(skim_backend *be, bool quick, bool rows_only) {
 }
 
 int main(int argc, char **argv) {
-    bool quick = false, cpu = true, host_resolve = false;
+    bool quick = false, cpu = true, host_resolve = false, small = false;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--no-cpu")) cpu = false;
         else if (!strcmp(argv[i], "--host-resolve")) host_resolve = true;
+        else if (!strcmp(argv[i], "--small")) small = true;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     }
     skim_backend *be[2] = {NULL, NULL};
@@ -342,6 +348,9 @@ int main(int argc, char **argv) {
     if (!only || !strcmp(only, "ops") || !strcmp(only, "rows")) {
         printf("per op:\n");
         for (int i = 0; i < n; i++) bench_ops(be[i], quick, only && !strcmp(only, "rows"));
+    }
+    if (!only || !strcmp(only, "decode")) {
+        bench_decode(be, n, small, quick ? 3 : 5);
     }
     for (int i = 0; i < n; i++) skim_backend_destroy(be[i]);
     return 0;

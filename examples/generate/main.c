@@ -116,6 +116,10 @@ void ex_print_skipped(const char *what, const skim_run_stats *st, int n_head) {
             (long long)st->token_layer_ops_executed, (long long)st->token_layer_ops_dense,
             100 * hr, 100 * h, (long long)st->head_ops_executed, (long long)st->head_ops_dense,
             100 * f, st->flops_executed, st->flops_dense);
+    if (st->runs > 0 && st->dispatches > 0) {
+        fprintf(stderr, "runs: %.1f dispatches and %.1f pipeline barriers per run\n",
+                (double)st->dispatches / (double)st->runs, (double)st->barriers / (double)st->runs);
+    }
 }
 
 int main(int argc, char **argv) {

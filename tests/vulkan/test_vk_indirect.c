@@ -3,8 +3,10 @@
  * vkCmdBeginQuery / vkCmdEndQuery and counts compute-shader invocations for a token
  * selection of 0, 128 and 256 of 256 tokens. GPU resolve: the count of the bounded
  * dispatches follows the selection (0 tokens: only the producer and the indirect fill
- * run). SKIM_VK_RESOLVE_HOST: direct dispatches, the same count every time. Exits 77 when
- * there is no device or no pipelineStatisticsQuery. */
+ * run). SKIM_VK_RESOLVE_HOST: direct dispatches, the same count every time. Skipped heads
+ * launch no attention workgroups either (a head gate, attention, its output projection
+ * through mul_mat_sel_k): 0, 2 and 4 of 4 heads. Exits 77 when there is no device or no
+ * pipelineStatisticsQuery. */
 #include <volk.h>
 
 #include "skim-vulkan.h"
@@ -110,8 +112,7 @@ static long long counted_run(app *a, skim_plan *p) {
     return inv;
 }
 
-/* Invocations for 0, 128 and 256 active tokens with the given resolve mode. */
-static int measure(app *a, skim_vulkan_resolve mode, long long inv[3]) {
+static skim_backend *app_backend(app *a, skim_vulkan_resolve mode) {
     skim_vulkan_external x;
     memset(&x, 0, sizeof x);
     x.instance = a->inst;
@@ -125,7 +126,13 @@ static int measure(app *a, skim_vulkan_resolve mode, long long inv[3]) {
     d.external = &x;
     d.resolve = mode;
     skim_backend *be = NULL;
-    if (skim_backend_create_vulkan(&d, &be) != SKIM_OK) return 1;
+    return skim_backend_create_vulkan(&d, &be) == SKIM_OK ? be : NULL;
+}
+
+/* Invocations for 0, 128 and 256 active tokens with the given resolve mode. */
+static int measure(app *a, skim_vulkan_resolve mode, long long inv[3]) {
+    skim_backend *be = app_backend(a, mode);
+    if (!be) return 1;
     skim_context *ctx;
     skim_context_create(NULL, &ctx);
     skim_tensor *tx = skim_new_input_2d(ctx, SKIM_TYPE_F32, D, T);
@@ -153,6 +160,54 @@ static int measure(app *a, skim_vulkan_resolve mode, long long inv[3]) {
     return rc;
 }
 
+/* Invocations for 0, 2 and 4 active heads of NH (GPU resolve): q of one token, keys and
+ * values of NK tokens, attention over the selected heads, its output projected by
+ * mul_mat_sel_k (which reads the selected heads' rows only). */
+enum { HD = 64, NH = 4, NK = 8 };
+static int measure_heads(app *a, long long inv[3]) {
+    skim_backend *be = app_backend(a, SKIM_VK_RESOLVE_GPU);
+    if (!be) return 1;
+    skim_context *ctx;
+    skim_context_create(NULL, &ctx);
+    static float wo[HD * NH * HD * NH], qs[HD * NH], ks[HD * NH * NK], sc[NH];
+    skim_tensor *q = skim_new_input(ctx, SKIM_TYPE_F32, 3, (const int64_t[]){HD, NH, 1});
+    skim_tensor *k = skim_new_input(ctx, SKIM_TYPE_F32, 3, (const int64_t[]){HD, NH, NK});
+    skim_tensor *pos = skim_new_input_1d(ctx, SKIM_TYPE_I32, 1);
+    skim_tensor *ts = skim_new_input_1d(ctx, SKIM_TYPE_F32, NH);
+    skim_tensor *heads = skim_head_gate(ctx, ts, 0.5f);
+    skim_attn_desc ad;
+    memset(&ad, 0, sizeof ad);
+    ad.q = q;
+    ad.k = k;
+    ad.v = k;
+    ad.q_pos = pos;
+    ad.heads = heads;
+    skim_tensor *at = skim_reshape_2d(ctx, skim_attn(ctx, &ad), HD * NH, 1);
+    skim_tensor *w = skim_new_weight_2d(ctx, SKIM_TYPE_F32, HD * NH, HD * NH, wo);
+    skim_tensor *y = skim_mul_mat_sel_k(ctx, w, at, heads, HD);
+    skim_graph *g;
+    skim_plan *p = NULL;
+    int32_t p0 = NK;
+    int rc = skim_graph_build(ctx, &y, 1, &g) != SKIM_OK ||
+             skim_plan_create(be, g, NULL, &p) != SKIM_OK;
+    if (!rc) {
+        skim_plan_set_input(p, q, qs, sizeof qs);
+        skim_plan_set_input(p, k, ks, sizeof ks);
+        skim_plan_set_input(p, pos, &p0, sizeof p0);
+    }
+    static const int active[3] = {0, 2, 4};
+    for (int c = 0; !rc && c < 3; c++) {
+        for (int i = 0; i < NH; i++) sc[i] = i < active[c] ? 1.0f : 0.0f;
+        skim_plan_set_input(p, ts, sc, sizeof sc);
+        inv[c] = counted_run(a, p);
+        rc = inv[c] < 0;
+    }
+    skim_plan_destroy(p);
+    skim_context_destroy(ctx);
+    skim_backend_destroy(be);
+    return rc;
+}
+
 int main(void) {
     app a;
     int rc = app_create(&a);
@@ -161,8 +216,9 @@ int main(void) {
         app_destroy(&a);
         return rc == 77 ? 77 : 1;
     }
-    long long gpu[3], host[3];
-    int fail = measure(&a, SKIM_VK_RESOLVE_GPU, gpu) || measure(&a, SKIM_VK_RESOLVE_HOST, host);
+    long long gpu[3], host[3], hd[3];
+    int fail = measure(&a, SKIM_VK_RESOLVE_GPU, gpu) || measure(&a, SKIM_VK_RESOLVE_HOST, host) ||
+               measure_heads(&a, hd);
     app_destroy(&a);
     if (fail) {
         printf("FAILED: a run did not complete\n");
@@ -174,6 +230,12 @@ int main(void) {
     /* The bounded work is get_rows_sel and scale: D invocations per token each. */
     bool ok = gpu[0] < gpu[1] && gpu[1] < gpu[2] && gpu[2] - gpu[0] == 2LL * D * T &&
               gpu[1] - gpu[0] == (long long)D * T && host[0] == host[2] && host[0] > gpu[1];
-    printf("%s\n", ok ? "PASSED" : "FAILED: skipped tokens launched work");
-    return ok ? 0 : 1;
+    printf("compute invocations for 0 / 2 / 4 active heads of %d: %lld / %lld / %lld\n", NH,
+           hd[0], hd[1], hd[2]);
+    /* attn.comp: one workgroup of 64 invocations per active head and query; the rest of
+     * the work does not depend on the heads. */
+    bool heads_ok = hd[1] - hd[0] == 2LL * 64 && hd[2] - hd[0] == 4LL * 64;
+    printf("%s\n", !ok ? "FAILED: skipped tokens launched work"
+                      : !heads_ok ? "FAILED: skipped heads launched attention workgroups" : "PASSED");
+    return ok && heads_ok ? 0 : 1;
 }
