@@ -132,7 +132,7 @@ static void record_readback(skim_plan *p) {
 static skim_status record(skim_plan *p) {
     skim_vk_backend *vb = p->be->impl;
     skim_vk_plan *vp = p->impl;
-    skim_vk_rec r = {vb, p, vp, 0, SKIM_OK};
+    skim_vk_rec r = {.vb = vb, .p = p, .vp = vp, .pass = 0, .st = SKIM_OK};
     skim_status st = skim_vk_record_pass(&r);
     if (st != SKIM_OK) {
         return st;
