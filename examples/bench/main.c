@@ -3,7 +3,8 @@
  * median time of several runs and GFLOP/s (2 flops per multiply-add). Then, per thread
  * count, the matvec rows (x 1) again as weight bandwidth (weight bytes over the time)
  * against the copy bandwidth of this machine, measured here: memcpy of 256 MiB, bytes
- * read plus bytes written per second (as STREAM counts Copy), median of 5.
+ * read plus bytes written per second (as STREAM counts Copy), median of 5. First, the
+ * cost of a node itself: a chain of 1,000 adds of 16 floats, in microseconds per node.
  *
  * Usage: bench [max_threads (2)] [min_seconds_per_case (0.5)] */
 #define _POSIX_C_SOURCE 200809L
@@ -50,6 +51,38 @@ static double copy_bandwidth(void) {
     free(a);
     free(b);
     return 2.0 * (double)n / t[2];
+}
+
+/* Microseconds per node of a chain of 1,000 tiny adds (the pool's hand-off and barrier,
+ * the node's dispatch): median of 21 runs; returns 0 on success. */
+static int node_overhead(skim_backend *be, int threads) {
+    enum { NODES = 1000, LEN = 16 };
+    skim_context *ctx = NULL;
+    if (skim_context_create(NULL, &ctx) != SKIM_OK) return 1;
+    skim_tensor *x = skim_new_input_1d(ctx, SKIM_TYPE_F32, LEN), *y = x;
+    for (int i = 0; i < NODES; i++) y = skim_add(ctx, y, x);
+    skim_graph *g = NULL;
+    skim_plan *p = NULL;
+    float xs[LEN] = {0};
+    skim_status s = skim_graph_build(ctx, &y, 1, &g);
+    if (s == SKIM_OK) s = skim_plan_create(be, g, NULL, &p);
+    if (s == SKIM_OK) s = skim_plan_set_input(p, x, xs, sizeof xs);
+    double t[21];
+    for (int i = 0; s == SKIM_OK && i < 21; i++) {
+        double t0 = now();
+        s = skim_plan_run(p);
+        t[i] = now() - t0;
+    }
+    if (s == SKIM_OK) {
+        qsort(t, 21, sizeof t[0], cmp_double);
+        printf("nodes: chain of %d adds of %d floats, %d thread%s: %7.3f us per node (median of 21)\n",
+               NODES, LEN, threads, threads > 1 ? "s" : " ", t[10] * 1e6 / NODES);
+    } else {
+        fprintf(stderr, "bench: nodes: %s\n", skim_status_str(s));
+    }
+    skim_plan_destroy(p);
+    skim_context_destroy(ctx);
+    return s != SKIM_OK;
 }
 
 /* One case; returns 0 on success and the median time in *med_out. */
@@ -121,6 +154,7 @@ int main(int argc, char **argv) {
         skim_backend *be = NULL;
         if (skim_backend_create_cpu(&d, &be) != SKIM_OK) return 1;
         if (threads == 1) printf("device: %s\n", skim_backend_device(be));
+        bad |= node_overhead(be, threads);
         double mv[4] = {0};
         for (int si = 0; si < N_SHAPES; si++)
             for (int ti = 0; ti < 4; ti++)
