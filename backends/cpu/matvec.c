@@ -31,12 +31,9 @@ AVX2_F16C static inline __m256 cvt8(__m128i q, __m256 d) {
 /* One block of 32 values as 4 vectors of 8 (k order). */
 AVX2_F16C static inline void q8_avx(const uint8_t *blk, __m256 v[4]) {
     __m256 d = _mm256_set1_ps(_cvtsh_ss(rd16(blk)));
-    __m128i q0 = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2));
-    __m128i q1 = _mm_loadu_si128((const __m128i *)(const void *)(blk + 18));
-    v[0] = cvt8(q0, d);
-    v[1] = cvt8(_mm_srli_si128(q0, 8), d);
-    v[2] = cvt8(q1, d);
-    v[3] = cvt8(_mm_srli_si128(q1, 8), d);
+    for (int i = 0; i < 4; i++) { /* 8-byte loads fold into the sign extension */
+        v[i] = cvt8(_mm_loadl_epi64((const __m128i *)(const void *)(blk + 2 + 8 * i)), d);
+    }
 }
 
 /* Values 0-15 are the low nibbles of bytes 0-15, values 16-31 the high ones. */
