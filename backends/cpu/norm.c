@@ -112,22 +112,21 @@ __attribute__((target("avx2"))) static double sum_sq_avx2(const float *x, int64_
     return sum_sq(x, n);
 }
 
-/* exp_neg on 8 lanes, operation for operation (so the same bits): compilers do not
- * vectorise the plain loop by themselves. */
-__attribute__((target("avx2"))) static inline __m256 exp8_avx2(__m256 x) {
+/* exp_neg on 8 lanes with fused multiply-adds (the scalar tail rounds differently; where
+ * the tail starts depends on the row length only). */
+__attribute__((target("avx2,fma"))) static inline __m256 exp8_avx2(__m256 x) {
     const __m256 big = _mm256_set1_ps(12582912.0f);
-    __m256 t = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), big);
+    __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), big);
     __m256 n = _mm256_sub_ps(t, big);
-    __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f))),
-                             _mm256_mul_ps(n, _mm256_set1_ps(-2.12194440e-4f)));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
     static const float c[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                                4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
     __m256 p = _mm256_set1_ps(c[0]);
     for (int i = 1; i < 6; i++) {
-        p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(c[i]));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c[i]));
     }
-    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r),
-                      _mm256_set1_ps(1.0f));
+    p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
     __m256i e = _mm256_slli_epi32(
         _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4b400000)), 23);
     p = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
@@ -135,7 +134,24 @@ __attribute__((target("avx2"))) static inline __m256 exp8_avx2(__m256 x) {
     return _mm256_andnot_ps(low, p);
 }
 
-__attribute__((target("avx2"))) static double exp_sum_avx2(float *y, int64_t n, float mx) {
+/* y = x * sc (+ mk) over the first n8 values, the lanes' maxima into lm; true when a
+ * value is NaN. The same values and maxima as the plain loop. */
+__attribute__((target("avx2"))) static bool scale_max_avx2(const float *x, const float *mk,
+                                                            float sc, float *y, int64_t n8,
+                                                            float lm[LANES]) {
+    __m256 vs = _mm256_set1_ps(sc), m = _mm256_set1_ps(-INFINITY), bad = _mm256_setzero_ps();
+    for (int64_t k = 0; k < n8; k += LANES) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + k), vs);
+        v = _mm256_add_ps(v, mk ? _mm256_loadu_ps(mk + k) : _mm256_setzero_ps());
+        _mm256_storeu_ps(y + k, v);
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        m = _mm256_max_ps(v, m);
+    }
+    _mm256_storeu_ps(lm, m);
+    return _mm256_movemask_ps(bad) != 0;
+}
+
+__attribute__((target("avx2,fma"))) static double exp_sum_avx2(float *y, int64_t n, float mx) {
     __m256d s0 = _mm256_setzero_pd(), s1 = s0;
     __m256 vm = _mm256_set1_ps(mx);
     int64_t n8 = n & ~(int64_t)(LANES - 1);
@@ -209,8 +225,14 @@ static void row_soft_max(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *
     for (int l = 0; l < LANES; l++) {
         lm[l] = -INFINITY;
     }
-    int64_t n8 = n & ~(int64_t)(LANES - 1);
-    for (int64_t k = 0; k < n8; k += LANES) {
+    int64_t n8 = n & ~(int64_t)(LANES - 1), k0 = 0;
+#ifdef SKIM_CPU_X86
+    if (c->avx2) {
+        nan = scale_max_avx2(x, mk, sc, y, n8, lm);
+        k0 = n8;
+    }
+#endif
+    for (int64_t k = k0; k < n8; k += LANES) {
         for (int l = 0; l < LANES; l++) {
             float v = x[k + l] * sc + (mk ? mk[k + l] : 0.0f);
             y[k + l] = v;
