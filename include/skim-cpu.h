@@ -22,12 +22,23 @@
 extern "C" {
 #endif
 
+/* The most the kernels may use (chosen at backend creation from cpuid, so one binary runs
+ * on any x86-64). A cap lets a program, or a test, run a lower path on a machine that has
+ * more. On aarch64 NEON is part of the architecture and always used: caps are ignored. */
+typedef enum skim_cpu_isa {
+    SKIM_CPU_ISA_BEST = 0, /* the best the CPU has */
+    SKIM_CPU_ISA_PORTABLE, /* plain C */
+    SKIM_CPU_ISA_AVX2      /* at most AVX2 with FMA and F16C */
+} skim_cpu_isa;
+
 typedef struct skim_cpu_desc {
     int n_threads;            /* zero: 1; at most 256. The pool is created with the backend. */
     skim_allocator allocator; /* zero: malloc/free; used for plans and arenas */
+    skim_cpu_isa max_isa;     /* zero: SKIM_CPU_ISA_BEST */
 } skim_cpu_desc;
 
-/* desc may be NULL. Returns OK, INVALID_ARG, OUT_OF_MEMORY, UNSUPPORTED (threads). */
+/* desc may be NULL. Returns OK, INVALID_ARG (n_threads, allocator, max_isa out of range),
+ * OUT_OF_MEMORY, UNSUPPORTED (threads). */
 SKIM_API skim_status skim_backend_create_cpu(const skim_cpu_desc *desc, skim_backend **out_be);
 
 #ifdef __cplusplus

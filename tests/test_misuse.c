@@ -430,6 +430,15 @@ static skim_status c_cpu_threads(env *e) {
     set_msg(e, "");
     return s;
 }
+static skim_status c_cpu_isa(env *e) {
+    skim_cpu_desc d = {0};
+    d.max_isa = (skim_cpu_isa)(SKIM_CPU_ISA_AVX2 + 1);
+    skim_backend *be = SENTINEL;
+    skim_status s = skim_backend_create_cpu(&d, &be);
+    CHECK(be == SENTINEL, "backend_create_cpu wrote out_be on failure");
+    set_msg(e, "");
+    return s;
+}
 static skim_status c_graph_empty(env *e) {
     skim_graph *g = SENTINEL;
     skim_tensor *none[1] = {NULL};
@@ -595,6 +604,7 @@ static const mcase cases[] = {
     {"set_data: wrong size", SKIM_ERR_SHAPE, NULL, c_set_data_size},
     {"context_create: NULL out", SKIM_ERR_INVALID_ARG, NULL, c_context_create_null},
     {"cpu backend: -2 threads", SKIM_ERR_INVALID_ARG, NULL, c_cpu_threads},
+    {"cpu backend: max_isa out of range", SKIM_ERR_INVALID_ARG, NULL, c_cpu_isa},
     {"graph_build: no outputs", SKIM_ERR_GRAPH, "outputs", c_graph_empty},
     {"graph_build: a NULL output", SKIM_ERR_INVALID_ARG, "output 1", c_graph_null_output},
     {"failing allocator: building", SKIM_ERR_OUT_OF_MEMORY, "out of memory", c_oom_build},

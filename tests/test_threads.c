@@ -15,6 +15,7 @@
 static skim_backend *cpu(int n_threads) {
     skim_cpu_desc d = {0};
     d.n_threads = n_threads;
+    d.max_isa = test_cpu_isa();
     skim_backend *be = NULL;
     skim_status s = skim_backend_create_cpu(&d, &be);
     CHECK(s == SKIM_OK, "cpu backend with %d threads -> %s", n_threads, skim_status_str(s));
@@ -132,6 +133,60 @@ static void concurrent_plans(trng *r) {
     gs_free(&m);
 }
 
+/* The decode-shaped products (1 and 2 x rows, w decoded in registers) give the bits of
+ * the wider products' tiles: y of x[:, 0] and of x[:, 3..4] equal columns of y of x[K, 5],
+ * on 1 and 3 threads, for M not a multiple of 4. */
+static void columns_agree(skim_backend *b1, skim_backend *b3, trng *r) {
+    static const skim_type types[] = {SKIM_TYPE_F32, SKIM_TYPE_F16, SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
+    enum { K = 1024, M = 203, N = 5 };
+    float *w = malloc((size_t)K * M * sizeof(float)), *x = malloc((size_t)K * N * sizeof(float));
+    float *y5 = malloc((size_t)M * N * sizeof(float)), *y1 = malloc((size_t)M * 3 * sizeof(float));
+    void *q = malloc(skim_row_size(SKIM_TYPE_F32, K) * M);
+    if (!w || !x || !y5 || !y1 || !q) {
+        t_fail(__FILE__, __LINE__, "columns: out of memory");
+        free(w), free(x), free(y5), free(y1), free(q);
+        return;
+    }
+    fill_uniform(r, w, (size_t)K * M, -1, 1);
+    fill_uniform(r, x, (size_t)K * N, -1, 1);
+    for (int ti = 0; ti < 4; ti++) {
+        skim_quantize(types[ti], w, q, M, K);
+        skim_context *ctx = NULL;
+        if (skim_context_create(NULL, &ctx) != SKIM_OK) break;
+        skim_tensor *tw = skim_new_weight_2d(ctx, types[ti], K, M, q);
+        skim_tensor *x5 = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, N);
+        skim_tensor *x1 = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, 1);
+        skim_tensor *x2 = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, 2);
+        skim_tensor *outs[3] = {skim_mul_mat(ctx, tw, x5), skim_mul_mat(ctx, tw, x1),
+                                skim_mul_mat(ctx, tw, x2)};
+        skim_graph *g = NULL;
+        CHECK(skim_graph_build(ctx, outs, 3, &g) == SKIM_OK, "columns: build: %s", skim_context_error(ctx));
+        for (int bi = 0; g && bi < 2; bi++) {
+            skim_plan *p = NULL;
+            skim_status s = skim_plan_create(bi ? b3 : b1, g, NULL, &p);
+            if (s == SKIM_OK) s = skim_plan_set_input(p, x5, x, (size_t)K * N * sizeof(float));
+            if (s == SKIM_OK) s = skim_plan_set_input(p, x1, x, (size_t)K * sizeof(float));
+            if (s == SKIM_OK) s = skim_plan_set_input(p, x2, x + 3 * K, (size_t)K * 2 * sizeof(float));
+            if (s == SKIM_OK) s = skim_plan_run(p);
+            if (s == SKIM_OK) s = skim_plan_get_output(p, outs[0], y5, (size_t)M * N * sizeof(float));
+            if (s == SKIM_OK) s = skim_plan_get_output(p, outs[1], y1, (size_t)M * sizeof(float));
+            if (s == SKIM_OK) s = skim_plan_get_output(p, outs[2], y1 + M, (size_t)M * 2 * sizeof(float));
+            CHECK(s == SKIM_OK, "columns %s: run -> %s", skim_type_name(types[ti]), skim_status_str(s));
+            if (s == SKIM_OK) {
+                CHECK(memcmp(y1, y5, (size_t)M * sizeof(float)) == 0,
+                      "columns %s, %d thread(s): y of one x row differs from column 0 of y of 5",
+                      skim_type_name(types[ti]), bi ? 3 : 1);
+                CHECK(memcmp(y1 + M, y5 + 3 * M, (size_t)M * 2 * sizeof(float)) == 0,
+                      "columns %s, %d thread(s): y of two x rows differs from columns 3-4 of y of 5",
+                      skim_type_name(types[ti]), bi ? 3 : 1);
+            }
+            skim_plan_destroy(p);
+        }
+        skim_context_destroy(ctx);
+    }
+    free(w), free(x), free(y5), free(y1), free(q);
+}
+
 int main(void) {
     skim_backend *b1 = cpu(1), *b3 = cpu(3);
     if (!b1 || !b3) return 1;
@@ -187,6 +242,7 @@ int main(void) {
         free(q);
         free(in.data);
     }
+    columns_agree(b1, b3, &r);
     skim_backend_destroy(b1);
     skim_backend_destroy(b3);
     for (int i = 0; i < 3; i++) concurrent_plans(&r);

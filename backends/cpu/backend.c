@@ -78,7 +78,8 @@ skim_status skim_backend_create_cpu(const skim_cpu_desc *desc, skim_backend **ou
         d = *desc;
     }
     if (d.n_threads < 0 || d.n_threads > SKIM_CPU_MAX_THREADS ||
-        (!d.allocator.alloc) != (!d.allocator.free)) {
+        (!d.allocator.alloc) != (!d.allocator.free) || d.max_isa < SKIM_CPU_ISA_BEST ||
+        d.max_isa > SKIM_CPU_ISA_AVX2) {
         return SKIM_ERR_INVALID_ARG;
     }
     int n = d.n_threads ? d.n_threads : 1;
@@ -95,7 +96,7 @@ skim_status skim_backend_create_cpu(const skim_cpu_desc *desc, skim_backend **ou
     }
     be->impl = cb;
     cb->n_threads = n;
-    cb->avx2 = detect_avx2();
+    cb->avx2 = d.max_isa != SKIM_CPU_ISA_PORTABLE && detect_avx2();
     skim_status st = skim_cpu_pool_create(&be->alloc, n, &cb->pool);
     if (st != SKIM_OK) {
         cb->pool = NULL;

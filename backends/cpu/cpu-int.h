@@ -154,6 +154,16 @@ SKIM_HIDDEN size_t skim_cpu_mm_scratch(int64_t k);
 SKIM_HIDDEN float skim_cpu_dot(const skim_cpu_ctx *c, const float *a, const float *b, int64_t n);
 SKIM_HIDDEN void skim_cpu_axpy(const skim_cpu_ctx *c, float *y, float a, const float *x,
                                int64_t n);
+/* matvec.c: up to SKIM_CPU_MV_MAX x rows with F16, Q8_0 or Q4_0 w rows decoded in
+ * registers, the same bits as the core; false when no such kernel applies (no SIMD, F32,
+ * a contraction range that is not whole blocks of 32). */
+#define SKIM_CPU_MV_MAX 2
+SKIM_HIDDEN bool skim_cpu_mv_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
+                                 int64_t m1, const float *const *xrows, const int64_t *ycol,
+                                 int64_t n_x);
+/* n (a multiple of 32) Q8_0 or Q4_0 values to floats with SIMD; false when none applies. */
+SKIM_HIDDEN bool skim_cpu_row_decode(const skim_cpu_ctx *c, skim_type t, const uint8_t *src,
+                                     float *dst, int64_t n);
 /* f16 -> f32 (exact). */
 SKIM_HIDDEN void skim_cpu_f16_to_f32(const uint16_t *src, float *dst, int64_t n, bool avx2);
 

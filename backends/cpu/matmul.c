@@ -11,18 +11,9 @@
  * 4-lane halves per dot, fused multiply-add, the same lane order and reduction) is always
  * taken: Advanced SIMD is part of the architecture. */
 #include "cpu-int.h"
+#include "cpu-simd.h"
 
 #include <string.h>
-
-/* SKIM_CPU_NO_SIMD builds the portable path only (to test it on x86). */
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(SKIM_CPU_NO_SIMD)
-#define SKIM_CPU_X86 1
-#include <immintrin.h>
-#endif
-#if defined(__aarch64__) && defined(__GNUC__) && !defined(SKIM_CPU_NO_SIMD)
-#define SKIM_CPU_NEON 1
-#include <arm_neon.h>
-#endif
 
 #define MR 4
 #define NR 3
@@ -59,12 +50,6 @@ static float dot_generic(const float *a, const float *b, int64_t L) {
 #endif
 
 #ifdef SKIM_CPU_X86
-__attribute__((target("avx2,fma"))) static inline float hsum_avx(__m256 v) {
-    __m128 t = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    __m128 u = _mm_add_ps(t, _mm_movehl_ps(t, t));
-    return _mm_cvtss_f32(_mm_add_ss(u, _mm_shuffle_ps(u, u, 1)));
-}
-
 __attribute__((target("avx2,fma"))) static float dot_avx(const float *a, const float *b,
                                                           int64_t L) {
     __m256 acc = _mm256_setzero_ps();
@@ -72,7 +57,7 @@ __attribute__((target("avx2,fma"))) static float dot_avx(const float *a, const f
     for (int64_t k = 0; k < L8; k += 8) {
         acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc);
     }
-    return hsum_avx(acc) + tail_dot(a, b, L8, L);
+    return skim_cpu_hsum_avx(acc) + tail_dot(a, b, L8, L);
 }
 
 /* out[r][j] = dot(w[r], x[j]) for 4 w rows and 3 x rows. */
@@ -107,7 +92,7 @@ __attribute__((target("avx2,fma"))) static void tile_avx(const float *const w[MR
     __m256 c[MR][NR] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
     for (int r = 0; r < MR; r++) {
         for (int j = 0; j < NR; j++) {
-            out[r][j] = hsum_avx(c[r][j]) + tail_dot(w[r], x[j], L8, L);
+            out[r][j] = skim_cpu_hsum_avx(c[r][j]) + tail_dot(w[r], x[j], L8, L);
         }
     }
 }
@@ -128,7 +113,7 @@ __attribute__((target("avx2,fma"))) static void col_avx(const float *const w[MR]
     }
     __m256 c[MR] = {c0, c1, c2, c3};
     for (int r = 0; r < MR; r++) {
-        out[r] = hsum_avx(c[r]) + tail_dot(w[r], x, L8, L);
+        out[r] = skim_cpu_hsum_avx(c[r]) + tail_dot(w[r], x, L8, L);
     }
 }
 
@@ -146,13 +131,6 @@ __attribute__((target("avx2,fma,f16c"))) static void f16_avx(const uint16_t *src
 #endif
 
 #ifdef SKIM_CPU_NEON
-/* Lanes 0-3 in lo, 4-7 in hi: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), as hsum8. */
-static inline float hsum_neon(float32x4_t lo, float32x4_t hi) {
-    float32x4_t t = vaddq_f32(lo, hi);
-    float32x2_t u = vadd_f32(vget_low_f32(t), vget_high_f32(t));
-    return vget_lane_f32(u, 0) + vget_lane_f32(u, 1);
-}
-
 static float dot_neon(const float *a, const float *b, int64_t L) {
     float32x4_t lo = vdupq_n_f32(0.0f), hi = lo;
     int64_t L8 = L & ~(int64_t)7;
@@ -160,7 +138,7 @@ static float dot_neon(const float *a, const float *b, int64_t L) {
         lo = vfmaq_f32(lo, vld1q_f32(a + k), vld1q_f32(b + k));
         hi = vfmaq_f32(hi, vld1q_f32(a + k + 4), vld1q_f32(b + k + 4));
     }
-    return hsum_neon(lo, hi) + tail_dot(a, b, L8, L);
+    return skim_cpu_hsum_neon(lo, hi) + tail_dot(a, b, L8, L);
 }
 
 /* out[r][j] = dot(w[r], x[j]) for 4 w rows and 3 x rows: 24 accumulators (lo and hi
@@ -192,7 +170,7 @@ static void tile_neon(const float *const w[MR], const float *const x[NR], int64_
     }
     for (int r = 0; r < MR; r++) {
         for (int j = 0; j < NR; j++) {
-            out[r][j] = hsum_neon(lo[r][j], hi[r][j]) + tail_dot(w[r], x[j], L8, L);
+            out[r][j] = skim_cpu_hsum_neon(lo[r][j], hi[r][j]) + tail_dot(w[r], x[j], L8, L);
         }
     }
 }
@@ -212,7 +190,7 @@ static void col_neon(const float *const w[MR], const float *x, int64_t L, float 
         }
     }
     for (int r = 0; r < MR; r++) {
-        out[r] = hsum_neon(lo[r], hi[r]) + tail_dot(w[r], x, L8, L);
+        out[r] = skim_cpu_hsum_neon(lo[r], hi[r]) + tail_dot(w[r], x, L8, L);
     }
 }
 #endif
@@ -321,7 +299,9 @@ static const float *w_row(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t 
     }
     int64_t qk = skim_type_block_size(mm->wt), b0 = mm->k0 / qk, b1 = (mm->k1 + qk - 1) / qk;
     size_t bb = skim_type_block_bytes(mm->wt);
-    skim_row_to_f32(mm->wt, row + (size_t)b0 * bb, buf, (b1 - b0) * qk);
+    if (!skim_cpu_row_decode(c, mm->wt, row + (size_t)b0 * bb, buf, (b1 - b0) * qk)) {
+        skim_row_to_f32(mm->wt, row + (size_t)b0 * bb, buf, (b1 - b0) * qk);
+    }
     return buf + (mm->k0 - b0 * qk);
 }
 
@@ -368,7 +348,7 @@ void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, i
                      const float *const *xrows, const int64_t *ycol, int64_t n_x) {
     int64_t L = mm->k1 - mm->k0;
     size_t stride = (size_t)L + 2 * SKIM_QK_K;
-    if (n_x <= 0) {
+    if (n_x <= 0 || (n_x <= SKIM_CPU_MV_MAX && skim_cpu_mv_run(c, mm, m0, m1, xrows, ycol, n_x))) {
         return;
     }
     for (int64_t m = m0; m < m1; m += MR) {

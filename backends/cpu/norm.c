@@ -1,6 +1,13 @@
-/* norm.c - row reductions and rotations: rms_norm, layer_norm, soft_max, rope. Sums run
- * in order over the row, in double, so results do not depend on the thread count. */
+/* norm.c - row reductions and rotations: rms_norm, layer_norm, soft_max, rope. A row is
+ * one thread's, and its sums run in a fixed order, in double, so results do not depend on
+ * the thread count. rms_norm's sum of squares is plain C over 8 lanes (lane l sums
+ * k = l mod 8, then a fixed reduction) that compilers vectorise: the build's SSE2 or NEON,
+ * and on x86 an AVX2 copy of the same code chosen at run time (ISO C allows no contraction
+ * into fused multiply-adds, so every path gives the same bits). soft_max sums in the same
+ * lanes; its exponentials are libm's expf, or with AVX2 a polynomial on 8 lanes (the two
+ * differ by rounding). */
 #include "cpu-int.h"
+#include "cpu-simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -10,7 +17,7 @@ static const uint8_t *row_at(const uint8_t *base, const size_t nb[4], int64_t i1
     return base + (size_t)i1 * nb[1] + (size_t)i2 * nb[2] + (size_t)i3 * nb[3];
 }
 
-typedef void (*norm_fn)(const skim_cpu_node *nd, float *y, const float *x, int64_t n,
+typedef void (*norm_fn)(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *y, const float *x, int64_t n,
                         int64_t i1, int64_t i2, int64_t i3);
 
 static void for_rows(const skim_cpu_ctx *c, const skim_cpu_node *nd, norm_fn fn) {
@@ -25,15 +32,159 @@ static void for_rows(const skim_cpu_ctx *c, const skim_cpu_node *nd, norm_fn fn)
         int64_t i1 = r % ne[1], i2 = (r / ne[1]) % ne[2], i3 = r / (ne[1] * ne[2]);
         float *y = (float *)(void *)row_at(nd->dst, t->nb, i1, i2, i3);
         const float *x = (const float *)(const void *)row_at(nd->src[0], a->nb, i1, i2, i3);
-        fn(nd, y, x, ne[0], i1, i2, i3);
+        fn(c, nd, y, x, ne[0], i1, i2, i3);
     }
 }
 
-static void row_rms(const skim_cpu_node *nd, float *y, const float *x, int64_t n, int64_t i1,
-                    int64_t i2, int64_t i3) {
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        s += (double)x[i] * (double)x[i];
+#define LANES 8
+
+static inline double lane_sum(const double s[LANES]) {
+    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+__attribute__((always_inline)) static inline double sum_sq(const float *x, int64_t n) {
+    double s[LANES] = {0};
+    int64_t n8 = n & ~(int64_t)(LANES - 1);
+    for (int64_t k = 0; k < n8; k += LANES) {
+        for (int l = 0; l < LANES; l++) {
+            s[l] += (double)x[k + l] * (double)x[k + l];
+        }
+    }
+    double t = lane_sum(s);
+    for (int64_t k = n8; k < n; k++) {
+        t += (double)x[k] * (double)x[k];
+    }
+    return t;
+}
+
+/* e^x for x <= 0 (not NaN): x = n ln2 + r with |r| <= ln2/2, a degree-7 polynomial for e^r
+ * (relative error about 2e-7), times 2^n through the exponent bits. Below -86 (and for
+ * -inf) it gives 0: softmax divides by a sum of at least 1, so that changes an output by
+ * less than 5e-38. The rounding of x / ln2 to n adds 1.5 * 2^23 (no rounding call, which
+ * would not vectorise on SSE2). */
+__attribute__((always_inline)) static inline float exp_neg(float x) {
+    const float big = 12582912.0f;
+    float t = x * 1.44269504088896341f + big;
+    float n = t - big;
+    float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t ti, pi;
+    memcpy(&ti, &t, 4);
+    memcpy(&pi, &p, 4);
+    pi += (int32_t)((uint32_t)(ti - 0x4b400000) << 23);
+    memcpy(&p, &pi, 4);
+    return x < -86.0f ? 0.0f : p;
+}
+
+/* y[i] = e^(y[i] - mx) with libm's expf (compilers do not vectorise exp_neg by
+ * themselves: as plain C it is slower than expf); returns their sum, lane l summing
+ * k = l mod 8. */
+static double exp_sum_plain(float *y, int64_t n, float mx) {
+    double s[LANES] = {0};
+    int64_t n8 = n & ~(int64_t)(LANES - 1);
+    for (int64_t k = 0; k < n8; k += LANES) {
+        for (int l = 0; l < LANES; l++) {
+            float e = y[k + l] == -INFINITY ? 0.0f : expf(y[k + l] - mx);
+            y[k + l] = e;
+            s[l] += (double)e;
+        }
+    }
+    double t = lane_sum(s);
+    for (int64_t k = n8; k < n; k++) {
+        y[k] = y[k] == -INFINITY ? 0.0f : expf(y[k] - mx);
+        t += (double)y[k];
+    }
+    return t;
+}
+
+static double sum_sq_plain(const float *x, int64_t n) {
+    return sum_sq(x, n);
+}
+
+#ifdef SKIM_CPU_X86
+__attribute__((target("avx2"))) static double sum_sq_avx2(const float *x, int64_t n) {
+    return sum_sq(x, n);
+}
+
+/* exp_neg on 8 lanes with fused multiply-adds (the scalar tail rounds differently; where
+ * the tail starts depends on the row length only). */
+__attribute__((target("avx2,fma"))) static inline __m256 exp8_avx2(__m256 x) {
+    const __m256 big = _mm256_set1_ps(12582912.0f);
+    __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), big);
+    __m256 n = _mm256_sub_ps(t, big);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    static const float c[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                               4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+    __m256 p = _mm256_set1_ps(c[0]);
+    for (int i = 1; i < 6; i++) {
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c[i]));
+    }
+    p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(
+        _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4b400000)), 23);
+    p = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
+    __m256 low = _mm256_cmp_ps(x, _mm256_set1_ps(-86.0f), _CMP_LT_OQ);
+    return _mm256_andnot_ps(low, p);
+}
+
+/* y = x * sc (+ mk) over the first n8 values, the lanes' maxima into lm; true when a
+ * value is NaN. The same values and maxima as the plain loop. */
+__attribute__((target("avx2"))) static bool scale_max_avx2(const float *x, const float *mk,
+                                                            float sc, float *y, int64_t n8,
+                                                            float lm[LANES]) {
+    __m256 vs = _mm256_set1_ps(sc), m = _mm256_set1_ps(-INFINITY), bad = _mm256_setzero_ps();
+    for (int64_t k = 0; k < n8; k += LANES) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + k), vs);
+        v = _mm256_add_ps(v, mk ? _mm256_loadu_ps(mk + k) : _mm256_setzero_ps());
+        _mm256_storeu_ps(y + k, v);
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        m = _mm256_max_ps(v, m);
+    }
+    _mm256_storeu_ps(lm, m);
+    return _mm256_movemask_ps(bad) != 0;
+}
+
+__attribute__((target("avx2,fma"))) static double exp_sum_avx2(float *y, int64_t n, float mx) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    __m256 vm = _mm256_set1_ps(mx);
+    int64_t n8 = n & ~(int64_t)(LANES - 1);
+    for (int64_t k = 0; k < n8; k += LANES) {
+        __m256 e = exp8_avx2(_mm256_sub_ps(_mm256_loadu_ps(y + k), vm));
+        _mm256_storeu_ps(y + k, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double s[LANES];
+    _mm256_storeu_pd(s, s0);
+    _mm256_storeu_pd(s + 4, s1);
+    double t = lane_sum(s);
+    for (int64_t k = n8; k < n; k++) {
+        y[k] = exp_neg(y[k] - mx);
+        t += (double)y[k];
+    }
+    return t;
+}
+#endif
+
+static void row_rms(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *y, const float *x,
+                    int64_t n, int64_t i1, int64_t i2, int64_t i3) {
+    (void)i1, (void)i2, (void)i3;
+    double s;
+#ifdef SKIM_CPU_X86
+    if (c->avx2) {
+        s = sum_sq_avx2(x, n);
+    } else
+#endif
+    {
+        (void)c;
+        s = sum_sq_plain(x, n);
     }
     float k = (float)(1.0 / sqrt(s / (double)n + (double)nd->t->params.norm.eps));
     for (int64_t i = 0; i < n; i++) {
@@ -41,7 +192,7 @@ static void row_rms(const skim_cpu_node *nd, float *y, const float *x, int64_t n
     }
 }
 
-static void row_layer(const skim_cpu_node *nd, float *y, const float *x, int64_t n, int64_t i1,
+static void row_layer(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *y, const float *x, int64_t n, int64_t i1,
                       int64_t i2, int64_t i3) {
     double s = 0.0, v = 0.0;
     for (int64_t i = 0; i < n; i++) {
@@ -59,7 +210,7 @@ static void row_layer(const skim_cpu_node *nd, float *y, const float *x, int64_t
 }
 
 /* softmax(x * scale + mask); a row whose values are all -inf gives zeros. */
-static void row_soft_max(const skim_cpu_node *nd, float *y, const float *x, int64_t n,
+static void row_soft_max(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *y, const float *x, int64_t n,
                          int64_t i1, int64_t i2, int64_t i3) {
     const skim_tensor *m = nd->t->src[1];
     const float *mk = NULL;
@@ -69,23 +220,52 @@ static void row_soft_max(const skim_cpu_node *nd, float *y, const float *x, int6
         mk = (const float *)(const void *)row_at(nd->src[1], m->nb, i1 % me[1], i2 % me[2],
                                                  i3 % me[3]);
     }
-    float mx = -INFINITY;
-    bool nan = false;
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i] * sc + (mk ? mk[i] : 0.0f);
-        y[i] = v;
-        nan = nan || isnan(v);
+    float lm[LANES], mx = -INFINITY;
+    int nan = 0;
+    for (int l = 0; l < LANES; l++) {
+        lm[l] = -INFINITY;
+    }
+    int64_t n8 = n & ~(int64_t)(LANES - 1), k0 = 0;
+#ifdef SKIM_CPU_X86
+    if (c->avx2) {
+        nan = scale_max_avx2(x, mk, sc, y, n8, lm);
+        k0 = n8;
+    }
+#endif
+    for (int64_t k = k0; k < n8; k += LANES) {
+        for (int l = 0; l < LANES; l++) {
+            float v = x[k + l] * sc + (mk ? mk[k + l] : 0.0f);
+            y[k + l] = v;
+            nan |= v != v;
+            lm[l] = v > lm[l] ? v : lm[l];
+        }
+    }
+    for (int64_t k = n8; k < n; k++) {
+        float v = x[k] * sc + (mk ? mk[k] : 0.0f);
+        y[k] = v;
+        nan |= v != v;
         mx = v > mx ? v : mx;
+    }
+    for (int l = 0; l < LANES; l++) {
+        mx = lm[l] > mx ? lm[l] : mx;
     }
     if (mx == -INFINITY && !nan) {
         memset(y, 0, (size_t)n * sizeof(float));
         return;
     }
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        float e = y[i] == -INFINITY ? 0.0f : expf(y[i] - mx);
-        y[i] = e;
-        s += e;
+    double s;
+    if (nan) { /* every output is NaN, as the sum is */
+        s = NAN;
+    } else {
+#ifdef SKIM_CPU_X86
+        if (c->avx2) {
+            s = exp_sum_avx2(y, n, mx);
+        } else
+#endif
+        {
+            (void)c;
+            s = exp_sum_plain(y, n, mx);
+        }
     }
     float inv = (float)(1.0 / s);
     for (int64_t i = 0; i < n; i++) {

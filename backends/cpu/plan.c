@@ -241,30 +241,68 @@ skim_status skim_cpu_reset_states(skim_plan *p) {
 
 /* ---------------------------------------------------------------- runs */
 
+/* Elements a node reads and writes: below SMALL_NODE, thread 0 runs it alone and no
+ * barrier follows (a barrier costs about a microsecond on two cores, more than splitting
+ * a few thousand elements saves); the others meet thread 0 at the next split node.
+ * Kernels give the same bits for any thread count, so this changes no result. */
+#define SMALL_NODE 16384
+
+/* From the static shapes (run extents are read from selections that thread 0 may be
+ * writing; every thread must take the same decision). */
+static bool small_node(const skim_tensor *t) {
+    double n = (double)t->ne[0] * (double)t->ne[1] * (double)t->ne[2] * (double)t->ne[3];
+    for (int s = 0; s < SKIM_MAX_SRC; s++) {
+        const skim_tensor *a = t->src[s];
+        if (a) {
+            n += (double)a->ne[0] * (double)a->ne[1] * (double)a->ne[2] * (double)a->ne[3];
+        }
+    }
+    return n < SMALL_NODE;
+}
+
+static void run_node(const skim_cpu_ctx *c, const skim_cpu_plan *cp, const skim_tensor *t,
+                     int i) {
+    skim_cpu_node nd;
+    memset(&nd, 0, sizeof nd);
+    nd.t = t;
+    nd.index = i;
+    nd.dst = cp->ptr[t->id];
+    skim_cpu_extent(c, t, nd.ne);
+    for (int s = 0; s < SKIM_MAX_SRC; s++) {
+        if (t->src[s]) {
+            nd.src[s] = cp->ptr[t->src[s]->id];
+            skim_cpu_extent(c, t->src[s], nd.sne[s]);
+        }
+    }
+    kernels[t->op](c, &nd);
+}
+
 static void run_job(void *arg, int ith, int nth) {
     skim_plan *p = arg;
     skim_cpu_plan *cp = p->impl;
     const skim_graph *g = p->graph;
     skim_cpu_ctx c = {p, cp, p->mode == SKIM_MODE_MASKED_DENSE, cp->cb->avx2, ith, nth,
                       cp->scratch[ith], cp->scratch_floats, &cp->errs[ith]};
+    skim_cpu_ctx c1 = c; /* thread 0 alone */
+    c1.nth = 1;
+    bool pending = false; /* thread 0 ran small nodes since the last barrier */
     for (int i = 0; i < g->n_nodes; i++) {
         const skim_tensor *t = g->nodes[i];
         if (t->kind == SKIM_KIND_VIEW || t->op <= SKIM_OP_NONE || t->op >= SKIM_OP_COUNT) {
             continue;
         }
-        skim_cpu_node nd;
-        memset(&nd, 0, sizeof nd);
-        nd.t = t;
-        nd.index = i;
-        nd.dst = cp->ptr[t->id];
-        skim_cpu_extent(&c, t, nd.ne);
-        for (int s = 0; s < SKIM_MAX_SRC; s++) {
-            if (t->src[s]) {
-                nd.src[s] = cp->ptr[t->src[s]->id];
-                skim_cpu_extent(&c, t->src[s], nd.sne[s]);
+        if (nth > 1 && small_node(t)) {
+            if (ith == 0) {
+                run_node(&c1, cp, t, i);
             }
+            pending = true;
+            continue;
         }
-        kernels[t->op](&c, &nd);
+        if (pending) {
+            skim_cpu_pool_barrier(cp->cb->pool);
+            pending = false;
+        }
+        run_node(&c, cp, t, i);
         skim_cpu_pool_barrier(cp->cb->pool);
     }
 }

@@ -1,7 +1,7 @@
 # The shader variants, one row each: "id|source[|DEFINE DEFINE=1 ...]". Adding a row makes
 # SKIM_VK_SHADER_<ID> (upper case) and embeds its SPIR-V; see backends/vulkan/README.md.
-# The get_rows, mul_mat and mul_mv rows stay in the order F32, F16, Q8_0, Q4_0, BF16, Q4_K,
-# Q6_K (vk_ops.c by_wtype).
+# The get_rows, mul_mat, mul_mat NARROW and mul_mv rows stay in the order F32, F16, Q8_0,
+# Q4_0, BF16, Q4_K, Q6_K (vk_ops.c by_wtype); the VEC4 rows stop at Q4_0 (vk_ops.c vec4_ok).
 set(SKIM_VK_SHADERS
   "eltwise|eltwise.comp"
   "copy_32|copy.comp|SRC_32 DST_32"
@@ -36,6 +36,9 @@ set(SKIM_VK_SHADERS
   "mul_mat_f16_n|mul_mat.comp|W_F16 NARROW"
   "mul_mat_q8_0_n|mul_mat.comp|W_Q8_0 NARROW"
   "mul_mat_q4_0_n|mul_mat.comp|W_Q4_0 NARROW"
+  "mul_mat_bf16_n|mul_mat.comp|W_BF16 NARROW"
+  "mul_mat_q4_k_n|mul_mat.comp|W_Q4_K NARROW"
+  "mul_mat_q6_k_n|mul_mat.comp|W_Q6_K NARROW"
   "mul_mat_f32_v4_n|mul_mat.comp|W_F32 VEC4 NARROW"
   "mul_mat_f16_v4_n|mul_mat.comp|W_F16 VEC4 NARROW"
   "mul_mat_q8_0_v4_n|mul_mat.comp|W_Q8_0 VEC4 NARROW"

@@ -1,6 +1,10 @@
 /* bench - CPU mul_mat throughput: F32, F16, Q8_0 and Q4_0 weights at 1024x1024x1024 and
- * 4096x4096 times 1, 32 and 256 columns, on 1 and 2 threads. Prints the work, the median
- * time of several runs and GFLOP/s (2 flops per multiply-add).
+ * 4096x4096 times 1, 4, 16, 32 and 256 columns, on 1 and 2 threads. Prints the work, the
+ * median time of several runs and GFLOP/s (2 flops per multiply-add). Then, per thread
+ * count, the matvec rows (x 1) again as weight bandwidth (weight bytes over the time)
+ * against the copy bandwidth of this machine, measured here: memcpy of 256 MiB, bytes
+ * read plus bytes written per second (as STREAM counts Copy), median of 5. First, the
+ * cost of a node itself: a chain of 1,000 adds of 16 floats, in microseconds per node.
  *
  * Usage: bench [max_threads (2)] [min_seconds_per_case (0.5)] */
 #define _POSIX_C_SOURCE 200809L
@@ -24,9 +28,66 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* One case; returns 0 on success. */
+/* Copy bandwidth in bytes per second (read + written), median of 5 memcpy calls. */
+static double copy_bandwidth(void) {
+    size_t n = (size_t)256 << 20;
+    char *a = malloc(n), *b = malloc(n);
+    if (!a || !b) {
+        free(a);
+        free(b);
+        return 0.0;
+    }
+    memset(a, 1, n);
+    memset(b, 2, n);
+    double t[5];
+    for (int i = 0; i < 5; i++) {
+        double t0 = now();
+        memcpy(i % 2 ? a : b, i % 2 ? b : a, n);
+        t[i] = now() - t0;
+    }
+    qsort(t, 5, sizeof t[0], cmp_double);
+    volatile char sink = a[n / 2] + b[n / 3];
+    (void)sink;
+    free(a);
+    free(b);
+    return 2.0 * (double)n / t[2];
+}
+
+/* Microseconds per node of a chain of 1,000 tiny adds (the pool's hand-off and barrier,
+ * the node's dispatch): median of 21 runs; returns 0 on success. */
+static int node_overhead(skim_backend *be, int threads) {
+    enum { NODES = 1000, LEN = 16 };
+    skim_context *ctx = NULL;
+    if (skim_context_create(NULL, &ctx) != SKIM_OK) return 1;
+    skim_tensor *x = skim_new_input_1d(ctx, SKIM_TYPE_F32, LEN), *y = x;
+    for (int i = 0; i < NODES; i++) y = skim_add(ctx, y, x);
+    skim_graph *g = NULL;
+    skim_plan *p = NULL;
+    float xs[LEN] = {0};
+    skim_status s = skim_graph_build(ctx, &y, 1, &g);
+    if (s == SKIM_OK) s = skim_plan_create(be, g, NULL, &p);
+    if (s == SKIM_OK) s = skim_plan_set_input(p, x, xs, sizeof xs);
+    double t[21];
+    for (int i = 0; s == SKIM_OK && i < 21; i++) {
+        double t0 = now();
+        s = skim_plan_run(p);
+        t[i] = now() - t0;
+    }
+    if (s == SKIM_OK) {
+        qsort(t, 21, sizeof t[0], cmp_double);
+        printf("nodes: chain of %d adds of %d floats, %d thread%s: %7.3f us per node (median of 21)\n",
+               NODES, LEN, threads, threads > 1 ? "s" : " ", t[10] * 1e6 / NODES);
+    } else {
+        fprintf(stderr, "bench: nodes: %s\n", skim_status_str(s));
+    }
+    skim_plan_destroy(p);
+    skim_context_destroy(ctx);
+    return s != SKIM_OK;
+}
+
+/* One case; returns 0 on success and the median time in *med_out. */
 static int bench(skim_backend *be, int threads, skim_type type, int64_t K, int64_t M, int64_t N,
-                 const float *wsrc, const float *xsrc, double min_s) {
+                 const float *wsrc, const float *xsrc, double min_s, double *med_out) {
     void *w = malloc(skim_row_size(type, K) * (size_t)M);
     if (!w) return 1;
     skim_quantize(type, wsrc, w, M, K);
@@ -55,6 +116,7 @@ static int bench(skim_backend *be, int threads, skim_type type, int64_t K, int64
     } else {
         qsort(times, (size_t)n, sizeof times[0], cmp_double);
         double med = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+        *med_out = med;
         double flops = 2.0 * (double)K * (double)M * (double)N;
         printf("%-5s %5lld x %5lld x %4lld  %d thread%s  %8.3f GFLOP  %9.3f ms (median of %2d)  %7.2f GFLOP/s\n",
                skim_type_name(type), (long long)M, (long long)K, (long long)N, threads,
@@ -70,7 +132,10 @@ static int bench(skim_backend *be, int threads, skim_type type, int64_t K, int64
 int main(int argc, char **argv) {
     int max_threads = argc > 1 ? atoi(argv[1]) : 2;
     double min_s = argc > 2 ? atof(argv[2]) : 0.5;
-    static const int64_t shapes[][3] = {{1024, 1024, 1024}, {4096, 4096, 1}, {4096, 4096, 32}, {4096, 4096, 256}};
+    enum { N_SHAPES = 6, MATVEC = 1 };
+    static const int64_t shapes[N_SHAPES][3] = {{1024, 1024, 1024}, {4096, 4096, 1},
+                                                {4096, 4096, 4},    {4096, 4096, 16},
+                                                {4096, 4096, 32},   {4096, 4096, 256}};
     static const skim_type types[] = {SKIM_TYPE_F32, SKIM_TYPE_F16, SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
     size_t wn = 4096 * 4096, xn = 4096 * 1024;
     float *w = malloc(wn * sizeof(float)), *x = malloc(xn * sizeof(float));
@@ -89,9 +154,23 @@ int main(int argc, char **argv) {
         skim_backend *be = NULL;
         if (skim_backend_create_cpu(&d, &be) != SKIM_OK) return 1;
         if (threads == 1) printf("device: %s\n", skim_backend_device(be));
-        for (int si = 0; si < 4; si++)
+        bad |= node_overhead(be, threads);
+        double mv[4] = {0};
+        for (int si = 0; si < N_SHAPES; si++)
             for (int ti = 0; ti < 4; ti++)
-                bad |= bench(be, threads, types[ti], shapes[si][0], shapes[si][1], shapes[si][2], w, x, min_s);
+                bad |= bench(be, threads, types[ti], shapes[si][0], shapes[si][1], shapes[si][2], w, x,
+                             min_s, si == MATVEC ? &mv[ti] : &(double){0});
+        double copy = copy_bandwidth();
+        printf("matvec 4096 x 4096 x 1, %d thread%s; copy bandwidth %.2f GB/s (memcpy of 256 MiB, read + write)\n",
+               threads, threads > 1 ? "s" : "", copy * 1e-9);
+        for (int ti = 0; ti < 4; ti++) {
+            double bytes = (double)skim_row_size(types[ti], 4096) * 4096.0;
+            if (mv[ti] > 0.0 && copy > 0.0)
+                printf("  %-5s %7.2f GFLOP/s  weights %6.2f MB  %7.2f GB/s  %5.1f%% of copy\n",
+                       skim_type_name(types[ti]), 2.0 * 4096.0 * 4096.0 / mv[ti] * 1e-9, bytes * 1e-6,
+                       bytes / mv[ti] * 1e-9, 100.0 * bytes / mv[ti] / copy);
+        }
+        fflush(stdout);
         skim_backend_destroy(be);
     }
     free(w);

@@ -1,6 +1,7 @@
 #include "test_backends.h"
 
 #include "skim-cpu.h"
+#include "test_common.h"
 
 #include <stdio.h>
 
@@ -16,6 +17,7 @@ skim_status test_backend_create(int i, skim_backend **out) {
     if (i == 0) {
         skim_cpu_desc d = {0};
         d.n_threads = 1;
+        d.max_isa = test_cpu_isa();
         return skim_backend_create_cpu(&d, out);
     }
 #ifdef SKIM_TEST_HAVE_VULKAN

@@ -151,3 +151,11 @@ double t_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+skim_cpu_isa test_cpu_isa(void) {
+    const char *e = getenv("SKIM_TEST_CPU_ISA");
+    if (!e || !*e) return SKIM_CPU_ISA_BEST;
+    if (strcmp(e, "portable") == 0) return SKIM_CPU_ISA_PORTABLE;
+    if (strcmp(e, "avx2") == 0) return SKIM_CPU_ISA_AVX2;
+    return (skim_cpu_isa)-1;
+}

@@ -5,6 +5,7 @@
 
 #include "skim.h"
 #include "skim-backend.h"
+#include "skim-cpu.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -78,6 +79,11 @@ bool read_i32(skim_plan *p, const skim_tensor *t, int32_t *dst, const char *what
 
 /* Converts any tensor data (not I32) of n elements to doubles via skim_dequantize. */
 bool to_double(skim_type type, const void *src, double *dst, int64_t n);
+
+/* The CPU backend's kernel cap for the tests, from the environment variable
+ * SKIM_TEST_CPU_ISA: "portable", "avx2", unset or empty: the best (an unknown value gives
+ * -1, which skim_backend_create_cpu refuses, so the test fails). */
+skim_cpu_isa test_cpu_isa(void);
 
 /* Seconds from a monotonic clock. */
 double t_now(void);
