@@ -76,3 +76,19 @@ if(SKIM_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   target_compile_options(fuzz_graph PRIVATE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g)
   target_link_options(fuzz_graph PRIVATE -fsanitize=fuzzer,address,undefined)
 endif()
+# Each input a fuzzer found (corpus/found-*) is a test of its own: the libFuzzer binary
+# runs it once when built (its ASan and UBSan catch what a crash would not), else the
+# replay program does.
+file(GLOB _skim_fuzz_graph_found CONFIGURE_DEPENDS ${_skim_fuzz_dir}/corpus/found-*)
+foreach(_f ${_skim_fuzz_graph_found})
+  get_filename_component(_n ${_f} NAME)
+  string(REGEX REPLACE "[^A-Za-z0-9_]" "_" _n ${_n})
+  if(TARGET fuzz_graph)
+    add_test(NAME fuzz_graph_${_n} COMMAND fuzz_graph -runs=1 ${_f})
+    set_tests_properties(fuzz_graph_${_n} PROPERTIES ENVIRONMENT
+      "ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+  else()
+    add_test(NAME fuzz_graph_${_n} COMMAND test_fuzz_graph_corpus ${_f})
+  endif()
+  set_tests_properties(fuzz_graph_${_n} PROPERTIES LABELS "host;fuzz" TIMEOUT 60)
+endforeach()
