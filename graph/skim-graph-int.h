@@ -30,6 +30,10 @@ SKIM_HIDDEN void skim_graph_free(skim_graph *g);
 /* Fills g->mem, g->last_use, arena_size, unshared_size from g->nodes and the leaf
  * lists (plan.c). */
 SKIM_HIDDEN skim_status skim_graph_plan_memory(skim_graph *g);
+/* The memory plan's invariant, checked after every plan_memory in every build: each arena
+ * tensor aligned, inside the arena, and disjoint from every tensor still read while it is
+ * written (liveness recomputed from the graph). SKIM_ERR_GRAPH naming both tensors. */
+SKIM_HIDDEN skim_status skim_graph_check_memory(skim_graph *g);
 
 /* Shape functions, one per row of ops.def: validate node->src/params (errors recorded
  * on ctx, status returned) and fill node->type, n_dims, ne, bound, sel_kind (and for

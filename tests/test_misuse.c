@@ -282,6 +282,33 @@ static skim_status c_node_invariants(env *e) {
     return built(e, NULL);
 }
 
+/* The memory plan's check, fed a plan corrupted after the fact: s2 moved onto mid while
+ * both are read by yout; then yout moved past the arena's end. */
+static skim_status c_plan_overlap(env *e) {
+    skim_tensor *x = in2(e, 64, 2, "xin");
+    skim_tensor *mid = skim_tensor_set_name(skim_scale(e->ctx, x, 2.0f), "mid");
+    skim_tensor *s2 = skim_tensor_set_name(skim_scale(e->ctx, mid, 3.0f), "s2");
+    skim_tensor *y = skim_tensor_set_name(skim_add(e->ctx, s2, mid), "yout");
+    skim_graph *g = NULL;
+    if (skim_graph_build(e->ctx, &y, 1, &g) != SKIM_OK) {
+        set_msg(e, skim_context_error(e->ctx));
+        return skim_context_status(e->ctx);
+    }
+    CHECK(skim_graph_check_memory(g) == SKIM_OK, "the planner's own plan was refused: %s", skim_context_error(e->ctx));
+    skim_tensor_mem saved = g->mem[y->id];
+    g->mem[y->id].offset = g->arena_size;
+    CHECK(skim_graph_check_memory(g) == SKIM_ERR_GRAPH && strstr(skim_context_error(e->ctx), "yout") &&
+          strstr(skim_context_error(e->ctx), "misplaces"), "yout past the arena: %s", skim_context_error(e->ctx));
+    g->mem[y->id] = saved;
+    skim_context_clear_error(e->ctx);
+    CHECK(g->mem[s2->id].offset != g->mem[mid->id].offset, "the planner put s2 on mid");
+    g->mem[s2->id].offset = g->mem[mid->id].offset;
+    skim_status s = skim_graph_check_memory(g);
+    set_msg(e, skim_context_error(e->ctx));
+    CHECK(strstr(e->msg, "mid") && strstr(e->msg, "s2"), "the overlap's message names neither tensor: %s", e->msg);
+    return s;
+}
+
 /* ---------------------------------------------------------------- sticky errors */
 
 static skim_status c_sticky(env *e) {
@@ -641,6 +668,7 @@ static const mcase cases[] = {
     {"scale: infinite factor", SKIM_ERR_INVALID_ARG, "scale", c_scale_inf},
     {"mul_mat_sel_k: 4-D x, result as mul_mat's w", SKIM_OK, NULL, c_sel_k_4d},
     {"node invariants: broken shapes refused", SKIM_ERR_GRAPH, "ne 2 is 0", c_node_invariants},
+    {"memory plan: two live tensors overlap", SKIM_ERR_GRAPH, "overlaps two live tensors", c_plan_overlap},
     {"sticky: the first error wins", SKIM_ERR_SHAPE, "first", c_sticky},
     {"clear_error: building goes on", SKIM_OK, NULL, c_clear_error},
     {"run: an input never set", SKIM_ERR_STATE, "xin", c_run_before_input},
