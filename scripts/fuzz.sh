@@ -25,7 +25,7 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(gguf graph diff)
 build=${SKIM_FUZZ_BUILD:-build-fuzz}
 dir=${SKIM_FUZZ_DIR:-$root/fuzz-corpus}
-case $minutes in '' | *[!0-9]*) echo "usage: $0 [minutes] [gguf|graph|diff ...]" >&2; exit 2 ;; esac
+case $minutes in '' | 0 | *[!0-9]*) echo "usage: $0 [minutes >= 1] [gguf|graph|diff ...]" >&2; exit 2 ;; esac
 
 if [ ! -f "$build/build.ninja" ]; then
   san="-fsanitize=address,undefined -fno-sanitize-recover=all"
