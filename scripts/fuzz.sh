@@ -68,28 +68,36 @@ for t in "${targets[@]}"; do
   work=$dir/$t
   mkdir -p "$work/corpus" "$work/artifacts" "$work/min"
   log=$work/run-$(date -u +%Y%m%dT%H%M%SZ).log
-  before=$(ls "$work/artifacts" | wc -l)
+  # Findings: crash-, leak-, timeout-, oom- files (libFuzzer's slow-unit- ones are not).
+  findings() { ls -t "$work/artifacts" | grep -v '^slow-unit-' || true; }
+  before=$(findings | wc -l)
   echo "== fuzz.sh: $t for $minutes min (corpus $work/corpus, log $log)"
   t0=$(date +%s)
   rc=0
   # One process: a finding stops the run (libFuzzer's -fork would go on, a process a job).
-  nice -n 19 "$bin" -max_total_time=$((minutes * 60)) -max_len=$max_len -timeout=20 \
+  # -timeout: an input that runs a minute is a finding (a hang); one that is merely slow on
+  # a loaded machine at nice 19 takes a few seconds of CPU.
+  nice -n 19 "$bin" -max_total_time=$((minutes * 60)) -max_len=$max_len -timeout=60 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/artifacts/" ${extra[@]+"${extra[@]}"} \
     "$work/corpus" "$seeds" > "$log" 2>&1 || rc=$?
   secs=$(( $(date +%s) - t0 ))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   [ -n "$execs" ] || execs=$(grep -o '#[0-9]*' "$log" | tail -1 | tr -d '#')
-  new=$(( $(ls "$work/artifacts" | wc -l) - before ))
+  new=$(( $(findings | wc -l) - before ))
   line="$t: ${execs:-?} executions in $secs s, corpus $(ls "$work/corpus" | wc -l) files, exit $rc"
   if [ "$new" -gt 0 ] || [ "$rc" -ne 0 ]; then
     found_any=1
     grep -E "^SUMMARY|runtime error|ERROR: libFuzzer|deadly signal" "$log" | head -5 || true
-    for a in $(ls -t "$work/artifacts" | head -n "$new"); do
+    for a in $(findings | head -n "$new"); do
       src=$work/artifacts/$a
       min=$work/min/$a
-      # Minimising re-runs the input many times; keep the original when it does not help.
-      nice -n 19 "$bin" -minimize_crash=1 -runs=20000 -max_len=$max_len \
-        -exact_artifact_path="$min" "$src" > "$log.min" 2>&1 || true
+      # Minimising re-runs the input many times (bounded to 5 minutes; a timeout is kept as
+      # it is); the original stays when it does not help.
+      case $a in
+        timeout-*) ;;
+        *) timeout 300 nice -n 19 "$bin" -minimize_crash=1 -runs=20000 -max_len=$max_len \
+             -exact_artifact_path="$min" "$src" > "$log.min" 2>&1 || true ;;
+      esac
       [ -s "$min" ] || cp "$src" "$min"
       dst=$out/$pre$(sha1sum "$min" | cut -c1-12)
       cp "$min" "$dst"

@@ -5,7 +5,9 @@
  * cpy and set_rows into states, head gates (HEADS and HEAD_TOKENS) feeding mul_mat_sel,
  * mul_mat_sel_k and attn, token-halts and top-k feeding get_rows_sel and scatter_add_sel),
  * with gate thresholds that select nothing, everything or some, and NaN scores. The graph
- * is planned and run on the CPU backend and on Vulkan with the same inputs. The outputs
+ * is planned and run on the CPU backend and on Vulkan with the same inputs (Vulkan as
+ * applications get it, or resolving selections on the host with guard bytes; sometimes
+ * the CPU's masked-dense mode as well, held to the same outputs). The outputs
  * must agree within the op table's tolerance (normalised squared error, at most 4x the
  * largest tolerance of the ops the output depends on: each backend is within the
  * tolerance of the exact result, so their difference within twice its square root),
@@ -342,7 +344,10 @@ static void step(gen *g) {
 
 /* ---------------------------------------------------------------- the comparison */
 
-static skim_backend *g_cpu, *g_vk;
+/* The CPU, and Vulkan twice: as applications get it (selections resolved on the GPU,
+ * indirect dispatches, the arena's reuse of memory) and the way the tests check it
+ * (resolved on the host, guard bytes after every tensor). */
+static skim_backend *g_cpu, *g_vk, *g_vk_host;
 
 static void compare_outputs(gen *g, skim_plan *pc, skim_plan *pv) {
     for (int i = 0; i < g->n_data_outs; i++) {
@@ -427,9 +432,11 @@ static void compare_stats(skim_plan *pc, skim_plan *pv) {
     }
 }
 
-static skim_plan *plan_run(gen *g, skim_backend *be, skim_graph *gr, const char *what) {
+static skim_plan *plan_run(gen *g, skim_backend *be, skim_graph *gr, skim_plan_mode mode, const char *what) {
     skim_plan *p = NULL;
-    skim_status s = skim_plan_create(be, gr, NULL, &p);
+    skim_plan_desc pd = {0};
+    pd.mode = mode;
+    skim_status s = skim_plan_create(be, gr, &pd, &p);
     if (s != SKIM_OK) FAIL("%s: plan_create: %s (%s)", what, skim_status_str(s), skim_backend_error(be));
     for (int i = 0; i < g->n_in; i++) {
         s = skim_plan_set_input(p, g->in[i].t, g->in[i].data, g->in[i].size);
@@ -450,9 +457,10 @@ long fuzz_diff_counts[2];
 static int no_vulkan;
 
 static void destroy_backends(void) {
+    skim_backend_destroy(g_vk_host);
     skim_backend_destroy(g_vk);
     skim_backend_destroy(g_cpu);
-    g_vk = g_cpu = NULL;
+    g_vk_host = g_vk = g_cpu = NULL;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -467,6 +475,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         fprintf(stderr, "fuzz_diff: no Vulkan device (%s): every input is skipped\n", msg);
         no_vulkan = 1;
     }
+    vd.resolve = SKIM_VK_RESOLVE_HOST;
+    vd.guard_bytes = true;
+    if (!no_vulkan && skim_backend_create_vulkan_msg(&vd, &g_vk_host, msg, sizeof msg) != SKIM_OK)
+        FAIL("the second Vulkan backend (host resolve, guard bytes): %s", msg);
     atexit(destroy_backends);
     return 0;
 }
@@ -489,10 +501,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     skim_graph *gr = NULL;
     if (g.n_outs > 0 && skim_graph_build(g.ctx, g.outs, g.n_outs, &gr) == SKIM_OK) {
         fuzz_diff_counts[0]++;
-        skim_plan *pc = plan_run(&g, g_cpu, gr, "cpu"), *pv = plan_run(&g, g_vk, gr, "vulkan");
+        uint8_t how = u8(&g.b);
+        skim_backend *vk = (how & 1) ? g_vk_host : g_vk;
+        skim_plan *pc = plan_run(&g, g_cpu, gr, SKIM_MODE_SKIP, "cpu");
+        skim_plan *pv = plan_run(&g, vk, gr, SKIM_MODE_SKIP, (how & 1) ? "vulkan (host resolve)" : "vulkan");
         compare_outputs(&g, pc, pv);
         compare_sels(&g, pc, pv);
         compare_stats(pc, pv);
+        if (how & 2) { /* the CPU's masked-dense mode: the same outputs and selections */
+            skim_plan *pm = plan_run(&g, g_cpu, gr, SKIM_MODE_MASKED_DENSE, "cpu (masked dense)");
+            compare_outputs(&g, pc, pm);
+            compare_sels(&g, pc, pm);
+            skim_plan_destroy(pm);
+        }
         fuzz_diff_counts[1]++;
         skim_plan_destroy(pc);
         skim_plan_destroy(pv);
