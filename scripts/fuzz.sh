@@ -98,7 +98,10 @@ for t in "${targets[@]}"; do
         *) timeout 300 nice -n 19 "$bin" -minimize_crash=1 -runs=20000 -max_len=$max_len \
              -exact_artifact_path="$min" "$src" > "$log.min" 2>&1 || true ;;
       esac
-      [ -s "$min" ] || cp "$src" "$min"
+      # libFuzzer can leave a reduction there that no longer fails: keep only one that does.
+      if [ ! -s "$min" ] || "$bin" -runs=1 ${extra[@]+"${extra[@]}"} "$min" > /dev/null 2>&1; then
+        cp "$src" "$min"
+      fi
       dst=$out/$pre$(sha1sum "$min" | cut -c1-12)
       cp "$min" "$dst"
       line="$line; finding $a -> $dst"
