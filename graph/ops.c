@@ -195,6 +195,67 @@ static bool check_sources(skim_context *ctx, const skim_tensor *node) {
     return true;
 }
 
+/* The invariants every node meets once its shape function ran, checked in every build
+ * before the node joins the context (so before any later shape function, planner or
+ * kernel divides by one of its dimensions): n_dims in 1..4; all four ne in 1..SKIM_MAX_NE,
+ * 1 past n_dims, ne[0] a multiple of the type's block, the element count without
+ * overflow. A shape function that breaks them is a bug in skim, reported as SKIM_ERR_GRAPH
+ * naming the op rather than left to crash the host later. */
+static bool node_broken(skim_context *ctx, const skim_tensor *node, const char *what, int i,
+                        long long v) {
+    char sh[SKIM_NE_LEN];
+    snprintf(sh, sizeof sh, "[%lld, %lld, %lld, %lld]", (long long)node->ne[0],
+             (long long)node->ne[1], (long long)node->ne[2], (long long)node->ne[3]);
+    skim_ctx_fail(ctx, SKIM_ERR_GRAPH, "%s: internal error: the result breaks an invariant "
+                  "(%s %d is %lld; n_dims %d, ne %s, type %d)", skim_op_name(node->op), what, i,
+                  v, node->n_dims, sh, (int)node->type);
+    return false;
+}
+
+/* The largest dimension, as for leaves: a byte offset into the tensor fits an int64_t. */
+#define SKIM_MAX_NE (INT64_MAX / 2)
+
+static bool node_shape_ok(skim_context *ctx, const skim_tensor *node) {
+    if (node->n_dims < 1 || node->n_dims > SKIM_MAX_DIMS) {
+        return node_broken(ctx, node, "n_dims", 0, node->n_dims);
+    }
+    if ((int)node->type < 0 || (int)node->type >= SKIM_TYPE_COUNT) {
+        return node_broken(ctx, node, "type", 0, (int)node->type);
+    }
+    int64_t nel = 1;
+    for (int i = 0; i < SKIM_MAX_DIMS; i++) {
+        int64_t n = node->ne[i];
+        if (n < 1 || n > SKIM_MAX_NE || (i >= node->n_dims && n != 1)) {
+            return node_broken(ctx, node, "ne", i, (long long)n);
+        }
+        if (n > INT64_MAX / nel) {
+            return node_broken(ctx, node, "ne (element count overflow)", i, (long long)n);
+        }
+        nel *= n;
+    }
+    if (node->ne[0] % skim_type_block_size(node->type) != 0) {
+        return node_broken(ctx, node, "ne", 0, (long long)node->ne[0]);
+    }
+    return true;
+}
+
+/* Strides, once set (contiguous for results, dst's for write nodes): every one a multiple
+ * of the type's block bytes, nb[0] equal to it unless the node writes through a permuted
+ * view of a state. */
+static bool node_strides_ok(skim_context *ctx, const skim_tensor *node) {
+    size_t bb = skim_type_block_bytes(node->type);
+    for (int i = 0; i < SKIM_MAX_DIMS; i++) {
+        if (node->nb[i] % bb != 0 || (i == 0 && !node->writes && node->nb[0] != bb)) {
+            return node_broken(ctx, node, "nb", i, (long long)node->nb[i]);
+        }
+    }
+    return true;
+}
+
+bool skim_op_check_node(skim_context *ctx, const skim_tensor *node) {
+    return node_shape_ok(ctx, node) && node_strides_ok(ctx, node);
+}
+
 skim_tensor *skim_op_build(skim_context *ctx, skim_tensor *node) {
     if (!ctx || ctx->status != SKIM_OK) {
         return NULL;
@@ -206,8 +267,8 @@ skim_tensor *skim_op_build(skim_context *ctx, skim_tensor *node) {
     if (skim_shape_fns[node->op](ctx, node) != SKIM_OK) {
         return NULL;
     }
-    for (int i = node->n_dims; i < SKIM_MAX_DIMS; i++) {
-        node->ne[i] = 1;
+    if (!node_shape_ok(ctx, node)) {
+        return NULL;
     }
     if (!node->writes) {
         size_t nbytes;
@@ -215,6 +276,9 @@ skim_tensor *skim_op_build(skim_context *ctx, skim_tensor *node) {
             return skim_ctx_fail(ctx, SKIM_ERR_TOO_LARGE, "%s: the result's size overflows",
                                  skim_op_name(node->op));
         }
+    }
+    if (!node_strides_ok(ctx, node)) {
+        return NULL;
     }
     return skim_core_add_tensor(ctx, node, skim_op_name(node->op));
 }
@@ -407,6 +471,7 @@ skim_status skim_shape_get_rows(skim_context *ctx, skim_tensor *node) {
     node->n_dims = 2;
     node->ne[0] = w->ne[0];
     node->ne[1] = idx->ne[0];
+    node->ne[2] = node->ne[3] = 1;
     node->bound = idx->bound;
     return SKIM_OK;
 }

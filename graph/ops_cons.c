@@ -103,6 +103,7 @@ static skim_status shape_mul_mat_sel(skim_context *ctx, skim_tensor *node, int b
     node->n_dims = x->n_dims;
     node->ne[0] = w->ne[1];
     node->ne[1] = x->ne[1];
+    node->ne[2] = node->ne[3] = 1; /* x is 2-D at most (checked above), whatever its n_dims */
     node->bound = x->bound;
     return SKIM_OK;
 }

@@ -246,6 +246,7 @@ skim_status skim_shape_attn(skim_context *ctx, skim_tensor *node) {
     node->ne[0] = q->ne[0];
     node->ne[1] = q->ne[1];
     node->ne[2] = q->ne[2];
+    node->ne[3] = 1;
     node->bound = q->bound;
     return SKIM_OK;
 }

@@ -180,6 +180,97 @@ static skim_status place_nodes(skim_graph *g, planner *pl, uint8_t *freed) {
     return SKIM_OK;
 }
 
+/* ---------------------------------------------------------------- the plan's invariant */
+
+/* Node index after which nothing reads t's storage, recomputed here from the graph alone
+ * (not from the planner's last_use): its last reader directly or through a view; never
+ * for outputs and selections (read at the end of the run, and by bounded tensors
+ * throughout). */
+static void storage_ends(const skim_graph *g, int *end) {
+    for (int64_t i = 0; i < g->n_ids; i++) {
+        end[i] = -1;
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const skim_tensor *t = g->nodes[i];
+        end[t->id] = t->sel_kind ? INT_MAX : (end[t->id] > i ? end[t->id] : i);
+        for (int j = 0; j < SKIM_MAX_SRC; j++) {
+            int *e = t->src[j] ? &end[skim_tensor_base(t->src[j])->id] : NULL;
+            if (e && *e < i) {
+                *e = i;
+            }
+        }
+    }
+    for (int i = 0; i < g->n_outputs; i++) {
+        end[skim_tensor_base(g->outputs[i])->id] = INT_MAX;
+    }
+}
+
+static skim_status mem_broken(skim_graph *g, const skim_tensor *a, const skim_tensor *b,
+                              const char *why) {
+    char n1[SKIM_TNAME_LEN], n2[SKIM_TNAME_LEN];
+    const skim_tensor_mem *ma = &g->mem[a->id], *mb = &g->mem[b->id];
+    if (a == b) {
+        skim_ctx_fail(g->ctx, SKIM_ERR_GRAPH, "graph_build: internal error: the memory plan %s: "
+                      "%s of %zu bytes at [%zu, %zu) of an arena of %zu bytes", why,
+                      skim_core_tname(a, n1), skim_tensor_nbytes(a), ma->offset,
+                      ma->offset + ma->size, g->arena_size);
+        return SKIM_ERR_GRAPH;
+    }
+    skim_ctx_fail(g->ctx, SKIM_ERR_GRAPH, "graph_build: internal error: the memory plan %s: %s "
+                  "at [%zu, %zu) and %s at [%zu, %zu) of an arena of %zu bytes", why,
+                  skim_core_tname(a, n1), ma->offset, ma->offset + ma->size,
+                  skim_core_tname(b, n2), mb->offset, mb->offset + mb->size, g->arena_size);
+    return SKIM_ERR_GRAPH;
+}
+
+skim_status skim_graph_check_memory(skim_graph *g) {
+    skim_context *ctx = g->ctx;
+    int *end = skim_calloc(&ctx->alloc, (size_t)g->n_ids, sizeof *end);
+    int *live = skim_calloc(&ctx->alloc, (size_t)g->n_nodes + 1, sizeof *live);
+    if (!end || !live) {
+        skim_ctx_free(ctx, end);
+        skim_ctx_free(ctx, live);
+        skim_ctx_fail(ctx, SKIM_ERR_OUT_OF_MEMORY, "graph_build: out of memory");
+        return SKIM_ERR_OUT_OF_MEMORY;
+    }
+    storage_ends(g, end);
+    skim_status st = SKIM_OK;
+    int n_live = 0;
+    for (int i = 0; i < g->n_nodes && st == SKIM_OK; i++) {
+        const skim_tensor *t = g->nodes[i];
+        if (!in_arena(t)) {
+            continue;
+        }
+        const skim_tensor_mem *m = &g->mem[t->id];
+        size_t top;
+        if (m->kind != SKIM_MEM_ARENA || m->offset % SKIM_ALIGN != 0 ||
+            m->size < skim_tensor_nbytes(t) || !skim_add_size(m->offset, m->size, &top) ||
+            top > g->arena_size) {
+            st = mem_broken(g, t, t, "misplaces a tensor");
+            break;
+        }
+        int k = 0;
+        for (int j = 0; j < n_live; j++) { /* drop what nothing reads from node i on */
+            if (end[g->nodes[live[j]]->id] >= i) {
+                live[k++] = live[j];
+            }
+        }
+        n_live = k;
+        for (int j = 0; j < n_live; j++) {
+            const skim_tensor *u = g->nodes[live[j]];
+            const skim_tensor_mem *mu = &g->mem[u->id];
+            if (m->offset < mu->offset + mu->size && mu->offset < m->offset + m->size) {
+                st = mem_broken(g, u, t, "overlaps two live tensors");
+                break;
+            }
+        }
+        live[n_live++] = i;
+    }
+    skim_ctx_free(ctx, end);
+    skim_ctx_free(ctx, live);
+    return st;
+}
+
 skim_status skim_graph_plan_memory(skim_graph *g) {
     skim_context *ctx = g->ctx;
     g->mem = skim_calloc(&ctx->alloc, (size_t)g->n_ids, sizeof *g->mem);
@@ -202,5 +293,5 @@ skim_status skim_graph_plan_memory(skim_graph *g) {
     g->arena_size = pl.end;
     skim_ctx_free(ctx, freed);
     skim_ctx_free(ctx, pl.free);
-    return st;
+    return st == SKIM_OK ? skim_graph_check_memory(g) : st;
 }

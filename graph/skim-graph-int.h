@@ -30,6 +30,10 @@ SKIM_HIDDEN void skim_graph_free(skim_graph *g);
 /* Fills g->mem, g->last_use, arena_size, unshared_size from g->nodes and the leaf
  * lists (plan.c). */
 SKIM_HIDDEN skim_status skim_graph_plan_memory(skim_graph *g);
+/* The memory plan's invariant, checked after every plan_memory in every build: each arena
+ * tensor aligned, inside the arena, and disjoint from every tensor still read while it is
+ * written (liveness recomputed from the graph). SKIM_ERR_GRAPH naming both tensors. */
+SKIM_HIDDEN skim_status skim_graph_check_memory(skim_graph *g);
 
 /* Shape functions, one per row of ops.def: validate node->src/params (errors recorded
  * on ctx, status returned) and fill node->type, n_dims, ne, bound, sel_kind (and for
@@ -43,6 +47,10 @@ SKIM_HIDDEN skim_status skim_graph_plan_memory(skim_graph *g);
  * runs the op's shape function, sets contiguous strides and registers the node. NULL
  * (error recorded) on failure or when ctx already has an error. */
 SKIM_HIDDEN skim_tensor *skim_op_build(skim_context *ctx, skim_tensor *node);
+/* The invariants of a node once its shape function ran and its strides are set (n_dims,
+ * all four ne, strides against the type): false after recording SKIM_ERR_GRAPH naming the
+ * op. skim_op_build checks every node with it; tests feed it broken nodes. */
+SKIM_HIDDEN bool skim_op_check_node(skim_context *ctx, const skim_tensor *node);
 /* Records INVALID_ARG naming op and argument when t is NULL. */
 SKIM_HIDDEN bool skim_op_need(skim_context *ctx, skim_op op, const char *arg, const skim_tensor *t);
 /* Formats ne as "[a, b, c, d]" (n_dims entries). */

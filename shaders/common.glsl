@@ -66,5 +66,7 @@ uint skim_dot_strides(uvec4 i, uint nb0, uint nb1, uint nb2, uint nb3) {
 
 float skim_gelu(float x) {
     const float c = 0.7978845608028654;
-    return 0.5 * x * (1.0 + tanh(c * (x + 0.044715 * x * x * x)));
+    /* 0.5 x (1 + tanh z) as x / (1 + e^-2z): no cancellation of 1 + tanh z for x below
+     * about -2 (backends/cpu/eltwise.c computes it alike). */
+    return x / (1.0 + exp(-2.0 * c * (x + 0.044715 * x * x * x)));
 }

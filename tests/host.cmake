@@ -77,3 +77,50 @@ if(SKIM_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   target_compile_options(fuzz_graph PRIVATE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g)
   target_link_options(fuzz_graph PRIVATE -fsanitize=fuzzer,address,undefined)
 endif()
+# Each input a fuzzer found (corpus/found-*) is a test of its own: the libFuzzer binary
+# runs it once when built (its ASan and UBSan catch what a crash would not), else the
+# replay program does.
+file(GLOB _skim_fuzz_graph_found CONFIGURE_DEPENDS ${_skim_fuzz_dir}/corpus/found-*)
+foreach(_f ${_skim_fuzz_graph_found})
+  get_filename_component(_n ${_f} NAME)
+  string(REGEX REPLACE "[^A-Za-z0-9_]" "_" _n ${_n})
+  if(TARGET fuzz_graph)
+    add_test(NAME fuzz_graph_${_n} COMMAND fuzz_graph -runs=1 ${_f})
+    set_tests_properties(fuzz_graph_${_n} PROPERTIES ENVIRONMENT
+      "ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+  else()
+    add_test(NAME fuzz_graph_${_n} COMMAND test_fuzz_graph_corpus ${_f})
+  endif()
+  set_tests_properties(fuzz_graph_${_n} PROPERTIES LABELS "host;fuzz" TIMEOUT 60)
+endforeach()
+
+# The differential fuzz target (tests/fuzz/fuzz_diff.c): random valid graphs on the CPU and
+# on Vulkan, outputs within the op table's tolerances, selections and run stats equal.
+# fuzz_diff_corpus replays the seeds and 1,000 inputs from a fixed seed (a few seconds on
+# lavapipe); with clang and SKIM_FUZZ=ON, fuzz_diff is the libFuzzer binary (the libraries
+# linked as built, so its coverage is the generator's) and fuzz_diff_short runs it 20 s.
+# Longer: scripts/fuzz.sh [minutes] diff.
+if(TARGET skim_vulkan)
+  file(GLOB _skim_fuzz_diff_corpus CONFIGURE_DEPENDS ${_skim_fuzz_dir}/corpus_diff/*)
+  add_executable(test_fuzz_diff_corpus ${_skim_fuzz_dir}/fuzz_diff.c ${_skim_fuzz_dir}/fuzz_diff_main.c)
+  target_include_directories(test_fuzz_diff_corpus PRIVATE ${PROJECT_SOURCE_DIR}/graph)
+  target_link_libraries(test_fuzz_diff_corpus PRIVATE skim_vulkan skim_cpu skim_core skim_warnings m)
+  add_test(NAME fuzz_diff_corpus COMMAND test_fuzz_diff_corpus --random 1000 ${_skim_fuzz_diff_corpus})
+  set_tests_properties(fuzz_diff_corpus PROPERTIES LABELS "host;fuzz;vulkan" TIMEOUT 120
+                       SKIP_RETURN_CODE 77)
+  if(SKIM_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+    add_executable(fuzz_diff ${_skim_fuzz_dir}/fuzz_diff.c)
+    target_include_directories(fuzz_diff PRIVATE ${PROJECT_SOURCE_DIR}/graph)
+    target_link_libraries(fuzz_diff PRIVATE skim_vulkan skim_cpu skim_core m)
+    target_compile_options(fuzz_diff PRIVATE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g)
+    target_link_options(fuzz_diff PRIVATE -fsanitize=fuzzer,address,undefined)
+    set(_skim_fuzz_diff_tmp ${CMAKE_CURRENT_BINARY_DIR}/fuzz_diff_corpus)
+    file(MAKE_DIRECTORY ${_skim_fuzz_diff_tmp})
+    # -detect_leaks=0: no leak check per input (lavapipe keeps memory for each pipeline it
+    # compiles on first use until the device goes); LeakSanitizer still checks at exit.
+    add_test(NAME fuzz_diff_short COMMAND fuzz_diff -max_total_time=20 -max_len=512 -timeout=30
+             -detect_leaks=0
+             -artifact_prefix=${_skim_fuzz_diff_tmp}/ ${_skim_fuzz_diff_tmp} ${_skim_fuzz_dir}/corpus_diff)
+    set_tests_properties(fuzz_diff_short PROPERTIES LABELS "host;fuzz;vulkan" TIMEOUT 120)
+  endif()
+endif()

@@ -73,7 +73,9 @@ endforeach()
 add_executable(test_gguf_fuzz_corpus ${_skim_gguf_dir}/fuzz_gguf.c ${_skim_gguf_dir}/fuzz_main.c)
 target_include_directories(test_gguf_fuzz_corpus PRIVATE ${_skim_gguf_dir})
 target_link_libraries(test_gguf_fuzz_corpus PRIVATE skim_models skim_warnings)
-add_test(NAME test_gguf_fuzz_corpus COMMAND test_gguf_fuzz_corpus ${_skim_gguf_corpus})
+# Inputs scripts/fuzz.sh found (found-*, no status in the name) are replayed here too.
+file(GLOB _skim_gguf_found CONFIGURE_DEPENDS ${_skim_gguf_dir}/corpus/found-*)
+add_test(NAME test_gguf_fuzz_corpus COMMAND test_gguf_fuzz_corpus ${_skim_gguf_corpus} ${_skim_gguf_found})
 set_tests_properties(test_gguf_fuzz_corpus PROPERTIES LABELS gguf TIMEOUT 300)
 
 # The libFuzzer target, fuzz_gguf, is built with clang whatever compiles the rest (the

@@ -7,6 +7,7 @@
 #include "test_common.h"
 
 #include "skim-cpu.h"
+#include "skim-graph-int.h" /* skim_op_check_node, fed broken nodes below */
 #include "failing_alloc.h"
 
 #include <math.h>
@@ -220,6 +221,93 @@ static skim_status c_view_outside(env *e) {
     return built(e, skim_view(e->ctx, in2(e, 4, 3, "x"), 2, (const int64_t[]){4, 3}, nb, 8));
 }
 static skim_status c_scale_inf(env *e) { return built(e, skim_scale(e->ctx, in2(e, 4, 3, "x"), INFINITY)); }
+
+/* ---------------------------------------------------------------- node invariants */
+
+/* mul_mat_sel_k on a 4-D x once left ne[2] and ne[3] of its result 0, and mul_mat, given
+ * that result as w, divided by them (a fuzzer's find). Now the result is [M, N, 1, 1]. */
+static skim_status c_sel_k_4d(env *e) {
+    static float w[8 * 6];
+    skim_tensor *tw = skim_new_weight_2d(e->ctx, SKIM_TYPE_F32, 8, 6, w);
+    skim_tensor *x = skim_new_input(e->ctx, SKIM_TYPE_F32, 4, (const int64_t[]){8, 6, 1, 1});
+    skim_tensor *sel = skim_head_gate(e->ctx, in1(e, SKIM_TYPE_F32, 2, "g"), 0.5f);
+    skim_tensor *r = skim_mul_mat_sel_k(e->ctx, tw, x, sel, 4);
+    for (int i = 0; i < 4; i++)
+        CHECK(skim_tensor_ne(r, i) == (i == 0 ? 6 : i == 1 ? 6 : 1), "mul_mat_sel_k result ne[%d] = %lld", i,
+              (long long)skim_tensor_ne(r, i));
+    skim_tensor *y = skim_mul_mat(e->ctx, r, in2(e, 6, 3, "x2"));
+    CHECK(skim_tensor_ne(y, 0) == 6 && skim_tensor_ne(y, 1) == 3 && skim_tensor_ne(y, 2) == 1,
+          "mul_mat on it: [%lld, %lld, %lld]", (long long)skim_tensor_ne(y, 0), (long long)skim_tensor_ne(y, 1),
+          (long long)skim_tensor_ne(y, 2));
+    set_msg(e, skim_context_error(e->ctx));
+    return skim_context_status(e->ctx);
+}
+
+/* The check after every shape function, fed nodes a broken shape function could leave:
+ * each is refused with GRAPH naming the op; the last (the fuzzer's shape) stays recorded. */
+static skim_status c_node_invariants(env *e) {
+    static const struct { int n_dims; int64_t ne[4]; size_t nb0; const char *what; } bad[] = {
+        {2, {6, 6, 3, 1}, 4, "ne 2 is 3"},          /* a dimension past n_dims not 1 */
+        {5, {6, 6, 1, 1}, 4, "n_dims 0 is 5"},
+        {0, {6, 6, 1, 1}, 4, "n_dims 0 is 0"},
+        {2, {6, -1, 1, 1}, 4, "ne 1 is -1"},
+        {2, {6, 6, 1, 1}, 2, "nb 0 is 2"},          /* strides not of the type */
+        {4, {6, 6, 0, 0}, 4, "ne 2 is 0"},
+    };
+    skim_tensor good;
+    memset(&good, 0, sizeof good);
+    good.op = SKIM_OP_MUL_MAT_SEL_K;
+    good.type = SKIM_TYPE_F32;
+    good.n_dims = 1;
+    good.ne[0] = 6;
+    good.ne[1] = good.ne[2] = good.ne[3] = 1;
+    good.nb[0] = 4;
+    good.nb[1] = good.nb[2] = good.nb[3] = 24;
+    CHECK(skim_op_check_node(e->ctx, &good) && skim_context_status(e->ctx) == SKIM_OK, "a sound node was refused: %s",
+          skim_context_error(e->ctx));
+    int n = (int)(sizeof bad / sizeof bad[0]);
+    for (int i = 0; i < n; i++) {
+        skim_context_clear_error(e->ctx);
+        skim_tensor node = good;
+        node.n_dims = bad[i].n_dims;
+        memcpy(node.ne, bad[i].ne, sizeof node.ne);
+        node.nb[0] = bad[i].nb0;
+        CHECK(!skim_op_check_node(e->ctx, &node), "broken node %d passed the check", i);
+        const char *m = skim_context_error(e->ctx);
+        CHECK(skim_context_status(e->ctx) == SKIM_ERR_GRAPH, "broken node %d: %s", i,
+              skim_status_str(skim_context_status(e->ctx)));
+        CHECK(strstr(m, "mul_mat_sel_k") && strstr(m, bad[i].what), "broken node %d: message \"%s\" lacks \"%s\"",
+              i, m, bad[i].what);
+    }
+    return built(e, NULL);
+}
+
+/* The memory plan's check, fed a plan corrupted after the fact: s2 moved onto mid while
+ * both are read by yout; then yout moved past the arena's end. */
+static skim_status c_plan_overlap(env *e) {
+    skim_tensor *x = in2(e, 64, 2, "xin");
+    skim_tensor *mid = skim_tensor_set_name(skim_scale(e->ctx, x, 2.0f), "mid");
+    skim_tensor *s2 = skim_tensor_set_name(skim_scale(e->ctx, mid, 3.0f), "s2");
+    skim_tensor *y = skim_tensor_set_name(skim_add(e->ctx, s2, mid), "yout");
+    skim_graph *g = NULL;
+    if (skim_graph_build(e->ctx, &y, 1, &g) != SKIM_OK) {
+        set_msg(e, skim_context_error(e->ctx));
+        return skim_context_status(e->ctx);
+    }
+    CHECK(skim_graph_check_memory(g) == SKIM_OK, "the planner's own plan was refused: %s", skim_context_error(e->ctx));
+    skim_tensor_mem saved = g->mem[y->id];
+    g->mem[y->id].offset = g->arena_size;
+    CHECK(skim_graph_check_memory(g) == SKIM_ERR_GRAPH && strstr(skim_context_error(e->ctx), "yout") &&
+          strstr(skim_context_error(e->ctx), "misplaces"), "yout past the arena: %s", skim_context_error(e->ctx));
+    g->mem[y->id] = saved;
+    skim_context_clear_error(e->ctx);
+    CHECK(g->mem[s2->id].offset != g->mem[mid->id].offset, "the planner put s2 on mid");
+    g->mem[s2->id].offset = g->mem[mid->id].offset;
+    skim_status s = skim_graph_check_memory(g);
+    set_msg(e, skim_context_error(e->ctx));
+    CHECK(strstr(e->msg, "mid") && strstr(e->msg, "s2"), "the overlap's message names neither tensor: %s", e->msg);
+    return s;
+}
 
 /* ---------------------------------------------------------------- sticky errors */
 
@@ -587,6 +675,9 @@ static const mcase cases[] = {
     {"mul_mat_sel: block 0", SKIM_ERR_INVALID_ARG, "block", c_block_zero},
     {"view: outside its source", SKIM_ERR_SHAPE, "view", c_view_outside},
     {"scale: infinite factor", SKIM_ERR_INVALID_ARG, "scale", c_scale_inf},
+    {"mul_mat_sel_k: 4-D x, result as mul_mat's w", SKIM_OK, NULL, c_sel_k_4d},
+    {"node invariants: broken shapes refused", SKIM_ERR_GRAPH, "ne 2 is 0", c_node_invariants},
+    {"memory plan: two live tensors overlap", SKIM_ERR_GRAPH, "overlaps two live tensors", c_plan_overlap},
     {"sticky: the first error wins", SKIM_ERR_SHAPE, "first", c_sticky},
     {"clear_error: building goes on", SKIM_OK, NULL, c_clear_error},
     {"run: an input never set", SKIM_ERR_STATE, "xin", c_run_before_input},

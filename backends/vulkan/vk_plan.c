@@ -340,16 +340,46 @@ skim_status skim_vk_finish(skim_plan *p) {
     return SKIM_OK;
 }
 
+/* A strided view (never bounded: only reshapes of bounded tensors exist): the bytes it
+ * spans are downloaded and its blocks gathered in order, as the CPU backend reads it. */
+static skim_status read_strided(skim_plan *p, skim_vk_buffer *buf, VkDeviceSize off,
+                                const skim_tensor *t, uint8_t *dst) {
+    skim_vk_backend *vb = p->be->impl;
+    size_t bb = skim_type_block_bytes(t->type);
+    int64_t nblk = t->ne[0] / skim_type_block_size(t->type);
+    size_t span = bb + (size_t)(nblk - 1) * t->nb[0];
+    for (int i = 1; i < SKIM_MAX_DIMS; i++) {
+        span += (size_t)(t->ne[i] - 1) * t->nb[i]; /* within its base: checked by skim_view */
+    }
+    uint8_t *tmp = skim_calloc(&p->be->alloc, span, 1);
+    if (!tmp) {
+        return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    skim_status st = skim_vk_download(vb, buf, off, tmp, span);
+    for (int64_t i3 = 0; st == SKIM_OK && i3 < t->ne[3]; i3++) {
+        for (int64_t i2 = 0; i2 < t->ne[2]; i2++) {
+            for (int64_t i1 = 0; i1 < t->ne[1]; i1++) {
+                const uint8_t *r = tmp + (size_t)i1 * t->nb[1] + (size_t)i2 * t->nb[2] +
+                                   (size_t)i3 * t->nb[3];
+                for (int64_t b = 0; b < nblk; b++, dst += bb) {
+                    memcpy(dst, r + (size_t)b * t->nb[0], bb);
+                }
+            }
+        }
+    }
+    skim_free(&p->be->alloc, tmp);
+    return st == SKIM_OK ? st : PFAIL(p, st, "%s", vb->be->msg);
+}
+
 skim_status skim_vk_read(skim_plan *p, const skim_tensor *t, void *dst, size_t size) {
     skim_vk_backend *vb = p->be->impl;
     skim_vk_buffer *buf;
     VkDeviceSize off, end;
-    if (!skim_tensor_is_contiguous(t)) {
-        return PFAIL(p, SKIM_ERR_UNSUPPORTED, "vulkan: reading a non-contiguous view (%s)",
-                     t->name);
-    }
     if (!skim_vk_locate(p, t, &buf, &off, &end)) {
         return PFAIL(p, SKIM_ERR_STATE, "vulkan: %s has no storage", t->name);
+    }
+    if (!skim_tensor_is_contiguous(t)) {
+        return read_strided(p, buf, off, t, dst);
     }
     skim_status st = skim_vk_download(vb, buf, off, dst, size);
     return st == SKIM_OK ? st : PFAIL(p, st, "%s", vb->be->msg);

@@ -256,10 +256,29 @@ static skim_status write_set(skim_vk_rec *r, skim_vk_dispatch *d, const skim_vk_
     return SKIM_OK;
 }
 
+/* A grid past the device's maxComputeWorkGroupCount is undefined behaviour (wrong numbers
+ * at best), so the plan is refused instead, in every build: the check is one compare per
+ * dispatch, once per plan. An indirect dispatch's grid is never larger than its dense one. */
+static skim_status grid_ok(skim_vk_rec *r, const skim_vk_dispatch *d) {
+    const uint32_t *lim = r->vb->props.limits.maxComputeWorkGroupCount;
+    if (d->grid[0] <= lim[0] && d->grid[1] <= lim[1] && d->grid[2] <= lim[2]) {
+        return SKIM_OK;
+    }
+    const skim_tensor *t = d->bind[0];
+    return PFAIL(r->p, SKIM_ERR_TOO_LARGE, "vulkan: %s%s%s: a grid of %u x %u x %u workgroups "
+                 "passes the device's limit of %u x %u x %u", t ? skim_op_name(t->op) : "dispatch",
+                 t && t->name[0] ? " " : "", t ? t->name : "", d->grid[0], d->grid[1], d->grid[2],
+                 lim[0], lim[1], lim[2]);
+}
+
 static skim_status emit_raw(skim_vk_rec *r, const skim_vk_dispatch *din, const skim_vk_buffer *raw[3]) {
     skim_vk_plan *vp = r->vp;
     bool indirect = din->bounded_sel >= 0 && vp->gpu_resolve;
     if (r->pass == 0) {
+        skim_status gs = grid_ok(r, din);
+        if (gs != SKIM_OK) {
+            return gs;
+        }
         vp->n_dispatch++;
         if (indirect) {
             if (vp->n_ind == vp->cap_ind) {

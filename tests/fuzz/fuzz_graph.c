@@ -14,6 +14,7 @@
 #include "skim.h"
 #include "skim-backend.h"
 #include "skim-cpu.h"
+#include "fuzz_bytes.h"
 #include "failing_alloc.h"
 
 #include <math.h>
@@ -29,14 +30,6 @@
         if (!(c)) __builtin_trap(); \
     } while (0)
 
-typedef struct bytes {
-    const uint8_t *p;
-    size_t n, i;
-} bytes;
-
-static uint8_t u8(bytes *b) {
-    return b->i < b->n ? b->p[b->i++] : 0;
-}
 static int32_t i32(bytes *b) {
     uint32_t v = (uint32_t)u8(b) | (uint32_t)u8(b) << 8;
     return (int32_t)(int16_t)v;

@@ -7,7 +7,8 @@ Each seed is a small program in fuzz_graph.c's byte language: a header byte, the
 seeds cover the gated-block shapes (a token-halt, a head gate, the compact consumers,
 attention over a state written with set_rows); the rest are drawn from a fixed seed so
 that the corpus is the same on every run of this script. The fuzzer grows its own corpus
-from these (scripts/test-sanitizers.sh keeps it outside the tree)."""
+from these (scripts/test-sanitizers.sh and scripts/fuzz.sh keep it outside the tree);
+scripts/fuzz.sh adds what it finds here as found-* files, which this script keeps."""
 import os
 import random
 
@@ -67,8 +68,11 @@ def attention():
 
 def main():
     os.makedirs(OUT, exist_ok=True)
+    # The written seeds are replaced; inputs the fuzzer found (found-*, scripts/fuzz.sh)
+    # are kept: each is a regression case of its own.
     for f in os.listdir(OUT):
-        os.remove(os.path.join(OUT, f))
+        if not f.startswith("found-"):
+            os.remove(os.path.join(OUT, f))
     seeds = {"gated_block": gated_block(), "head_gate": head_gate(), "attention": attention()}
     rng = random.Random(5)
     for i in range(37):

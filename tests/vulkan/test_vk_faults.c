@@ -23,7 +23,8 @@ static int failures;
     printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 typedef enum fault {
-    F_NONE, F_NO_DEVICE, F_VULKAN_10, F_FEW_BINDINGS, F_DEVICE_MEMORY, F_LOST_SUBMIT, F_LOST_WAIT
+    F_NONE, F_NO_DEVICE, F_VULKAN_10, F_FEW_BINDINGS, F_DEVICE_MEMORY, F_LOST_SUBMIT, F_LOST_WAIT,
+    F_SMALL_GRID
 } fault;
 static fault g_fault;
 static int g_armed; /* faults of running devices start when the test arms them */
@@ -48,6 +49,9 @@ static VKAPI_ATTR void VKAPI_CALL f_props(VkPhysicalDevice d, VkPhysicalDevicePr
     real_props(d, p);
     if (g_fault == F_VULKAN_10) p->apiVersion = VK_API_VERSION_1_0;
     if (g_fault == F_FEW_BINDINGS) p->limits.maxPerStageDescriptorStorageBuffers = 8;
+    if (g_fault == F_SMALL_GRID) /* the spec's minimum is 65535; 16 makes small graphs pass it */
+        p->limits.maxComputeWorkGroupCount[0] = p->limits.maxComputeWorkGroupCount[1] =
+            p->limits.maxComputeWorkGroupCount[2] = 16;
 }
 
 static VKAPI_ATTR VkResult VKAPI_CALL f_alloc(VkDevice d, const VkMemoryAllocateInfo *ai,
@@ -248,6 +252,30 @@ static void device_lost(fault f, const char *what) {
     expect_no_leak(&e, what);
 }
 
+/* A dispatch whose grid passes the device's maxComputeWorkGroupCount is refused when the
+ * plan is made (TOO_LARGE naming the op), not run to give wrong numbers; a graph within
+ * the limit still runs on the same backend. */
+static void small_grid(void) {
+    env e;
+    env_init(&e, true);
+    g_fault = F_SMALL_GRID;
+    skim_backend *be = NULL;
+    EXPECT(skim_backend_create_vulkan(&e.d, &be) == SKIM_OK, "create for the grid case");
+    if (!be) return;
+    char msg[256];
+    skim_status rs = SKIM_OK;
+    skim_status s = small_run(be, 16 * 256 * 2, &rs, msg, sizeof msg); /* 32 workgroups of 256 */
+    EXPECT(s == SKIM_ERR_TOO_LARGE && strstr(msg, "grid of 32 x 1 x 1") && strstr(msg, "scale"),
+           "a grid past the limit -> %s (%s)", skim_status_str(s), msg);
+    printf("%-28s %s: %s\n", "grid past the device limit", skim_status_str(s), msg);
+    s = small_run(be, 16 * 256, &rs, msg, sizeof msg);
+    EXPECT(s == SKIM_OK && rs == SKIM_OK, "a grid at the limit: %s / %s (%s)", skim_status_str(s),
+           skim_status_str(rs), msg);
+    skim_backend_destroy(be);
+    g_fault = F_NONE;
+    expect_no_leak(&e, "grid past the device limit");
+}
+
 int main(void) {
     void *lib = dlopen("libvulkan.so.1", RTLD_NOW | RTLD_LOCAL);
     void *sym = lib ? dlsym(lib, "vkGetInstanceProcAddr") : NULL;
@@ -279,6 +307,7 @@ int main(void) {
     device_memory();
     device_lost(F_LOST_SUBMIT, "device lost at submit");
     device_lost(F_LOST_WAIT, "device lost at wait");
+    small_grid();
     skim_backend *cpu = NULL;
     char msg[256];
     skim_status rs = SKIM_ERR_STATE, s = skim_backend_create_cpu(NULL, &cpu);

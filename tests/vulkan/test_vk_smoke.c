@@ -86,6 +86,36 @@ static void test_elementwise(skim_backend *be) {
     skim_context_destroy(ctx);
 }
 
+/* Outputs that are strided views read back as their elements in order, as on the CPU:
+ * the middle half of each row of scale(x), and its transpose (found by the differential
+ * fuzzer: Vulkan once refused non-contiguous outputs with UNSUPPORTED). */
+static void test_strided_output(skim_backend *be) {
+    enum { N0 = 8, N1 = 3 };
+    float a[N0 * N1], out[N0 * N1];
+    double ref[N0 * N1];
+    for (int i = 0; i < N0 * N1; i++) a[i] = frand();
+    for (int k = 0; k < 2; k++) {
+        skim_context *ctx;
+        skim_context_create(NULL, &ctx);
+        skim_tensor *x = skim_new_input_2d(ctx, SKIM_TYPE_F32, N0, N1);
+        skim_tensor *y = skim_scale(ctx, x, 2.0f), *v;
+        size_t nb[2] = {4, N0 * 4};
+        if (k == 0) v = skim_view(ctx, y, 2, (const int64_t[]){N0 / 2, N1}, nb, 4 * (N0 / 4));
+        else v = skim_transpose(ctx, y);
+        EXPECT(!run1(be, ctx, x, a, v, out, NULL), "reading a strided view (%d)", k);
+        int n = 0;
+        if (k == 0) {
+            for (int r = 0; r < N1; r++)
+                for (int i = 0; i < N0 / 2; i++) ref[n++] = 2.0 * a[r * N0 + N0 / 4 + i];
+        } else {
+            for (int i = 0; i < N0; i++)
+                for (int r = 0; r < N1; r++) ref[n++] = 2.0 * a[r * N0 + i];
+        }
+        EXPECT(nmse(out, ref, (size_t)n) == 0, "strided view %d: nmse %g", k, nmse(out, ref, (size_t)n));
+        skim_context_destroy(ctx);
+    }
+}
+
 static void test_mul_mat(skim_backend *be, skim_type t) {
     enum { K = 96, M = 19, N = 11 };
     static float w[K * M], x[K * N], wq[K * M], out[M * N];
@@ -322,6 +352,7 @@ int main(void) {
     }
     printf("device: %s\n", skim_backend_device(be));
     test_elementwise(be);
+    test_strided_output(be);
     test_mul_mat(be, SKIM_TYPE_F32);
     test_mul_mat(be, SKIM_TYPE_F16);
     test_mul_mat(be, SKIM_TYPE_Q8_0);
@@ -335,6 +366,7 @@ int main(void) {
     skim_backend *cpu = NULL;
     EXPECT(skim_backend_create_cpu(NULL, &cpu) == SKIM_OK, "the CPU backend after Vulkan failures");
     if (cpu) test_elementwise(cpu);
+    if (cpu) test_strided_output(cpu);
     skim_backend_destroy(cpu);
     skim_backend_destroy(be);
     printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
