@@ -99,7 +99,8 @@ typedef struct skim_vk_indirect {
 } skim_vk_indirect;
 
 typedef struct skim_vk_plan {
-    skim_vk_buffer arena, weights, inputs, states, params, indirect, dummy;
+    skim_vk_buffer arena, inputs, params, indirect, dummy;
+    skim_vk_buffer weights, states; /* the plan's store's (not owned) */
     skim_vk_buffer readback; /* host-visible: every selection's words after a run */
     VkDeviceSize *w_off, *in_off, *st_off; /* per slot: offset in its buffer */
     VkDeviceSize *a_off; /* guard bytes on: per tensor id, its own offset in the arena */
@@ -171,6 +172,9 @@ SKIM_HIDDEN skim_status skim_vk_plan_create(skim_backend *be, skim_plan *p);
 SKIM_HIDDEN void skim_vk_plan_destroy(skim_plan *p);
 SKIM_HIDDEN skim_status skim_vk_set_input(skim_plan *p, int slot, const void *data, size_t size);
 SKIM_HIDDEN skim_status skim_vk_reset_states(skim_plan *p);
+SKIM_HIDDEN skim_status skim_vk_store_create(skim_backend *be, skim_store *s);
+SKIM_HIDDEN void skim_vk_store_destroy(skim_store *s);
+SKIM_HIDDEN skim_status skim_vk_store_fill(skim_store *s, int i);
 SKIM_HIDDEN skim_status skim_vk_run_async(skim_plan *p);
 SKIM_HIDDEN skim_status skim_vk_wait(skim_plan *p);
 /* After a run completed: selections to p->sel_host, error flags to a status. */

@@ -126,7 +126,7 @@ int main(int argc, char **argv) {
     md.dense = o.dense;
     md.gate_tau = o.tau_g;
     md.halt_tau = o.tau_h;
-    md.n_batch = o.eval ? 0 : -1;
+    md.n_batch = 0; /* prefill windows of n_ctx tokens: evaluation, and prompts in one run */
     skim_model *m = NULL;
     char msg[SKIM_MODEL_MSG_LEN] = "";
     skim_status s = skim_model_load_file(o.model, &md, &m, msg, sizeof msg);

@@ -1,4 +1,5 @@
-/* run.c - generation: prompt through the decode graph, then sample, stream and time. */
+/* run.c - generation: the prompt in one run of the prefill graph (one decode step per
+ * token with --trace, which draws every token), then sample, stream and time. */
 #include "generate.h"
 
 #include <stdio.h>
@@ -15,6 +16,8 @@ typedef struct gen {
     int32_t *hist; /* every token so far, for refilling the cache when it is full */
     int n_hist, cap_hist;
     ex_trace trace;
+    int64_t prompt_n;  /* tokens fed by one prefill run (0: none) */
+    double prompt_s;
 } gen;
 
 /* One token through the cache; when the cache is full, the newest half of the history
@@ -79,6 +82,11 @@ static int generate_loop(gen *g, skim_sampler *smp, int32_t last) {
     fputc('\n', stdout); /* the text ends with a newline, as llama2.c's run.c prints it */
     fflush(stdout);
     double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    if (g->prompt_n > 0) {
+        fprintf(stderr, "\nprompt: %lld tokens in one prefill run, %.3f s: %.1f tokens/s",
+                (long long)g->prompt_n, g->prompt_s,
+                g->prompt_s > 0 ? (double)g->prompt_n / g->prompt_s : 0.0);
+    }
     fprintf(stderr, "\ngenerated %d tokens in %.3f s: %.1f tokens/s\n", generated, dt,
             dt > 0 ? generated / dt : 0.0);
     fprintf(stderr, "CPU time %.3f s (all threads): %.1f tokens per CPU-second\n", cpu,
@@ -101,6 +109,19 @@ static int start(gen *g, skim_sampler *smp) {
     fflush(stdout);
     int rc = 0;
     int32_t prev = -1;
+    if (!o->trace && n <= skim_model_n_batch(g->m)) {
+        double t0 = ex_now_s();
+        if (skim_session_prompt(g->s, ptok, (int32_t)n, g->logits) != SKIM_OK) {
+            fprintf(stderr, "\n%s\n", skim_session_error(g->s));
+            free(ptok);
+            return 1;
+        }
+        g->prompt_s = ex_now_s() - t0;
+        g->prompt_n = n;
+        for (int64_t i = 0; i < n && g->n_hist < g->cap_hist; i++) g->hist[g->n_hist++] = ptok[i];
+        prev = ptok[n - 1];
+        n = 0;
+    }
     for (int64_t i = 0; i < n && rc == 0; i++) {
         rc = step(g, prev, ptok[i]) ? 0 : 1;
         prev = ptok[i];
