@@ -337,6 +337,17 @@ if(TARGET gen_model)
                    --token-frac 0.6 ${_skim_scale_tmp}/tiny-gated-q4_0.gguf)
   set_tests_properties(gen_model_tiny gen_model_tiny_gated PROPERTIES LABELS "models;scale"
                        TIMEOUT 60 FIXTURES_SETUP scale_tiny)
+  # A prompt in one prefill run, then decode from the caches it filled, against decode
+  # steps only.
+  skim_llama_test(test_prefill_decode)
+  foreach(_be ${_skim_llama_backends})
+    foreach(_m tiny-q8_0 tiny-gated-q4_0)
+      add_test(NAME prefill_decode_${_m}_${_be}
+               COMMAND test_prefill_decode ${_skim_scale_tmp}/${_m}.gguf ${_be})
+      set_tests_properties(prefill_decode_${_m}_${_be} PROPERTIES LABELS "models;scale"
+                           TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED scale_tiny)
+    endforeach()
+  endforeach()
   if(TARGET golden AND TARGET skim_vulkan)
     foreach(_m tiny-q8_0 tiny-gated-q4_0)
       skim_example_test(scale_golden_${_m} TIMEOUT 120
