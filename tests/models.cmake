@@ -340,6 +340,7 @@ if(TARGET gen_model)
   # A prompt in one prefill run, then decode from the caches it filled, against decode
   # steps only.
   skim_llama_test(test_prefill_decode)
+  target_link_libraries(test_prefill_decode PRIVATE skim_test_common)
   foreach(_be ${_skim_llama_backends})
     foreach(_m tiny-q8_0 tiny-gated-q4_0)
       add_test(NAME prefill_decode_${_m}_${_be}

@@ -9,6 +9,7 @@
  * Exit 77 (ctest SKIP) when the backend is not there. */
 #include "skim-cpu.h"
 #include "skim-model.h"
+#include "test_common.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -18,17 +19,6 @@
 #ifdef SKIM_TEST_HAVE_VULKAN
 skim_status test_vulkan_create(skim_backend **out);
 #endif
-
-static int failures;
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            failures++;                                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                     \
-            printf(__VA_ARGS__);                                            \
-            printf("\n");                                                   \
-        }                                                                   \
-    } while (0)
 
 enum { PROMPT = 11, STEPS = 6 };
 
@@ -116,6 +106,6 @@ int main(int argc, char **argv) {
     }
     skim_model_destroy(m);
     skim_backend_destroy(be);
-    printf("%s: %s\n", argv[2], failures ? "FAILED" : "PASSED");
-    return failures ? 1 : 0;
+    printf("%s: %s\n", argv[2], t_failures ? "FAILED" : "PASSED");
+    return t_failures ? 1 : 0;
 }
