@@ -134,7 +134,11 @@ typedef struct skim_run_stats {
     int64_t nan_scores;
     int64_t runs;             /* runs of this plan so far */
     int64_t submits;          /* queue submissions made by the last run (0 on the CPU) */
-    int64_t recordings;       /* command buffers recorded by the last run (0 on the CPU) */
+    /* Command buffers begun (vkBeginCommandBuffer calls) by the last run, from its start
+     * until its wait returned; the first run also reports those the plan began when it
+     * was created (its recording: the plan's work and the primary that executes it).
+     * Uploads and downloads through a staging buffer inside a run count too. 0 on the CPU. */
+    int64_t recordings;
 } skim_run_stats;
 
 SKIM_API skim_status skim_plan_get_stats(const skim_plan *p, skim_run_stats *out);

@@ -89,7 +89,15 @@ typedef struct skim_vk_backend {
     int guard; /* vk_guard.c: 0 off, 1 guard bytes, 2 also a deliberate stray write */
     uint32_t wg_rows; /* specialization constant SKIM_VK_SPEC_WG_ROWS (vk_pipeline.c) */
     int64_t n_submits; /* every vkQueueSubmit this backend made (runs report the difference) */
+    int64_t n_begins;  /* every vkBeginCommandBuffer it made (skim_vk_begin), likewise */
 } skim_vk_backend;
+
+/* vkBeginCommandBuffer, counted for the run stats' `recordings`. */
+static inline VkResult skim_vk_begin(skim_vk_backend *vb, VkCommandBuffer cb,
+                                     const VkCommandBufferBeginInfo *bi) {
+    vb->n_begins++;
+    return vb->d.vkBeginCommandBuffer(cb, bi);
+}
 
 /* One indirect dispatch: its command is (ceil(count * mul / div) in dimension dim, the
  * fixed extents in the others), count being word 0 of selection `sel` (a g->sels slot). */
@@ -117,6 +125,8 @@ typedef struct skim_vk_plan {
     VkDeviceSize ind_cmd_off; /* where the commands start in `indirect` (the table first) */
     int n_dispatch;
     int64_t submit_mark; /* vb->n_submits when the current run started */
+    int64_t begin_mark;  /* vb->n_begins then */
+    int64_t plan_begins; /* command buffers begun at plan time (the first run reports them) */
 } skim_vk_plan;
 
 /* The recorder handed to skim_vk_op_<name>: pass 0 only counts (no Vulkan calls). */

@@ -237,7 +237,7 @@ static skim_status record(skim_plan *p) {
     VkCommandBufferInheritanceInfo inh = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_INHERITANCE_INFO};
     VkCommandBufferBeginInfo bi = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.pInheritanceInfo = &inh;
-    vb->d.vkBeginCommandBuffer(vp->cmd, &bi);
+    skim_vk_begin(vb, vp->cmd, &bi);
     /* What earlier runs, uploads and reads did is finished before this run touches it. */
     VkMemoryBarrier mb = {VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
@@ -254,7 +254,7 @@ static skim_status record(skim_plan *p) {
     res = vb->d.vkEndCommandBuffer(vp->cmd);
     if (res == VK_SUCCESS) {
         VkCommandBufferBeginInfo pb = {VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-        vb->d.vkBeginCommandBuffer(vp->primary, &pb);
+        skim_vk_begin(vb, vp->primary, &pb);
         vb->d.vkCmdExecuteCommands(vp->primary, 1, &vp->cmd);
         res = vb->d.vkEndCommandBuffer(vp->primary);
     }
@@ -276,6 +276,7 @@ skim_status skim_vk_plan_create(skim_backend *be, skim_plan *p) {
     }
     p->impl = vp;
     vp->gpu_resolve = vb->info.gpu_resolve;
+    int64_t begins = vb->n_begins;
     skim_status st = make_buffers(p);
     if (st == SKIM_OK) st = record(p);
     if (st == SKIM_OK) {
@@ -285,7 +286,7 @@ skim_status skim_vk_plan_create(skim_backend *be, skim_plan *p) {
             st = PFAIL(p, skim_vk_status(res), "vulkan: fence: %s", skim_vk_result_str(res));
         }
     }
-    p->recordings = 1; /* reported by the first run */
+    vp->plan_begins = vb->n_begins - begins; /* reported by the first run */
     return st;
 }
 
@@ -336,6 +337,7 @@ skim_status skim_vk_run_async(skim_plan *p) {
     skim_vk_plan *vp = p->impl;
     skim_vk_write_params(p);
     vp->submit_mark = vb->n_submits;
+    vp->begin_mark = vb->n_begins;
     VkResult r = vb->d.vkResetFences(vb->dev, 1, &vp->fence);
     VkSubmitInfo si = {VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
@@ -383,9 +385,7 @@ skim_status skim_vk_finish(skim_plan *p) {
      * check's own downloads. */
     p->submits = vb->n_submits - vp->submit_mark;
     uint32_t flags = ((const uint32_t *)vp->params.map)[0];
-    if (p->has_run) {
-        p->recordings = 0; /* the first run reported the recording made at plan time */
-    }
+    p->recordings = vb->n_begins - vp->begin_mark + (p->has_run ? 0 : vp->plan_begins);
     if (vb->guard) {
         skim_status st = skim_vk_guard_check(p);
         if (st != SKIM_OK) {
