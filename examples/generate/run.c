@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/resource.h>
+#endif
 
 typedef struct gen {
     const options *o;
@@ -130,6 +133,34 @@ static int start(gen *g, skim_sampler *smp) {
     return rc ? rc : generate_loop(g, smp, prev);
 }
 
+/* The session (both plans; the weights placed, uploaded on Vulkan), timed. */
+static bool session_timed(gen *g, skim_backend *be, char *msg, size_t size) {
+    double t0 = ex_now_s();
+    if (skim_session_create(g->m, be, NULL, &g->s, msg, size) != SKIM_OK) return false;
+    fprintf(stderr, "session: weights placed and plans made in %.3f s\n", ex_now_s() - t0);
+    return true;
+}
+
+/* What the backend holds by its own accounting, and the process's peak resident set (a
+ * memory-mapped model's pages that were read count there, not in the backend's bytes). */
+static void print_memory(skim_backend *be) {
+    skim_memory_stats ms;
+    if (skim_backend_query_memory(be, &ms) != SKIM_OK) return;
+    fprintf(stderr, "memory: backend host %.1f MiB, device %.1f MiB", ms.host_bytes / 1048576.0,
+            (double)ms.device_bytes / 1048576.0);
+#if defined(__unix__) || defined(__APPLE__)
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+#if defined(__APPLE__)
+        fprintf(stderr, "; peak resident %.1f MiB", (double)ru.ru_maxrss / 1048576.0);
+#else
+        fprintf(stderr, "; peak resident %.1f MiB", (double)ru.ru_maxrss / 1024.0);
+#endif
+    }
+#endif
+    fputc('\n', stderr);
+}
+
 int run_generate(const options *o, skim_model *m, skim_backend *be, const ex_text *text) {
     gen g;
     memset(&g, 0, sizeof g);
@@ -150,12 +181,13 @@ int run_generate(const options *o, skim_model *m, skim_backend *be, const ex_tex
     int rc = 1;
     if (!g.hist || !g.logits) {
         fprintf(stderr, "out of memory\n");
-    } else if (skim_session_create(m, be, NULL, &g.s, msg, sizeof msg) != SKIM_OK) {
+    } else if (!session_timed(&g, be, msg, sizeof msg)) {
         fprintf(stderr, "%s\n", msg);
     } else if (skim_sampler_create(&sd, hp->n_vocab, &smp) != SKIM_OK) {
         fprintf(stderr, "sampler: bad --temp or --top-p\n");
     } else {
         rc = start(&g, smp);
+        print_memory(be);
         skim_run_stats st;
         skim_session_get_stats(g.s, true, &st);
         ex_print_skipped(skim_model_is_dense(m) ? "work skipped (no gates)" : "work skipped", &st,
