@@ -316,7 +316,7 @@ skim_status skim_plan_run_async(skim_plan *p) {
     skim_status st = p->be->iface->run_async(p);
     if (st == SKIM_OK || st == SKIM_ERR_RANGE) {
         p->running = true;
-        p->store->running++;
+        skim_atomic_add(&p->store->running, 1);
     }
     return st;
 }
@@ -330,7 +330,7 @@ skim_status skim_plan_wait(skim_plan *p) {
     }
     skim_status st = p->be->iface->wait(p);
     p->running = false;
-    p->store->running--;
+    skim_atomic_add(&p->store->running, -1);
     if (st == SKIM_OK || st == SKIM_ERR_RANGE) {
         p->has_run = true;
         p->stats.runs++;

@@ -210,6 +210,16 @@ typedef struct skim_backend_i {
     skim_status (*store_fill)(skim_store *s, int i);
 } skim_backend_i;
 
+/* Atomic int counters (plans of one store may live on different threads); returns the
+ * new value. */
+static inline int skim_atomic_add(int *p, int v) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL);
+#else
+    return *p += v;
+#endif
+}
+
 /* Weights and states placed once on a backend, shared by plans (graph/store.c). */
 struct skim_store {
     skim_backend *be;

@@ -19,7 +19,7 @@ static void store_free(skim_store *s) {
 }
 
 void skim_store_release(skim_store *s) {
-    if (s && --s->refs == 0) {
+    if (s && skim_atomic_add(&s->refs, -1) == 0) {
         store_free(s);
     }
 }
@@ -120,7 +120,7 @@ skim_status skim_store_reset_states(skim_store *s) {
     if (!s) {
         return SKIM_ERR_INVALID_ARG;
     }
-    if (s->running) {
+    if (skim_atomic_add(&s->running, 0) != 0) {
         return skim_backend_fail(s->be, SKIM_ERR_STATE, "store_reset_states: a plan using the "
                                  "store is running (wait first)");
     }
@@ -178,7 +178,7 @@ skim_status skim_store_attach(skim_backend *be, skim_graph *g, skim_store *share
     }
     skim_status st = check_served(be, shared, g);
     if (st == SKIM_OK) {
-        shared->refs++;
+        skim_atomic_add(&shared->refs, 1);
         *out = shared;
     }
     return st;

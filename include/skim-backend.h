@@ -54,8 +54,9 @@ typedef struct skim_plan_desc {
  * plan reads. On the CPU backend the weights are read where their data is (in place,
  * e.g. in a memory-mapped GGUF: no copy); on Vulkan they are uploaded once, when the
  * store is created; states are allocated and filled with their fill values then.
- * Plans sharing a store must not run at the same time when they share a state (one
- * writes what the other reads); a store is otherwise used as its plans are. */
+ * Plans of one store may be created, run and destroyed on different threads, as plans of
+ * one backend may; but plans that share a state must not run at the same time (one
+ * writes what the other reads), and skim_store_reset_states refuses while any runs. */
 
 /* Creates a store for every weight and state of graphs[0 .. n_graphs-1], which must be
  * of one context and outlive the store. Returns OK, INVALID_ARG (NULL, n_graphs < 1,
