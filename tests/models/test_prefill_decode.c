@@ -1,8 +1,9 @@
 /* test_prefill_decode - a prompt fed in one run of the prefill graph, then decode going on
  * from the caches it filled (the session's plans share one skim_store), equals the same
  * tokens fed one decode step each: the prompt's last logits and those of every later
- * step, within 1e-3 of the largest logit. Also: the decode plan holds no weights of its
- * own (the store's weight bytes are the file's once).
+ * step, within 1e-3 of the largest logit. Also: two plans of the model's graphs with one
+ * store hold its weights and states once (the backend's memory accounting, against the
+ * same plans each with a store of its own).
  *
  *   test_prefill_decode MODEL.gguf cpu|vulkan
  *
@@ -61,6 +62,57 @@ static bool run(skim_model *m, skim_backend *be, bool prefill, const int32_t *id
     return st == SKIM_OK;
 }
 
+/* Bytes the backend holds (device bytes on Vulkan, host bytes on the CPU). */
+static uint64_t held(const skim_backend *be, bool device) {
+    skim_memory_stats ms;
+    skim_backend_query_memory(be, &ms);
+    return device ? ms.device_bytes : (uint64_t)ms.host_bytes;
+}
+
+/* The model's two graphs planned with one store hold the store's weights and states once:
+ * planned each with its own store they hold them twice, exactly one store's bytes more. */
+static void check_shared(skim_model *m, skim_backend *be, bool device) {
+    skim_graph *gs[2] = {skim_model_decode_graph(m), skim_model_prefill_graph(m)};
+    skim_plan *p[2] = {NULL, NULL};
+    uint64_t base = held(be, device), wb = 0, sb = 0;
+    skim_store *st = NULL;
+    CHECK(skim_store_create(be, gs, 2, &st) == SKIM_OK, "store: %s", skim_backend_error(be));
+    skim_store_query_bytes(st, &wb, &sb);
+    skim_plan_desc pd = {SKIM_MODE_SKIP, st};
+    for (int k = 0; k < 2; k++) {
+        CHECK(skim_plan_create(be, gs[k], &pd, &p[k]) == SKIM_OK, "plan %d: %s", k,
+              skim_backend_error(be));
+    }
+    uint64_t shared = held(be, device) - base;
+    skim_store_destroy(st); /* the plans keep it */
+    for (int k = 0; k < 2; k++) skim_plan_destroy(p[k]);
+    CHECK(held(be, device) == base, "the store outlived its plans");
+    for (int k = 0; k < 2; k++) {
+        CHECK(skim_plan_create(be, gs[k], NULL, &p[k]) == SKIM_OK, "private plan %d", k);
+    }
+    uint64_t priv = held(be, device) - base;
+    for (int k = 0; k < 2; k++) skim_plan_destroy(p[k]);
+    /* What each plan's own store holds: the weights and states of its graph alone. */
+    uint64_t own = 0;
+    for (int k = 0; k < 2; k++) {
+        uint64_t w = 0, sz = 0;
+        skim_store *one = NULL;
+        CHECK(skim_store_create(be, &gs[k], 1, &one) == SKIM_OK, "store of graph %d", k);
+        skim_store_query_bytes(one, &w, &sz);
+        skim_store_destroy(one);
+        own += w + sz;
+    }
+    uint64_t saved = priv - shared, want = own - (wb + sb);
+    printf("  held by two plans: %llu bytes with one store (weights %llu, states %llu), %llu "
+           "with their own (%llu in their stores)\n", (unsigned long long)shared,
+           (unsigned long long)wb, (unsigned long long)sb, (unsigned long long)priv,
+           (unsigned long long)own);
+    /* Device bytes are the stores' exactly; host bytes also count the stores' bookkeeping. */
+    CHECK(device ? saved == want && wb > 0 : saved >= want && saved < want + 4096 && wb == 0,
+          "sharing saved %llu bytes; the stores' data accounts for %llu",
+          (unsigned long long)saved, (unsigned long long)want);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: test_prefill_decode MODEL.gguf cpu|vulkan\n");
@@ -103,6 +155,7 @@ int main(int argc, char **argv) {
         }
         free(a);
         free(b);
+        check_shared(m, be, strcmp(argv[2], "vulkan") == 0);
     }
     skim_model_destroy(m);
     skim_backend_destroy(be);
