@@ -79,6 +79,7 @@ static void plan_free(skim_plan *p) {
     skim_free(a, p->sel_stats);
     skim_free(a, p->param_values);
     skim_free(a, p->input_set);
+    skim_store_release(p->store);
     skim_free(a, p);
 }
 
@@ -153,8 +154,14 @@ skim_status skim_plan_create(skim_backend *be, skim_graph *g, const skim_plan_de
         return st;
     }
     skim_plan *p = NULL;
+    be->msg[0] = '\0';
     st = plan_alloc(be, g, mode, &p);
     if (st != SKIM_OK) {
+        return st;
+    }
+    st = skim_store_attach(be, g, desc ? desc->store : NULL, &p->store);
+    if (st != SKIM_OK) {
+        plan_free(p);
         return st;
     }
     if (!be->iface->plan_create) {
@@ -162,7 +169,6 @@ skim_status skim_plan_create(skim_backend *be, skim_graph *g, const skim_plan_de
         return skim_backend_fail(be, SKIM_ERR_UNSUPPORTED, "plan_create: not implemented by %s",
                                  skim_backend_name(be));
     }
-    be->msg[0] = '\0';
     st = be->iface->plan_create(be, p);
     if (st != SKIM_OK) {
         if (p->msg[0]) {
@@ -310,6 +316,7 @@ skim_status skim_plan_run_async(skim_plan *p) {
     skim_status st = p->be->iface->run_async(p);
     if (st == SKIM_OK || st == SKIM_ERR_RANGE) {
         p->running = true;
+        skim_atomic_add(&p->store->running, 1);
     }
     return st;
 }
@@ -323,6 +330,7 @@ skim_status skim_plan_wait(skim_plan *p) {
     }
     skim_status st = p->be->iface->wait(p);
     p->running = false;
+    skim_atomic_add(&p->store->running, -1);
     if (st == SKIM_OK || st == SKIM_ERR_RANGE) {
         p->has_run = true;
         p->stats.runs++;

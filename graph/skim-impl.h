@@ -203,7 +203,51 @@ typedef struct skim_backend_i {
     skim_status (*wait)(skim_plan *p);
     /* Copies t's data (contiguous bytes, skim_tensor_nbytes) to dst. */
     skim_status (*read)(skim_plan *p, const skim_tensor *t, void *dst, size_t size);
+    /* Places s->weights and s->states (filled with their fill values) into s->impl; on
+     * failure a message on the backend, and store_destroy is called when s->impl is set. */
+    skim_status (*store_create)(skim_backend *be, skim_store *s);
+    void (*store_destroy)(skim_store *s);
+    /* Refills state slot i of the store. */
+    skim_status (*store_fill)(skim_store *s, int i);
 } skim_backend_i;
+
+/* Atomic int counters (plans of one store may live on different threads); returns the
+ * new value. */
+static inline int skim_atomic_add(int *p, int v) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL);
+#else
+    return *p += v;
+#endif
+}
+
+/* Weights and states placed once on a backend, shared by plans (graph/store.c). */
+struct skim_store {
+    skim_backend *be;
+    skim_context *ctx;
+    int refs;          /* the caller's (until skim_store_destroy) and one per plan */
+    int running;       /* plans using it with a run in progress */
+    int n_weights, n_states;
+    skim_tensor **weights, **states;
+    int64_t n_ids;     /* ids of ctx when created */
+    int *slot;         /* per id: index in weights or states, -1 when not held */
+    uint64_t weight_bytes, state_bytes; /* set by the backend */
+    void *impl;
+};
+
+/* A store for the graphs (common checks, then the backend's store_create); the caller
+ * holds one reference. */
+SKIM_HIDDEN skim_status skim_store_make(skim_backend *be, skim_graph *const *graphs, int n,
+                                        skim_store **out);
+SKIM_HIDDEN void skim_store_release(skim_store *s);
+/* The store a new plan of g uses: `shared` (checked to hold g's weights and states, one
+ * more reference) or, when NULL, a new store of g alone. */
+SKIM_HIDDEN skim_status skim_store_attach(skim_backend *be, skim_graph *g, skim_store *shared,
+                                          skim_store **out);
+/* The store slot of weight or state t, or -1. */
+static inline int skim_store_slot(const skim_store *s, const skim_tensor *t) {
+    return t->id < s->n_ids ? s->slot[t->id] : -1;
+}
 
 /* A backend's accounting (graph/memory.c): alloc of skim_mem_counter_init counts the
  * host blocks it hands out; the Vulkan backend reports its device memory. */
@@ -242,6 +286,7 @@ struct skim_plan {
     bool has_run;
     int64_t submits, recordings; /* set by the backend for the last run */
     int64_t dispatches, barriers; /* set by the backend: what a run records */
+    skim_store *store;      /* weights and states (the plan's own when not shared) */
     void *impl;
     char msg[SKIM_MSG_LEN];
 };

@@ -35,13 +35,50 @@ typedef enum skim_plan_mode {
     SKIM_MODE_MASKED_DENSE /* the reference: compute everything, mask skipped results */
 } skim_plan_mode;
 
+typedef struct skim_store skim_store;
+
 typedef struct skim_plan_desc {
     skim_plan_mode mode;
+    /* Where the plan's weights and states live: NULL gives the plan a store of its own
+     * (its weights placed for it alone, its states private); a store from
+     * skim_store_create shares both with the other plans made with it. */
+    skim_store *store;
 } skim_plan_desc;
 
-/* Plans graph g on backend be. desc may be NULL. Returns OK, INVALID_ARG, STATE (graph
- * of a context with an error), UNSUPPORTED (naming the op), OUT_OF_MEMORY, TOO_LARGE,
- * DEVICE_MEMORY, DEVICE. The graph must outlive the plan. */
+/* ---------------------------------------------------------------- stores
+ * A store holds, on one backend, the weights and the states of one or more graphs of
+ * one context, once, for every plan created with it (skim_plan_desc.store), as ggml's
+ * backend buffers do: two plans of a model (decode, prefill) do not hold its weights
+ * twice, and a state tensor used by several graphs is one buffer, so what a run of one
+ * plan writes into it (a prefill filling a KV cache) is what the next run of another
+ * plan reads. On the CPU backend the weights are read where their data is (in place,
+ * e.g. in a memory-mapped GGUF: no copy); on Vulkan they are uploaded once, when the
+ * store is created; states are allocated and filled with their fill values then.
+ * Plans of one store may be created, run and destroyed on different threads, as plans of
+ * one backend may; but plans that share a state must not run at the same time (one
+ * writes what the other reads), and skim_store_reset_states refuses while any runs. */
+
+/* Creates a store for every weight and state of graphs[0 .. n_graphs-1], which must be
+ * of one context and outlive the store. Returns OK, INVALID_ARG (NULL, n_graphs < 1,
+ * graphs of different contexts), STATE (a context with an error, a weight without
+ * data), OUT_OF_MEMORY, DEVICE_MEMORY, DEVICE; skim_backend_error says why. */
+SKIM_API skim_status skim_store_create(skim_backend *be, skim_graph *const *graphs, int n_graphs,
+                                       skim_store **out_store);
+/* Releases the caller's reference: the memory goes when the last plan using the store is
+ * destroyed too. NULL is ignored. Destroy stores before their backend. */
+SKIM_API void skim_store_destroy(skim_store *s);
+/* Refills every state of the store with its fill value. STATE while a plan using the
+ * store is running. */
+SKIM_API skim_status skim_store_reset_states(skim_store *s);
+/* Bytes the store holds on its backend: weights (0 on the CPU, which reads them in
+ * place) and states. */
+SKIM_API skim_status skim_store_query_bytes(const skim_store *s, uint64_t *weight_bytes,
+                                            uint64_t *state_bytes);
+
+/* Plans graph g on backend be. desc may be NULL. Returns OK, INVALID_ARG (also: a
+ * desc.store of another backend or another context, or lacking one of g's weights or
+ * states, naming it), STATE (graph of a context with an error), UNSUPPORTED (naming the
+ * op), OUT_OF_MEMORY, TOO_LARGE, DEVICE_MEMORY, DEVICE. The graph must outlive the plan. */
 SKIM_API skim_status skim_plan_create(skim_backend *be, skim_graph *g, const skim_plan_desc *desc,
                                       skim_plan **out_plan);
 SKIM_API void skim_plan_destroy(skim_plan *p);
@@ -54,7 +91,8 @@ SKIM_API skim_status skim_plan_set_input(skim_plan *p, const skim_tensor *input,
                                          size_t size);
 /* Sets a run parameter of the graph. RANGE when outside [min, max]. */
 SKIM_API skim_status skim_plan_set_param(skim_plan *p, const skim_tensor *param, int32_t value);
-/* Refills every state tensor with its fill value (a new sequence). */
+/* Refills every state tensor of the plan's graph with its fill value (a new sequence);
+ * states shared through a store are refilled for every plan using them. */
 SKIM_API skim_status skim_plan_reset_states(skim_plan *p);
 
 /* Runs the plan and waits. STATE when an input was never set; RANGE when a set_rows index
@@ -97,7 +135,11 @@ typedef struct skim_run_stats {
     int64_t nan_scores;
     int64_t runs;             /* runs of this plan so far */
     int64_t submits;          /* queue submissions made by the last run (0 on the CPU) */
-    int64_t recordings;       /* command buffers recorded by the last run (0 on the CPU) */
+    /* Command buffers begun (vkBeginCommandBuffer calls) by the last run, from its start
+     * until its wait returned; the first run also reports those the plan began when it
+     * was created (its recording: the plan's work and the primary that executes it).
+     * Uploads and downloads through a staging buffer inside a run count too. 0 on the CPU. */
+    int64_t recordings;
     int64_t dispatches;       /* compute dispatches the last run recorded, indirect ones with a
                                  count of zero included (0 on the CPU) */
     int64_t barriers;         /* pipeline barriers between those dispatches (0 on the CPU) */

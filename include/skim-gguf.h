@@ -273,6 +273,19 @@ SKIM_API skim_status skim_gguf_writer_add_tensor(skim_gguf_writer *w, const char
 SKIM_API skim_status skim_gguf_writer_set_tensor_data(skim_gguf_writer *w, const char *name,
                                                       const void *data, size_t size);
 
+/* Fills rows [row, row + n_rows) of tensor `name` into dst (n_rows * skim_row_size bytes,
+ * rows counted over ne[1..3]). Returns OK, or any other status to stop writing. */
+typedef skim_status (*skim_gguf_rows_fn)(void *user, const char *name, int64_t row,
+                                         int64_t n_rows, void *dst);
+/* Adds a tensor whose data is produced while the file is written, a few rows at a time
+ * (about 1 MiB, at least one row), so that a file of any size is written with little
+ * memory. The checks are those of add_tensor. When fn fails, writing fails with its
+ * status (a partial file is removed). */
+SKIM_API skim_status skim_gguf_writer_add_tensor_rows(skim_gguf_writer *w, const char *name,
+                                                      skim_type type, int n_dims,
+                                                      const int64_t *ne, skim_gguf_rows_fn fn,
+                                                      void *user);
+
 /* Bytes the file will have (STATE while an array is open or a tensor has no data). */
 SKIM_API skim_status skim_gguf_writer_query_size(skim_gguf_writer *w, uint64_t *out_size);
 /* Writes the file into buf (size at least the query_size; RANGE when smaller). */

@@ -8,10 +8,10 @@
  *   block (state tensors written with skim_set_rows at that position; attention reads the
  *   keys 0..n_kv-1, n_kv a run parameter; grouped-query heads);
  * - the prefill graph: a window of up to n_batch tokens at positions 0..n-1, causal
- *   attention within the window, logits for every position. It keeps no cache: plans do
- *   not share state tensors (skim-backend.h), so the prefill graph serves evaluation
- *   (logits of a whole window) and a session feeds a prompt to its cache through the
- *   decode graph (skim_session_prompt).
+ *   attention within the window, logits for every position; it also writes the window's
+ *   keys and values (and the gated model's key masks) into the decode graph's caches. A
+ *   session places both graphs' weights and caches in one skim_store (skim-backend.h),
+ *   so a prompt is fed in one run of the prefill graph and decode goes on from there.
  *
  * Architectures (general.architecture):
  * - "llama": RMSNorm, RoPE in NORM mode (interleaved pairs), grouped-query attention,
@@ -142,13 +142,16 @@ SKIM_API int32_t skim_session_n_past(const skim_session *s);
 /* Runs one token at position n_past through the decode graph and advances n_past;
  * logits (may be NULL) receives n_vocab floats. RANGE when the cache is full. */
 SKIM_API skim_status skim_session_decode(skim_session *s, int32_t token, float *logits);
-/* Feeds n tokens through skim_session_decode; logits (may be NULL) receives those of the
- * last one. */
+/* Feeds n tokens; logits (may be NULL) receives those of the last one. At the start of a
+ * sequence (n_past 0) and when n <= n_batch this is one run of the prefill graph
+ * (skim_session_prefill); otherwise one decode step per token. */
 SKIM_API skim_status skim_session_prompt(skim_session *s, const int32_t *tokens, int32_t n,
                                          float *logits);
 /* Runs tokens[0..n-1] at positions 0..n-1 through the prefill graph (n <= n_batch; the
- * window is padded after the n tokens, which causal attention keeps from changing them).
- * Independent of the cache. logits (may be NULL) receives n * n_vocab floats. */
+ * window is padded after the n tokens, which causal attention keeps from changing them)
+ * and starts a new sequence from them: the caches hold positions 0..n-1 and n_past
+ * becomes n, so skim_session_decode goes on at position n. logits (may be NULL) receives
+ * n * n_vocab floats. */
 SKIM_API skim_status skim_session_prefill(skim_session *s, const int32_t *tokens, int32_t n,
                                           float *logits);
 /* Reads back the prefill graph's tensor t (an output) after skim_session_prefill. */

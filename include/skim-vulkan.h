@@ -40,7 +40,7 @@ typedef enum skim_vulkan_resolve {
 } skim_vulkan_resolve;
 
 typedef enum skim_vulkan_toggle {
-    SKIM_VK_DEFAULT = 0, /* validation: off; fp16: on where the device has it */
+    SKIM_VK_DEFAULT = 0, /* validation: off */
     SKIM_VK_ON,
     SKIM_VK_OFF
 } skim_vulkan_toggle;
@@ -63,8 +63,7 @@ typedef struct skim_vulkan_cache {
  * creates neither and destroys neither: it uses the device's queue `queue` of family
  * `queue_family` (a compute-capable family) and loads functions through
  * get_instance_proc_addr (NULL: the process's libvulkan). The device must have been
- * created with Vulkan 1.1 or newer; storage16 / float16 features are used only when the
- * engine says it enabled them. The caller keeps these alive until the backend is
+ * created with Vulkan 1.1 or newer; skim needs no optional feature of it. The caller keeps these alive until the backend is
  * destroyed and does not use `queue` from another thread during skim calls. */
 typedef struct skim_vulkan_external {
     VkInstance instance;
@@ -73,8 +72,6 @@ typedef struct skim_vulkan_external {
     uint32_t queue_family;
     VkQueue queue;
     PFN_vkGetInstanceProcAddr get_instance_proc_addr;
-    bool enabled_storage16;  /* storageBuffer16BitAccess enabled on the device */
-    bool enabled_float16;    /* shaderFloat16 enabled on the device */
 } skim_vulkan_external;
 
 typedef struct skim_vulkan_desc {
@@ -87,7 +84,6 @@ typedef struct skim_vulkan_desc {
     int device_index;                     /* 0: the best device (discrete > integrated >
                                              virtual > CPU); N > 0: device N-1 */
     skim_vulkan_resolve resolve;
-    skim_vulkan_toggle fp16;              /* 16-bit storage / arithmetic when present */
     const skim_vulkan_external *external; /* NULL: the backend creates its own device */
     skim_vulkan_cache cache;
     /* Without `external`: where every Vulkan function is looked up (an application's own
@@ -115,6 +111,9 @@ typedef struct skim_vulkan_info {
     uint32_t api_version;
     uint32_t vendor_id, device_id;
     VkPhysicalDeviceType device_type;
+    /* What the device offers (storageBuffer16BitAccess, shaderFloat16, shaderInt8): the
+     * shaders read F16 and block-quantised data as 32-bit words and compute in f32, so
+     * skim enables none of these features. */
     bool storage16, float16, int8;
     bool subgroup_arith;       /* subgroup arithmetic in compute shaders */
     uint32_t subgroup_size;

@@ -24,6 +24,8 @@ typedef struct gw_tensor {
     int64_t ne[SKIM_GGUF_MAX_DIMS];
     const void *data;
     size_t size;
+    skim_gguf_rows_fn fn; /* or rows produced while writing */
+    void *fn_user;
 } gw_tensor;
 
 struct skim_gguf_writer {
@@ -387,9 +389,9 @@ static skim_status gw_tensor_shape(skim_gguf_writer *w, gw_tensor *t, const char
     return SKIM_OK;
 }
 
-SKIM_API skim_status skim_gguf_writer_add_tensor(skim_gguf_writer *w, const char *name,
-                                                 skim_type type, int n_dims, const int64_t *ne,
-                                                 const void *data, size_t size) {
+static skim_status gw_add_tensor(skim_gguf_writer *w, const char *name, skim_type type,
+                                 int n_dims, const int64_t *ne, const void *data, size_t size,
+                                 skim_gguf_rows_fn fn, void *fn_user) {
     if (!w) return SKIM_ERR_INVALID_ARG;
     if (!name) return gw_fail(w, SKIM_ERR_INVALID_ARG, "tensor name is NULL");
     if (w->depth > 0) return gw_fail(w, SKIM_ERR_STATE, "tensor '%.64s': an array is open", name);
@@ -411,12 +413,29 @@ SKIM_API skim_status skim_gguf_writer_add_tensor(skim_gguf_writer *w, const char
                        size, t.size);
     }
     t.data = data;
+    t.fn = fn;
+    t.fn_user = fn_user;
     if (!gw_grow(&w->alloc, (void **)&w->tensors, &w->cap_tensors, w->n_tensors + 1,
                  sizeof(gw_tensor))) {
         return gw_fail(w, SKIM_ERR_OUT_OF_MEMORY, "out of memory adding tensor '%s'", name);
     }
     w->tensors[w->n_tensors++] = t;
     return SKIM_OK;
+}
+
+SKIM_API skim_status skim_gguf_writer_add_tensor(skim_gguf_writer *w, const char *name,
+                                                 skim_type type, int n_dims, const int64_t *ne,
+                                                 const void *data, size_t size) {
+    return gw_add_tensor(w, name, type, n_dims, ne, data, size, NULL, NULL);
+}
+
+SKIM_API skim_status skim_gguf_writer_add_tensor_rows(skim_gguf_writer *w, const char *name,
+                                                      skim_type type, int n_dims,
+                                                      const int64_t *ne, skim_gguf_rows_fn fn,
+                                                      void *user) {
+    if (w && !fn) return gw_fail(w, SKIM_ERR_INVALID_ARG, "tensor '%.64s': fn is NULL",
+                                 name ? name : "");
+    return gw_add_tensor(w, name, type, n_dims, ne, NULL, 0, fn, user);
 }
 
 SKIM_API skim_status skim_gguf_writer_set_tensor_data(skim_gguf_writer *w, const char *name,
@@ -472,7 +491,9 @@ static skim_status gw_layout_of(skim_gguf_writer *w, gw_layout *l) {
     }
     for (int64_t i = 0; i < w->n_tensors; i++) {
         const gw_tensor *t = &w->tensors[i];
-        if (!t->data) return gw_fail(w, SKIM_ERR_STATE, "tensor '%s' has no data", t->name);
+        if (!t->data && !t->fn) {
+            return gw_fail(w, SKIM_ERR_STATE, "tensor '%s' has no data", t->name);
+        }
         ok = ok && gw_add(&n, 8 + strlen(t->name) + 4 + 8 * (uint64_t)t->n_dims + 4 + 8);
     }
     l->meta_size = n;
@@ -542,6 +563,31 @@ static bool gw_emit_zeros(gw_sink_fn sink, void *user, uint64_t n) {
     return true;
 }
 
+/* A tensor produced by its callback, about 1 MiB of whole rows at a time. */
+static skim_status gw_emit_rows(skim_gguf_writer *w, const gw_tensor *t, gw_sink_fn sink,
+                                void *user) {
+    int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
+    size_t row_size = t->size / (size_t)rows;
+    int64_t chunk = (int64_t)((1u << 20) / row_size);
+    if (chunk < 1) chunk = 1;
+    if (chunk > rows) chunk = rows;
+    uint8_t *buf = skim_gguf_mem_alloc(&w->alloc, (size_t)chunk * row_size);
+    if (!buf) return gw_fail(w, SKIM_ERR_OUT_OF_MEMORY, "out of memory writing '%s'", t->name);
+    skim_status s = SKIM_OK;
+    for (int64_t r = 0; r < rows && s == SKIM_OK; r += chunk) {
+        int64_t n = rows - r < chunk ? rows - r : chunk;
+        s = t->fn(t->fn_user, t->name, r, n, buf);
+        if (s != SKIM_OK) {
+            s = gw_fail(w, s, "tensor '%s': the rows callback failed at row %lld (%s)", t->name,
+                        (long long)r, skim_status_str(s));
+        } else if (!sink(user, buf, (size_t)n * row_size)) {
+            s = gw_fail(w, SKIM_ERR_IO, "writing failed");
+        }
+    }
+    skim_gguf_mem_free(&w->alloc, buf);
+    return s;
+}
+
 static skim_status gw_emit(skim_gguf_writer *w, const gw_layout *l, gw_sink_fn sink, void *user) {
     uint8_t *meta = skim_gguf_mem_alloc(&w->alloc, (size_t)l->meta_size);
     if (!meta) return gw_fail(w, SKIM_ERR_OUT_OF_MEMORY, "out of memory encoding the metadata");
@@ -552,7 +598,13 @@ static skim_status gw_emit(skim_gguf_writer *w, const gw_layout *l, gw_sink_fn s
     for (int64_t i = 0; ok && i < w->n_tensors; i++) {
         const gw_tensor *t = &w->tensors[i];
         uint64_t pad = (l->alignment - t->size % l->alignment) % l->alignment;
-        ok = sink(user, t->data, t->size) && gw_emit_zeros(sink, user, pad);
+        if (t->fn) {
+            skim_status s = gw_emit_rows(w, t, sink, user);
+            if (s != SKIM_OK) return s;
+        } else {
+            ok = sink(user, t->data, t->size);
+        }
+        ok = ok && gw_emit_zeros(sink, user, pad);
     }
     return ok ? SKIM_OK : gw_fail(w, SKIM_ERR_IO, "writing failed");
 }

@@ -43,22 +43,42 @@ static skim_tensor *halt_mlp(builder *b, const skim_llama_layer *L, skim_tensor 
     return skim_sigmoid(ctx, skim_add(ctx, skim_mul_mat(ctx, L->halt_down, u), L->halt_down_b));
 }
 
-/* K and V of the current tokens written into the block's caches; the attention desc then
- * reads the caches (and the key mask when the block has halting). */
-static void decode_kv(builder *b, skim_llama_layer *L, skim_tensor *k, skim_tensor *v,
-                      skim_tensor *pos, skim_tensor *sel, skim_attn_desc *ad) {
+/* The key mask of a block with halting: -inf at every position of the run (a token that
+ * does not run the block is absent as a key, whatever an earlier sequence or a padded
+ * prefill window left there), then zero at the positions of the tokens that run it. */
+static skim_tensor *write_kmask(builder *b, skim_llama_layer *L, skim_tensor *pos_sel,
+                                skim_tensor *sel) {
     skim_context *ctx = b->ctx;
+    skim_tensor *km = skim_set_rows(ctx, L->kmask, b->decode ? b->m->ninf1 : b->m->ninf_batch,
+                                    b->G->pos);
+    skim_tensor *z = b->decode ? b->m->zeros : b->m->zeros_batch;
+    return skim_set_rows(ctx, km, skim_get_rows_sel(ctx, z, sel), pos_sel);
+}
+
+/* K and V of the current tokens written into the block's caches (and the key mask when
+ * the block has halting). In decode the attention desc then reads the caches; prefill
+ * attends within its window and keeps the writes as outputs, so that a decode plan
+ * sharing the states goes on from the cache it filled. */
+static void write_kv(builder *b, int il, skim_tensor *k, skim_tensor *v, skim_tensor *pos,
+                     skim_tensor *sel, skim_attn_desc *ad) {
+    skim_context *ctx = b->ctx;
+    skim_llama_layer *L = &b->m->layers[il];
     const skim_model_hparams *hp = &b->m->hp;
     const int64_t kv = (int64_t)hp->head_dim * hp->n_head_kv, nc = b->m->n_ctx;
     skim_tensor *kc = skim_set_rows(ctx, L->k_cache, skim_reshape_2d(ctx, k, kv, b->n), pos);
     skim_tensor *vc = skim_set_rows(ctx, L->v_cache, v, pos);
+    skim_tensor *km = L->kmask && sel ? write_kmask(b, L, pos, sel) : NULL;
+    if (!b->decode) {
+        skim_llama_graph *G = b->G;
+        G->writes[G->n_writes++] = kc;
+        G->writes[G->n_writes++] = vc;
+        if (km) G->writes[G->n_writes++] = km;
+        return;
+    }
     ad->k = skim_reshape_3d(ctx, kc, hp->head_dim, hp->n_head_kv, nc);
     ad->v = skim_reshape_3d(ctx, vc, hp->head_dim, hp->n_head_kv, nc);
     ad->n_kv = b->G->n_kv;
-    if (L->kmask && sel) {
-        /* A zero at the position of each token that runs this block: -inf elsewhere. */
-        skim_tensor *z = skim_get_rows_sel(ctx, b->m->zeros, sel);
-        skim_tensor *km = skim_set_rows(ctx, L->kmask, z, pos);
+    if (km) {
         int64_t ne = nc;
         ad->kmask = skim_reshape(ctx, km, 1, &ne);
     }
@@ -85,9 +105,8 @@ static skim_tensor *attention(builder *b, int il, skim_tensor *h, skim_tensor *p
     ad.q = name_it(q, "blk.%d.q", il);
     ad.q_pos = pos;
     ad.heads = heads;
-    if (b->decode) {
-        decode_kv(b, L, k, v, pos, sel, &ad);
-    } else {
+    write_kv(b, il, k, v, pos, sel, &ad);
+    if (!b->decode) {
         ad.k = k;
         ad.v = skim_reshape_3d(ctx, v, hd, hp->n_head_kv, b->n);
         ad.k_pos = pos;
@@ -197,12 +216,15 @@ static skim_status all_outputs(builder *b, char *msg, size_t size) {
 
 static skim_status build_outputs(builder *b, bool debug, char *msg, size_t size) {
     skim_llama_graph *G = b->G;
-    skim_tensor *outs[SKIM_LLAMA_MAX_LAYERS + 1];
+    skim_tensor *outs[4 * SKIM_LLAMA_MAX_LAYERS + 1];
     int n = 0;
     outs[n++] = G->logits;
     if (!b->decode) {
         for (int il = 0; il < b->m->hp.n_layer; il++) {
             outs[n++] = G->hidden[il];
+        }
+        for (int i = 0; i < G->n_writes; i++) {
+            outs[n++] = G->writes[i];
         }
     }
     skim_status s = skim_graph_build(b->ctx, outs, n, &G->graph);
@@ -228,6 +250,23 @@ static skim_status make_states(skim_model *m, char *msg, size_t size) {
                                "blk.%d.kmask", il);
         }
     }
+    /* -inf rows for the key masks' writes: one (decode), n_batch (prefill). */
+    size_t nr = m->n_batch > 1 ? (size_t)m->n_batch : 1;
+    m->ninf_values = skim_llama_alloc(&m->alloc, nr * sizeof *m->ninf_values);
+    if (!m->ninf_values) {
+        return skim_llama_msg(msg, size, SKIM_ERR_OUT_OF_MEMORY, "model: out of memory");
+    }
+    for (size_t i = 0; i < nr; i++) {
+        m->ninf_values[i] = -INFINITY;
+    }
+    m->zero_values = skim_llama_alloc(&m->alloc, nr * sizeof *m->zero_values); /* zeroed */
+    if (!m->zero_values) {
+        return skim_llama_msg(msg, size, SKIM_ERR_OUT_OF_MEMORY, "model: out of memory");
+    }
+    int64_t n1[2] = {1, 1}, nb[2] = {1, (int64_t)nr};
+    m->zeros_batch = skim_new_weight(m->ctx, SKIM_TYPE_F32, 2, nb, m->zero_values);
+    m->ninf1 = skim_new_weight(m->ctx, SKIM_TYPE_F32, 2, n1, m->ninf_values);
+    m->ninf_batch = skim_new_weight(m->ctx, SKIM_TYPE_F32, 2, nb, m->ninf_values);
     if (skim_context_status(m->ctx) != SKIM_OK) {
         return skim_llama_msg(msg, size, skim_context_status(m->ctx), "model: states: %s",
                               skim_context_error(m->ctx));
@@ -332,6 +371,8 @@ void skim_model_destroy(skim_model *m) {
     skim_context_destroy(m->ctx); /* frees its graphs too */
     skim_gguf_destroy(m->owned);
     skim_allocator a = m->alloc;
+    skim_llama_free(&a, m->ninf_values);
+    skim_llama_free(&a, m->zero_values);
     skim_llama_free(&a, m);
 }
 

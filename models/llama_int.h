@@ -28,6 +28,8 @@ typedef struct skim_llama_graph {
     skim_tensor *hidden[SKIM_LLAMA_MAX_LAYERS];
     skim_tensor *tok_sel[SKIM_LLAMA_MAX_LAYERS];  /* token selection per block, or NULL */
     skim_tensor *head_sel[SKIM_LLAMA_MAX_LAYERS]; /* head selection per block, or NULL */
+    skim_tensor *writes[3 * SKIM_LLAMA_MAX_LAYERS]; /* prefill: the cache writes (outputs) */
+    int n_writes;
     int32_t n_tokens;
 } skim_llama_graph;
 
@@ -42,6 +44,9 @@ struct skim_model {
     skim_tensor *tok_embd, *out_norm, *output;
     skim_tensor *zeros; /* weight [1, 1] of 0: the key mask's value for a present key */
     float zero_value;
+    skim_tensor *ninf1, *ninf_batch; /* weights [1, 1] and [1, n_batch] of -inf */
+    skim_tensor *zeros_batch;        /* [1, n_batch] of 0: prefill's key mask values */
+    float *ninf_values, *zero_values;
     skim_llama_layer layers[SKIM_LLAMA_MAX_LAYERS];
     skim_llama_graph dec, pre;
 };

@@ -9,6 +9,7 @@
 struct skim_session {
     skim_model *m;
     skim_backend *be;
+    skim_store *store; /* weights once, and the caches both plans use */
     skim_plan *dec, *pre;
     int32_t n_past;
     int32_t *pre_tokens, *pre_pos; /* [n_batch] */
@@ -29,10 +30,17 @@ static skim_status plan_fail(skim_session *s, skim_status st, const char *what, 
 
 static skim_status session_plan(skim_session *s, const skim_session_desc *d, char *msg,
                                 size_t size) {
+    skim_graph *graphs[2] = {s->m->dec.graph, s->m->pre.graph};
+    skim_status st = skim_store_create(s->be, graphs, s->m->pre.graph ? 2 : 1, &s->store);
+    if (st != SKIM_OK) {
+        return skim_llama_msg(msg, size, st, "session: placing the weights and caches on %s: %s",
+                              skim_backend_name(s->be), skim_backend_error(s->be));
+    }
     skim_plan_desc pd;
     memset(&pd, 0, sizeof pd);
     pd.mode = d ? d->mode : SKIM_MODE_SKIP;
-    skim_status st = skim_plan_create(s->be, s->m->dec.graph, &pd, &s->dec);
+    pd.store = s->store;
+    st = skim_plan_create(s->be, s->m->dec.graph, &pd, &s->dec);
     if (st != SKIM_OK) {
         return skim_llama_msg(msg, size, st, "session: planning the decode graph on %s: %s",
                               skim_backend_name(s->be), skim_backend_error(s->be));
@@ -85,6 +93,7 @@ void skim_session_destroy(skim_session *s) {
     }
     skim_plan_destroy(s->dec);
     skim_plan_destroy(s->pre);
+    skim_store_destroy(s->store);
     const skim_allocator *a = &s->m->alloc;
     skim_llama_free(a, s->pre_tokens);
     skim_llama_free(a, s->pre_pos);
@@ -101,9 +110,9 @@ skim_status skim_session_reset(skim_session *s) {
     if (!s) {
         return SKIM_ERR_INVALID_ARG;
     }
-    skim_status st = skim_plan_reset_states(s->dec);
+    skim_status st = skim_store_reset_states(s->store);
     if (st != SKIM_OK) {
-        return plan_fail(s, st, "reset", s->dec);
+        return fail(s, st, "reset: %s", skim_backend_error(s->be));
     }
     s->n_past = 0;
     return SKIM_OK;
@@ -156,23 +165,10 @@ skim_status skim_session_decode(skim_session *s, int32_t token, float *logits) {
     return SKIM_OK;
 }
 
-skim_status skim_session_prompt(skim_session *s, const int32_t *tokens, int32_t n, float *logits) {
-    if (!s || (!tokens && n > 0)) {
-        return SKIM_ERR_INVALID_ARG;
-    }
-    for (int32_t i = 0; i < n; i++) {
-        skim_status st = skim_session_decode(s, tokens[i], i == n - 1 ? logits : NULL);
-        if (st != SKIM_OK) {
-            return st;
-        }
-    }
-    return SKIM_OK;
-}
-
-skim_status skim_session_prefill(skim_session *s, const int32_t *tokens, int32_t n, float *logits) {
-    if (!s || !tokens) {
-        return SKIM_ERR_INVALID_ARG;
-    }
+/* The window through the prefill graph: logits of every position to s->pre_logits when
+ * want_logits; the caches then hold positions 0..n-1. */
+static skim_status prefill_run(skim_session *s, const int32_t *tokens, int32_t n,
+                               bool want_logits) {
     const skim_model *m = s->m;
     if (!s->pre) {
         return fail(s, SKIM_ERR_STATE, "prefill: the model was built without prefill%s", "");
@@ -192,17 +188,47 @@ skim_status skim_session_prefill(skim_session *s, const int32_t *tokens, int32_t
     if (st == SKIM_OK) st = skim_plan_set_input(s->pre, m->pre.pos, s->pre_pos, nb);
     if (st == SKIM_OK) st = skim_plan_run(s->pre);
     size_t nl = (size_t)m->hp.n_vocab * (size_t)m->n_batch * sizeof(float);
-    if (st == SKIM_OK && logits) {
+    if (st == SKIM_OK && want_logits) {
         st = skim_plan_get_output(s->pre, m->pre.logits, s->pre_logits, nl);
-        if (st == SKIM_OK) {
-            memcpy(logits, s->pre_logits, (size_t)m->hp.n_vocab * (size_t)n * sizeof(float));
-        }
     }
     if (st != SKIM_OK) {
         return plan_fail(s, st, "prefill", s->pre);
     }
     add_stats(&s->pre_sum, s->pre);
+    s->n_past = n;
     return SKIM_OK;
+}
+
+skim_status skim_session_prompt(skim_session *s, const int32_t *tokens, int32_t n, float *logits) {
+    if (!s || (!tokens && n > 0)) {
+        return SKIM_ERR_INVALID_ARG;
+    }
+    if (s->pre && s->n_past == 0 && n >= 1 && n <= s->m->n_batch) {
+        skim_status st = prefill_run(s, tokens, n, logits != NULL);
+        if (st == SKIM_OK && logits) {
+            size_t nv = (size_t)s->m->hp.n_vocab;
+            memcpy(logits, s->pre_logits + (size_t)(n - 1) * nv, nv * sizeof *logits);
+        }
+        return st;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        skim_status st = skim_session_decode(s, tokens[i], i == n - 1 ? logits : NULL);
+        if (st != SKIM_OK) {
+            return st;
+        }
+    }
+    return SKIM_OK;
+}
+
+skim_status skim_session_prefill(skim_session *s, const int32_t *tokens, int32_t n, float *logits) {
+    if (!s || !tokens) {
+        return SKIM_ERR_INVALID_ARG;
+    }
+    skim_status st = prefill_run(s, tokens, n, logits != NULL);
+    if (st == SKIM_OK && logits) {
+        memcpy(logits, s->pre_logits, (size_t)s->m->hp.n_vocab * (size_t)n * sizeof(float));
+    }
+    return st;
 }
 
 skim_status skim_session_prefill_read(skim_session *s, const skim_tensor *t, void *dst,

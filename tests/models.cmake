@@ -325,3 +325,40 @@ if(TARGET generate)
   endforeach()
 endif()
 # ============================================================================ end llama
+
+# ============================================================================ scale
+# Synthetic models of real shapes (tools/gen_model): the tiny preset, dense (Q8_0) and
+# gated (Q4_0), generated into the build tree by a fixture, then run on both backends
+# (examples/golden: CPU against Vulkan, layer by layer). Owner: scale.
+set(_skim_scale_tmp ${CMAKE_CURRENT_BINARY_DIR}/scale_tmp)
+file(MAKE_DIRECTORY ${_skim_scale_tmp})
+if(TARGET gen_model)
+  add_test(NAME gen_model_tiny
+           COMMAND gen_model --preset tiny --type q8_0 ${_skim_scale_tmp}/tiny-q8_0.gguf)
+  add_test(NAME gen_model_tiny_gated
+           COMMAND gen_model --preset tiny --type q4_0 --layers 3 --gated --head-frac 0.6
+                   --token-frac 0.6 ${_skim_scale_tmp}/tiny-gated-q4_0.gguf)
+  set_tests_properties(gen_model_tiny gen_model_tiny_gated PROPERTIES LABELS "models;scale"
+                       TIMEOUT 60 FIXTURES_SETUP scale_tiny)
+  # A prompt in one prefill run, then decode from the caches it filled, against decode
+  # steps only.
+  skim_llama_test(test_prefill_decode)
+  target_link_libraries(test_prefill_decode PRIVATE skim_test_common)
+  foreach(_be ${_skim_llama_backends})
+    foreach(_m tiny-q8_0 tiny-gated-q4_0)
+      add_test(NAME prefill_decode_${_m}_${_be}
+               COMMAND test_prefill_decode ${_skim_scale_tmp}/${_m}.gguf ${_be})
+      set_tests_properties(prefill_decode_${_m}_${_be} PROPERTIES LABELS "models;scale"
+                           TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED scale_tiny)
+    endforeach()
+  endforeach()
+  if(TARGET golden AND TARGET skim_vulkan)
+    foreach(_m tiny-q8_0 tiny-gated-q4_0)
+      skim_example_test(scale_golden_${_m} TIMEOUT 120
+                        DEFS "-DREGEX=no node diverges" "-DSKIP_REGEX=${_skim_no_vk}"
+                        COMMAND $<TARGET_FILE:golden> -m ${_skim_scale_tmp}/${_m}.gguf)
+      set_tests_properties(scale_golden_${_m} PROPERTIES LABELS "models;scale"
+                           FIXTURES_REQUIRED scale_tiny)
+    endforeach()
+  endif()
+endif()

@@ -70,6 +70,79 @@ static skim_plan *small_plan(env *e, skim_tensor **x, skim_tensor **y, skim_grap
     return p;
 }
 
+/* ---------------------------------------------------------------- stores */
+
+/* y = w x on e's context with weight `name` [8, 4]. */
+static skim_graph *w_graph(env *e, skim_context *ctx, const char *name) {
+    static float w[32];
+    skim_tensor *tw = skim_tensor_set_name(skim_new_weight_2d(ctx, SKIM_TYPE_F32, 8, 4, w), name);
+    skim_tensor *x = skim_new_input_2d(ctx, SKIM_TYPE_F32, 8, 2);
+    skim_tensor *y = skim_mul_mat(ctx, tw, x);
+    skim_graph *g = NULL;
+    (void)e;
+    return skim_graph_build(ctx, &y, 1, &g) == SKIM_OK ? g : NULL;
+}
+
+/* A plan given a store that cannot serve it: the status, the message, out untouched. */
+static skim_status plan_with(env *e, skim_graph *g, skim_store *st) {
+    skim_plan_desc pd = {SKIM_MODE_SKIP, st};
+    skim_plan *p = SENTINEL;
+    skim_status s = skim_plan_create(e->be, g, &pd, &p);
+    set_msg(e, skim_backend_error(e->be));
+    CHECK(p == SENTINEL, "plan_create wrote out_plan on failure");
+    return s;
+}
+
+static skim_status c_store_other_backend(env *e) {
+    skim_backend *be2 = NULL;
+    skim_store *st = NULL;
+    skim_graph *g = w_graph(e, e->ctx, "wa");
+    skim_status s = SKIM_ERR_STATE;
+    if (g && skim_backend_create_cpu(NULL, &be2) == SKIM_OK &&
+        skim_store_create(be2, &g, 1, &st) == SKIM_OK) {
+        s = plan_with(e, g, st);
+    }
+    skim_store_destroy(st);
+    skim_backend_destroy(be2);
+    return s;
+}
+static skim_status c_store_missing_weight(env *e) {
+    skim_graph *ga = w_graph(e, e->ctx, "wa"), *gb = w_graph(e, e->ctx, "wother");
+    skim_store *st = NULL;
+    skim_status s = SKIM_ERR_STATE;
+    if (ga && gb && skim_store_create(e->be, &ga, 1, &st) == SKIM_OK) s = plan_with(e, gb, st);
+    skim_store_destroy(st);
+    return s;
+}
+static skim_status c_store_other_context(env *e) {
+    skim_context *c2 = NULL;
+    skim_store *st = NULL;
+    skim_status s = SKIM_ERR_STATE;
+    skim_graph *ga = w_graph(e, e->ctx, "wa");
+    if (ga && skim_context_create(NULL, &c2) == SKIM_OK) {
+        skim_graph *gb = w_graph(e, c2, "wa");
+        if (gb && skim_store_create(e->be, &ga, 1, &st) == SKIM_OK) s = plan_with(e, gb, st);
+    }
+    skim_store_destroy(st);
+    skim_context_destroy(c2);
+    return s;
+}
+static skim_status c_store_mixed_contexts(env *e) {
+    skim_context *c2 = NULL;
+    skim_status s = SKIM_ERR_STATE;
+    if (skim_context_create(NULL, &c2) == SKIM_OK) {
+        skim_graph *gs[2] = {w_graph(e, e->ctx, "wa"), w_graph(e, c2, "wb")};
+        skim_store *st = SENTINEL;
+        if (gs[0] && gs[1]) {
+            s = skim_store_create(e->be, gs, 2, &st);
+            set_msg(e, skim_backend_error(e->be));
+            CHECK(st == SENTINEL, "store_create wrote out_store on failure");
+        }
+    }
+    skim_context_destroy(c2);
+    return s;
+}
+
 /* ---------------------------------------------------------------- builder cases */
 
 static skim_status c_add_shape(env *e) {
@@ -698,6 +771,10 @@ static const mcase cases[] = {
     {"cpu backend: max_isa out of range", SKIM_ERR_INVALID_ARG, NULL, c_cpu_isa},
     {"graph_build: no outputs", SKIM_ERR_GRAPH, "outputs", c_graph_empty},
     {"graph_build: a NULL output", SKIM_ERR_INVALID_ARG, "output 1", c_graph_null_output},
+    {"plan_create: a store of another backend", SKIM_ERR_INVALID_ARG, "store was created on backend", c_store_other_backend},
+    {"plan_create: a store without the weight", SKIM_ERR_INVALID_ARG, "wother", c_store_missing_weight},
+    {"plan_create: a store of another context", SKIM_ERR_INVALID_ARG, "another context", c_store_other_context},
+    {"store_create: graphs of two contexts", SKIM_ERR_INVALID_ARG, "graph 1 is of another context", c_store_mixed_contexts},
     {"failing allocator: building", SKIM_ERR_OUT_OF_MEMORY, "out of memory", c_oom_build},
     {"failing allocator: planning", SKIM_ERR_OUT_OF_MEMORY, "out of memory", c_oom_plan},
 };

@@ -37,6 +37,9 @@ static const skim_backend_i cpu_iface = {
     skim_cpu_run_async,
     skim_cpu_wait,
     skim_cpu_read,
+    skim_cpu_store_create,
+    skim_cpu_store_destroy,
+    skim_cpu_store_fill,
 };
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)

@@ -48,7 +48,8 @@ typedef struct skim_cpu_err {
 typedef struct skim_cpu_plan {
     skim_cpu_backend *cb;
     uint8_t *arena_raw, *arena;
-    uint8_t **inputs_raw, **states_raw; /* per slot: raw allocation */
+    uint8_t **inputs_raw; /* per slot: raw allocation */
+    uint8_t **states;     /* per slot: the data, in the plan's store */
     uint8_t **ptr;                      /* per tensor id: its data (views: with offset) */
     float *scratch_raw;
     float **scratch; /* per thread */
@@ -62,6 +63,9 @@ SKIM_HIDDEN skim_status skim_cpu_plan_create(skim_backend *be, skim_plan *p);
 SKIM_HIDDEN void skim_cpu_plan_destroy(skim_plan *p);
 SKIM_HIDDEN skim_status skim_cpu_set_input(skim_plan *p, int slot, const void *data, size_t size);
 SKIM_HIDDEN skim_status skim_cpu_reset_states(skim_plan *p);
+SKIM_HIDDEN skim_status skim_cpu_store_create(skim_backend *be, skim_store *s);
+SKIM_HIDDEN void skim_cpu_store_destroy(skim_store *s);
+SKIM_HIDDEN skim_status skim_cpu_store_fill(skim_store *s, int i);
 SKIM_HIDDEN skim_status skim_cpu_run_async(skim_plan *p);
 SKIM_HIDDEN skim_status skim_cpu_wait(skim_plan *p);
 SKIM_HIDDEN skim_status skim_cpu_read(skim_plan *p, const skim_tensor *t, void *dst, size_t size);

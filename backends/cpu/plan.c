@@ -56,7 +56,7 @@ static uint8_t *leaf_ptr(const skim_cpu_plan *cp, const skim_graph *g, const ski
     switch (m->kind) {
     case SKIM_MEM_WEIGHT: return (uint8_t *)(uintptr_t)t->data;
     case SKIM_MEM_INPUT: return align_up(cp->inputs_raw[m->slot]);
-    case SKIM_MEM_STATE: return align_up(cp->states_raw[m->slot]);
+    case SKIM_MEM_STATE: return cp->states[m->slot];
     case SKIM_MEM_ARENA: return cp->arena + m->offset;
     default: return NULL;
     }
@@ -125,11 +125,8 @@ void skim_cpu_plan_destroy(skim_plan *p) {
     for (int i = 0; cp->inputs_raw && i < g->n_inputs; i++) {
         skim_free(a, cp->inputs_raw[i]);
     }
-    for (int i = 0; cp->states_raw && i < g->n_states; i++) {
-        skim_free(a, cp->states_raw[i]);
-    }
     skim_free(a, cp->inputs_raw);
-    skim_free(a, cp->states_raw);
+    skim_free(a, cp->states);
     skim_free(a, cp->arena_raw);
     skim_free(a, cp->ptr);
     skim_free(a, cp->scratch_raw);
@@ -143,9 +140,9 @@ static bool alloc_buffers(skim_plan *p, skim_cpu_plan *cp) {
     const skim_allocator *a = &p->be->alloc;
     const skim_graph *g = p->graph;
     cp->inputs_raw = skim_calloc(a, (size_t)g->n_inputs + 1, sizeof *cp->inputs_raw);
-    cp->states_raw = skim_calloc(a, (size_t)g->n_states + 1, sizeof *cp->states_raw);
+    cp->states = skim_calloc(a, (size_t)g->n_states + 1, sizeof *cp->states);
     cp->ptr = skim_calloc(a, (size_t)g->n_ids + 1, sizeof *cp->ptr);
-    if (!cp->inputs_raw || !cp->states_raw || !cp->ptr ||
+    if (!cp->inputs_raw || !cp->states || !cp->ptr ||
         !alloc_aligned(a, g->arena_size, &cp->arena_raw)) {
         return false;
     }
@@ -155,10 +152,9 @@ static bool alloc_buffers(skim_plan *p, skim_cpu_plan *cp) {
             return false;
         }
     }
+    uint8_t **held = p->store->impl; /* the store's raw blocks, per store slot */
     for (int i = 0; i < g->n_states; i++) {
-        if (!alloc_aligned(a, skim_tensor_nbytes(g->states[i]), &cp->states_raw[i])) {
-            return false;
-        }
+        cp->states[i] = align_up(held[skim_store_slot(p->store, g->states[i])]);
     }
     return true;
 }
@@ -206,7 +202,7 @@ skim_status skim_cpu_plan_create(skim_backend *be, skim_plan *p) {
     resolve(cp, p->graph, &missing); /* weights may get their data later */
     p->submits = 0;
     p->recordings = 0;
-    return skim_cpu_reset_states(p);
+    return SKIM_OK; /* the store filled the states when it was made */
 }
 
 skim_status skim_cpu_set_input(skim_plan *p, int slot, const void *data, size_t size) {
@@ -215,27 +211,66 @@ skim_status skim_cpu_set_input(skim_plan *p, int slot, const void *data, size_t 
     return SKIM_OK;
 }
 
+static void fill_state(const skim_tensor *s, uint8_t *d) {
+    int64_t n = skim_tensor_nelements(s);
+    if (s->type == SKIM_TYPE_F32) {
+        float *f = (float *)(void *)d;
+        for (int64_t j = 0; j < n; j++) {
+            f[j] = s->fill;
+        }
+    } else if (s->type == SKIM_TYPE_F16) {
+        uint16_t h = skim_fp32_to_fp16(s->fill), *f = (uint16_t *)(void *)d;
+        for (int64_t j = 0; j < n; j++) {
+            f[j] = h;
+        }
+    } else {
+        memset(d, 0, skim_tensor_nbytes(s));
+    }
+}
+
 skim_status skim_cpu_reset_states(skim_plan *p) {
     skim_cpu_plan *cp = p->impl;
     const skim_graph *g = p->graph;
     for (int i = 0; i < g->n_states; i++) {
-        const skim_tensor *s = g->states[i];
-        uint8_t *d = align_up(cp->states_raw[i]);
-        int64_t n = skim_tensor_nelements(s);
-        if (s->type == SKIM_TYPE_F32) {
-            float *f = (float *)(void *)d;
-            for (int64_t j = 0; j < n; j++) {
-                f[j] = s->fill;
-            }
-        } else if (s->type == SKIM_TYPE_F16) {
-            uint16_t h = skim_fp32_to_fp16(s->fill), *f = (uint16_t *)(void *)d;
-            for (int64_t j = 0; j < n; j++) {
-                f[j] = h;
-            }
-        } else {
-            memset(d, 0, skim_tensor_nbytes(s));
-        }
+        fill_state(g->states[i], cp->states[i]);
     }
+    return SKIM_OK;
+}
+
+/* ---------------------------------------------------------------- stores
+ * Weights stay where their data is (a memory-mapped file is read in place); the store
+ * holds the states, one aligned block each (impl: the raw blocks by store slot). */
+
+void skim_cpu_store_destroy(skim_store *s) {
+    uint8_t **raw = s->impl;
+    for (int i = 0; i < s->n_states; i++) {
+        skim_free(&s->be->alloc, raw[i]);
+    }
+    skim_free(&s->be->alloc, raw);
+    s->impl = NULL;
+}
+
+skim_status skim_cpu_store_create(skim_backend *be, skim_store *s) {
+    uint8_t **raw = skim_calloc(&be->alloc, (size_t)s->n_states + 1, sizeof *raw);
+    if (!raw) {
+        return skim_backend_fail(be, SKIM_ERR_OUT_OF_MEMORY, "store_create: out of memory");
+    }
+    s->impl = raw;
+    for (int i = 0; i < s->n_states; i++) {
+        size_t n = skim_tensor_nbytes(s->states[i]);
+        uint8_t *d = alloc_aligned(&be->alloc, n, &raw[i]);
+        if (!d) {
+            return skim_backend_fail(be, SKIM_ERR_OUT_OF_MEMORY, "store_create: out of memory "
+                                     "(state %s of %zu bytes)", s->states[i]->name, n);
+        }
+        fill_state(s->states[i], d);
+        s->state_bytes += n;
+    }
+    return SKIM_OK;
+}
+
+skim_status skim_cpu_store_fill(skim_store *s, int i) {
+    fill_state(s->states[i], align_up(((uint8_t **)s->impl)[i]));
     return SKIM_OK;
 }
 

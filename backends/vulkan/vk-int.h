@@ -91,7 +91,15 @@ typedef struct skim_vk_backend {
     int guard; /* vk_guard.c: 0 off, 1 guard bytes, 2 also a deliberate stray write */
     uint32_t wg_rows; /* specialization constant SKIM_VK_SPEC_WG_ROWS (vk_pipeline.c) */
     int64_t n_submits; /* every vkQueueSubmit this backend made (runs report the difference) */
+    int64_t n_begins;  /* every vkBeginCommandBuffer it made (skim_vk_begin), likewise */
 } skim_vk_backend;
+
+/* vkBeginCommandBuffer, counted for the run stats' `recordings`. */
+static inline VkResult skim_vk_begin(skim_vk_backend *vb, VkCommandBuffer cb,
+                                     const VkCommandBufferBeginInfo *bi) {
+    vb->n_begins++;
+    return vb->d.vkBeginCommandBuffer(cb, bi);
+}
 
 /* One indirect dispatch: its command is (ceil(count * mul / div) in dimension dim, the
  * fixed extents in the others), count being word 0 of selection `sel` (a g->sels slot). */
@@ -101,7 +109,8 @@ typedef struct skim_vk_indirect {
 } skim_vk_indirect;
 
 typedef struct skim_vk_plan {
-    skim_vk_buffer arena, weights, inputs, states, params, indirect, dummy;
+    skim_vk_buffer arena, inputs, params, indirect, dummy;
+    skim_vk_buffer weights, states; /* the plan's store's (not owned) */
     skim_vk_buffer readback; /* host-visible: every selection's words after a run */
     VkDeviceSize *w_off, *in_off, *st_off; /* per slot: offset in its buffer */
     VkDeviceSize *a_off; /* guard bytes on: per tensor id, its own offset in the arena */
@@ -118,6 +127,8 @@ typedef struct skim_vk_plan {
     VkDeviceSize ind_cmd_off; /* where the commands start in `indirect` (the table first) */
     int n_dispatch;
     int64_t submit_mark; /* vb->n_submits when the current run started */
+    int64_t begin_mark;  /* vb->n_begins then */
+    int64_t plan_begins; /* command buffers begun at plan time (the first run reports them) */
 } skim_vk_plan;
 
 /* A byte range a recorded dispatch reads or writes (vk_record.c's barrier planning). */
@@ -185,6 +196,9 @@ SKIM_HIDDEN skim_status skim_vk_plan_create(skim_backend *be, skim_plan *p);
 SKIM_HIDDEN void skim_vk_plan_destroy(skim_plan *p);
 SKIM_HIDDEN skim_status skim_vk_set_input(skim_plan *p, int slot, const void *data, size_t size);
 SKIM_HIDDEN skim_status skim_vk_reset_states(skim_plan *p);
+SKIM_HIDDEN skim_status skim_vk_store_create(skim_backend *be, skim_store *s);
+SKIM_HIDDEN void skim_vk_store_destroy(skim_store *s);
+SKIM_HIDDEN skim_status skim_vk_store_fill(skim_store *s, int i);
 SKIM_HIDDEN skim_status skim_vk_run_async(skim_plan *p);
 SKIM_HIDDEN skim_status skim_vk_wait(skim_plan *p);
 /* After a run completed: selections to p->sel_host, error flags to a status. */

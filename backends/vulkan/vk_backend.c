@@ -31,6 +31,9 @@ static const skim_backend_i vk_iface = {
     skim_vk_run_async,
     skim_vk_wait,
     skim_vk_read,
+    skim_vk_store_create,
+    skim_vk_store_destroy,
+    skim_vk_store_fill,
 };
 
 skim_status skim_backend_create_vulkan_msg(const skim_vulkan_desc *desc, skim_backend **out,

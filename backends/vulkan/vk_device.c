@@ -317,13 +317,6 @@ static skim_status create_device(skim_vk_backend *vb, const skim_vulkan_desc *de
     if (fam == UINT32_MAX) {
         return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: %s has no compute queue", vb->props.deviceName);
     }
-    bool want16 = desc->fp16 != SKIM_VK_OFF;
-    VkPhysicalDeviceVulkan11Features e11 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
-    e11.storageBuffer16BitAccess = want16 && f11.storageBuffer16BitAccess;
-    vb->info.storage16 = e11.storageBuffer16BitAccess;
-    vb->info.float16 = want16 && vb->info.float16;
-    VkPhysicalDeviceShaderFloat16Int8Features e16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
-    e16.shaderFloat16 = vb->info.float16;
     float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO};
     qi.queueFamilyIndex = fam;
@@ -332,10 +325,6 @@ static skim_status create_device(skim_vk_backend *vb, const skim_vulkan_desc *de
     VkDeviceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     ci.queueCreateInfoCount = 1;
     ci.pQueueCreateInfos = &qi;
-    ci.pNext = &e11;
-    if (vb->info.float16) {
-        e11.pNext = &e16;
-    }
     VkResult r = vb->i.CreateDevice(vb->phys, &ci, vb->vka, &vb->dev);
     if (r != VK_SUCCESS) {
         return FAIL(vb, skim_vk_status(r), "vulkan: vkCreateDevice on %s failed: %s",
@@ -365,8 +354,6 @@ static skim_status adopt_external(skim_vk_backend *vb, const skim_vulkan_externa
     VkPhysicalDeviceVulkan11Features f11;
     VkPhysicalDeviceShaderFloat16Int8Features f16;
     query_features(vb, &f11, &f16);
-    vb->info.storage16 = x->enabled_storage16;
-    vb->info.float16 = x->enabled_float16;
     if (vb->props.apiVersion < VK_API_VERSION_1_1) {
         return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: the external device is Vulkan 1.0");
     }

@@ -30,7 +30,9 @@ skim_status skim_vulkan_plan_record(skim_plan *p, VkCommandBuffer cmd) {
     vb->d.vkCmdExecuteCommands(cmd, 1, &vp->cmd);
     vp->external_pending = true;
     p->running = true;
+    skim_atomic_add(&p->store->running, 1);
     vp->submit_mark = vb->n_submits; /* the engine submits: this run counts none of skim's */
+    vp->begin_mark = vb->n_begins;
     return SKIM_OK;
 }
 
@@ -45,6 +47,7 @@ skim_status skim_vulkan_plan_complete(skim_plan *p) {
     skim_status st = skim_vk_finish(p);
     vp->external_pending = false;
     p->running = false;
+    skim_atomic_add(&p->store->running, -1);
     if (st == SKIM_OK || st == SKIM_ERR_RANGE) {
         p->has_run = true;
         p->stats.runs++;

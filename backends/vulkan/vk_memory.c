@@ -97,7 +97,7 @@ static skim_status one_off(skim_vk_backend *vb, VkBuffer src, VkDeviceSize soff,
     }
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-    vb->d.vkBeginCommandBuffer(cb, &bi);
+    skim_vk_begin(vb, cb, &bi);
     /* After any earlier run's reads and writes of these buffers. */
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;

@@ -44,16 +44,89 @@ skim_status skim_vk_reset_states(skim_plan *p) {
     return SKIM_OK;
 }
 
+/* ---------------------------------------------------------------- stores
+ * The weights uploaded once and the states, each packed into one device buffer (with
+ * guard gaps in guard mode, which the plans using them fill and check); a plan binds
+ * these buffers as its own (vp->weights, vp->states: copies of the handles). */
+
+typedef struct skim_vk_store {
+    skim_vk_buffer weights, states;
+    VkDeviceSize *w_off, *st_off; /* per store slot */
+} skim_vk_store;
+
+void skim_vk_store_destroy(skim_store *s) {
+    skim_vk_backend *vb = s->be->impl;
+    skim_vk_store *vs = s->impl;
+    skim_vk_buffer_destroy(vb, &vs->weights);
+    skim_vk_buffer_destroy(vb, &vs->states);
+    skim_free(&s->be->alloc, vs->w_off);
+    skim_free(&s->be->alloc, vs->st_off);
+    skim_free(&s->be->alloc, vs);
+    s->impl = NULL;
+}
+
+skim_status skim_vk_store_fill(skim_store *s, int i) {
+    skim_vk_backend *vb = s->be->impl;
+    skim_vk_store *vs = s->impl;
+    return skim_vk_fill(vb, &vs->states, vs->st_off[i], skim_tensor_nbytes(s->states[i]),
+                        fill_word(s->states[i]));
+}
+
+skim_status skim_vk_store_create(skim_backend *be, skim_store *s) {
+    skim_vk_backend *vb = be->impl;
+    skim_vk_store *vs = skim_calloc(&be->alloc, 1, sizeof *vs);
+    if (!vs) {
+        return skim_backend_fail(be, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    s->impl = vs;
+    vs->w_off = skim_calloc(&be->alloc, (size_t)s->n_weights + 1, sizeof *vs->w_off);
+    vs->st_off = skim_calloc(&be->alloc, (size_t)s->n_states + 1, sizeof *vs->st_off);
+    if (!vs->w_off || !vs->st_off) {
+        return skim_backend_fail(be, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    VkDeviceSize wsz = skim_vk_guard_pack(vb->guard != 0, vs->w_off, s->weights, s->n_weights);
+    VkDeviceSize ssz = skim_vk_guard_pack(vb->guard != 0, vs->st_off, s->states, s->n_states);
+    const VkBufferUsageFlags sb = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
+    skim_status st = skim_vk_buffer_create(vb, &vs->weights, wsz, sb, false, "weights");
+    if (st == SKIM_OK) st = skim_vk_buffer_create(vb, &vs->states, ssz, sb, false, "states");
+    for (int i = 0; st == SKIM_OK && i < s->n_weights; i++) {
+        const skim_tensor *w = s->weights[i];
+        if (!w->data) {
+            return skim_backend_fail(be, SKIM_ERR_STATE, "vulkan: weight %s has no data", w->name);
+        }
+        st = skim_vk_upload(vb, &vs->weights, vs->w_off[i], w->data, skim_tensor_nbytes(w));
+    }
+    for (int i = 0; st == SKIM_OK && i < s->n_states; i++) {
+        st = skim_vk_store_fill(s, i);
+    }
+    s->weight_bytes = vs->weights.mem_bytes;
+    s->state_bytes = vs->states.mem_bytes;
+    return st;
+}
+
 static skim_status make_buffers(skim_plan *p) {
     skim_vk_backend *vb = p->be->impl;
     skim_vk_plan *vp = p->impl;
     const skim_graph *g = p->graph;
-    VkDeviceSize wsz = 0, isz = 0, ssz = 0;
-    skim_status st = pack(p, g->weights, g->n_weights, &vp->w_off, &wsz);
-    if (st == SKIM_OK) st = pack(p, g->inputs, g->n_inputs, &vp->in_off, &isz);
-    if (st == SKIM_OK) st = pack(p, g->states, g->n_states, &vp->st_off, &ssz);
+    VkDeviceSize isz = 0;
+    skim_status st = pack(p, g->inputs, g->n_inputs, &vp->in_off, &isz);
     if (st != SKIM_OK) {
         return st;
+    }
+    /* Weights and states: the store's buffers, at the store's offsets. */
+    const skim_vk_store *vs = p->store->impl;
+    vp->weights = vs->weights;
+    vp->states = vs->states;
+    vp->w_off = skim_calloc(&p->be->alloc, (size_t)g->n_weights + 1, sizeof *vp->w_off);
+    vp->st_off = skim_calloc(&p->be->alloc, (size_t)g->n_states + 1, sizeof *vp->st_off);
+    if (!vp->w_off || !vp->st_off) {
+        return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    for (int i = 0; i < g->n_weights; i++) {
+        vp->w_off[i] = vs->w_off[skim_store_slot(p->store, g->weights[i])];
+    }
+    for (int i = 0; i < g->n_states; i++) {
+        vp->st_off[i] = vs->st_off[skim_store_slot(p->store, g->states[i])];
     }
     VkDeviceSize asz = 0;
     st = skim_vk_arena_layout(p, &asz);
@@ -67,9 +140,7 @@ static skim_status make_buffers(skim_plan *p) {
     const VkBufferUsageFlags sb = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
     struct { skim_vk_buffer *b; VkDeviceSize size; bool host; const char *what; } bufs[] = {
         {&vp->arena, asz, false, "arena"},
-        {&vp->weights, wsz, false, "weights"},
         {&vp->inputs, isz, true, "inputs"},
-        {&vp->states, ssz, false, "states"},
         {&vp->params, 4u * (SKIM_VK_PARAM_BASE + (VkDeviceSize)g->n_params), true, "parameters"},
         {&vp->dummy, 256, false, "dummy"},
         {&vp->readback, rbsz, true, "selection readback"},
@@ -80,23 +151,7 @@ static skim_status make_buffers(skim_plan *p) {
             return PFAIL(p, st, "%s", vb->be->msg);
         }
     }
-    for (int i = 0; i < g->n_weights; i++) {
-        const skim_tensor *w = g->weights[i];
-        if (!w->data) {
-            return PFAIL(p, SKIM_ERR_STATE, "vulkan: weight %s has no data", w->name);
-        }
-        st = skim_vk_upload(vb, &vp->weights, vp->w_off[i], w->data, skim_tensor_nbytes(w));
-        if (st != SKIM_OK) {
-            return PFAIL(p, st, "%s", vb->be->msg);
-        }
-    }
-    if (vb->guard) {
-        st = skim_vk_guard_fill(p);
-        if (st != SKIM_OK) {
-            return st;
-        }
-    }
-    return skim_vk_reset_states(p);
+    return vb->guard ? skim_vk_guard_fill(p) : SKIM_OK;
 }
 
 /* The end of a run: every selection's words are copied into the host-visible readback
@@ -180,7 +235,7 @@ static skim_status record(skim_plan *p) {
     VkCommandBufferInheritanceInfo inh = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_INHERITANCE_INFO};
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.pInheritanceInfo = &inh;
-    vb->d.vkBeginCommandBuffer(vp->cmd, &bi);
+    skim_vk_begin(vb, vp->cmd, &bi);
     /* What earlier runs, uploads and reads did is finished before this run touches it. */
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER};
     mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
@@ -197,7 +252,7 @@ static skim_status record(skim_plan *p) {
     res = vb->d.vkEndCommandBuffer(vp->cmd);
     if (res == VK_SUCCESS) {
         VkCommandBufferBeginInfo pb = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-        vb->d.vkBeginCommandBuffer(vp->primary, &pb);
+        skim_vk_begin(vb, vp->primary, &pb);
         vb->d.vkCmdExecuteCommands(vp->primary, 1, &vp->cmd);
         res = vb->d.vkEndCommandBuffer(vp->primary);
     }
@@ -219,6 +274,7 @@ skim_status skim_vk_plan_create(skim_backend *be, skim_plan *p) {
     }
     p->impl = vp;
     vp->gpu_resolve = vb->info.gpu_resolve;
+    int64_t begins = vb->n_begins;
     skim_status st = make_buffers(p);
     if (st == SKIM_OK) st = record(p);
     if (st == SKIM_OK) {
@@ -228,7 +284,7 @@ skim_status skim_vk_plan_create(skim_backend *be, skim_plan *p) {
             st = PFAIL(p, skim_vk_status(res), "vulkan: fence: %s", skim_vk_result_str(res));
         }
     }
-    p->recordings = 1; /* reported by the first run */
+    vp->plan_begins = vb->n_begins - begins; /* reported by the first run */
     return st;
 }
 
@@ -242,8 +298,9 @@ void skim_vk_plan_destroy(skim_plan *p) {
     if (vp->cmd) vb->d.vkFreeCommandBuffers(vb->dev, vb->pool, 1, &vp->cmd);
     if (vp->primary) vb->d.vkFreeCommandBuffers(vb->dev, vb->pool, 1, &vp->primary);
     if (vp->dpool) vb->d.vkDestroyDescriptorPool(vb->dev, vp->dpool, vb->vka);
-    skim_vk_buffer *bufs[] = {&vp->arena, &vp->weights, &vp->inputs, &vp->states, &vp->params,
-                              &vp->indirect, &vp->dummy, &vp->readback};
+    /* vp->weights and vp->states are the store's. */
+    skim_vk_buffer *bufs[] = {&vp->arena, &vp->inputs, &vp->params, &vp->indirect, &vp->dummy,
+                              &vp->readback};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) {
         skim_vk_buffer_destroy(vb, bufs[k]);
     }
@@ -278,6 +335,7 @@ skim_status skim_vk_run_async(skim_plan *p) {
     skim_vk_plan *vp = p->impl;
     skim_vk_write_params(p);
     vp->submit_mark = vb->n_submits;
+    vp->begin_mark = vb->n_begins;
     VkResult r = vb->d.vkResetFences(vb->dev, 1, &vp->fence);
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
@@ -325,9 +383,7 @@ skim_status skim_vk_finish(skim_plan *p) {
      * check's own downloads. */
     p->submits = vb->n_submits - vp->submit_mark;
     uint32_t flags = ((const uint32_t *)vp->params.map)[0];
-    if (p->has_run) {
-        p->recordings = 0; /* the first run reported the recording made at plan time */
-    }
+    p->recordings = vb->n_begins - vp->begin_mark + (p->has_run ? 0 : vp->plan_begins);
     if (vb->guard) {
         skim_status st = skim_vk_guard_check(p);
         if (st != SKIM_OK) {

@@ -130,14 +130,16 @@ int main(int argc, char **argv) {
     md.dense = o.dense;
     md.gate_tau = o.tau_g;
     md.halt_tau = o.tau_h;
-    md.n_batch = o.eval ? 0 : -1;
+    md.n_batch = 0; /* prefill windows of n_ctx tokens: evaluation, and prompts in one run */
     skim_model *m = NULL;
     char msg[SKIM_MODEL_MSG_LEN] = "";
+    double t0 = ex_now_s();
     skim_status s = skim_model_load_file(o.model, &md, &m, msg, sizeof msg);
     if (s != SKIM_OK) {
         fprintf(stderr, "%s: %s\n", skim_status_str(s), msg);
         return 1;
     }
+    double t_load = ex_now_s() - t0;
     ex_text text;
     skim_backend *be = NULL;
     int rc = 1;
@@ -147,6 +149,7 @@ int main(int argc, char **argv) {
                     skim_model_get_hparams(m)->arch == SKIM_ARCH_GATED ? "gated" : "llama",
                     skim_model_is_dense(m) ? ", no gates" : "", skim_backend_name(be),
                     skim_backend_device(be));
+            fprintf(stderr, "loaded in %.3f s (file mapped, graphs built)\n", t_load);
             rc = o.eval ? run_eval(&o, m, be, &text) : run_generate(&o, m, be, &text);
         }
         ex_text_free(&text);

@@ -1,10 +1,14 @@
-/* run.c - generation: prompt through the decode graph, then sample, stream and time. */
+/* run.c - generation: the prompt in one run of the prefill graph (one decode step per
+ * token with --trace, which draws every token), then sample, stream and time. */
 #include "generate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/resource.h>
+#endif
 
 typedef struct gen {
     const options *o;
@@ -15,6 +19,8 @@ typedef struct gen {
     int32_t *hist; /* every token so far, for refilling the cache when it is full */
     int n_hist, cap_hist;
     ex_trace trace;
+    int64_t prompt_n;  /* tokens fed by one prefill run (0: none) */
+    double prompt_s;
 } gen;
 
 /* One token through the cache; when the cache is full, the newest half of the history
@@ -79,6 +85,11 @@ static int generate_loop(gen *g, skim_sampler *smp, int32_t last) {
     fputc('\n', stdout); /* the text ends with a newline, as llama2.c's run.c prints it */
     fflush(stdout);
     double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    if (g->prompt_n > 0) {
+        fprintf(stderr, "\nprompt: %lld tokens in one prefill run, %.3f s: %.1f tokens/s",
+                (long long)g->prompt_n, g->prompt_s,
+                g->prompt_s > 0 ? (double)g->prompt_n / g->prompt_s : 0.0);
+    }
     fprintf(stderr, "\ngenerated %d tokens in %.3f s: %.1f tokens/s\n", generated, dt,
             dt > 0 ? generated / dt : 0.0);
     fprintf(stderr, "CPU time %.3f s (all threads): %.1f tokens per CPU-second\n", cpu,
@@ -101,12 +112,53 @@ static int start(gen *g, skim_sampler *smp) {
     fflush(stdout);
     int rc = 0;
     int32_t prev = -1;
+    if (!o->trace && n <= skim_model_n_batch(g->m)) {
+        double t0 = ex_now_s();
+        if (skim_session_prompt(g->s, ptok, (int32_t)n, g->logits) != SKIM_OK) {
+            fprintf(stderr, "\n%s\n", skim_session_error(g->s));
+            free(ptok);
+            return 1;
+        }
+        g->prompt_s = ex_now_s() - t0;
+        g->prompt_n = n;
+        for (int64_t i = 0; i < n && g->n_hist < g->cap_hist; i++) g->hist[g->n_hist++] = ptok[i];
+        prev = ptok[n - 1];
+        n = 0;
+    }
     for (int64_t i = 0; i < n && rc == 0; i++) {
         rc = step(g, prev, ptok[i]) ? 0 : 1;
         prev = ptok[i];
     }
     free(ptok);
     return rc ? rc : generate_loop(g, smp, prev);
+}
+
+/* The session (both plans; the weights placed, uploaded on Vulkan), timed. */
+static bool session_timed(gen *g, skim_backend *be, char *msg, size_t size) {
+    double t0 = ex_now_s();
+    if (skim_session_create(g->m, be, NULL, &g->s, msg, size) != SKIM_OK) return false;
+    fprintf(stderr, "session: weights placed and plans made in %.3f s\n", ex_now_s() - t0);
+    return true;
+}
+
+/* What the backend holds by its own accounting, and the process's peak resident set (a
+ * memory-mapped model's pages that were read count there, not in the backend's bytes). */
+static void print_memory(skim_backend *be) {
+    skim_memory_stats ms;
+    if (skim_backend_query_memory(be, &ms) != SKIM_OK) return;
+    fprintf(stderr, "memory: backend host %.1f MiB, device %.1f MiB", ms.host_bytes / 1048576.0,
+            (double)ms.device_bytes / 1048576.0);
+#if defined(__unix__) || defined(__APPLE__)
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+#if defined(__APPLE__)
+        fprintf(stderr, "; peak resident %.1f MiB", (double)ru.ru_maxrss / 1048576.0);
+#else
+        fprintf(stderr, "; peak resident %.1f MiB", (double)ru.ru_maxrss / 1024.0);
+#endif
+    }
+#endif
+    fputc('\n', stderr);
 }
 
 int run_generate(const options *o, skim_model *m, skim_backend *be, const ex_text *text) {
@@ -129,12 +181,13 @@ int run_generate(const options *o, skim_model *m, skim_backend *be, const ex_tex
     int rc = 1;
     if (!g.hist || !g.logits) {
         fprintf(stderr, "out of memory\n");
-    } else if (skim_session_create(m, be, NULL, &g.s, msg, sizeof msg) != SKIM_OK) {
+    } else if (!session_timed(&g, be, msg, sizeof msg)) {
         fprintf(stderr, "%s\n", msg);
     } else if (skim_sampler_create(&sd, hp->n_vocab, &smp) != SKIM_OK) {
         fprintf(stderr, "sampler: bad --temp or --top-p\n");
     } else {
         rc = start(&g, smp);
+        print_memory(be);
         skim_run_stats st;
         skim_session_get_stats(g.s, true, &st);
         ex_print_skipped(skim_model_is_dense(m) ? "work skipped (no gates)" : "work skipped", &st,

@@ -105,6 +105,8 @@ static void check_model(skim_model *m, skim_backend *be, bool cpu, const int32_t
     if (s) {
         CHECK(skim_session_prefill(s, ids, n, pre) == SKIM_OK, "%s: prefill: %s", label,
               skim_session_error(s));
+        /* The prefill filled the caches; decode the same tokens again from position 0. */
+        CHECK(skim_session_reset(s) == SKIM_OK, "%s: reset: %s", label, skim_session_error(s));
         for (int i = 0; i < n; i++) {
             st = skim_session_decode(s, ids[i], dec + (size_t)i * V);
             CHECK(st == SKIM_OK, "%s: decode %d: %s", label, i, skim_session_error(s));

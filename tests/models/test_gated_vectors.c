@@ -67,6 +67,8 @@ static bool run_model(skim_model *m, skim_backend *be, const int32_t *ids, int n
     if (!s) return false;
     st = skim_session_prefill(s, ids, n, o->pre);
     CHECK(st == SKIM_OK, "prefill: %s", skim_session_error(s));
+    /* The prefill filled the caches; decode the same tokens again from position 0. */
+    if (st == SKIM_OK) st = skim_session_reset(s);
     for (int t = 0; t < n && st == SKIM_OK; t++) {
         st = skim_session_decode(s, ids[t], o->dec + (size_t)t * V);
         CHECK(st == SKIM_OK, "decode %d: %s", t, skim_session_error(s));

@@ -36,6 +36,8 @@ static PFN_vkGetPhysicalDeviceProperties real_props;
 static PFN_vkAllocateMemory real_alloc;
 static PFN_vkQueueSubmit real_submit;
 static PFN_vkWaitForFences real_wait;
+static PFN_vkBeginCommandBuffer real_begin;
+static long g_begins; /* vkBeginCommandBuffer calls seen, whatever the fault */
 
 static VKAPI_ATTR VkResult VKAPI_CALL f_enum(VkInstance i, uint32_t *n, VkPhysicalDevice *d) {
     if (g_fault == F_NO_DEVICE) {
@@ -72,6 +74,11 @@ static VKAPI_ATTR VkResult VKAPI_CALL f_wait(VkDevice d, uint32_t n, const VkFen
     return g_fault == F_LOST_WAIT && g_armed ? VK_ERROR_DEVICE_LOST : r;
 }
 
+static VKAPI_ATTR VkResult VKAPI_CALL f_begin(VkCommandBuffer cb, const VkCommandBufferBeginInfo *bi) {
+    g_begins++;
+    return real_begin(cb, bi);
+}
+
 #define FN(x) ((PFN_vkVoidFunction)(x))
 
 static VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL f_gdpa(VkDevice d, const char *name) {
@@ -80,6 +87,7 @@ static VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL f_gdpa(VkDevice d, const char *n
     if (!strcmp(name, "vkAllocateMemory")) { real_alloc = (PFN_vkAllocateMemory)r; return FN(f_alloc); }
     if (!strcmp(name, "vkQueueSubmit")) { real_submit = (PFN_vkQueueSubmit)r; return FN(f_submit); }
     if (!strcmp(name, "vkWaitForFences")) { real_wait = (PFN_vkWaitForFences)r; return FN(f_wait); }
+    if (!strcmp(name, "vkBeginCommandBuffer")) { real_begin = (PFN_vkBeginCommandBuffer)r; return FN(f_begin); }
     return r;
 }
 
@@ -179,6 +187,40 @@ static skim_status small_run(skim_backend *be, int64_t n, skim_status *run_st, c
 }
 
 /* ---------------------------------------------------------------- the cases */
+
+/* The run stats' `recordings` against the vkBeginCommandBuffer calls the wrapper saw:
+ * the first run reports those of plan_create and of the run, later runs their own. */
+static void recordings_counted(void) {
+    env e;
+    env_init(&e, true);
+    skim_backend *be = NULL;
+    EXPECT(skim_backend_create_vulkan(&e.d, &be) == SKIM_OK, "create for the recordings case");
+    if (!be) return;
+    small s;
+    EXPECT(small_build(&s, 1024) == 0, "build");
+    float x[1024] = {0};
+    skim_plan *p = NULL;
+    long b0 = g_begins;
+    EXPECT(skim_plan_create(be, s.g, NULL, &p) == SKIM_OK, "plan: %s", skim_backend_error(be));
+    long at_plan = g_begins - b0;
+    EXPECT(at_plan >= 1, "plan_create began %ld command buffers", at_plan);
+    for (int run = 0; p && run < 3; run++) {
+        skim_plan_set_input(p, s.x, x, sizeof x);
+        long b1 = g_begins;
+        EXPECT(skim_plan_run(p) == SKIM_OK, "run %d: %s", run, skim_plan_error(p));
+        long want = g_begins - b1 + (run == 0 ? at_plan : 0);
+        skim_run_stats st;
+        skim_plan_get_stats(p, &st);
+        EXPECT(st.recordings == want, "run %d: recordings %lld, vkBeginCommandBuffer calls %ld",
+               run, (long long)st.recordings, want);
+        if (run == 0) printf("%-28s %lld (plan_create began %ld)\n", "recordings of run 0",
+                             (long long)st.recordings, at_plan);
+    }
+    skim_plan_destroy(p);
+    small_free(&s);
+    skim_backend_destroy(be);
+    expect_no_leak(&e, "recordings");
+}
 
 static void create_fails(fault f, const char *want, const char *what) {
     env e;
@@ -300,6 +342,7 @@ int main(void) {
         skim_backend_destroy(be);
         expect_no_leak(&e, "no fault");
     }
+    recordings_counted();
     no_loader();
     create_fails(F_NO_DEVICE, "no Vulkan device", "no device");
     create_fails(F_VULKAN_10, "1.1", "a Vulkan 1.0 device");
