@@ -74,10 +74,11 @@ __attribute__((always_inline)) static inline float exp_neg(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t ti, pi;
+    /* Unsigned: below -86 the exponent wraps, and the select below discards it. */
+    uint32_t ti, pi;
     memcpy(&ti, &t, 4);
     memcpy(&pi, &p, 4);
-    pi += (int32_t)((uint32_t)(ti - 0x4b400000) << 23);
+    pi += (ti - 0x4b400000u) << 23;
     memcpy(&p, &pi, 4);
     return x < -86.0f ? 0.0f : p;
 }
