@@ -16,11 +16,15 @@ void main() {
     uint t = gl_LocalInvocationID.x;
     float mean = 0.0;
     if (pc.op == SKIM_VK_NORM_LAYER) {
+        /* Summed as offsets from the row's first value: a constant row has a mean of exactly
+         * that value (and outputs of exactly 0, as the CPU's double sums give), and rows far
+         * from 0 lose less to cancellation. */
+        float x0 = A[a0];
         float s = 0.0;
         for (uint k = t; k < n.x; k += SKIM_WG_ROWS) {
-            s += A[a0 + k];
+            s += A[a0 + k] - x0;
         }
-        mean = skim_wg_reduce(s, false) / float(n.x);
+        mean = x0 + skim_wg_reduce(s, false) / float(n.x);
     }
     float s2 = 0.0;
     for (uint k = t; k < n.x; k += SKIM_WG_ROWS) {
