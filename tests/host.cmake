@@ -118,7 +118,7 @@ if(TARGET skim_vulkan)
     file(MAKE_DIRECTORY ${_skim_fuzz_diff_tmp})
     # -detect_leaks=0: no leak check per input (lavapipe keeps memory for each pipeline it
     # compiles on first use until the device goes); LeakSanitizer still checks at exit.
-    add_test(NAME fuzz_diff_short COMMAND fuzz_diff -max_total_time=20 -max_len=512 -timeout=30
+    add_test(NAME fuzz_diff_short COMMAND fuzz_diff -seed=1 -max_total_time=20 -max_len=512 -timeout=30
              -detect_leaks=0
              -artifact_prefix=${_skim_fuzz_diff_tmp}/ ${_skim_fuzz_diff_tmp} ${_skim_fuzz_dir}/corpus_diff)
     set_tests_properties(fuzz_diff_short PROPERTIES LABELS "host;fuzz;vulkan" TIMEOUT 120)

@@ -137,7 +137,7 @@ elseif(NOT SKIM_FUZZER STREQUAL "OFF")
     set(_skim_fuzz_tmp ${_skim_gguf_tmp}/fuzz_corpus)
     file(MAKE_DIRECTORY ${_skim_fuzz_tmp})
     add_test(NAME fuzz_gguf_short
-             COMMAND ${_skim_fuzz_bin} -max_total_time=${SKIM_FUZZ_SECONDS} -max_len=8192
+             COMMAND ${_skim_fuzz_bin} -seed=1 -max_total_time=${SKIM_FUZZ_SECONDS} -max_len=8192
                      -timeout=10 -rss_limit_mb=1024 -artifact_prefix=${_skim_gguf_tmp}/
                      ${_skim_fuzz_tmp} ${_skim_gguf_dir}/corpus)
     set_tests_properties(fuzz_gguf_short PROPERTIES LABELS "gguf;fuzz" TIMEOUT 120)
