@@ -7,7 +7,9 @@
  * read plus bytes written per second (as STREAM counts Copy), median of 5. First, the
  * cost of a node itself: a chain of 1,000 adds of 16 floats, in microseconds per node.
  *
- * Usage: bench [max_threads (2)] [min_seconds_per_case (0.5)] */
+ * Usage: bench [max_threads (2)] [min_seconds_per_case (0.5)] [MxKxN]
+ * MxKxN: that one shape instead (e.g. 4096x14336x1, ggml's matvec case), every type, no
+ * bandwidth lines. */
 #define _POSIX_C_SOURCE 200809L
 #include "skim.h"
 #include "skim-backend.h"
@@ -142,9 +144,19 @@ int main(int argc, char **argv) {
     int max_threads = argc > 1 ? atoi(argv[1]) : 2;
     double min_s = argc > 2 ? atof(argv[2]) : 0.5;
     enum { N_SHAPES = 6, MATVEC = 1 };
-    static const int64_t shapes[N_SHAPES][3] = {{1024, 1024, 1024}, {4096, 4096, 1},
-                                                {4096, 4096, 4},    {4096, 4096, 16},
-                                                {4096, 4096, 32},   {4096, 4096, 256}};
+    int64_t shapes[N_SHAPES][3] = {{1024, 1024, 1024}, {4096, 4096, 1}, {4096, 4096, 4},
+                                   {4096, 4096, 16},   {4096, 4096, 32}, {4096, 4096, 256}};
+    int n_shapes = N_SHAPES;
+    long long cm, ck, cn;
+    if (argc > 3) {
+        if (sscanf(argv[3], "%lldx%lldx%lld", &cm, &ck, &cn) != 3 || cm < 1 || ck < 32 ||
+            ck % 32 || cn < 1 || cm * ck > (1ll << 28) || ck * cn > (1ll << 26)) {
+            fprintf(stderr, "bench: shape '%s': want MxKxN, K a multiple of 32\n", argv[3]);
+            return 2;
+        }
+        shapes[0][0] = ck, shapes[0][1] = cm, shapes[0][2] = cn;
+        n_shapes = 1;
+    }
     enum { N_VARIANTS = 6 };
     static const variant vars[N_VARIANTS] = {
         {SKIM_TYPE_F32, 0, "f32"},   {SKIM_TYPE_F16, 0, "f16"},
@@ -152,6 +164,10 @@ int main(int argc, char **argv) {
         {SKIM_TYPE_Q8_0, SKIM_PLAN_QUANTIZED_ACTIVATIONS, "q8_0+qa"},
         {SKIM_TYPE_Q4_0, SKIM_PLAN_QUANTIZED_ACTIVATIONS, "q4_0+qa"}};
     size_t wn = 4096 * 4096, xn = 4096 * 1024;
+    if (n_shapes == 1) {
+        wn = (size_t)(shapes[0][0] * shapes[0][1]);
+        xn = (size_t)(shapes[0][0] * shapes[0][2]);
+    }
     float *w = malloc(wn * sizeof(float)), *x = malloc(xn * sizeof(float));
     if (!w || !x) return 1;
     uint64_t r = 1;
@@ -170,10 +186,14 @@ int main(int argc, char **argv) {
         if (threads == 1) printf("device: %s\n", skim_backend_device(be));
         bad |= node_overhead(be, threads);
         double mv[N_VARIANTS] = {0};
-        for (int si = 0; si < N_SHAPES; si++)
+        for (int si = 0; si < n_shapes; si++)
             for (int ti = 0; ti < N_VARIANTS; ti++)
                 bad |= bench(be, threads, vars[ti], shapes[si][0], shapes[si][1], shapes[si][2], w, x,
-                             min_s, si == MATVEC ? &mv[ti] : &(double){0});
+                             min_s, si == MATVEC && n_shapes > 1 ? &mv[ti] : &(double){0});
+        if (n_shapes == 1) {
+            skim_backend_destroy(be);
+            continue;
+        }
         double copy = copy_bandwidth();
         printf("matvec 4096 x 4096 x 1, %d thread%s; copy bandwidth %.2f GB/s (memcpy of 256 MiB, read + write)\n",
                threads, threads > 1 ? "s" : "", copy * 1e-9);
