@@ -9,8 +9,9 @@
  * and q = 0, so its products give NaN.
  *
  * Per output element the order is fixed, so results do not depend on the thread count.
- * The AVX2 path uses fused multiply-adds for the accumulation and the portable path does
- * not: the two differ by float rounding only (the integer sums are the same). */
+ * The AVX2 and NEON paths (the same lanes, fused multiply-adds) give the same bits; the
+ * portable path does not fuse, and differs from them by float rounding only (the integer
+ * sums are the same). x is quantised with AVX2 on x86, in plain C elsewhere. */
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
@@ -78,7 +79,10 @@ static inline float lanes_sum_c(const float l[8]) {
     return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
-/* out[r] = dot(w row r, x) for 4 w rows (nb blocks of bb bytes). */
+/* out[r] = dot(w row r, x) for 4 w rows (nb blocks of bb bytes, type t). */
+typedef void (*colq_fn)(skim_type t, size_t bb, const uint8_t *const w[4], xq_row x, int64_t nb,
+                        float out[4]);
+
 static void col_c(skim_type t, size_t bb, const uint8_t *const w[4], xq_row x, int64_t nb,
                   float out[4]) {
     for (int r = 0; r < 4; r++) {
@@ -155,9 +159,9 @@ AVX2_F16C static inline __m256 dd_avx(const uint8_t *blk, float dx) {
     return _mm256_set1_ps(_cvtsh_ss(rd16(blk)) * dx);
 }
 
-AVX2_F16C static void colq_q8_avx(const uint8_t *const w[4], xq_row x, int64_t nb,
-                                  float out[4]) {
-    const size_t bb = 2 + SKIM_QK;
+AVX2_F16C static void colq_q8_avx(skim_type t, size_t bb, const uint8_t *const w[4], xq_row x,
+                                  int64_t nb, float out[4]) {
+    (void)t;
     __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
     for (int64_t b = 0; b < nb; b++) {
         __m256i xq = _mm256_loadu_si256((const __m256i *)(const void *)(x.q + QB * b));
@@ -175,9 +179,9 @@ AVX2_F16C static void colq_q8_avx(const uint8_t *const w[4], xq_row x, int64_t n
     out[3] = skim_cpu_hsum_avx(c3);
 }
 
-AVX2_F16C static void colq_q4_avx(const uint8_t *const w[4], xq_row x, int64_t nb,
-                                  float out[4]) {
-    const size_t bb = 2 + SKIM_QK / 2;
+AVX2_F16C static void colq_q4_avx(skim_type t, size_t bb, const uint8_t *const w[4], xq_row x,
+                                  int64_t nb, float out[4]) {
+    (void)t;
     const __m256i one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
     __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
     for (int64_t b = 0; b < nb; b++) {
@@ -198,6 +202,51 @@ AVX2_F16C static void colq_q4_avx(const uint8_t *const w[4], xq_row x, int64_t n
 }
 #endif /* SKIM_CPU_X86 */
 
+#ifdef SKIM_CPU_NEON
+/* Lanes 0-3 and 4-7 of the block's integer sums (the lanes of the x86 path: lane l sums
+ * the products of values 4l..4l+3), from the 32 weight values w0 (0-15) and w1 (16-31). */
+static inline void idot_neon(int8x16_t w0, int8x16_t w1, const int8_t *xq, float32x4_t *lo,
+                             float32x4_t *hi) {
+    int8x16_t x0 = vld1q_s8(xq), x1 = vld1q_s8(xq + 16);
+    int32x4_t a = vpaddlq_s16(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)));
+    int32x4_t b = vpaddlq_s16(vmull_s8(vget_high_s8(w0), vget_high_s8(x0)));
+    int32x4_t c = vpaddlq_s16(vmull_s8(vget_low_s8(w1), vget_low_s8(x1)));
+    int32x4_t d = vpaddlq_s16(vmull_s8(vget_high_s8(w1), vget_high_s8(x1)));
+    *lo = vcvtq_f32_s32(vpaddq_s32(a, b));
+    *hi = vcvtq_f32_s32(vpaddq_s32(c, d));
+}
+
+static inline void w_neon(skim_type t, const uint8_t *blk, int8x16_t *w0, int8x16_t *w1) {
+    if (t == SKIM_TYPE_Q8_0) {
+        *w0 = vld1q_s8((const int8_t *)(blk + 2));
+        *w1 = vld1q_s8((const int8_t *)(blk + 18));
+    } else {
+        uint8x16_t q = vld1q_u8(blk + 2), e = vdupq_n_u8(8);
+        *w0 = vreinterpretq_s8_u8(vsubq_u8(vandq_u8(q, vdupq_n_u8(0x0f)), e));
+        *w1 = vreinterpretq_s8_u8(vsubq_u8(vshrq_n_u8(q, 4), e));
+    }
+}
+
+static void colq_neon(skim_type t, size_t bb, const uint8_t *const w[4], xq_row x, int64_t nb,
+                      float out[4]) {
+    float32x4_t lo[4], hi[4];
+    for (int r = 0; r < 4; r++) lo[r] = hi[r] = vdupq_n_f32(0.0f);
+    for (int64_t b = 0; b < nb; b++) {
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *blk = w[r] + (size_t)b * bb;
+            int8x16_t w0, w1;
+            float32x4_t il, ih;
+            w_neon(t, blk, &w0, &w1);
+            idot_neon(w0, w1, x.q + QB * b, &il, &ih);
+            float32x4_t dd = vdupq_n_f32(skim_fp16_to_fp32(rd16(blk)) * x.d[b]);
+            lo[r] = vfmaq_f32(lo[r], dd, il);
+            hi[r] = vfmaq_f32(hi[r], dd, ih);
+        }
+    }
+    for (int r = 0; r < 4; r++) out[r] = skim_cpu_hsum_neon(lo[r], hi[r]);
+}
+#endif /* SKIM_CPU_NEON */
+
 bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
                       const float *const *xrows, const int64_t *ycol, int64_t n_x) {
     skim_type t = mm->wt;
@@ -215,8 +264,10 @@ bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
         return false;
     }
     void (*quant)(const float *, int64_t, float *, int8_t *) = quant_row_c;
-    void (*col)(const uint8_t *const *, xq_row, int64_t, float *) = NULL;
-#ifdef SKIM_CPU_X86
+    colq_fn col = col_c;
+#if defined(SKIM_CPU_NEON)
+    col = colq_neon;
+#elif defined(SKIM_CPU_X86)
     if (c->avx2) {
         quant = quant_row_avx;
         col = t == SKIM_TYPE_Q8_0 ? colq_q8_avx : colq_q4_avx;
@@ -240,11 +291,7 @@ bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
             for (int64_t i = 0; i < ni; i++) {
                 xq_row xr = {ds + (size_t)i * (size_t)nb, qs + (size_t)i * (size_t)nb * QB};
                 float out[4];
-                if (col) {
-                    col(w, xr, nb, out);
-                } else {
-                    col_c(t, bb, w, xr, nb, out);
-                }
+                col(t, bb, w, xr, nb, out);
                 float *y = mm->y + ycol[i0 + i] * mm->ldy + m;
                 for (int r = 0; r < mr; r++) {
                     y[r] = mm->acc ? y[r] + out[r] : out[r];
