@@ -9,7 +9,7 @@
  * and q = 0, so its products give NaN.
  *
  * Per output element the order is fixed, so results do not depend on the thread count.
- * The AVX2 and NEON paths (the same lanes, fused multiply-adds) give the same bits; the
+ * The AVX2 and NEON paths sum the same lanes in the same order with fused multiply-adds; the
  * portable path does not fuse, and differs from them by float rounding only (the integer
  * sums are the same). x is quantised with AVX2 on x86, in plain C elsewhere. */
 #include "cpu-int.h"
