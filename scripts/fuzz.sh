@@ -93,7 +93,8 @@ for t in "${targets[@]}"; do
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   [ -n "$execs" ] || execs=$(grep -o '#[0-9]*' "$log" | tail -1 | tr -d '#')
   new=$(( $(findings | wc -l) - before ))
-  line="$t: ${execs:-?} executions in $secs s, corpus $(ls "$work/corpus" | wc -l) files, exit $rc"
+  graphs=$(sed -n 's/^fuzz_diff: \([0-9]* graphs built, [0-9]* run\) on both.*/\1/p' "$log" | tail -1)
+  line="$t: ${execs:-?} executions${graphs:+ ($graphs)} in $secs s, corpus $(ls "$work/corpus" | wc -l) files, exit $rc"
   if [ "$new" -gt 0 ] || [ "$rc" -ne 0 ]; then
     found_any=1
     grep -E "^SUMMARY|runtime error|ERROR: libFuzzer|deadly signal" "$log" | head -5 || true
