@@ -30,3 +30,13 @@ if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang" AND NOT APPLE AND NOT WIN32)
                       -Wl,--exclude-libs,ALL -Wl,--no-undefined)
   set_property(TARGET skim_shared APPEND PROPERTY LINK_DEPENDS ${PROJECT_SOURCE_DIR}/cmake/skim.map)
 endif()
+# Installed (cmake --install) beside the static libraries: the library with its soname
+# links, exported to the CMake package as skim::shared, and skim.pc names it (the static
+# libraries get skim-static.pc then; cmake/skim_pkgconfig.cmake).
+if(SKIM_INSTALL)
+  set_target_properties(skim_shared PROPERTIES EXPORT_NAME shared)
+  install(TARGETS skim_shared EXPORT skimTargets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
