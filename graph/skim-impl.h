@@ -5,12 +5,21 @@
 
 #include "skim.h"
 #include "skim-backend.h"
+#include "skim-platform.h"
 
 #include <stdarg.h>
 
 #if defined(__GNUC__)
-#  define SKIM_HIDDEN __attribute__((visibility("hidden")))
-#  define SKIM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#  if defined(_WIN32) /* a DLL exports only what is dllexport: hidden is the default there */
+#    define SKIM_HIDDEN
+#  else
+#    define SKIM_HIDDEN __attribute__((visibility("hidden")))
+#  endif
+#  if defined(__MINGW32__) /* C99 printf there (__USE_MINGW_ANSI_STDIO), not msvcrt's */
+#    define SKIM_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
+#  else
+#    define SKIM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#  endif
 #else
 #  define SKIM_HIDDEN
 #  define SKIM_PRINTF(a, b)
@@ -217,7 +226,8 @@ static inline int skim_atomic_add(int *p, int v) {
 #if defined(__GNUC__) || defined(__clang__)
     return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL);
 #else
-    return *p += v;
+    _Static_assert(sizeof(int) == sizeof(int32_t), "int counters are 32-bit");
+    return (int)skim_atomic_fetch_add32((volatile int32_t *)p, (int32_t)v) + v;
 #endif
 }
 
