@@ -22,6 +22,19 @@
 #  endif
 #endif
 
+/* SKIM_INTERNAL marks the internal interface across the library boundary: the core's
+ * functions that the backends and the models library call (these, and the ones so marked in
+ * skim-impl.h). They have default visibility, so that the split shared libraries
+ * (libskim-core.so and libskim-cpu.so, libskim-vulkan.so, libskim-models.so beside it) can
+ * export them from the core under the version node SKIM_INTERNAL_0.1 (cmake/skim_shared.cmake
+ * lists them from these headers); libskim.so and static links keep them local. No public
+ * header declares them, and their signatures may change with any version. */
+#if defined(__GNUC__) && !defined(_WIN32)
+#  define SKIM_INTERNAL __attribute__((visibility("default")))
+#else
+#  define SKIM_INTERNAL
+#endif
+
 #if defined(_WIN32)
 /* Storage for the Win32 objects, which are pointer-sized (SRWLOCK, CONDITION_VARIABLE) or
  * handles, so that this header needs no <windows.h>. */
@@ -39,23 +52,23 @@ typedef struct skim_thread { pthread_t t; void (*fn)(void *); void *arg; } skim_
 
 /* Each returns true on success. A thread runs fn(arg); *t must stay where it is until
  * skim_thread_join returns. */
-SKIM_HIDDEN bool skim_thread_create(skim_thread *t, void (*fn)(void *), void *arg);
-SKIM_HIDDEN void skim_thread_join(skim_thread *t);
-SKIM_HIDDEN void skim_thread_yield(void);
+SKIM_INTERNAL bool skim_thread_create(skim_thread *t, void (*fn)(void *), void *arg);
+SKIM_INTERNAL void skim_thread_join(skim_thread *t);
+SKIM_INTERNAL void skim_thread_yield(void);
 
-SKIM_HIDDEN bool skim_mutex_init(skim_mutex *m);
-SKIM_HIDDEN void skim_mutex_destroy(skim_mutex *m);
-SKIM_HIDDEN void skim_mutex_lock(skim_mutex *m);
-SKIM_HIDDEN void skim_mutex_unlock(skim_mutex *m);
+SKIM_INTERNAL bool skim_mutex_init(skim_mutex *m);
+SKIM_INTERNAL void skim_mutex_destroy(skim_mutex *m);
+SKIM_INTERNAL void skim_mutex_lock(skim_mutex *m);
+SKIM_INTERNAL void skim_mutex_unlock(skim_mutex *m);
 
-SKIM_HIDDEN bool skim_cond_init(skim_cond *c);
-SKIM_HIDDEN void skim_cond_destroy(skim_cond *c);
-SKIM_HIDDEN void skim_cond_wait(skim_cond *c, skim_mutex *m);
-SKIM_HIDDEN void skim_cond_signal(skim_cond *c);
-SKIM_HIDDEN void skim_cond_broadcast(skim_cond *c);
+SKIM_INTERNAL bool skim_cond_init(skim_cond *c);
+SKIM_INTERNAL void skim_cond_destroy(skim_cond *c);
+SKIM_INTERNAL void skim_cond_wait(skim_cond *c, skim_mutex *m);
+SKIM_INTERNAL void skim_cond_signal(skim_cond *c);
+SKIM_INTERNAL void skim_cond_broadcast(skim_cond *c);
 
 /* Nanoseconds of a monotonic clock (differences only). */
-SKIM_HIDDEN uint64_t skim_time_ns(void);
+SKIM_INTERNAL uint64_t skim_time_ns(void);
 
 /* ---------------------------------------------------------------- atomics */
 
@@ -111,14 +124,14 @@ typedef enum skim_file_status {
 } skim_file_status;
 
 /* Opens path (UTF-8 on Windows) and returns its size; *os_err gets the system's code. */
-SKIM_HIDDEN skim_file_status skim_file_open(const char *path, skim_file *f, size_t *size,
+SKIM_INTERNAL skim_file_status skim_file_open(const char *path, skim_file *f, size_t *size,
                                             int *os_err);
 /* Reads up to n bytes from the start (retrying short reads); returns the bytes read. */
-SKIM_HIDDEN size_t skim_file_read_all(skim_file f, void *dst, size_t n);
+SKIM_INTERNAL size_t skim_file_read_all(skim_file f, void *dst, size_t n);
 /* Maps the first size bytes (size > 0) read-only; NULL when the system cannot. The mapping
  * outlives skim_file_close. */
-SKIM_HIDDEN const void *skim_file_map(skim_file f, size_t size);
-SKIM_HIDDEN void skim_file_unmap(const void *p, size_t size);
-SKIM_HIDDEN void skim_file_close(skim_file f);
+SKIM_INTERNAL const void *skim_file_map(skim_file f, size_t size);
+SKIM_INTERNAL void skim_file_unmap(const void *p, size_t size);
+SKIM_INTERNAL void skim_file_close(skim_file f);
 
 #endif

@@ -79,17 +79,19 @@ if [ $only_installed = 0 ]; then exes+=(subdir/consumer subdir/consumer_cpu); fi
 if pkg-config --variable=backends skim | grep -qw vulkan; then
   exes+=(package/consumer_vulkan pkgconfig/consumer_vulkan)
   if [ $only_installed = 0 ]; then exes+=(subdir/consumer_vulkan); fi
-  if [ $shared = 1 ]; then exes+=(package/consumer_shared_vulkan); fi
+  if [ $shared = 1 ]; then exes+=(package/consumer_shared_vulkan package/consumer_split_vulkan); fi
 fi
 if [ $shared = 1 ]; then
-  exes+=(package/consumer_shared)
+  exes+=(package/consumer_shared package/consumer_split)
   # Linked against the shared library alone: it is NEEDED under its soname, and no skim_
   # function is defined in the program itself.
   soname=$(readelf -d "$(find "$work/prefix" -name 'libskim.so.*.*' | head -n1)" |
            sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
   for exe in package/consumer_shared package/consumer_shared_vulkan pkgconfig/consumer \
-             pkgconfig/consumer_vulkan; do
+             pkgconfig/consumer_vulkan package/consumer_split package/consumer_split_vulkan; do
     [ -f "$work/$exe" ] || continue
+    # the split libraries: libskim-core.so.<major>.<minor> under the backend's library
+    case $exe in *_split*) soname=${soname/libskim.so/libskim-core.so} ;; esac
     # (outputs captured first: grep -q ends a pipe early, which pipefail counts as a failure)
     dyn=$(readelf -d "$work/$exe"); syms=$(nm --defined-only "$work/$exe"); libs=$(ldd "$work/$exe")
     grep -q "NEEDED.*\[$soname\]" <<<"$dyn" || { echo "$exe does not need $soname"; exit 1; }
@@ -99,7 +101,7 @@ if [ $shared = 1 ]; then
     grep -q "$soname => $work/prefix/" <<<"$libs" ||
       { echo "$exe does not load $soname from the install"; echo "$libs"; exit 1; }
   done
-  step "shared: consumers need $soname from $work/prefix and define no skim_ function"
+  step "shared: consumers need libskim.so / libskim-core.so from $work/prefix and define no skim_ function"
 fi
 for exe in "${exes[@]}"; do
   step "run $exe"
