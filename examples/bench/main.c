@@ -1,4 +1,4 @@
-/* bench - CPU mul_mat throughput: F32, F16, Q8_0 and Q4_0 weights at 1024x1024x1024 and
+/* bench - CPU mul_mat throughput: F32, F16, Q8_0, Q4_0, Q4_K and Q6_K weights at 1024x1024x1024 and
  * 4096x4096 times 1, 4, 16, 32 and 256 columns, on 1 and 2 threads. Prints the work, the
  * median time of several runs and GFLOP/s (2 flops per multiply-add). Then, per thread
  * count, the matvec rows (x 1) again as weight bandwidth (weight bytes over the time)
@@ -136,7 +136,9 @@ int main(int argc, char **argv) {
     static const int64_t shapes[N_SHAPES][3] = {{1024, 1024, 1024}, {4096, 4096, 1},
                                                 {4096, 4096, 4},    {4096, 4096, 16},
                                                 {4096, 4096, 32},   {4096, 4096, 256}};
-    static const skim_type types[] = {SKIM_TYPE_F32, SKIM_TYPE_F16, SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
+    static const skim_type types[] = {SKIM_TYPE_F32,  SKIM_TYPE_F16,  SKIM_TYPE_Q8_0,
+                                      SKIM_TYPE_Q4_0, SKIM_TYPE_Q4_K, SKIM_TYPE_Q6_K};
+    enum { N_TYPES = sizeof types / sizeof types[0] };
     size_t wn = 4096 * 4096, xn = 4096 * 1024;
     float *w = malloc(wn * sizeof(float)), *x = malloc(xn * sizeof(float));
     if (!w || !x) return 1;
@@ -155,15 +157,15 @@ int main(int argc, char **argv) {
         if (skim_backend_create_cpu(&d, &be) != SKIM_OK) return 1;
         if (threads == 1) printf("device: %s\n", skim_backend_device(be));
         bad |= node_overhead(be, threads);
-        double mv[4] = {0};
+        double mv[N_TYPES] = {0};
         for (int si = 0; si < N_SHAPES; si++)
-            for (int ti = 0; ti < 4; ti++)
+            for (int ti = 0; ti < N_TYPES; ti++)
                 bad |= bench(be, threads, types[ti], shapes[si][0], shapes[si][1], shapes[si][2], w, x,
                              min_s, si == MATVEC ? &mv[ti] : &(double){0});
         double copy = copy_bandwidth();
         printf("matvec 4096 x 4096 x 1, %d thread%s; copy bandwidth %.2f GB/s (memcpy of 256 MiB, read + write)\n",
                threads, threads > 1 ? "s" : "", copy * 1e-9);
-        for (int ti = 0; ti < 4; ti++) {
+        for (int ti = 0; ti < N_TYPES; ti++) {
             double bytes = (double)skim_row_size(types[ti], 4096) * 4096.0;
             if (mv[ti] > 0.0 && copy > 0.0)
                 printf("  %-5s %7.2f GFLOP/s  weights %6.2f MB  %7.2f GB/s  %5.1f%% of copy\n",
