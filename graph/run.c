@@ -145,6 +145,11 @@ skim_status skim_plan_create(skim_backend *be, skim_graph *g, const skim_plan_de
         return skim_backend_fail(be, SKIM_ERR_INVALID_ARG, "plan_create: unknown mode %d",
                                  (int)mode);
     }
+    uint32_t flags = desc ? desc->flags : 0;
+    if (flags & ~(uint32_t)SKIM_PLAN_QUANTIZED_ACTIVATIONS) {
+        return skim_backend_fail(be, SKIM_ERR_INVALID_ARG, "plan_create: unknown flags 0x%x",
+                                 (unsigned)(flags & ~(uint32_t)SKIM_PLAN_QUANTIZED_ACTIVATIONS));
+    }
     if (g->ctx->status != SKIM_OK) {
         return skim_backend_fail(be, SKIM_ERR_STATE, "plan_create: the graph's context has an "
                                  "error: %s", g->ctx->msg);
@@ -159,6 +164,7 @@ skim_status skim_plan_create(skim_backend *be, skim_graph *g, const skim_plan_de
     if (st != SKIM_OK) {
         return st;
     }
+    p->flags = flags;
     st = skim_store_attach(be, g, desc ? desc->store : NULL, &p->store);
     if (st != SKIM_OK) {
         plan_free(p);

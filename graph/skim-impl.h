@@ -287,6 +287,7 @@ struct skim_plan {
     skim_backend *be;
     skim_graph *graph;
     skim_plan_mode mode;
+    uint32_t flags;         /* skim_plan_desc.flags */
     int32_t *param_values;  /* per g->params slot */
     bool *input_set;        /* per g->inputs slot */
     int32_t **sel_host;     /* per g->sels slot: SKIM_SEL_WORDS int32 words after a run */

@@ -37,12 +37,25 @@ typedef enum skim_plan_mode {
 
 typedef struct skim_store skim_store;
 
+/* Plan options (skim_plan_desc.flags), each off by default. */
+enum {
+    /* Products with Q8_0 or Q4_0 weights round their activations to 8 bits first: each
+     * run of 32 values of an x row becomes int8 q = rint(x / d), d = max|x| / 127 (a
+     * float), and each block's dot product is summed in integers. Faster on the CPU
+     * (integer dot products), less exact: per output the extra error is at most
+     * sum over blocks of (d / 2) * sum |w| (plus float rounding); a block holding an
+     * infinity or a NaN gives NaN. Results still do not depend on the thread count.
+     * The CPU backend only; Vulkan ignores it. */
+    SKIM_PLAN_QUANTIZED_ACTIVATIONS = 1u << 0
+};
+
 typedef struct skim_plan_desc {
     skim_plan_mode mode;
     /* Where the plan's weights and states live: NULL gives the plan a store of its own
      * (its weights placed for it alone, its states private); a store from
      * skim_store_create shares both with the other plans made with it. */
     skim_store *store;
+    uint32_t flags; /* SKIM_PLAN_* options; zero: none */
 } skim_plan_desc;
 
 /* ---------------------------------------------------------------- stores
@@ -77,8 +90,9 @@ SKIM_API skim_status skim_store_query_bytes(const skim_store *s, uint64_t *weigh
 
 /* Plans graph g on backend be. desc may be NULL. Returns OK, INVALID_ARG (also: a
  * desc.store of another backend or another context, or lacking one of g's weights or
- * states, naming it), STATE (graph of a context with an error), UNSUPPORTED (naming the
- * op), OUT_OF_MEMORY, TOO_LARGE, DEVICE_MEMORY, DEVICE. The graph must outlive the plan. */
+ * states, naming it; unknown flags), STATE (graph of a context with an error),
+ * UNSUPPORTED (naming the op), OUT_OF_MEMORY, TOO_LARGE, DEVICE_MEMORY, DEVICE. The
+ * graph must outlive the plan. */
 SKIM_API skim_status skim_plan_create(skim_backend *be, skim_graph *g, const skim_plan_desc *desc,
                                       skim_plan **out_plan);
 SKIM_API void skim_plan_destroy(skim_plan *p);

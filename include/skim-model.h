@@ -125,6 +125,7 @@ typedef struct skim_session skim_session;
 
 typedef struct skim_session_desc {
     skim_plan_mode mode; /* SKIP (default) or the masked-dense reference */
+    uint32_t plan_flags; /* skim_plan_desc.flags of both plans (SKIM_PLAN_*) */
 } skim_session_desc;
 
 /* Plans the model's graphs on be (which must outlive the session). desc may be NULL.

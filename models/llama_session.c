@@ -40,6 +40,7 @@ static skim_status session_plan(skim_session *s, const skim_session_desc *d, cha
     memset(&pd, 0, sizeof pd);
     pd.mode = d ? d->mode : SKIM_MODE_SKIP;
     pd.store = s->store;
+    pd.flags = d ? d->plan_flags : 0;
     st = skim_plan_create(s->be, s->m->dec.graph, &pd, &s->dec);
     if (st != SKIM_OK) {
         return skim_llama_msg(msg, size, st, "session: planning the decode graph on %s: %s",

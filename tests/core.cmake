@@ -49,6 +49,10 @@ foreach(_isa portable avx2)
   set_tests_properties(test_threads_isa_${_isa} PROPERTIES TIMEOUT 120 LABELS core
                        ENVIRONMENT SKIM_TEST_CPU_ISA=${_isa})
 endforeach()
+skim_core_test(test_qact)
+add_test(NAME test_qact_isa_portable COMMAND test_qact)
+set_tests_properties(test_qact_isa_portable PROPERTIES TIMEOUT 120 LABELS core
+                     ENVIRONMENT SKIM_TEST_CPU_ISA=portable)
 add_test(NAME test_golden_isa_portable COMMAND test_golden)
 set_tests_properties(test_golden_isa_portable PROPERTIES TIMEOUT 300 LABELS core
                      SKIP_RETURN_CODE 77 ENVIRONMENT SKIM_TEST_CPU_ISA=portable)

@@ -85,7 +85,7 @@ static skim_graph *w_graph(env *e, skim_context *ctx, const char *name) {
 
 /* A plan given a store that cannot serve it: the status, the message, out untouched. */
 static skim_status plan_with(env *e, skim_graph *g, skim_store *st) {
-    skim_plan_desc pd = {SKIM_MODE_SKIP, st};
+    skim_plan_desc pd = {.mode = SKIM_MODE_SKIP, .store = st};
     skim_plan *p = SENTINEL;
     skim_status s = skim_plan_create(e->be, g, &pd, &p);
     set_msg(e, skim_backend_error(e->be));

@@ -12,15 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static skim_backend *cpu(int n_threads) {
-    skim_cpu_desc d = {0};
-    d.n_threads = n_threads;
-    d.max_isa = test_cpu_isa();
-    skim_backend *be = NULL;
-    skim_status s = skim_backend_create_cpu(&d, &be);
-    CHECK(s == SKIM_OK, "cpu backend with %d threads -> %s", n_threads, skim_status_str(s));
-    return be;
-}
+static skim_backend *cpu(int n_threads) { return test_cpu_backend(n_threads); }
 
 /* Runs g on both backends with `set` uploading inputs; compares outputs bytewise. */
 typedef skim_status (*set_fn)(const void *user, skim_plan *p);

@@ -90,6 +90,7 @@ typedef struct skim_cpu_ctx {
     float *scratch; /* this thread's */
     size_t scratch_floats;
     skim_cpu_err *err; /* this thread's */
+    bool qact;         /* SKIM_PLAN_QUANTIZED_ACTIVATIONS */
 } skim_cpu_ctx;
 
 typedef void (*skim_cpu_kernel)(const skim_cpu_ctx *c, const skim_cpu_node *n);
@@ -163,6 +164,12 @@ SKIM_HIDDEN void skim_cpu_axpy(const skim_cpu_ctx *c, float *y, float a, const f
 SKIM_HIDDEN bool skim_cpu_mv_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                  int64_t m1, const float *const *xrows, const int64_t *ycol,
                                  int64_t n_x);
+/* matvec_q8.c: any number of x rows against Q8_0 or Q4_0 w rows with the x rows rounded
+ * to 8-bit blocks (SKIM_PLAN_QUANTIZED_ACTIVATIONS); false when it does not apply (another
+ * type, a contraction range that is not whole blocks of 32, no scratch). */
+SKIM_HIDDEN bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
+                                  int64_t m1, const float *const *xrows, const int64_t *ycol,
+                                  int64_t n_x);
 /* n (a multiple of 32) Q8_0 or Q4_0 values to floats with SIMD; false when none applies. */
 SKIM_HIDDEN bool skim_cpu_row_decode(const skim_cpu_ctx *c, skim_type t, const uint8_t *src,
                                      float *dst, int64_t n);

@@ -1,12 +1,15 @@
 /* bench - CPU mul_mat throughput: F32, F16, Q8_0, Q4_0, Q4_K and Q6_K weights at 1024x1024x1024 and
- * 4096x4096 times 1, 4, 16, 32 and 256 columns, on 1 and 2 threads. Prints the work, the
+ * 4096x4096 times 1, 4, 16, 32 and 256 columns, on 1 and 2 threads; Q8_0 and Q4_0 also
+ * with SKIM_PLAN_QUANTIZED_ACTIVATIONS (rows "q8_0+qa", "q4_0+qa"). Prints the work, the
  * median time of several runs and GFLOP/s (2 flops per multiply-add). Then, per thread
  * count, the matvec rows (x 1) again as weight bandwidth (weight bytes over the time)
  * against the copy bandwidth of this machine, measured here: memcpy of 256 MiB, bytes
  * read plus bytes written per second (as STREAM counts Copy), median of 5. First, the
  * cost of a node itself: a chain of 1,000 adds of 16 floats, in microseconds per node.
  *
- * Usage: bench [max_threads (2)] [min_seconds_per_case (0.5)] */
+ * Usage: bench [max_threads (2)] [min_seconds_per_case (0.5)] [MxKxN]
+ * MxKxN: that one shape instead (e.g. 4096x14336x1, ggml's matvec case), every type, no
+ * bandwidth lines. */
 #define _POSIX_C_SOURCE 200809L
 #include "skim.h"
 #include "skim-backend.h"
@@ -86,8 +89,16 @@ static int node_overhead(skim_backend *be, int threads) {
 }
 
 /* One case; returns 0 on success and the median time in *med_out. */
-static int bench(skim_backend *be, int threads, skim_type type, int64_t K, int64_t M, int64_t N,
+typedef struct variant {
+    skim_type type;
+    uint32_t flags; /* skim_plan_desc.flags */
+    const char *name;
+} variant;
+
+static int bench(skim_backend *be, int threads, variant v, int64_t K, int64_t M, int64_t N,
                  const float *wsrc, const float *xsrc, double min_s, double *med_out) {
+    skim_type type = v.type;
+    skim_plan_desc pd = {.flags = v.flags};
     void *w = malloc(skim_row_size(type, K) * (size_t)M);
     if (!w) return 1;
     skim_quantize(type, wsrc, w, M, K);
@@ -99,7 +110,7 @@ static int bench(skim_backend *be, int threads, skim_type type, int64_t K, int64
     skim_graph *g = NULL;
     skim_plan *p = NULL;
     skim_status s = skim_graph_build(ctx, &y, 1, &g);
-    if (s == SKIM_OK) s = skim_plan_create(be, g, NULL, &p);
+    if (s == SKIM_OK) s = skim_plan_create(be, g, &pd, &p);
     if (s == SKIM_OK) s = skim_plan_set_input(p, x, xsrc, skim_tensor_nbytes(x));
     if (s == SKIM_OK) s = skim_plan_run(p); /* warm-up */
     double times[64];
@@ -118,8 +129,8 @@ static int bench(skim_backend *be, int threads, skim_type type, int64_t K, int64
         double med = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
         *med_out = med;
         double flops = 2.0 * (double)K * (double)M * (double)N;
-        printf("%-5s %5lld x %5lld x %4lld  %d thread%s  %8.3f GFLOP  %9.3f ms (median of %2d)  %7.2f GFLOP/s\n",
-               skim_type_name(type), (long long)M, (long long)K, (long long)N, threads,
+        printf("%-7s %5lld x %5lld x %4lld  %d thread%s  %8.3f GFLOP  %9.3f ms (median of %2d)  %7.2f GFLOP/s\n",
+               v.name, (long long)M, (long long)K, (long long)N, threads,
                threads > 1 ? "s" : " ", flops * 1e-9, med * 1e3, n, flops / med * 1e-9);
         fflush(stdout);
     }
@@ -133,13 +144,31 @@ int main(int argc, char **argv) {
     int max_threads = argc > 1 ? atoi(argv[1]) : 2;
     double min_s = argc > 2 ? atof(argv[2]) : 0.5;
     enum { N_SHAPES = 6, MATVEC = 1 };
-    static const int64_t shapes[N_SHAPES][3] = {{1024, 1024, 1024}, {4096, 4096, 1},
-                                                {4096, 4096, 4},    {4096, 4096, 16},
-                                                {4096, 4096, 32},   {4096, 4096, 256}};
-    static const skim_type types[] = {SKIM_TYPE_F32,  SKIM_TYPE_F16,  SKIM_TYPE_Q8_0,
-                                      SKIM_TYPE_Q4_0, SKIM_TYPE_Q4_K, SKIM_TYPE_Q6_K};
-    enum { N_TYPES = sizeof types / sizeof types[0] };
+    int64_t shapes[N_SHAPES][3] = {{1024, 1024, 1024}, {4096, 4096, 1}, {4096, 4096, 4},
+                                   {4096, 4096, 16},   {4096, 4096, 32}, {4096, 4096, 256}};
+    int n_shapes = N_SHAPES;
+    long long cm, ck, cn;
+    if (argc > 3) {
+        if (sscanf(argv[3], "%lldx%lldx%lld", &cm, &ck, &cn) != 3 || cm < 1 || ck < 32 ||
+            ck % 32 || cn < 1 || cm * ck > (1ll << 28) || ck * cn > (1ll << 26)) {
+            fprintf(stderr, "bench: shape '%s': want MxKxN, K a multiple of 32\n", argv[3]);
+            return 2;
+        }
+        shapes[0][0] = ck, shapes[0][1] = cm, shapes[0][2] = cn;
+        n_shapes = 1;
+    }
+    enum { N_VARIANTS = 8 };
+    static const variant vars[N_VARIANTS] = {
+        {SKIM_TYPE_F32, 0, "f32"},   {SKIM_TYPE_F16, 0, "f16"},
+        {SKIM_TYPE_Q8_0, 0, "q8_0"}, {SKIM_TYPE_Q4_0, 0, "q4_0"},
+        {SKIM_TYPE_Q4_K, 0, "q4_k"}, {SKIM_TYPE_Q6_K, 0, "q6_k"},
+        {SKIM_TYPE_Q8_0, SKIM_PLAN_QUANTIZED_ACTIVATIONS, "q8_0+qa"},
+        {SKIM_TYPE_Q4_0, SKIM_PLAN_QUANTIZED_ACTIVATIONS, "q4_0+qa"}};
     size_t wn = 4096 * 4096, xn = 4096 * 1024;
+    if (n_shapes == 1) {
+        wn = (size_t)(shapes[0][0] * shapes[0][1]);
+        xn = (size_t)(shapes[0][0] * shapes[0][2]);
+    }
     float *w = malloc(wn * sizeof(float)), *x = malloc(xn * sizeof(float));
     if (!w || !x) return 1;
     uint64_t r = 1;
@@ -157,19 +186,23 @@ int main(int argc, char **argv) {
         if (skim_backend_create_cpu(&d, &be) != SKIM_OK) return 1;
         if (threads == 1) printf("device: %s\n", skim_backend_device(be));
         bad |= node_overhead(be, threads);
-        double mv[N_TYPES] = {0};
-        for (int si = 0; si < N_SHAPES; si++)
-            for (int ti = 0; ti < N_TYPES; ti++)
-                bad |= bench(be, threads, types[ti], shapes[si][0], shapes[si][1], shapes[si][2], w, x,
-                             min_s, si == MATVEC ? &mv[ti] : &(double){0});
+        double mv[N_VARIANTS] = {0};
+        for (int si = 0; si < n_shapes; si++)
+            for (int ti = 0; ti < N_VARIANTS; ti++)
+                bad |= bench(be, threads, vars[ti], shapes[si][0], shapes[si][1], shapes[si][2], w, x,
+                             min_s, si == MATVEC && n_shapes > 1 ? &mv[ti] : &(double){0});
+        if (n_shapes == 1) {
+            skim_backend_destroy(be);
+            continue;
+        }
         double copy = copy_bandwidth();
         printf("matvec 4096 x 4096 x 1, %d thread%s; copy bandwidth %.2f GB/s (memcpy of 256 MiB, read + write)\n",
                threads, threads > 1 ? "s" : "", copy * 1e-9);
-        for (int ti = 0; ti < N_TYPES; ti++) {
-            double bytes = (double)skim_row_size(types[ti], 4096) * 4096.0;
+        for (int ti = 0; ti < N_VARIANTS; ti++) {
+            double bytes = (double)skim_row_size(vars[ti].type, 4096) * 4096.0;
             if (mv[ti] > 0.0 && copy > 0.0)
-                printf("  %-5s %7.2f GFLOP/s  weights %6.2f MB  %7.2f GB/s  %5.1f%% of copy\n",
-                       skim_type_name(types[ti]), 2.0 * 4096.0 * 4096.0 / mv[ti] * 1e-9, bytes * 1e-6,
+                printf("  %-7s %7.2f GFLOP/s  weights %6.2f MB  %7.2f GB/s  %5.1f%% of copy\n",
+                       vars[ti].name, 2.0 * 4096.0 * 4096.0 / mv[ti] * 1e-9, bytes * 1e-6,
                        bytes / mv[ti] * 1e-9, 100.0 * bytes / mv[ti] / copy);
         }
         fflush(stdout);

@@ -8,7 +8,7 @@
 
 typedef struct options {
     const char *model, *backend, *prompt, *trace, *eval;
-    bool dense;
+    bool dense, qact;
     int n, threads;
     float temp, top_p, tau_g, tau_h;
     uint64_t seed;

@@ -6,7 +6,7 @@
  *
  *   generate [-m MODEL.gguf] [--backend vulkan|cpu] [--dense] [-n N] [--temp T]
  *            [--top-p P] [--seed S] [--prompt TEXT] [--threads N] [--trace FILE.svg]
- *            [--eval FILE] */
+ *            [--eval FILE] [--qact] */
 #include "skim-cpu.h"
 #include "skim-model.h"
 #include "skim-text.h"
@@ -39,7 +39,8 @@ double ex_now_s(void) {
 static int usage(void) {
     fprintf(stderr, "usage: generate [-m MODEL.gguf] [--backend vulkan|cpu] [--dense] [-n N] "
                     "[--temp T] [--top-p P] [--seed S] [--prompt TEXT] [--threads N] "
-                    "[--trace FILE.svg] [--eval FILE] [--tau-g T] [--tau-h T]\n"
+                    "[--trace FILE.svg] [--eval FILE] [--tau-g T] [--tau-h T] [--qact]\n"
+                    "  --qact: activations rounded to 8 bits before Q8_0/Q4_0 products (CPU)\n"
                     "  default model: %s\n",
             SKIM_DEFAULT_MODEL);
     return 2;
@@ -61,6 +62,7 @@ static bool parse(int argc, char **argv, options *o) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = true;
         if (strcmp(a, "--dense") == 0) o->dense = true, takes = false;
+        else if (strcmp(a, "--qact") == 0) o->qact = true, takes = false;
         else if (!v) return a[0] != '-' ? (o->model = a, true) : false;
         else if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) o->model = v;
         else if (strcmp(a, "--backend") == 0) o->backend = v;

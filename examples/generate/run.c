@@ -136,7 +136,8 @@ static int start(gen *g, skim_sampler *smp) {
 /* The session (both plans; the weights placed, uploaded on Vulkan), timed. */
 static bool session_timed(gen *g, skim_backend *be, char *msg, size_t size) {
     double t0 = ex_now_s();
-    if (skim_session_create(g->m, be, NULL, &g->s, msg, size) != SKIM_OK) return false;
+    skim_session_desc sd = {.plan_flags = g->o->qact ? SKIM_PLAN_QUANTIZED_ACTIVATIONS : 0};
+    if (skim_session_create(g->m, be, &sd, &g->s, msg, size) != SKIM_OK) return false;
     fprintf(stderr, "session: weights placed and plans made in %.3f s\n", ex_now_s() - t0);
     return true;
 }

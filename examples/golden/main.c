@@ -85,7 +85,7 @@ static bool open_side(side *sd, skim_model *m, const char *kind, skim_plan_mode 
     }
 #endif
     if (s != SKIM_OK) return false;
-    skim_session_desc d = {mode};
+    skim_session_desc d = {.mode = mode};
     s = skim_session_create(m, sd->be, &d, &sd->s, msg, sizeof msg);
     if (s != SKIM_OK) {
         fprintf(stderr, "%s: %s\n", kind, msg);

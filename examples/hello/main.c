@@ -96,7 +96,7 @@ static int fail(const char *what, skim_status s, const char *msg) {
 
 static double run(skim_backend *be, skim_graph *g, skim_plan_mode mode, skim_tensor *const *in,
                   const void *const *data, skim_tensor *out, float *y, skim_run_stats *st, skim_plan **keep) {
-    skim_plan_desc pd = {mode, NULL};
+    skim_plan_desc pd = {.mode = mode};
     skim_plan *p = NULL;
     skim_status s = skim_plan_create(be, g, &pd, &p);
     for (int i = 0; s == SKIM_OK && i < 2; i++) s = skim_plan_set_input(p, in[i], data[i], skim_tensor_nbytes(in[i]));

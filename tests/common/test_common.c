@@ -152,6 +152,16 @@ double t_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+skim_backend *test_cpu_backend(int n_threads) {
+    skim_cpu_desc d = {0};
+    d.n_threads = n_threads;
+    d.max_isa = test_cpu_isa();
+    skim_backend *be = NULL;
+    skim_status s = skim_backend_create_cpu(&d, &be);
+    CHECK(s == SKIM_OK, "cpu backend with %d threads -> %s", n_threads, skim_status_str(s));
+    return s == SKIM_OK ? be : NULL;
+}
+
 skim_cpu_isa test_cpu_isa(void) {
     const char *e = getenv("SKIM_TEST_CPU_ISA");
     if (!e || !*e) return SKIM_CPU_ISA_BEST;

@@ -86,6 +86,8 @@ bool to_double(skim_type type, const void *src, double *dst, int64_t n);
  * SKIM_TEST_CPU_ISA: "portable", "avx2", unset or empty: the best (an unknown value gives
  * -1, which skim_backend_create_cpu refuses, so the test fails). */
 skim_cpu_isa test_cpu_isa(void);
+/* A CPU backend of n_threads at test_cpu_isa(); NULL (a failure recorded) when refused. */
+skim_backend *test_cpu_backend(int n_threads);
 
 /* Seconds from a monotonic clock. */
 double t_now(void);

@@ -15,7 +15,9 @@
  * aborts with what differed; a crash, sanitizer report, leak or hang is a finding too.
  * Its first findings (corpus_diff/found-diff-*): gelu far in its negative tail, where
  * 1 + tanh(z) cancelled (1e-4 to 1e-3 relative error on both backends), alone and
- * through an rms_norm that scaled a row of such values up.
+ * through an rms_norm that scaled a row of such values up. Later: a layer_norm of rows
+ * whose values barely differed (its output held to the tolerance of its input, when the
+ * input's errors are divided by the row's spread), which the tolerances now measure.
  * fuzz_diff_main.c replays inputs without libFuzzer. Without a Vulkan device every input
  * is skipped (and says so once). */
 #include "skim.h"
@@ -46,6 +48,8 @@ static const double op_tol[D_COUNT] = {
 #define POOL 24
 #define MAX_BUF 96
 #define MAX_OUT 24
+#define MAX_ADD 8 /* adds and layer_norms whose cancellation is measured */
+#define MAX_AMP 4 /* of them, upstream of one tensor */
 
 #define FAIL(...)                                  \
     do {                                           \
@@ -61,10 +65,21 @@ static float val(bytes *b) { /* small exact values */
     return ((float)(u8(b) & 31) - 16.0f) / 8.0f;
 }
 
+/* Tolerances propagate as the largest of the ops a tensor depends on, which holds for
+ * errors relative to the values' own size, except where values cancel: an add a + b much
+ * smaller than a and b keeps their absolute errors, and a layer_norm of a row whose
+ * values barely differ divides its input's absolute errors by the row's spread. So each
+ * add and layer_norm of inexact values is remembered, and the tolerance of everything
+ * downstream of it is multiplied at compare time by the cancellation measured on the
+ * CPU's values (at least 1): sum(a^2 + b^2) / sum((a+b)^2) for an add, the largest
+ * sum(x^2) / sum((x - mean)^2) over rows for a layer_norm. A tensor downstream of more of
+ * them than MAX_AMP is compared for NaNs only. */
 typedef struct ent {
     skim_tensor *t; /* F32 [d0, d1], rows contiguous */
     double tol;     /* the largest tolerance of the ops it depends on (0: exact) */
     bool contig;
+    int n_amp;      /* adds upstream (indices into gen.adds); -1: too many to track */
+    int8_t amp[MAX_AMP];
 } ent;
 
 typedef struct input {
@@ -83,9 +98,15 @@ typedef struct gen {
     int n_in;
     void *bufs[MAX_BUF];
     int n_bufs;
-    skim_tensor *outs[MAX_OUT * 2];
-    double out_tol[MAX_OUT * 2];
+    skim_tensor *outs[MAX_OUT * 3];
+    double out_tol[MAX_OUT * 3];
+    int out_n_amp[MAX_OUT * 3];
+    int8_t out_amp[MAX_OUT * 3][MAX_AMP];
     int n_outs, n_data_outs; /* outs[n_data_outs..]: selections, compared as selections */
+    ent adds[MAX_ADD][3];    /* a + b, a, b; a layer_norm: result, x, x */
+    bool add_norm[MAX_ADD];  /* a layer_norm */
+    int n_adds;
+    ent cur;                 /* the adds upstream of the step being made (n_amp, amp) */
     skim_tensor *sels[MAX_OUT];
     int n_sels;
 } gen;
@@ -99,17 +120,62 @@ static void *keep(gen *g, size_t size) {
 
 static void push(gen *g, skim_tensor *t, double tol, bool contig) {
     if (!t) return;
-    ent e = {t, tol, contig};
+    ent e = {t, tol, contig, g->cur.n_amp, {0}};
+    memcpy(e.amp, g->cur.amp, sizeof e.amp);
     if (g->n < POOL) g->pool[g->n++] = e;
     else g->pool[u8(&g->b) % POOL] = e;
 }
 
-static void out(gen *g, skim_tensor *t, double tol) {
-    if (!t || g->n_outs == MAX_OUT * 2) return;
+static void out_amp(gen *g, skim_tensor *t, double tol, const ent *amp) {
+    if (!t || g->n_outs == MAX_OUT * 3) return;
     for (int i = 0; i < g->n_outs; i++)
         if (g->outs[i] == t) return;
     g->outs[g->n_outs] = t;
+    g->out_n_amp[g->n_outs] = amp->n_amp;
+    memcpy(g->out_amp[g->n_outs], amp->amp, sizeof amp->amp);
     g->out_tol[g->n_outs++] = tol;
+}
+
+/* An output made by the step being made (or with no adds upstream when none is). */
+static void out(gen *g, skim_tensor *t, double tol) { out_amp(g, t, tol, &g->cur); }
+
+/* The adds upstream of either of a and b, in g->cur; false when there are too many. */
+static bool amp_union(ent *dst, const ent *a, const ent *b) {
+    ent u = {0};
+    const ent *src[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        if (src[k]->n_amp < 0) return dst->n_amp = -1, false;
+        for (int i = 0; i < src[k]->n_amp; i++) {
+            bool have = false;
+            for (int j = 0; j < u.n_amp; j++) have |= u.amp[j] == src[k]->amp[i];
+            if (have) continue;
+            if (u.n_amp == MAX_AMP) return dst->n_amp = -1, false;
+            u.amp[u.n_amp++] = src[k]->amp[i];
+        }
+    }
+    dst->n_amp = u.n_amp;
+    memcpy(dst->amp, u.amp, sizeof u.amp);
+    return true;
+}
+
+/* t = a + b, or t = layer_norm(a) with b = a: remembered when a or b is inexact (it
+ * may cancel), and pushed. */
+static void push_cancelling(gen *g, skim_tensor *t, ent a, ent b, double tol, bool norm) {
+    if (!t) return;
+    if (tol > 0 && (a.tol > 0 || b.tol > 0) && g->cur.n_amp >= 0) {
+        if (g->n_adds == MAX_ADD || g->cur.n_amp == MAX_AMP) {
+            g->cur.n_amp = -1;
+        } else {
+            int k = g->n_adds++;
+            g->cur.amp[g->cur.n_amp++] = (int8_t)k;
+            g->adds[k][0] = (ent){t, tol, true, g->cur.n_amp, {0}};
+            memcpy(g->adds[k][0].amp, g->cur.amp, sizeof g->cur.amp);
+            g->adds[k][1] = a;
+            g->adds[k][2] = b;
+            g->add_norm[k] = norm;
+        }
+    }
+    push(g, t, tol, true);
 }
 
 static void sel_out(gen *g, skim_tensor *s) {
@@ -303,8 +369,9 @@ static void step(gen *g) {
     double t2 = tmax(a.tol, b.tol);
     int code = u8(&g->b) % 16, n_before = g->n, outs_before = g->n_outs;
     skim_tensor *last = g->pool[g->n - 1].t;
+    amp_union(&g->cur, &a, &b); /* everything this step makes depends on a or b at most */
     switch (code) {
-    case 0: push(g, skim_add(c, a.t, b.t), tmax(t2, op_tol[D_ADD]), true); break;
+    case 0: push_cancelling(g, skim_add(c, a.t, b.t), a, b, tmax(t2, op_tol[D_ADD]), false); break;
     case 1: push(g, skim_mul(c, a.t, b.t), tmax(t2, op_tol[D_MUL]), true); break;
     case 2: push(g, skim_swiglu(c, a.t, b.t), tmax(t2, op_tol[D_SWIGLU]), true); break;
     case 3: push(g, skim_scale(c, a.t, val(&g->b)), tmax(a.tol, op_tol[D_SCALE]), true); break;
@@ -316,7 +383,7 @@ static void step(gen *g) {
     }
     case 5:
         if (u8(&g->b) & 1) push(g, skim_rms_norm(c, a.t, 1e-5f), tmax(a.tol, op_tol[D_RMS_NORM]), true);
-        else push(g, skim_layer_norm(c, a.t, 1e-5f), tmax(a.tol, op_tol[D_LAYER_NORM]), true);
+        else push_cancelling(g, skim_layer_norm(c, a.t, 1e-5f), a, a, tmax(a.tol, op_tol[D_LAYER_NORM]), true);
         break;
     case 6: push(g, skim_soft_max(c, a.t, NULL, (u8(&g->b) & 1) ? 1.0f : 0.5f),
                  tmax(a.tol, op_tol[D_SOFT_MAX]), true); break;
@@ -362,7 +429,57 @@ static void step(gen *g) {
  * (resolved on the host, guard bytes after every tensor). */
 static skim_backend *g_cpu, *g_vk, *g_vk_host;
 
+/* F32 data of t from plan p (NULL when it cannot be read). */
+static float *read_f32(skim_plan *p, skim_tensor *t) {
+    size_t size = skim_tensor_nbytes(t);
+    float *d = skim_tensor_type(t) == SKIM_TYPE_F32 ? malloc(size) : NULL;
+    if (d && skim_plan_get_output(p, t, d, size) != SKIM_OK) {
+        free(d);
+        d = NULL;
+    }
+    return d;
+}
+
+/* The cancellation of add or layer_norm k on p's values (see ent), at least 1; infinity
+ * when it cannot be measured. */
+static double cancellation(gen *g, int k, skim_plan *p) {
+    float *v[3];
+    for (int j = 0; j < 3; j++) v[j] = read_f32(p, g->adds[k][j].t);
+    int64_t n = skim_tensor_nelements(g->adds[k][0].t);
+    double terms = 0, sum = 0, r = INFINITY;
+    if (v[0] && v[1] && v[2] && skim_tensor_nelements(g->adds[k][1].t) == n &&
+        skim_tensor_nelements(g->adds[k][2].t) == n) {
+        bool norm = g->add_norm[k];
+        int64_t d = norm ? skim_tensor_ne(g->adds[k][1].t, 0) : n;
+        r = 1.0;
+        for (int64_t r0 = 0; r0 + d <= n; r0 += d) { /* rows of a layer_norm; all of an add */
+            double mean = 0;
+            for (int64_t i = r0; norm && i < r0 + d; i++) mean += v[1][i] / (double)d;
+            terms = sum = 0;
+            for (int64_t i = r0; i < r0 + d; i++) {
+                if (isnan(v[0][i]) || isnan(v[1][i]) || isnan(v[2][i])) continue;
+                if (norm) {
+                    terms += (double)v[1][i] * v[1][i];
+                    sum += (v[1][i] - mean) * (v[1][i] - mean);
+                } else {
+                    terms += (double)v[1][i] * v[1][i] + (double)v[2][i] * v[2][i];
+                    sum += (double)v[0][i] * v[0][i];
+                }
+            }
+            r = fmax(r, terms / fmax(sum, 1e-6 * (double)d));
+        }
+    }
+    for (int j = 0; j < 3; j++) free(v[j]);
+    return r;
+}
+
 static void compare_outputs(gen *g, skim_plan *pc, skim_plan *pv) {
+    double ratio[MAX_ADD];
+    for (int k = 0; k < g->n_adds; k++) {
+        ratio[k] = cancellation(g, k, pc);
+        if (getenv("FUZZ_DIFF_TRACE"))
+            fprintf(stderr, "%s %d cancels by %g\n", g->add_norm[k] ? "layer_norm" : "add", k, ratio[k]);
+    }
     for (int i = 0; i < g->n_data_outs; i++) {
         skim_tensor *t = g->outs[i];
         size_t size = skim_tensor_nbytes(t);
@@ -389,6 +506,8 @@ static void compare_outputs(gen *g, skim_plan *pc, skim_plan *pv) {
             }
             /* Near-zero outputs: the squared error per element against 1e-6 at least. */
             double err = num / fmax(den, 1e-6 * (double)n), tol = 4.0 * g->out_tol[i];
+            for (int k = 0; k < g->out_n_amp[i]; k++) tol *= ratio[g->out_amp[i][k]];
+            if (g->out_n_amp[i] < 0 || !isfinite(tol)) tol = INFINITY; /* NaNs compared only */
             if (err > tol && getenv("FUZZ_DIFF_TRACE"))
                 for (int64_t j = 0; j < n && j < 64; j++)
                     fprintf(stderr, "  [%lld] %.9g %.9g\n", (long long)j, (double)((float *)a)[j], (double)((float *)b)[j]);
@@ -511,7 +630,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < n_leaves; i++) push(&g, new_in(&g, SKIM_TYPE_F32, dims[pick(&g.b, 5)], g.T, 0, 0), 0, true);
     int n_steps = 1 + pick(&g.b, 10);
     for (int i = 0; i < n_steps && g.b.i < g.b.n; i++) step(&g);
-    for (int i = g.n - 1; i >= 0 && i >= g.n - 3; i--) out(&g, g.pool[i].t, g.pool[i].tol);
+    for (int i = g.n - 1; i >= 0 && i >= g.n - 3; i--) out_amp(&g, g.pool[i].t, g.pool[i].tol, &g.pool[i]);
+    for (int k = 0; k < g.n_adds; k++) /* read for the cancellation they measure */
+        for (int j = 0; j < 3; j++) out_amp(&g, g.adds[k][j].t, g.adds[k][j].tol, &g.adds[k][j]);
     g.n_data_outs = g.n_outs;
     for (int i = 0; i < g.n_sels; i++) out(&g, g.sels[i], 0); /* selections must be in the graph */
     skim_graph *gr = NULL;

@@ -122,7 +122,7 @@ static void check_model(skim_model *m, skim_backend *be, bool cpu, const int32_t
             CHECK(r <= 1e-3, "%s: logits differ from the reference (%.3g)", label, r);
         }
     }
-    skim_session_desc md = {SKIM_MODE_MASKED_DENSE};
+    skim_session_desc md = {.mode = SKIM_MODE_MASKED_DENSE};
     if (cpu && skim_session_create(m, be, &md, &sm, msg, sizeof msg) == SKIM_OK) {
         CHECK(skim_session_prefill(sm, ids, n, msk) == SKIM_OK, "%s: masked prefill: %s", label,
               skim_session_error(sm));

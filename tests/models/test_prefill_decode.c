@@ -78,7 +78,7 @@ static void check_shared(skim_model *m, skim_backend *be, bool device) {
     skim_store *st = NULL;
     CHECK(skim_store_create(be, gs, 2, &st) == SKIM_OK, "store: %s", skim_backend_error(be));
     skim_store_query_bytes(st, &wb, &sb);
-    skim_plan_desc pd = {SKIM_MODE_SKIP, st};
+    skim_plan_desc pd = {.mode = SKIM_MODE_SKIP, .store = st};
     for (int k = 0; k < 2; k++) {
         CHECK(skim_plan_create(be, gs[k], &pd, &p[k]) == SKIM_OK, "plan %d: %s", k,
               skim_backend_error(be));

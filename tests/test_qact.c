@@ -1,0 +1,250 @@
+/* test_qact.c - SKIM_PLAN_QUANTIZED_ACTIVATIONS on the CPU backend: products with Q8_0 and
+ * Q4_0 weights whose activations are rounded to 8-bit blocks first.
+ *
+ * Two references, both computed here in double from the inputs:
+ * - the rule itself: each block of 32 x values gets d = max|x| / 127 and q = rint(x / d)
+ *   (as the header states it, with float d and 1/d), each block product is an integer
+ *   sum times dw * d. The backend must agree within the float rounding of summing the
+ *   block terms (a wrong rounding of x, a lost block or the float path taken instead all
+ *   miss this by far more);
+ * - the exact product of the dequantised weights with x: the difference must stay within
+ *   the header's bound, sum over blocks of (d / 2) * sum |w|.
+ * Also: results equal on 1 and 3 threads bit for bit, a block with a NaN or an infinity
+ * gives NaN, the head-selected product (mul_mat_sel_k, contraction over listed blocks)
+ * follows the same rule, and an unknown flag is refused. */
+#include "test_common.h"
+
+#include "skim-cpu.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static skim_backend *cpu(int n_threads) { return test_cpu_backend(n_threads); }
+
+/* x quantised by the stated rule; false for a block that is not finite. */
+static bool quant_block(const float *x, float *d, int q[32]) {
+    float amax = 0.0f;
+    for (int i = 0; i < 32; i++) {
+        if (!isfinite(x[i])) return false;
+        amax = fmaxf(amax, fabsf(x[i]));
+    }
+    *d = amax / 127.0f;
+    float id = *d > 0.0f ? 1.0f / *d : 0.0f;
+    for (int i = 0; i < 32; i++) q[i] = (int)lrintf(x[i] * id);
+    return true;
+}
+
+/* The integer values and scale of weight block b of a row. */
+static double w_block(skim_type t, const uint8_t *row, int64_t b, int v[32]) {
+    const uint8_t *blk = row + (size_t)b * skim_type_block_bytes(t);
+    uint16_t h;
+    memcpy(&h, blk, 2);
+    for (int i = 0; i < 32; i++) {
+        v[i] = t == SKIM_TYPE_Q8_0 ? (int)(int8_t)blk[2 + i]
+                                   : (i < 16 ? (blk[2 + i] & 15) : (blk[2 + i - 16] >> 4)) - 8;
+    }
+    return skim_fp16_to_fp32(h);
+}
+
+typedef struct expect {
+    double q;     /* by the rule */
+    double q_abs; /* sum of |block terms| */
+    double exact; /* dequantised w times x */
+    double bound; /* sum (d/2) sum |w| */
+    bool nan;
+} expect;
+
+/* Output m for x row x, over the blocks whose `use` is true (NULL: all). */
+static expect expect_of(skim_type t, const uint8_t *wrow, const float *x, int64_t nb,
+                        const bool *use) {
+    expect e = {0};
+    for (int64_t b = 0; b < nb; b++) {
+        if (use && !use[b]) continue;
+        int v[32], q[32];
+        float d;
+        double dw = w_block(t, wrow, b, v);
+        if (!quant_block(x + 32 * b, &d, q)) {
+            e.nan = true;
+            continue;
+        }
+        long long s = 0;
+        double wabs = 0;
+        for (int i = 0; i < 32; i++) {
+            s += (long long)v[i] * q[i];
+            e.exact += dw * v[i] * (double)x[32 * b + i];
+            wabs += fabs(dw * v[i]);
+        }
+        double term = (double)(float)((float)dw * d) * (double)s;
+        e.q += term;
+        e.q_abs += fabs(term);
+        e.bound += 0.5 * d * wabs;
+    }
+    return e;
+}
+
+/* Compares y[m, n] with the references; counts failures into *bad. */
+static void compare(const char *what, skim_type t, const uint8_t *w, size_t wrow, const float *x,
+                    int64_t K, int64_t M, int64_t N, const float *y, const bool *use, int *bad) {
+    int64_t nb = K / 32;
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t m = 0; m < M; m++) {
+            expect e = expect_of(t, w + (size_t)m * wrow, x + K * n, nb, use);
+            float got = y[n * M + m];
+            if (e.nan) {
+                if (!isnan(got) && (*bad)++ < 5)
+                    t_fail(__FILE__, __LINE__, "%s %s [%lld,%lld]: %g, want NaN (a block not finite)",
+                           what, skim_type_name(t), (long long)m, (long long)n, got);
+                continue;
+            }
+            /* float rounding of the block terms: each term's scale product (1 rounding),
+             * its lane sum (nb/8 additions), the 8-lane reduction (3) */
+            double tol = ((double)nb / 8 + 5) * ldexp(1, -23) * e.q_abs + 1e-30;
+            if (!(fabs(got - e.q) <= tol) && (*bad)++ < 5)
+                t_fail(__FILE__, __LINE__, "%s %s [%lld,%lld]: %.9g, the rule gives %.9g (tol %.3g)",
+                       what, skim_type_name(t), (long long)m, (long long)n, got, e.q, tol);
+            if (!(fabs(got - e.exact) <= e.bound + tol) && (*bad)++ < 5)
+                t_fail(__FILE__, __LINE__, "%s %s [%lld,%lld]: %.9g is %.3g from the exact %.9g, "
+                       "past the bound %.3g", what, skim_type_name(t), (long long)m, (long long)n,
+                       got, fabs(got - e.exact), e.exact, e.bound);
+        }
+    }
+}
+
+/* y = w x planned with the flag on be; returns false when anything failed. */
+static bool run_mm(skim_backend *be, skim_graph *g, skim_tensor *xin, const float *x,
+                   skim_tensor *y, float *out) {
+    skim_plan_desc pd = {.flags = SKIM_PLAN_QUANTIZED_ACTIVATIONS};
+    skim_plan *p = NULL;
+    skim_status s = skim_plan_create(be, g, &pd, &p);
+    if (s == SKIM_OK) s = skim_plan_set_input(p, xin, x, skim_tensor_nbytes(xin));
+    if (s == SKIM_OK) s = skim_plan_run(p);
+    bool ok = s == SKIM_OK && read_f32(p, y, out, "y");
+    CHECK(s == SKIM_OK, "plan/run -> %s: %s", skim_status_str(s),
+          p ? skim_plan_error(p) : skim_backend_error(be));
+    skim_plan_destroy(p);
+    return ok;
+}
+
+static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_t K, int64_t M,
+                         int64_t N, trng *r, bool with_bad_blocks) {
+    char what[64];
+    snprintf(what, sizeof what, "mul_mat K=%lld M=%lld N=%lld", (long long)K, (long long)M,
+             (long long)N);
+    const char *label = what;
+    float *wf = malloc(sizeof(float) * (size_t)(K * M));
+    float *x = malloc(sizeof(float) * (size_t)(K * N));
+    float *y1 = malloc(sizeof(float) * (size_t)(M * N)), *y3 = malloc(sizeof(float) * (size_t)(M * N));
+    size_t wrow = skim_row_size(t, K);
+    uint8_t *w = malloc(wrow * (size_t)M);
+    fill_uniform(r, wf, (size_t)(K * M), -1, 1);
+    fill_uniform(r, x, (size_t)(K * N), -2, 2);
+    for (int64_t i = 0; i < K * N; i += 97) x[i] *= 40.0f; /* outliers: blocks of other scales */
+    for (int i = 0; i < 32 && K * N >= 64; i++) x[32 + i] = 0.0f; /* an all-zero block */
+    if (with_bad_blocks && N >= 2) {
+        x[K * 1 + 3] = NAN;       /* x row 1: a NaN */
+        x[K * (N - 1) + 40] = INFINITY; /* the last x row: an infinity */
+    }
+    skim_quantize(t, wf, w, M, K);
+    skim_context *ctx = NULL;
+    CHECK_OK(skim_context_create(NULL, &ctx), label);
+    skim_tensor *wt = skim_new_weight_2d(ctx, t, K, M, w);
+    skim_tensor *xin = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, N);
+    skim_tensor *y = skim_mul_mat(ctx, wt, xin);
+    skim_graph *g = NULL;
+    CHECK_OK(skim_graph_build(ctx, &y, 1, &g), label);
+    int bad = 0;
+    if (g && run_mm(b1, g, xin, x, y, y1) && run_mm(b3, g, xin, x, y, y3)) {
+        compare(what, t, w, wrow, x, K, M, N, y1, NULL, &bad);
+        CHECK(memcmp(y1, y3, sizeof(float) * (size_t)(M * N)) == 0,
+              "%s %s: 1 and 3 threads differ", what, skim_type_name(t));
+    }
+    skim_context_destroy(ctx);
+    free(wf);
+    free(x);
+    free(y1);
+    free(y3);
+    free(w);
+}
+
+/* Contraction over the listed head blocks only (k ranges that start past 0). */
+static void test_sel_k(skim_backend *be, skim_type t, trng *r) {
+    enum { H = 4, BLK = 64, K = H * BLK, M = 24, N = 1 };
+    float *wf = malloc(sizeof(float) * K * M), x[K * N], y[M * N];
+    size_t wrow = skim_row_size(t, K);
+    uint8_t *w = malloc(wrow * M);
+    fill_uniform(r, wf, K * M, -1, 1);
+    fill_uniform(r, x, K * N, -1, 1);
+    skim_quantize(t, wf, w, M, K);
+    const float scores[H] = {0.1f, 0.9f, 0.2f, 0.7f}; /* heads 1 and 3 at tau 0.5 */
+    skim_context *ctx = NULL;
+    CHECK_OK(skim_context_create(NULL, &ctx), "sel_k");
+    skim_tensor *wt = skim_new_weight_2d(ctx, t, K, M, w);
+    skim_tensor *xin = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, N);
+    skim_tensor *sc = skim_new_input_1d(ctx, SKIM_TYPE_F32, H);
+    skim_tensor *sel = skim_head_gate(ctx, sc, 0.5f);
+    skim_tensor *yt = skim_mul_mat_sel_k(ctx, wt, xin, sel, BLK);
+    skim_graph *g = NULL;
+    CHECK_OK(skim_graph_build(ctx, &yt, 1, &g), "sel_k");
+    skim_plan_desc pd = {.flags = SKIM_PLAN_QUANTIZED_ACTIVATIONS};
+    skim_plan *p = NULL;
+    skim_status s = g ? skim_plan_create(be, g, &pd, &p) : SKIM_ERR_STATE;
+    if (s == SKIM_OK) s = skim_plan_set_input(p, xin, x, sizeof x);
+    if (s == SKIM_OK) s = skim_plan_set_input(p, sc, scores, sizeof scores);
+    if (s == SKIM_OK) s = skim_plan_run(p);
+    CHECK(s == SKIM_OK, "sel_k plan/run -> %s: %s", skim_status_str(s), p ? skim_plan_error(p) : "");
+    if (s == SKIM_OK && read_f32(p, yt, y, "sel_k y")) {
+        bool use[K / 32];
+        for (int b = 0; b < K / 32; b++) use[b] = scores[b * 32 / BLK] >= 0.5f;
+        int bad = 0;
+        compare("mul_mat_sel_k", t, w, wrow, x, K, M, N, y, use, &bad);
+    }
+    skim_plan_destroy(p);
+    skim_context_destroy(ctx);
+    free(wf);
+    free(w);
+}
+
+static void test_flags_refused(skim_backend *be) {
+    skim_context *ctx = NULL;
+    CHECK_OK(skim_context_create(NULL, &ctx), "flags");
+    skim_tensor *x = skim_new_input_1d(ctx, SKIM_TYPE_F32, 8);
+    skim_tensor *y = skim_scale(ctx, x, 2.0f);
+    skim_graph *g = NULL;
+    CHECK_OK(skim_graph_build(ctx, &y, 1, &g), "flags");
+    skim_plan_desc pd = {.flags = 1u << 7};
+    skim_plan *p = (skim_plan *)&pd; /* must stay untouched */
+    skim_status s = skim_plan_create(be, g, &pd, &p);
+    CHECK(s == SKIM_ERR_INVALID_ARG, "unknown flag 0x80 -> %s", skim_status_str(s));
+    CHECK(p == (skim_plan *)&pd, "a refused plan_create wrote out_plan");
+    CHECK(strstr(skim_backend_error(be), "flags") != NULL, "message '%s' does not name the flags",
+          skim_backend_error(be));
+    skim_context_destroy(ctx);
+}
+
+int main(void) {
+    skim_backend *b1 = cpu(1), *b3 = cpu(3);
+    if (!b1 || !b3) {
+        printf("FAILED: no backend\n");
+        return 1;
+    }
+    trng r;
+    trng_seed(&r, 31);
+    const skim_type types[2] = {SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
+    for (int i = 0; i < 2; i++) {
+        skim_type t = types[i];
+        test_mul_mat(b1, b3, t, 64, 7, 1, &r, false);
+        test_mul_mat(b1, b3, t, 1024, 37, 1, &r, false);
+        test_mul_mat(b1, b3, t, 96, 5, 3, &r, true);
+        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true);
+        test_mul_mat(b1, b3, t, 128, 9, 50, &r, false); /* two x panels */
+        test_sel_k(b1, t, &r);
+    }
+    test_flags_refused(b1);
+    skim_backend_destroy(b1);
+    skim_backend_destroy(b3);
+    printf("%s: %d failure(s)\n", t_failures ? "FAILED" : "PASSED", t_failures);
+    return t_failures != 0;
+}
