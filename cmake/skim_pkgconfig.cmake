@@ -1,9 +1,10 @@
 # skim.pc from cmake/skim.pc.in (included by the install section of CMakeLists.txt).
-# skim_pc_write(<libraries, dependents first>): Libs lists them; Libs.private the system
-# libraries they link, read from their LINK_LIBRARIES (threads, dl for the Vulkan loader,
-# libm, and whatever a backend adds later), so that no list here goes stale. When the
-# libraries are static there is no shared object to carry those, so they are in Libs too
-# and a plain `pkg-config --libs skim` links.
+# skim_pc_write(<file name> <shared target or ""> <libraries, dependents first>): Libs lists
+# the shared library when one is given (it carries its own dependencies), otherwise the
+# static libraries; Libs.private the system libraries they link, read from their
+# LINK_LIBRARIES (threads, dl for the Vulkan loader, libm, and whatever a backend adds
+# later), so that no list here goes stale. When the libraries are static there is no shared
+# object to carry those, so they are in Libs too and a plain `pkg-config --libs skim` links.
 
 # One LINK_LIBRARIES item as linker flags ("" for ours and for build-only items).
 function(_skim_pc_item item out)
@@ -41,7 +42,7 @@ function(_skim_pc_item item out)
   set(${out} "${flags}" PARENT_SCOPE)
 endfunction()
 
-function(skim_pc_write)
+function(skim_pc_write pcname shared)
   find_package(Threads REQUIRED)
   set(libs "")
   set(backends "")
@@ -68,7 +69,9 @@ function(skim_pc_write)
   set(SKIM_PC_LIBS "${libs}")
   list(GET ARGN -1 last)
   get_target_property(type ${last} TYPE)
-  if(type STREQUAL "STATIC_LIBRARY")
+  if(shared)
+    set(SKIM_PC_LIBS " -l$<TARGET_FILE_BASE_NAME:${shared}>")
+  elseif(type STREQUAL "STATIC_LIBRARY")
     string(APPEND SKIM_PC_LIBS "${SKIM_PC_LIBS_PRIVATE}")
   endif()
   foreach(d LIBDIR INCLUDEDIR)
@@ -85,7 +88,7 @@ function(skim_pc_write)
     string(REGEX REPLACE "/$" "" rel "${rel}")
     set(SKIM_PC_PREFIX "\${pcfiledir}/${rel}")
   endif()
-  configure_file(${PROJECT_SOURCE_DIR}/cmake/skim.pc.in ${PROJECT_BINARY_DIR}/skim.pc.in.tmp @ONLY)
-  file(GENERATE OUTPUT ${PROJECT_BINARY_DIR}/skim.pc INPUT ${PROJECT_BINARY_DIR}/skim.pc.in.tmp)
-  install(FILES ${PROJECT_BINARY_DIR}/skim.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/skim.pc.in ${PROJECT_BINARY_DIR}/${pcname}.pc.in.tmp @ONLY)
+  file(GENERATE OUTPUT ${PROJECT_BINARY_DIR}/${pcname}.pc INPUT ${PROJECT_BINARY_DIR}/${pcname}.pc.in.tmp)
+  install(FILES ${PROJECT_BINARY_DIR}/${pcname}.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 endfunction()

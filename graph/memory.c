@@ -14,10 +14,11 @@ _Static_assert(sizeof(size_t) <= SKIM_MEM_PREFIX, "the size prefix holds a size_
 #  define MEM_ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 #  define MEM_SUB(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELAXED)
 #  define MEM_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#else
-#  define MEM_ADD(p, v) (*(p) += (v))
-#  define MEM_SUB(p, v) (*(p) -= (v))
-#  define MEM_LOAD(p) (*(p))
+#else /* MSVC (skim-platform.h's Interlocked intrinsics); 64-bit targets only */
+_Static_assert(sizeof(size_t) == sizeof(uint64_t), "the counters are 64-bit");
+#  define MEM_ADD(p, v) skim_atomic_fetch_add64((volatile uint64_t *)(p), (uint64_t)(v))
+#  define MEM_SUB(p, v) skim_atomic_fetch_add64((volatile uint64_t *)(p), (uint64_t)0 - (uint64_t)(v))
+#  define MEM_LOAD(p) skim_atomic_load64((const volatile uint64_t *)(p))
 #endif
 
 static void *counted_alloc(void *user, size_t size) {

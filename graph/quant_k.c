@@ -127,13 +127,20 @@ static void q6_k_block_to_f32(const uint8_t *b, float *y) {
     const uint8_t *ql = b, *qh = b + 128;
     const int8_t *sc = (const int8_t *)(const void *)(b + 192);
     float d = ld_f16(b + 208);
+    /* Group g of half h: low nibbles of ql[64h + 32(g & 1) + l] (high nibbles for g >= 2),
+     * bits 2g..2g+1 of qh[32h + l] on top; each 16 elements share a scale. Loops over l
+     * with everything else fixed, so that the compiler vectorises them. */
     for (int h = 0; h < 2; h++) {
-        for (int l = 0; l < 32; l++) {
-            uint8_t lo0 = ql[64 * h + l], lo1 = ql[64 * h + 32 + l], hi = qh[32 * h + l];
-            int q[4] = {(lo0 & 15) | ((hi & 3) << 4), (lo1 & 15) | (((hi >> 2) & 3) << 4),
-                        (lo0 >> 4) | (((hi >> 4) & 3) << 4), (lo1 >> 4) | ((hi >> 6) << 4)};
-            for (int g = 0; g < 4; g++) {
-                y[128 * h + 32 * g + l] = d * (float)sc[8 * h + 2 * g + l / 16] * (float)(q[g] - 32);
+        for (int g = 0; g < 4; g++) {
+            const uint8_t *lo = ql + 64 * h + 32 * (g & 1), *hi = qh + 32 * h;
+            int lo_shift = g >= 2 ? 4 : 0, hi_shift = 2 * g;
+            for (int half = 0; half < 2; half++) {
+                float s = d * (float)sc[8 * h + 2 * g + half];
+                float *o = y + 128 * h + 32 * g + 16 * half;
+                for (int l = 16 * half; l < 16 * half + 16; l++) {
+                    int q = ((lo[l] >> lo_shift) & 15) | (((hi[l] >> hi_shift) & 3) << 4);
+                    o[l - 16 * half] = s * (float)(q - 32);
+                }
             }
         }
     }

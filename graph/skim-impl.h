@@ -5,12 +5,21 @@
 
 #include "skim.h"
 #include "skim-backend.h"
+#include "skim-platform.h"
 
 #include <stdarg.h>
 
 #if defined(__GNUC__)
-#  define SKIM_HIDDEN __attribute__((visibility("hidden")))
-#  define SKIM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#  if defined(_WIN32) /* a DLL exports only what is dllexport: hidden is the default there */
+#    define SKIM_HIDDEN
+#  else
+#    define SKIM_HIDDEN __attribute__((visibility("hidden")))
+#  endif
+#  if defined(__MINGW32__) /* C99 printf there (__USE_MINGW_ANSI_STDIO), not msvcrt's */
+#    define SKIM_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
+#  else
+#    define SKIM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#  endif
 #else
 #  define SKIM_HIDDEN
 #  define SKIM_PRINTF(a, b)
@@ -66,7 +75,7 @@ typedef struct skim_op_info {
 
 /* Indexed by skim_op; row 0 is "none". */
 SKIM_HIDDEN extern const skim_op_info skim_op_table[SKIM_OP_COUNT];
-SKIM_HIDDEN const char *skim_op_name(skim_op op);
+SKIM_INTERNAL const char *skim_op_name(skim_op op);
 
 /* Source slots of SKIM_OP_ATTN. */
 enum {
@@ -132,12 +141,12 @@ SKIM_HIDDEN void skim_ctx_free(skim_context *ctx, void *p);
 /* Frees the custom ops recorded on ctx (graph/custom.c; context destroy). */
 SKIM_HIDDEN void skim_custom_free_all(skim_context *ctx);
 /* Allocator helpers for any skim_allocator (zeroed means malloc/free). */
-SKIM_HIDDEN void *skim_alloc(const skim_allocator *a, size_t size);
-SKIM_HIDDEN void *skim_calloc(const skim_allocator *a, size_t n, size_t size); /* overflow-checked */
-SKIM_HIDDEN void skim_free(const skim_allocator *a, void *p);
+SKIM_INTERNAL void *skim_alloc(const skim_allocator *a, size_t size);
+SKIM_INTERNAL void *skim_calloc(const skim_allocator *a, size_t n, size_t size); /* overflow-checked */
+SKIM_INTERNAL void skim_free(const skim_allocator *a, void *p);
 /* Overflow-checked arithmetic: false on overflow. */
-SKIM_HIDDEN bool skim_mul_size(size_t a, size_t b, size_t *out);
-SKIM_HIDDEN bool skim_add_size(size_t a, size_t b, size_t *out);
+SKIM_INTERNAL bool skim_mul_size(size_t a, size_t b, size_t *out);
+SKIM_INTERNAL bool skim_add_size(size_t a, size_t b, size_t *out);
 
 /* The storage base (itself when not a view) and byte offset of a tensor. */
 static inline skim_tensor *skim_tensor_base(const skim_tensor *t) {
@@ -183,7 +192,7 @@ struct skim_graph {
 };
 
 /* Index of t in g->params / g->sels / ..., or -1. */
-SKIM_HIDDEN int skim_graph_slot(const skim_graph *g, const skim_tensor *t);
+SKIM_INTERNAL int skim_graph_slot(const skim_graph *g, const skim_tensor *t);
 SKIM_HIDDEN bool skim_graph_contains(const skim_graph *g, const skim_tensor *t);
 
 /* ---------------------------------------------------------------- backends and plans */
@@ -217,7 +226,8 @@ static inline int skim_atomic_add(int *p, int v) {
 #if defined(__GNUC__) || defined(__clang__)
     return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL);
 #else
-    return *p += v;
+    _Static_assert(sizeof(int) == sizeof(int32_t), "int counters are 32-bit");
+    return (int)skim_atomic_fetch_add32((volatile int32_t *)p, (int32_t)v) + v;
 #endif
 }
 
@@ -258,9 +268,9 @@ typedef struct skim_mem_counter {
 } skim_mem_counter;
 /* *out becomes a counting allocator in front of base (NULL: malloc/free); c must stay put
  * while out is used. */
-SKIM_HIDDEN void skim_mem_counter_init(skim_mem_counter *c, const skim_allocator *base,
+SKIM_INTERNAL void skim_mem_counter_init(skim_mem_counter *c, const skim_allocator *base,
                                        skim_allocator *out);
-SKIM_HIDDEN void skim_mem_counter_device(skim_mem_counter *c, uint64_t bytes, bool add);
+SKIM_INTERNAL void skim_mem_counter_device(skim_mem_counter *c, uint64_t bytes, bool add);
 
 struct skim_backend {
     const skim_backend_i *iface;
@@ -292,20 +302,20 @@ struct skim_plan {
     char msg[SKIM_MSG_LEN];
 };
 
-SKIM_HIDDEN skim_status skim_plan_fail(skim_plan *p, skim_status s, const char *fmt, ...)
+SKIM_INTERNAL skim_status skim_plan_fail(skim_plan *p, skim_status s, const char *fmt, ...)
     SKIM_PRINTF(3, 4);
-SKIM_HIDDEN skim_status skim_backend_fail(skim_backend *be, skim_status s, const char *fmt, ...)
+SKIM_INTERNAL skim_status skim_backend_fail(skim_backend *be, skim_status s, const char *fmt, ...)
     SKIM_PRINTF(3, 4);
 
 /* Fills p->stats from p->sel_host after a run (graph/stats.c). */
-SKIM_HIDDEN void skim_plan_compute_stats(skim_plan *p);
+SKIM_INTERNAL void skim_plan_compute_stats(skim_plan *p);
 
 /* The run extent of a tensor: for a tensor bounded by a selection, in SKIP mode, the
  * outermost dimension holds `count` (sel words[0]) rows; otherwise ne. */
 SKIM_HIDDEN void skim_tensor_extent(const skim_plan *p, const skim_tensor *t, int64_t ne[4]);
 
 /* Row conversion helpers used by kernels and tests (graph/types.c). */
-SKIM_HIDDEN void skim_row_to_f32(skim_type t, const void *src, float *dst, int64_t n);
+SKIM_INTERNAL void skim_row_to_f32(skim_type t, const void *src, float *dst, int64_t n);
 /* BF16, Q4_K, Q6_K rows to and from floats (graph/quant_k.c); n a multiple of the block. */
 SKIM_HIDDEN void skim_quant_k_to_f32(skim_type t, const uint8_t *src, float *dst, int64_t n);
 SKIM_HIDDEN void skim_quant_k_from_f32(skim_type t, const float *src, uint8_t *dst, int64_t n);

@@ -7,8 +7,16 @@
 #include <string.h>
 
 #if defined(__GNUC__)
-#  define SKIM_GGUF_HIDDEN __attribute__((visibility("hidden")))
-#  define SKIM_GGUF_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#  if defined(_WIN32) /* no visibility on Windows: a DLL exports what is dllexport */
+#    define SKIM_GGUF_HIDDEN
+#  else
+#    define SKIM_GGUF_HIDDEN __attribute__((visibility("hidden")))
+#  endif
+#  if defined(__MINGW32__) /* C99 printf there (__USE_MINGW_ANSI_STDIO), not msvcrt's */
+#    define SKIM_GGUF_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
+#  else
+#    define SKIM_GGUF_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#  endif
 #else
 #  define SKIM_GGUF_HIDDEN
 #  define SKIM_GGUF_PRINTF(a, b)

@@ -6,23 +6,12 @@
  * file, overlaps, duplicate keys and names) follow. Every length read from the file is
  * checked against the bytes left before it is used, so allocations stay proportional to
  * the file size. */
-#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#  define _POSIX_C_SOURCE 200809L
-#endif
 #include "gguf_impl.h"
+#include "skim-platform.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#if defined(__unix__) || defined(__APPLE__)
-#  include <errno.h>
-#  include <fcntl.h>
-#  include <sys/mman.h>
-#  include <sys/stat.h>
-#  include <unistd.h>
-#  define SKIM_GGUF_POSIX 1
-#endif
 
 #define KEY_MAX_LEN 65535u
 /* Smallest encodings, used to bound counts by the bytes left. */
@@ -622,27 +611,27 @@ SKIM_API skim_status skim_gguf_open_memory(const void *data, size_t size,
     return SKIM_OK;
 }
 
-#if defined(SKIM_GGUF_POSIX)
-/* Maps the file or reads it into memory. */
+/* Maps the file or reads it into memory (skim-platform.h: mmap, or a Win32 file mapping). */
 static skim_status gg_load(const char *path, const skim_gguf_desc *desc, const uint8_t **base,
                            size_t *size, skim_gguf_backing *backing, skim_gguf_error *err) {
     const skim_allocator *alloc = desc ? &desc->allocator : NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return gg_error(err, SKIM_ERR_IO, 0, "cannot open '%s' (errno %d)", path, errno);
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
+    skim_file f;
+    size_t n = 0;
+    int os_err = 0;
+    switch (skim_file_open(path, &f, &n, &os_err)) {
+    case SKIM_FILE_OK: break;
+    case SKIM_FILE_CANNOT_OPEN:
+        return gg_error(err, SKIM_ERR_IO, 0, "cannot open '%s' (error %d)", path, os_err);
+    case SKIM_FILE_NOT_REGULAR:
         return gg_error(err, SKIM_ERR_IO, 0, "'%s' is not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
-        close(fd);
+    case SKIM_FILE_TOO_LARGE:
+    default:
         return gg_error(err, SKIM_ERR_TOO_LARGE, 0, "'%s' is larger than the address space", path);
     }
-    size_t n = (size_t)st.st_size;
     if (n > 0 && !(desc && desc->load == SKIM_GGUF_LOAD_READ)) {
-        void *m = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m != MAP_FAILED) {
-            close(fd);
+        const void *m = skim_file_map(f, n);
+        if (m) {
+            skim_file_close(f);
             *base = m;
             *size = n;
             *backing = SKIM_GGUF_MAPPED;
@@ -651,17 +640,11 @@ static skim_status gg_load(const char *path, const skim_gguf_desc *desc, const u
     }
     uint8_t *buf = skim_gguf_mem_alloc(alloc, n);
     if (!buf) {
-        close(fd);
+        skim_file_close(f);
         return gg_error(err, SKIM_ERR_OUT_OF_MEMORY, 0, "out of memory reading %zu bytes", n);
     }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    close(fd);
+    size_t got = skim_file_read_all(f, buf, n);
+    skim_file_close(f);
     if (got != n) {
         skim_gguf_mem_free(alloc, buf);
         return gg_error(err, SKIM_ERR_IO, got, "reading '%s' failed after %zu of %zu bytes", path,
@@ -672,52 +655,13 @@ static skim_status gg_load(const char *path, const skim_gguf_desc *desc, const u
     *backing = SKIM_GGUF_READ;
     return SKIM_OK;
 }
-#else
-static skim_status gg_load(const char *path, const skim_gguf_desc *desc, const uint8_t **base,
-                           size_t *size, skim_gguf_backing *backing, skim_gguf_error *err) {
-    const skim_allocator *alloc = desc ? &desc->allocator : NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return gg_error(err, SKIM_ERR_IO, 0, "cannot open '%s'", path);
-    long long len = -1;
-#  if defined(_WIN32)
-    if (_fseeki64(f, 0, SEEK_END) == 0) len = _ftelli64(f);
-    _fseeki64(f, 0, SEEK_SET);
-#  else
-    if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-#  endif
-    if (len < 0 || (unsigned long long)len > (unsigned long long)SIZE_MAX) {
-        fclose(f);
-        return gg_error(err, SKIM_ERR_IO, 0, "cannot find the size of '%s'", path);
-    }
-    size_t n = (size_t)len;
-    uint8_t *buf = skim_gguf_mem_alloc(alloc, n);
-    if (!buf) {
-        fclose(f);
-        return gg_error(err, SKIM_ERR_OUT_OF_MEMORY, 0, "out of memory reading %zu bytes", n);
-    }
-    size_t got = n ? fread(buf, 1, n, f) : 0;
-    fclose(f);
-    if (got != n) {
-        skim_gguf_mem_free(alloc, buf);
-        return gg_error(err, SKIM_ERR_IO, got, "reading '%s' failed after %zu of %zu bytes", path,
-                        got, n);
-    }
-    *base = buf;
-    *size = n;
-    *backing = SKIM_GGUF_READ;
-    return SKIM_OK;
-}
-#endif
 
 static void gg_unload(const skim_allocator *alloc, const uint8_t *base, size_t size,
                       skim_gguf_backing backing) {
-#if defined(SKIM_GGUF_POSIX)
     if (backing == SKIM_GGUF_MAPPED) {
-        munmap((void *)base, size);
+        skim_file_unmap(base, size);
         return;
     }
-#endif
     if (backing == SKIM_GGUF_READ) skim_gguf_mem_free(alloc, (void *)base);
 }
 

@@ -68,7 +68,9 @@ static inline void skim_llama_free(const skim_allocator *a, void *p) {
 
 /* Formats a message into msg (when not NULL) and returns s. */
 skim_status skim_llama_msg(char *msg, size_t size, skim_status s, const char *fmt, ...)
-#if defined(__GNUC__)
+#if defined(__MINGW32__) /* C99 printf there (__USE_MINGW_ANSI_STDIO), not msvcrt's */
+    __attribute__((format(gnu_printf, 4, 5)))
+#elif defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;

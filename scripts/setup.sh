@@ -7,7 +7,8 @@ pkgs=(build-essential cmake ninja-build clang libclang-rt-14-dev valgrind
       mesa-vulkan-drivers libvulkan-dev libvulkan-volk-dev glslc libshaderc-dev
       glslang-tools spirv-tools vulkan-validationlayers vulkan-tools python3-torch
       gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
-      qemu-user-static pkg-config)
+      qemu-user-static pkg-config
+      gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 wine64)
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive

@@ -3,12 +3,18 @@
 #   1. add_subdirectory of this checkout,
 #   2. find_package(skim) against a fresh `cmake --install` of the build dir,
 #   3. pkg-config (skim.pc from that install) and a plain compiler line.
-# Usage: scripts/test-consumers.sh [build dir, default build]   (run after scripts/test.sh
-# has built it). Work goes to <build dir>/consumers, which is emptied first.
+# Usage: scripts/test-consumers.sh [build dir, default build] [--installed-only]   (run after
+# scripts/test.sh has built it). Work goes to <build dir>/consumers, which is emptied first.
+# A build with BUILD_SHARED_LIBS=ON (scripts/test-clang.sh's) installs libskim.so too: ways 2
+# and 3 then also build consumers linked against that shared library alone (skim::shared,
+# and skim.pc, whose static twin is skim-static.pc), checked to need it and to run with it.
+# --installed-only leaves out way 1 (a second build of the whole library).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
 build=$(cd "${1:-build}" && pwd)
+only_installed=0
+if [ "${2:-}" = "--installed-only" ]; then only_installed=1; fi
 work=$build/consumers
 rm -rf "$work"
 mkdir -p "$work"
@@ -34,11 +40,13 @@ spirv=()
 if ls "$build"/backends/vulkan/gen/*.spv >/dev/null 2>&1; then
   spirv=(-DSKIM_SPIRV_DIR="$build/backends/vulkan/gen" -DSKIM_GLSLC=/nonexistent/glslc)
 fi
-step "add_subdirectory ${spirv[*]}"
-cmake -S tests/consumer -B "$work/subdir" "${gen[@]}" -DCMAKE_BUILD_TYPE="$type" \
-      -DSKIM_CONSUMER_MODE=subdir -DSKIM_SOURCE_DIR="$src" -DSKIM_WERROR=ON "${spirv[@]}" \
-      >"$work/subdir.log"
-cmake --build "$work/subdir" >>"$work/subdir.log"
+if [ $only_installed = 0 ]; then
+  step "add_subdirectory ${spirv[*]}"
+  cmake -S tests/consumer -B "$work/subdir" "${gen[@]}" -DCMAKE_BUILD_TYPE="$type" \
+        -DSKIM_CONSUMER_MODE=subdir -DSKIM_SOURCE_DIR="$src" -DSKIM_WERROR=ON "${spirv[@]}" \
+        >"$work/subdir.log"
+  cmake --build "$work/subdir" >>"$work/subdir.log"
+fi
 
 step "find_package (CMAKE_PREFIX_PATH=$work/prefix only)"
 cmake -S tests/consumer -B "$work/package" "${gen[@]}" -DCMAKE_BUILD_TYPE="$type" \
@@ -51,6 +59,11 @@ mkdir -p "$work/pkgconfig"
 export PKG_CONFIG_PATH=$pcdir PKG_CONFIG_LIBDIR=$pcdir
 cc=${CC:-cc}
 flags=(-std=c99 -Wall -Wextra -Werror -pedantic)
+shared=0
+if [ -f "$pcdir/skim-static.pc" ]; then # skim.pc is libskim.so's: found through RUNPATH
+  shared=1
+  flags+=(-Wl,-rpath,"$(pkg-config --variable=libdir skim)")
+fi
 # shellcheck disable=SC2046 # pkg-config's output is a list of words
 "$cc" "${flags[@]}" tests/consumer/main.c $(pkg-config --cflags --libs skim) \
       -o "$work/pkgconfig/consumer"
@@ -61,10 +74,34 @@ if pkg-config --variable=backends skim | grep -qw vulkan; then
 fi
 
 # Every binary must be there, run, and find the values main.c computes itself.
-exes=(subdir/consumer subdir/consumer_cpu package/consumer package/consumer_cpu
-      pkgconfig/consumer)
+exes=(package/consumer package/consumer_cpu pkgconfig/consumer)
+if [ $only_installed = 0 ]; then exes+=(subdir/consumer subdir/consumer_cpu); fi
 if pkg-config --variable=backends skim | grep -qw vulkan; then
-  exes+=(subdir/consumer_vulkan package/consumer_vulkan pkgconfig/consumer_vulkan)
+  exes+=(package/consumer_vulkan pkgconfig/consumer_vulkan)
+  if [ $only_installed = 0 ]; then exes+=(subdir/consumer_vulkan); fi
+  if [ $shared = 1 ]; then exes+=(package/consumer_shared_vulkan package/consumer_split_vulkan); fi
+fi
+if [ $shared = 1 ]; then
+  exes+=(package/consumer_shared package/consumer_split)
+  # Linked against the shared library alone: it is NEEDED under its soname, and no skim_
+  # function is defined in the program itself.
+  soname=$(readelf -d "$(find "$work/prefix" -name 'libskim.so.*.*' | head -n1)" |
+           sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+  for exe in package/consumer_shared package/consumer_shared_vulkan pkgconfig/consumer \
+             pkgconfig/consumer_vulkan package/consumer_split package/consumer_split_vulkan; do
+    [ -f "$work/$exe" ] || continue
+    # the split libraries: libskim-core.so.<major>.<minor> under the backend's library
+    case $exe in *_split*) soname=${soname/libskim.so/libskim-core.so} ;; esac
+    # (outputs captured first: grep -q ends a pipe early, which pipefail counts as a failure)
+    dyn=$(readelf -d "$work/$exe"); syms=$(nm --defined-only "$work/$exe"); libs=$(ldd "$work/$exe")
+    grep -q "NEEDED.*\[$soname\]" <<<"$dyn" || { echo "$exe does not need $soname"; exit 1; }
+    if grep -q ' T skim_' <<<"$syms"; then
+      echo "$exe has skim functions of its own (a static library was linked)"; exit 1
+    fi
+    grep -q "$soname => $work/prefix/" <<<"$libs" ||
+      { echo "$exe does not load $soname from the install"; echo "$libs"; exit 1; }
+  done
+  step "shared: consumers need libskim.so / libskim-core.so from $work/prefix and define no skim_ function"
 fi
 for exe in "${exes[@]}"; do
   step "run $exe"

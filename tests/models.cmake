@@ -125,6 +125,7 @@ elseif(NOT SKIM_FUZZER STREQUAL "OFF")
     add_custom_command(OUTPUT ${_skim_fuzz_bin}
       COMMAND ${_skim_fuzz_cc} ${_skim_fuzz_flags} -DSKIM_BUILD
               -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_SOURCE_DIR}/models -I${_skim_gguf_dir}
+              -I${PROJECT_SOURCE_DIR}/graph
               ${_skim_fuzz_src} $<TARGET_FILE:skim_core> -lm -o ${_skim_fuzz_bin}
       DEPENDS ${_skim_fuzz_src} ${_skim_gguf_dir}/gguf_walk.h skim_core
               ${PROJECT_SOURCE_DIR}/models/gguf_impl.h ${PROJECT_SOURCE_DIR}/models/llama_int.h

@@ -9,9 +9,7 @@
 
 #include "skim-impl.h"
 #include "skim-cpu.h"
-
-#include <pthread.h>
-#include <stdatomic.h>
+#include "skim-platform.h"
 
 /* ---------------------------------------------------------------- thread pool */
 

@@ -21,7 +21,12 @@
 #define NB 48 /* x rows per task (their panel stays in L2) */
 
 /* Not inlined so that every kernel adds the tail with the same code. */
-__attribute__((noinline)) static float tail_dot(const float *a, const float *b, int64_t k0,
+#if defined(_MSC_VER)
+#  define NOINLINE __declspec(noinline)
+#else
+#  define NOINLINE __attribute__((noinline))
+#endif
+NOINLINE static float tail_dot(const float *a, const float *b, int64_t k0,
                                                 int64_t k1) {
     float s = 0.0f;
     for (int64_t k = k0; k < k1; k++) {

@@ -42,7 +42,12 @@ static inline double lane_sum(const double s[LANES]) {
     return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
 }
 
-__attribute__((always_inline)) static inline double sum_sq(const float *x, int64_t n) {
+#if defined(_MSC_VER)
+#  define ALWAYS_INLINE __forceinline
+#else
+#  define ALWAYS_INLINE __attribute__((always_inline))
+#endif
+ALWAYS_INLINE static inline double sum_sq(const float *x, int64_t n) {
     double s[LANES] = {0};
     int64_t n8 = n & ~(int64_t)(LANES - 1);
     for (int64_t k = 0; k < n8; k += LANES) {
@@ -62,7 +67,7 @@ __attribute__((always_inline)) static inline double sum_sq(const float *x, int64
  * -inf) it gives 0: softmax divides by a sum of at least 1, so that changes an output by
  * less than 5e-38. The rounding of x / ln2 to n adds 1.5 * 2^23 (no rounding call, which
  * would not vectorise on SSE2). */
-__attribute__((always_inline)) static inline float exp_neg(float x) {
+ALWAYS_INLINE static inline float exp_neg(float x) {
     const float big = 12582912.0f;
     float t = x * 1.44269504088896341f + big;
     float n = t - big;

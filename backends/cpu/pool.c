@@ -3,23 +3,21 @@
  * often oversubscribed, where a pure spin barrier stalls). */
 #include "cpu-int.h"
 
-#include <sched.h>
-
 struct skim_cpu_pool {
     skim_allocator alloc;
     int n; /* threads, the caller included */
-    pthread_t *threads;
+    skim_thread *threads;
     int n_started;
-    pthread_mutex_t run_mu; /* serialises jobs of different plans */
-    pthread_mutex_t mu;
-    pthread_cond_t cv_job, cv_done, cv_bar;
+    skim_mutex run_mu; /* serialises jobs of different plans */
+    skim_mutex mu;
+    skim_cond cv_job, cv_done, cv_bar;
     uint64_t job_gen;
     int done;
     bool quit;
     skim_cpu_job job;
     void *arg;
-    atomic_int arrived;
-    atomic_uint bar_gen;
+    volatile int32_t arrived; /* skim_atomic_*32 */
+    volatile int32_t bar_gen;
 };
 
 typedef struct worker_arg {
@@ -27,39 +25,39 @@ typedef struct worker_arg {
     int ith;
 } worker_arg;
 
-static void *worker(void *p) {
+static void worker(void *p) {
     skim_cpu_pool *pool = ((worker_arg *)p)->pool;
     int ith = ((worker_arg *)p)->ith;
     uint64_t seen = 0;
     for (;;) {
-        pthread_mutex_lock(&pool->mu);
+        skim_mutex_lock(&pool->mu);
         while (!pool->quit && pool->job_gen == seen) {
-            pthread_cond_wait(&pool->cv_job, &pool->mu);
+            skim_cond_wait(&pool->cv_job, &pool->mu);
         }
         if (pool->quit) {
-            pthread_mutex_unlock(&pool->mu);
-            return NULL;
+            skim_mutex_unlock(&pool->mu);
+            return;
         }
         seen = pool->job_gen;
         skim_cpu_job job = pool->job;
         void *arg = pool->arg;
-        pthread_mutex_unlock(&pool->mu);
+        skim_mutex_unlock(&pool->mu);
         job(arg, ith, pool->n);
-        pthread_mutex_lock(&pool->mu);
+        skim_mutex_lock(&pool->mu);
         if (++pool->done == pool->n - 1) {
-            pthread_cond_signal(&pool->cv_done);
+            skim_cond_signal(&pool->cv_done);
         }
-        pthread_mutex_unlock(&pool->mu);
+        skim_mutex_unlock(&pool->mu);
     }
 }
 
 static void stop_workers(skim_cpu_pool *pool) {
-    pthread_mutex_lock(&pool->mu);
+    skim_mutex_lock(&pool->mu);
     pool->quit = true;
-    pthread_cond_broadcast(&pool->cv_job);
-    pthread_mutex_unlock(&pool->mu);
+    skim_cond_broadcast(&pool->cv_job);
+    skim_mutex_unlock(&pool->mu);
     for (int i = 0; i < pool->n_started; i++) {
-        pthread_join(pool->threads[i], NULL);
+        skim_thread_join(&pool->threads[i]);
     }
 }
 
@@ -68,11 +66,11 @@ void skim_cpu_pool_destroy(skim_cpu_pool *pool) {
         return;
     }
     stop_workers(pool);
-    pthread_cond_destroy(&pool->cv_job);
-    pthread_cond_destroy(&pool->cv_done);
-    pthread_cond_destroy(&pool->cv_bar);
-    pthread_mutex_destroy(&pool->mu);
-    pthread_mutex_destroy(&pool->run_mu);
+    skim_cond_destroy(&pool->cv_job);
+    skim_cond_destroy(&pool->cv_done);
+    skim_cond_destroy(&pool->cv_bar);
+    skim_mutex_destroy(&pool->mu);
+    skim_mutex_destroy(&pool->run_mu);
     skim_allocator a = pool->alloc;
     /* worker args live right after the thread handles */
     skim_free(&a, pool->threads);
@@ -87,26 +85,26 @@ skim_status skim_cpu_pool_create(const skim_allocator *a, int n_threads, skim_cp
     pool->alloc = *a;
     pool->n = n_threads;
     size_t nw = (size_t)(n_threads - 1);
-    void *mem = skim_calloc(a, nw + 1, sizeof(pthread_t) + sizeof(worker_arg));
+    void *mem = skim_calloc(a, nw + 1, sizeof(skim_thread) + sizeof(worker_arg));
     if (!mem) {
         skim_free(a, pool);
         return SKIM_ERR_OUT_OF_MEMORY;
     }
     pool->threads = mem;
-    worker_arg *wa = (worker_arg *)(void *)((char *)mem + (nw + 1) * sizeof(pthread_t));
-    if (pthread_mutex_init(&pool->mu, NULL) || pthread_mutex_init(&pool->run_mu, NULL) ||
-        pthread_cond_init(&pool->cv_job, NULL) || pthread_cond_init(&pool->cv_done, NULL) ||
-        pthread_cond_init(&pool->cv_bar, NULL)) {
+    worker_arg *wa = (worker_arg *)(void *)((char *)mem + (nw + 1) * sizeof(skim_thread));
+    if (!skim_mutex_init(&pool->mu) || !skim_mutex_init(&pool->run_mu) ||
+        !skim_cond_init(&pool->cv_job) || !skim_cond_init(&pool->cv_done) ||
+        !skim_cond_init(&pool->cv_bar)) {
         skim_free(a, mem);
         skim_free(a, pool);
         return SKIM_ERR_UNSUPPORTED;
     }
-    atomic_init(&pool->arrived, 0);
-    atomic_init(&pool->bar_gen, 0u);
+    skim_atomic_store32(&pool->arrived, 0);
+    skim_atomic_store32(&pool->bar_gen, 0);
     for (size_t i = 0; i < nw; i++) {
         wa[i].pool = pool;
         wa[i].ith = (int)i + 1;
-        if (pthread_create(&pool->threads[i], NULL, worker, &wa[i]) != 0) {
+        if (!skim_thread_create(&pool->threads[i], worker, &wa[i])) {
             skim_cpu_pool_destroy(pool);
             return SKIM_ERR_UNSUPPORTED;
         }
@@ -121,51 +119,51 @@ int skim_cpu_pool_size(const skim_cpu_pool *pool) {
 }
 
 void skim_cpu_pool_run(skim_cpu_pool *pool, skim_cpu_job job, void *arg) {
-    pthread_mutex_lock(&pool->run_mu);
+    skim_mutex_lock(&pool->run_mu);
     if (pool->n > 1) {
-        pthread_mutex_lock(&pool->mu);
+        skim_mutex_lock(&pool->mu);
         pool->job = job;
         pool->arg = arg;
         pool->done = 0;
         pool->job_gen++;
-        pthread_cond_broadcast(&pool->cv_job);
-        pthread_mutex_unlock(&pool->mu);
+        skim_cond_broadcast(&pool->cv_job);
+        skim_mutex_unlock(&pool->mu);
     }
     job(arg, 0, pool->n);
     if (pool->n > 1) {
-        pthread_mutex_lock(&pool->mu);
+        skim_mutex_lock(&pool->mu);
         while (pool->done < pool->n - 1) {
-            pthread_cond_wait(&pool->cv_done, &pool->mu);
+            skim_cond_wait(&pool->cv_done, &pool->mu);
         }
-        pthread_mutex_unlock(&pool->mu);
+        skim_mutex_unlock(&pool->mu);
     }
-    pthread_mutex_unlock(&pool->run_mu);
+    skim_mutex_unlock(&pool->run_mu);
 }
 
 void skim_cpu_pool_barrier(skim_cpu_pool *pool) {
     if (pool->n <= 1) {
         return;
     }
-    unsigned gen = atomic_load(&pool->bar_gen);
-    if (atomic_fetch_add(&pool->arrived, 1) == pool->n - 1) {
-        atomic_store(&pool->arrived, 0);
-        pthread_mutex_lock(&pool->mu);
-        atomic_fetch_add(&pool->bar_gen, 1u);
-        pthread_cond_broadcast(&pool->cv_bar);
-        pthread_mutex_unlock(&pool->mu);
+    int32_t gen = skim_atomic_load32(&pool->bar_gen);
+    if (skim_atomic_fetch_add32(&pool->arrived, 1) == pool->n - 1) {
+        skim_atomic_store32(&pool->arrived, 0);
+        skim_mutex_lock(&pool->mu);
+        skim_atomic_store32(&pool->bar_gen, gen == INT32_MAX ? 0 : gen + 1);
+        skim_cond_broadcast(&pool->cv_bar);
+        skim_mutex_unlock(&pool->mu);
         return;
     }
     for (int i = 0; i < 2000; i++) {
-        if (atomic_load(&pool->bar_gen) != gen) {
+        if (skim_atomic_load32(&pool->bar_gen) != gen) {
             return;
         }
         if ((i & 63) == 63) {
-            sched_yield();
+            skim_thread_yield();
         }
     }
-    pthread_mutex_lock(&pool->mu);
-    while (atomic_load(&pool->bar_gen) == gen) {
-        pthread_cond_wait(&pool->cv_bar, &pool->mu);
+    skim_mutex_lock(&pool->mu);
+    while (skim_atomic_load32(&pool->bar_gen) == gen) {
+        skim_cond_wait(&pool->cv_bar, &pool->mu);
     }
-    pthread_mutex_unlock(&pool->mu);
+    skim_mutex_unlock(&pool->mu);
 }

@@ -8,7 +8,6 @@
  * parameter block, written into the bytes of skim_vk_pc (the same 128-byte range of the
  * one pipeline layout): the element offsets sit at byte 16 in both layouts, so the
  * recorder's binding code fills them as for every op. */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "vk-int.h"
 #include "custom_int.h"
 #include "vk_custom.h"
@@ -49,9 +48,7 @@ typedef struct vkc_cache {
 } vkc_cache;
 
 static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+    return (double)skim_time_ns() * 1e-6;
 }
 
 void skim_vk_custom_destroy(skim_vk_backend *vb) {
@@ -100,6 +97,7 @@ skim_status skim_vulkan_custom_stats(const skim_backend *be, skim_custom_stats *
     return SKIM_OK;
 }
 
+#if defined(SKIM_HAVE_SHADERC) || defined(SKIM_HAVE_SPIRV_TOOLS)
 /* Copies a message into the plan's, newlines folded, so that it reads on one line. */
 static void flat_copy(char *dst, size_t n, const char *src) {
     size_t j = 0;
@@ -113,6 +111,7 @@ static void flat_copy(char *dst, size_t n, const char *src) {
     }
     dst[j] = '\0';
 }
+#endif
 
 /* ---------------------------------------------------------------- GLSL */
 

@@ -20,7 +20,9 @@ extern int t_failures;
 extern FILE *t_out;
 /* Prints "FAIL file:line: message" to t_out and counts the failure. */
 void t_fail(const char *file, int line, const char *fmt, ...)
-#if defined(__GNUC__)
+#if defined(__MINGW32__) /* C99 printf there (__USE_MINGW_ANSI_STDIO), not msvcrt's */
+    __attribute__((format(gnu_printf, 3, 4)))
+#elif defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
