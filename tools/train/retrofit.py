@@ -4,6 +4,7 @@ short distillation, the base weights frozen (assets/README.md section 8).
 
   retrofit.py train   --base B.gguf --samples DIR --out RUN [--steps N ...]
   retrofit.py eval    --base B.gguf --samples DIR --ckpt RUN/gates.pt [--points ...]
+  retrofit.py depth-cost --base B.gguf --samples DIR
   retrofit.py export  --base B.gguf --ckpt RUN/gates.pt --out assets/X.gguf
   retrofit.py vectors --base B.gguf --ckpt RUN/gates.pt --samples DIR --out assets/X.json
 
@@ -173,6 +174,30 @@ def cmd_eval(args):
         with open(args.out, "w") as f:
             json.dump(out, f, indent=1)
             f.write("\n")
+
+
+@torch.no_grad()
+def cmd_depth_cost(args):
+    """What halting can cost a frozen model: every token stops before block k (no gates),
+    KL and top-1 agreement against the full depth over the same positions as eval."""
+    torch.set_num_threads(1)
+    kv, W = read_llama_gguf(args.base)
+    x = windows(load_samples(args.samples, Tokenizer(kv)), args.ctx)
+    x = x[:math.ceil(args.positions / args.ctx)]
+    m = RetrofitLM(kv, W, halt_first=kv["llama.block_count"])
+    full, _, _, _, _ = m.forward_infer(x, gates=False)
+    tp = F.log_softmax(full.reshape(-1, full.shape[-1])[:args.positions], -1)
+    for k in range(m.n_layer - 1, 0, -1):
+        nb = m.n_layer
+        m.n_layer = k  # the blocks from k on run for nobody
+        cut, _, _, _, _ = m.forward_infer(x, gates=False)
+        m.n_layer = nb
+        sp = F.log_softmax(cut.reshape(-1, cut.shape[-1])[:args.positions], -1)
+        kl = (tp.exp() * (tp - sp)).sum(-1)
+        print(json.dumps({"blocks_run": k, "positions": int(kl.numel()),
+                          "kl_nats": round(float(kl.mean()), 4),
+                          "top1_agreement": round(float((tp.argmax(-1) == sp.argmax(-1))
+                                                        .float().mean()), 4)}))
 
 
 # ---------------------------------------------------------------------------- export
@@ -347,6 +372,9 @@ def main():
     e.add_argument("--points", nargs="+", default=["0.5,0.5"],
                    help="tau_g,tau_h pairs")
     e.add_argument("--out", default=None)
+    dc = sub.add_parser("depth-cost", parents=[common])
+    dc.add_argument("--samples", required=True)
+    dc.add_argument("--positions", type=int, default=2000)
     x = sub.add_parser("export", parents=[common])
     x.add_argument("--ckpt", required=True)
     x.add_argument("--out", required=True)
@@ -362,7 +390,8 @@ def main():
     v.add_argument("--prompts", nargs="+", default=["Once upon a time", "Tom and Lily went"])
     v.add_argument("--excerpt", type=int, default=40)
     args = ap.parse_args()
-    {"train": cmd_train, "eval": cmd_eval, "export": cmd_export, "vectors": cmd_vectors}[args.cmd](args)
+    {"train": cmd_train, "eval": cmd_eval, "depth-cost": cmd_depth_cost, "export": cmd_export,
+     "vectors": cmd_vectors}[args.cmd](args)
 
 
 if __name__ == "__main__":
