@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_writer as gw  # noqa: E402
+from make_vectors import vector_entry  # noqa: E402
 from retrofit_model import RetrofitLM, Tokenizer, read_llama_gguf  # noqa: E402
 
 
@@ -284,10 +285,6 @@ def cmd_export(args):
 
 
 # ---------------------------------------------------------------------------- vectors
-def fmt(v, digits):
-    return float(f"{float(v):.{digits}g}")
-
-
 def cmd_vectors(args):
     torch.set_num_threads(1)
     kv, W = read_llama_gguf(args.base)
@@ -302,29 +299,8 @@ def cmd_vectors(args):
            "tau_g": m.tau_g, "tau_h": m.tau_h, "n_vocab": int(W["token_embd.weight"].shape[0]),
            "n_layer": L, "n_head": H, "logit_digits": 7, "prompts": []}
     for ids in prompts:
-        x = torch.tensor([ids])
         entry = {"text": "", "tokens": ids}
-        for gates in (True, False):
-            logits, tk, hd, p, g = m.forward_infer(x, gates=gates)
-            d = {"logits": [[fmt(v, 7) for v in row] for row in logits[0].tolist()]}
-            if gates:
-                d["token_active"] = [[int(b) for b in tk[l, 0].tolist()] for l in range(L)]
-                d["head_active"] = [[[int(b) for b in hd[l, 0, t].tolist()]
-                                     for t in range(len(ids))] for l in range(L)]
-                d["p_halt"] = [[fmt(v, 6) for v in p[l, 0].tolist()] for l in range(L)]
-                d["head_gate"] = [[[fmt(v, 6) for v in g[l, 0, t].tolist()]
-                                   for t in range(len(ids))] for l in range(L)]
-                margins = []
-                for l in range(L):
-                    run = tk[l, 0]
-                    prev = tk[l - 1, 0] if l > 0 else torch.ones_like(run)
-                    margins += (g[l, 0][run] - m.tau_g).abs().flatten().tolist()
-                    if l >= m.halt_first:
-                        margins += (p[l, 0][prev] - m.tau_h).abs().tolist()
-                d["min_decision_margin"] = fmt(min(margins), 6)
-                d["token_layer_ops_executed"] = int(tk[:, 0].sum())
-                d["head_ops_executed"] = int(hd[:, 0].sum())
-            entry["gated" if gates else "dense"] = d
+        entry.update(vector_entry(m.forward_infer, ids, L, m.tau_g, m.tau_h, m.halt_first, 7))
         out["prompts"].append(entry)
     with open(args.out, "w") as f:
         json.dump(out, f, separators=(",", ":"))
