@@ -376,10 +376,11 @@ foreach(_rf stories260K-gated aidreams260K-gated)
     set_tests_properties(retrofit_vectors_${_rf}_${_be} PROPERTIES LABELS "models;gated;retrofit"
                          TIMEOUT 300 SKIP_RETURN_CODE 77)
     if(TARGET generate)
-      # --trace: the prompt as decode steps, not a prefill run padded to the whole window
-      # (512 positions for stories260K: minutes on a busy lavapipe)
+      # A sample may end early, at BOS. --trace: the prompt as decode steps, not a prefill
+      # run padded to the whole window (512 positions for stories260K: minutes on a busy
+      # lavapipe).
       skim_example_test(retrofit_generate_${_rf}_${_be} TIMEOUT 600
-        DEFS "-DREGEX=generated 40 tokens|work skipped: skipped [0-9.]+% of token-layer ops \\([0-9]+ of [0-9]+ run\\), [1-9][0-9.]*% of head-ops"
+        DEFS "-DREGEX=generated [1-9][0-9]* tokens|work skipped: skipped [0-9.]+% of token-layer ops \\([0-9]+ of [0-9]+ run\\), [1-9][0-9.]*% of head-ops"
              "-DSKIP_REGEX=${_skim_no_vk}"
         COMMAND $<TARGET_FILE:generate> -m ${PROJECT_SOURCE_DIR}/assets/${_rf}.gguf
                 --backend ${_be} -n 40 --seed 3 --prompt "Once upon a time"
