@@ -388,4 +388,8 @@ foreach(_rf stories260K-gated aidreams260K-gated)
     endif()
   endforeach()
 endforeach()
+# The feed-forward key a retrofitted file adds, malformed (no data needed).
+skim_llama_test(test_retrofit_errors)
+add_test(NAME retrofit_errors COMMAND test_retrofit_errors)
+set_tests_properties(retrofit_errors PROPERTIES LABELS "models;retrofit" TIMEOUT 60)
 # ============================================================================ end retrofit
