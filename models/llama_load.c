@@ -125,6 +125,19 @@ static skim_status read_hparams(skim_model *m, char *msg, size_t size) {
         return s;
     }
     if (hp->arch == SKIM_ARCH_GATED) {
+        /* A llama model with gates retrofitted keeps its SwiGLU feed-forward. */
+        const char *act = NULL;
+        if (skim_gguf_find(g, "skim.ffn.activation") &&
+            skim_gguf_get_str(g, "skim.ffn.activation", &act) != SKIM_OK) {
+            return skim_llama_msg(msg, size, SKIM_ERR_FORMAT, "model: key skim.ffn.activation "
+                                  "is not a string");
+        }
+        if (act && strcmp(act, "swiglu") == 0) {
+            hp->ffn = SKIM_FFN_SWIGLU;
+        } else if (act && strcmp(act, "gelu_tanh") != 0) {
+            return skim_llama_msg(msg, size, SKIM_ERR_UNSUPPORTED, "model: skim.ffn.activation "
+                                  "'%s' is not supported (gelu_tanh, swiglu)", act);
+        }
         GET_INT(halt_hidden, 0, true, "halt.hidden");
         GET_INT(halt_first, 1, false, "halt.first_block");
         if ((s = get_f32(g, arch, "gate.threshold", 0.5f, &hp->gate_tau, msg, size)) ||

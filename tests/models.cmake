@@ -363,3 +363,34 @@ if(TARGET gen_model)
     endforeach()
   endif()
 endif()
+
+# ============================================================================ retrofit
+# Gates retrofitted onto pretrained llama models by tools/train/retrofit.py (base weights
+# frozen and unchanged; assets/README.md section 8): the PyTorch forward's logits and gate
+# decisions reproduced on every backend by the gated model's vector test, and generate
+# skipping work in its run stats. Owner: retrofit.
+foreach(_rf stories260K-gated aidreams260K-gated)
+  foreach(_be ${_skim_llama_backends})
+    add_test(NAME retrofit_vectors_${_rf}_${_be}
+             COMMAND test_gated_vectors ${PROJECT_SOURCE_DIR}/assets/${_rf}.gguf
+                     ${PROJECT_SOURCE_DIR}/assets/${_rf}-vectors.json ${_be})
+    set_tests_properties(retrofit_vectors_${_rf}_${_be} PROPERTIES LABELS "models;gated;retrofit"
+                         TIMEOUT 300 SKIP_RETURN_CODE 77)
+    if(TARGET generate)
+      # A sample may end early, at BOS. --trace: the prompt as decode steps, not a prefill
+      # run padded to the whole window (512 positions for stories260K: minutes on a busy
+      # lavapipe).
+      skim_example_test(retrofit_generate_${_rf}_${_be} TIMEOUT 600
+        DEFS "-DREGEX=generated [1-9][0-9]* tokens|work skipped: skipped [0-9.]+% of token-layer ops \\([0-9]+ of [0-9]+ run\\), [1-9][0-9.]*% of head-ops"
+             "-DSKIP_REGEX=${_skim_no_vk}"
+        COMMAND $<TARGET_FILE:generate> -m ${PROJECT_SOURCE_DIR}/assets/${_rf}.gguf
+                --backend ${_be} -n 40 --seed 3 --prompt "Once upon a time"
+                --trace ${_skim_llama_tmp}/retrofit_${_rf}_${_be}.svg)
+    endif()
+  endforeach()
+endforeach()
+# The feed-forward key a retrofitted file adds, malformed (no data needed).
+skim_llama_test(test_retrofit_errors)
+add_test(NAME retrofit_errors COMMAND test_retrofit_errors)
+set_tests_properties(retrofit_errors PROPERTIES LABELS "models;retrofit" TIMEOUT 60)
+# ============================================================================ end retrofit

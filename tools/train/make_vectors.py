@@ -28,6 +28,36 @@ def fmt(v, digits):
     return float(f"{float(v):.{digits}g}")
 
 
+def vector_entry(forward_infer, ids, L, tau_g, tau_h, halt_first, digits):
+    """{"gated": ..., "dense": ...} of one prompt (section 7) from a forward_infer."""
+    x = torch.tensor([ids])
+    entry = {}
+    for gates in (True, False):
+        logits, tok, head, p, g = forward_infer(x, gates=gates)
+        d = {"logits": [[fmt(v, digits) for v in row] for row in logits[0].tolist()]}
+        if gates:
+            d["token_active"] = [[int(b) for b in tok[l, 0].tolist()] for l in range(L)]
+            d["head_active"] = [[[int(b) for b in head[l, 0, t].tolist()]
+                                 for t in range(len(ids))] for l in range(L)]
+            d["p_halt"] = [[fmt(v, 6) for v in p[l, 0].tolist()] for l in range(L)]
+            d["head_gate"] = [[[fmt(v, 6) for v in g[l, 0, t].tolist()]
+                               for t in range(len(ids))] for l in range(L)]
+            # how close the nearest decision is to its threshold (gates of running
+            # tokens; halts of tokens that were running before the block)
+            margins = []
+            for l in range(L):
+                run = tok[l, 0]
+                prev = tok[l - 1, 0] if l > 0 else torch.ones_like(run)
+                margins += (g[l, 0][run] - tau_g).abs().flatten().tolist()
+                if l >= halt_first:
+                    margins += (p[l, 0][prev] - tau_h).abs().tolist()
+            d["min_decision_margin"] = fmt(min(margins), 6)
+            d["token_layer_ops_executed"] = int(tok[:, 0].sum())
+            d["head_ops_executed"] = int(head[:, 0].sum())
+        entry["gated" if gates else "dense"] = d
+    return entry
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default="tools/train/runs/gated/final.pt")
@@ -56,31 +86,8 @@ def main():
     }
     for text in prompts:
         ids = [stoi[c] for c in text]
-        x = torch.tensor([ids])
         entry = {"text": text, "tokens": ids}
-        for gates in (True, False):
-            logits, tok, head, p, g = model.forward_infer(x, gates=gates)
-            d = {"logits": [[fmt(v, 8) for v in row] for row in logits[0].tolist()]}
-            if gates:
-                d["token_active"] = [[int(b) for b in tok[l, 0].tolist()] for l in range(cfg.n_layer)]
-                d["head_active"] = [[[int(b) for b in head[l, 0, t].tolist()]
-                                     for t in range(len(ids))] for l in range(cfg.n_layer)]
-                d["p_halt"] = [[fmt(v, 6) for v in p[l, 0].tolist()] for l in range(cfg.n_layer)]
-                d["head_gate"] = [[[fmt(v, 6) for v in g[l, 0, t].tolist()]
-                                   for t in range(len(ids))] for l in range(cfg.n_layer)]
-                # how close the nearest decision is to its threshold (gates of running
-                # tokens; halts of tokens that were running before the block)
-                margins = []
-                for l in range(cfg.n_layer):
-                    run = tok[l, 0]
-                    prev = tok[l - 1, 0] if l > 0 else torch.ones_like(run)
-                    margins += (g[l, 0][run] - cfg.tau_g).abs().flatten().tolist()
-                    if l >= 1:
-                        margins += (p[l, 0][prev] - cfg.tau_h).abs().tolist()
-                d["min_decision_margin"] = fmt(min(margins), 6)
-                d["token_layer_ops_executed"] = int(tok[:, 0].sum())
-                d["head_ops_executed"] = int(head[:, 0].sum())
-            entry["gated" if gates else "dense"] = d
+        entry.update(vector_entry(model.forward_infer, ids, cfg.n_layer, cfg.tau_g, cfg.tau_h, 1, 8))
         out["prompts"].append(entry)
     with open(args.out, "w") as f:
         json.dump(out, f, separators=(",", ":"))

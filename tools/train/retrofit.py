@@ -1,0 +1,374 @@
+#!/usr/bin/python3
+"""Retrofit mode: head gates and token halting added to a pretrained llama-family GGUF by a
+short distillation, the base weights frozen (assets/README.md section 8).
+
+  retrofit.py train   --base B.gguf --samples DIR --out RUN [--steps N ...]
+  retrofit.py eval    --base B.gguf --samples DIR --ckpt RUN/gates.pt [--points ...]
+  retrofit.py depth-cost --base B.gguf --samples DIR
+  retrofit.py export  --base B.gguf --ckpt RUN/gates.pt --out assets/X.gguf
+  retrofit.py vectors --base B.gguf --ckpt RUN/gates.pt --samples DIR --out assets/X.json
+
+The student is the base model with a per-token head gate per block (sigmoid of a linear
+map of the block's normalised input; bias +2, so every head runs at the start) and a
+halting MLP before every block from --halt-first on (RMSNorm, Linear, GELU, Linear,
+sigmoid; output bias -2, so no token halts at the start). Only the gates train. The
+teacher is the same base model with the gates off. Loss: KL(teacher || student) of the
+next-token distributions, plus lam_head x expected executed head-ops and lam_tok x
+expected depth, the two weights set by dual ascent on the measured (hard, threshold)
+executed fractions towards their targets. Schedule: noisy soft gates (logistic noise;
+residual updates and keys weighted by the running probability), then straight-through
+hard head gates with binary-concrete halting samples whose temperature falls
+geometrically. Training text: the teacher's own samples (tools/train/teacher_samples.sh,
+skim's generate), one file per seed, tokenised as skim does; validation: other seeds.
+"""
+import argparse
+import glob
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gguf_writer as gw  # noqa: E402
+from make_vectors import vector_entry  # noqa: E402
+from retrofit_model import RetrofitLM, Tokenizer, read_llama_gguf  # noqa: E402
+
+
+def load_samples(d, tok):
+    """Token streams of every DIR/<seed>.txt, in seed order."""
+    files = sorted(glob.glob(os.path.join(d, "*.txt")),
+                   key=lambda p: int(os.path.basename(p)[:-4]))
+    out = []
+    for p in files:
+        text = open(p, encoding="utf-8").read()
+        text = text[:-1] if text.endswith("\n") else text  # generate ends with a newline
+        out.append(tok.encode(text))
+    return out
+
+
+def windows(streams, T):
+    """Consecutive windows of T tokens over the streams one after the other (each begins
+    with BOS, as llama2.c's training data does); the shorter tail is dropped."""
+    s = [t for st in streams for t in st]
+    return torch.tensor([s[i:i + T] for i in range(0, len(s) - T + 1, T)], dtype=torch.long)
+
+
+def build(args, kv, W, ck=None):
+    cfg = ck["cfg"] if ck else {"halt_hidden": args.halt_hidden, "halt_first": args.halt_first,
+                                "tau_g": 0.5, "tau_h": 0.5}
+    m = RetrofitLM(kv, W, halt_hidden=cfg["halt_hidden"], halt_first=cfg["halt_first"],
+                   tau_g=cfg["tau_g"], tau_h=cfg["tau_h"])
+    if ck:
+        m.load_state_dict(ck["gates"])
+    else:
+        with torch.no_grad():
+            for l in range(m.n_layer):
+                m.gate_b[l].fill_(args.gate_bias0)
+            for k in m.halt_down_b:
+                m.halt_down_b[k].fill_(args.halt_bias0)
+    return m
+
+
+# ---------------------------------------------------------------------------- train
+def cmd_train(args):
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    kv, W = read_llama_gguf(args.base)
+    tok = Tokenizer(kv)
+    data = windows(load_samples(args.samples, tok), args.ctx)
+    print(f"{len(data)} training windows of {args.ctx} tokens", flush=True)
+    m = build(args, kv, W)
+    opt = torch.optim.Adam(m.parameters(), lr=args.lr)
+    gen = torch.Generator().manual_seed(args.seed)
+    lam_tok, lam_head = args.lam0, args.lam0
+    tgt_tok, tgt_head = 1.0 - args.target_tok_skip, 1.0 - args.target_head_skip
+    n_soft = int(args.soft_frac * args.steps)
+    os.makedirs(args.out, exist_ok=True)
+    t0 = time.time()
+    ema = {}
+    for step in range(args.steps):
+        ix = torch.randint(0, len(data), (args.batch,), generator=gen)
+        x = data[ix]
+        mode = "soft" if step < n_soft else "hard"
+        frac = max(0.0, (step - n_soft) / max(1, args.steps - 1 - n_soft))
+        temp = args.temp0 * (args.temp1 / args.temp0) ** frac
+        with torch.no_grad():
+            t_logits, _ = m.forward_train(x, "dense")
+            t_logp = F.log_softmax(t_logits, -1)
+        s_logits, st = m.forward_train(x, mode, halt_temp=temp)
+        s_logp = F.log_softmax(s_logits, -1)
+        kl = (t_logp.exp() * (t_logp - s_logp)).sum(-1).mean()
+        loss = kl + lam_tok * st["exec_tok"] + lam_head * st["exec_head"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        lam_tok = min(args.lam_cap, max(0.0, lam_tok + args.dual_lr * (st["hard_exec_tok"] - tgt_tok)))
+        lam_head = min(args.lam_cap, max(0.0, lam_head + args.dual_lr * (st["hard_exec_head"] - tgt_head)))
+        for k, v in (("kl", float(kl)), ("tok_skip", 1 - st["hard_exec_tok"]),
+                     ("head_skip", 1 - st["hard_exec_head"])):
+            ema[k] = 0.8 * ema.get(k, v) + 0.2 * v
+        if (step + 1) % args.log_every == 0 or step == 0:
+            print(json.dumps({"step": step + 1, "mode": mode, "temp": round(temp, 3),
+                              **{k: round(v, 4) for k, v in ema.items()},
+                              "lam_tok": round(lam_tok, 3), "lam_head": round(lam_head, 3),
+                              "s": round(time.time() - t0, 1)}), flush=True)
+    secs = time.time() - t0
+    torch.save({"gates": m.state_dict(), "cfg": {"halt_hidden": m.halt_hidden,
+                "halt_first": m.halt_first, "tau_g": 0.5, "tau_h": 0.5},
+                "args": vars(args), "train_seconds": round(secs, 1),
+                "n_windows": len(data)}, os.path.join(args.out, "gates.pt"))
+    print(f"done in {secs:.0f}s", flush=True)
+
+
+# ---------------------------------------------------------------------------- eval
+@torch.no_grad()
+def evaluate(m, x, n_pos):
+    """KL(dense || gated) in nats and top-1 agreement over the first n_pos positions of
+    the windows x, and the skipped fractions (assets/README.md section 4) over them."""
+    tl, _, _, _, _ = m.forward_infer(x, gates=False)
+    sl, tok, head, _, _ = m.forward_infer(x, gates=True)
+    V = tl.shape[-1]
+    tl, sl = tl.reshape(-1, V)[:n_pos], sl.reshape(-1, V)[:n_pos]
+    tp, sp = F.log_softmax(tl, -1), F.log_softmax(sl, -1)
+    kl = (tp.exp() * (tp - sp)).sum(-1)
+    L, H = m.n_layer, m.n_head
+    tok = tok.permute(1, 2, 0).reshape(-1, L)[:n_pos]               # [pos, L]
+    head = head.permute(1, 2, 0, 3).reshape(-1, L, H)[:n_pos]       # [pos, L, H]
+    run = float(tok.float().sum())
+    return {"positions": int(kl.numel()), "kl_nats": float(kl.mean()),
+            "top1_agreement": float((tl.argmax(-1) == sl.argmax(-1)).float().mean()),
+            "token_layer_ops_skipped": 1 - run / (n_pos * L),
+            "head_ops_skipped": 1 - float(head.float().sum()) / (run * H),
+            "head_ops_skipped_incl_halted": 1 - float(head.float().sum()) / (n_pos * L * H),
+            "tokens_executed_per_block": [round(v, 4) for v in tok.float().mean(0).tolist()]}
+
+
+def cmd_eval(args):
+    torch.set_num_threads(1)
+    kv, W = read_llama_gguf(args.base)
+    tok = Tokenizer(kv)
+    x = windows(load_samples(args.samples, tok), args.ctx)
+    need = math.ceil(args.positions / args.ctx)
+    if len(x) < need:
+        raise SystemExit(f"{len(x)} validation windows of {args.ctx}: {need} needed")
+    x = x[:need]
+    ck = torch.load(args.ckpt)
+    m = build(args, kv, W, ck)
+    out = {"checkpoint": os.path.relpath(args.ckpt), "train_seconds": ck.get("train_seconds"),
+           "validation": f"{args.positions} positions: windows of {args.ctx} tokens of the "
+                         f"teacher samples in {os.path.relpath(args.samples)}", "points": []}
+    for pt in args.points:
+        tg, th = (float(v) for v in pt.split(","))
+        m.tau_g, m.tau_h = tg, th
+        r = evaluate(m, x, args.positions)
+        r = {"tau_g": tg, "tau_h": th, **r}
+        out["points"].append(r)
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}),
+              flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(out, f, indent=1)
+            f.write("\n")
+
+
+@torch.no_grad()
+def cmd_depth_cost(args):
+    """What halting can cost a frozen model: every token stops before block k (no gates),
+    KL and top-1 agreement against the full depth over the same positions as eval."""
+    torch.set_num_threads(1)
+    kv, W = read_llama_gguf(args.base)
+    x = windows(load_samples(args.samples, Tokenizer(kv)), args.ctx)
+    x = x[:math.ceil(args.positions / args.ctx)]
+    m = RetrofitLM(kv, W, halt_first=kv["llama.block_count"])
+    full, _, _, _, _ = m.forward_infer(x, gates=False)
+    tp = F.log_softmax(full.reshape(-1, full.shape[-1])[:args.positions], -1)
+    for k in range(m.n_layer - 1, 0, -1):
+        nb = m.n_layer
+        m.n_layer = k  # the blocks from k on run for nobody
+        cut, _, _, _, _ = m.forward_infer(x, gates=False)
+        m.n_layer = nb
+        sp = F.log_softmax(cut.reshape(-1, cut.shape[-1])[:args.positions], -1)
+        kl = (tp.exp() * (tp - sp)).sum(-1)
+        print(json.dumps({"blocks_run": k, "positions": int(kl.numel()),
+                          "kl_nats": round(float(kl.mean()), 4),
+                          "top1_agreement": round(float((tp.argmax(-1) == sp.argmax(-1))
+                                                        .float().mean()), 4)}))
+
+
+# ---------------------------------------------------------------------------- export
+TOKENIZER_TYPES = {"tokenizer.ggml.model": gw.T_STRING,
+                   "tokenizer.ggml.tokens": (gw.T_ARRAY, gw.T_STRING),
+                   "tokenizer.ggml.scores": (gw.T_ARRAY, gw.T_FLOAT32),
+                   "tokenizer.ggml.token_type": (gw.T_ARRAY, gw.T_INT32),
+                   "tokenizer.ggml.unknown_token_id": gw.T_UINT32,
+                   "tokenizer.ggml.bos_token_id": gw.T_UINT32,
+                   "tokenizer.ggml.eos_token_id": gw.T_UINT32}
+
+
+def cmd_export(args):
+    kv, ts = gw.read_gguf(args.base)
+    kvb, W = read_llama_gguf(args.base)
+    ck = torch.load(args.ckpt)
+    m = build(args, kvb, W, ck)
+    tg = args.tau_g if args.tau_g is not None else m.tau_g
+    th = args.tau_h if args.tau_h is not None else m.tau_h
+    sha = hashlib.sha256(open(args.base, "rb").read()).hexdigest()
+    a = ck["args"]
+    w = gw.GGUFWriter(alignment=32)
+    w.add("general.architecture", gw.T_STRING, "skim-gated")
+    w.add("general.name", gw.T_STRING, args.name)
+    w.add("general.description", gw.T_STRING,
+          f"{kv.get('general.name', 'llama')} with per-token head gates and token halting "
+          "retrofitted by skim tools/train/retrofit.py: base weights frozen and unchanged, "
+          "gates distilled against the dense model")
+    for k in ("context_length", "embedding_length", "block_count", "feed_forward_length",
+              "attention.head_count", "attention.head_count_kv", "rope.dimension_count"):
+        w.add("skim." + k, gw.T_UINT32, int(kv["llama." + k]))
+    w.add("skim.attention.key_length", gw.T_UINT32, m.hd)
+    w.add("skim.ffn.activation", gw.T_STRING, "swiglu")
+    w.add("skim.attention.layer_norm_rms_epsilon", gw.T_FLOAT32, m.eps)
+    w.add("skim.rope.freq_base", gw.T_FLOAT32, m.rope_base)
+    w.add("skim.rope.mode", gw.T_UINT32, 0)
+    w.add("skim.gate.threshold", gw.T_FLOAT32, tg)
+    w.add("skim.halt.threshold", gw.T_FLOAT32, th)
+    w.add("skim.halt.hidden", gw.T_UINT32, m.halt_hidden)
+    w.add("skim.halt.first_block", gw.T_UINT32, m.halt_first)
+    # how it was made
+    w.add("skim.retrofit.base", gw.T_STRING, os.path.basename(args.base))
+    w.add("skim.retrofit.base_sha256", gw.T_STRING, sha)
+    w.add("skim.retrofit.base_frozen", gw.T_BOOL, True)
+    w.add("skim.retrofit.teacher", gw.T_STRING, "the base model, gates off")
+    w.add("skim.retrofit.loss", gw.T_STRING,
+          f"KL(teacher||student) + dual-ascent penalties on executed head-ops and depth "
+          f"(targets {a['target_head_skip']} / {a['target_tok_skip']} skipped)")
+    w.add("skim.retrofit.data", gw.T_STRING,
+          f"{ck['n_windows']} windows of {a['ctx']} tokens of the teacher's own samples "
+          "(skim generate, temperature 1, seeds " + args.seeds + ")")
+    w.add("skim.retrofit.steps", gw.T_UINT32, int(a["steps"]))
+    w.add("skim.retrofit.train_seconds", gw.T_FLOAT32, float(ck["train_seconds"]))
+    for k, t in TOKENIZER_TYPES.items():
+        if k in kv:
+            if isinstance(t, tuple):
+                w.add(k, t[0], (t[1], kv[k]))
+            else:
+                w.add(k, t, kv[k])
+    base_names = []
+    for name, (ne, dt, data) in ts.items():  # base tensors: the bytes as they are
+        w.tensors.append((name, ne, dt, data))
+        base_names.append(name)
+    f32 = lambda p: p.detach().float().numpy()  # noqa: E731
+    for l in range(m.n_layer):
+        pre = f"blk.{l}."
+        w.add_tensor(pre + "attn_gate.weight", f32(m.gate_w[l]))
+        w.add_tensor(pre + "attn_gate.bias", f32(m.gate_b[l]))
+        if l >= m.halt_first:
+            k = str(l)
+            w.add_tensor(pre + "halt_norm.weight", f32(m.halt_norm[k]))
+            w.add_tensor(pre + "halt_up.weight", f32(m.halt_up[k]))
+            w.add_tensor(pre + "halt_up.bias", f32(m.halt_up_b[k]))
+            w.add_tensor(pre + "halt_down.weight", f32(m.halt_down[k]))
+            w.add_tensor(pre + "halt_down.bias", f32(m.halt_down_b[k]))
+    w.write(args.out)
+    kv2, ts2 = gw.read_gguf(args.out)
+    for name in base_names:
+        assert ts2[name] == ts[name], name
+    for name, ne, dt, data in w.tensors:
+        assert ts2[name] == (ne, dt, data), name
+    print(f"wrote {args.out}: {len(w.tensors)} tensors ({len(base_names)} base tensors "
+          f"byte-identical to {args.base}), {os.path.getsize(args.out)} bytes; read back OK")
+
+
+# ---------------------------------------------------------------------------- vectors
+def cmd_vectors(args):
+    torch.set_num_threads(1)
+    kv, W = read_llama_gguf(args.base)
+    tok = Tokenizer(kv)
+    ck = torch.load(args.ckpt)
+    m = build(args, kv, W, ck)
+    val = load_samples(args.samples, tok)
+    prompts = [tok.encode(t) for t in args.prompts] + [val[0][:args.excerpt]]
+    L, H = m.n_layer, m.n_head
+    out = {"model": os.path.basename(args.model_name), "semantics":
+           "assets/README.md section 8; positions 0..n-1; logits at every position",
+           "tau_g": m.tau_g, "tau_h": m.tau_h, "n_vocab": int(W["token_embd.weight"].shape[0]),
+           "n_layer": L, "n_head": H, "logit_digits": 7, "prompts": []}
+    for ids in prompts:
+        entry = {"text": "", "tokens": ids}
+        entry.update(vector_entry(m.forward_infer, ids, L, m.tau_g, m.tau_h, m.halt_first, 7))
+        out["prompts"].append(entry)
+    with open(args.out, "w") as f:
+        json.dump(out, f, separators=(",", ":"))
+        f.write("\n")
+    print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes)")
+    for e in out["prompts"]:
+        gd = e["gated"]
+        n = len(e["tokens"])
+        print(n, "tokens; token-layer ops", gd["token_layer_ops_executed"], "of", n * L,
+              "; head-ops", gd["head_ops_executed"], "of", gd["token_layer_ops_executed"] * H,
+              "; min margin", gd["min_decision_margin"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--base", required=True, help="the llama GGUF (F32), e.g. converted "
+                        "by tools/convert_llama2c")
+    common.add_argument("--halt-hidden", type=int, default=16)
+    common.add_argument("--halt-first", type=int, default=1)
+    common.add_argument("--ctx", type=int, default=128)
+    t = sub.add_parser("train", parents=[common])
+    t.add_argument("--samples", required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--steps", type=int, default=300)
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--lr", type=float, default=3e-2)
+    t.add_argument("--seed", type=int, default=1234)
+    t.add_argument("--soft-frac", type=float, default=0.4)
+    t.add_argument("--temp0", type=float, default=0.5)
+    t.add_argument("--temp1", type=float, default=0.1)
+    t.add_argument("--gate-bias0", type=float, default=2.0)
+    t.add_argument("--halt-bias0", type=float, default=-2.0)
+    t.add_argument("--target-head-skip", type=float, default=0.30)
+    t.add_argument("--target-tok-skip", type=float, default=0.20)
+    t.add_argument("--lam0", type=float, default=0.02)
+    t.add_argument("--dual-lr", type=float, default=0.02)
+    t.add_argument("--lam-cap", type=float, default=2.0)
+    t.add_argument("--log-every", type=int, default=10)
+    e = sub.add_parser("eval", parents=[common])
+    e.add_argument("--samples", required=True)
+    e.add_argument("--ckpt", required=True)
+    e.add_argument("--positions", type=int, default=2000)
+    e.add_argument("--points", nargs="+", default=["0.5,0.5"],
+                   help="tau_g,tau_h pairs")
+    e.add_argument("--out", default=None)
+    dc = sub.add_parser("depth-cost", parents=[common])
+    dc.add_argument("--samples", required=True)
+    dc.add_argument("--positions", type=int, default=2000)
+    x = sub.add_parser("export", parents=[common])
+    x.add_argument("--ckpt", required=True)
+    x.add_argument("--out", required=True)
+    x.add_argument("--name", required=True)
+    x.add_argument("--seeds", required=True, help="the training seeds, for the metadata")
+    x.add_argument("--tau-g", type=float, default=None)
+    x.add_argument("--tau-h", type=float, default=None)
+    v = sub.add_parser("vectors", parents=[common])
+    v.add_argument("--ckpt", required=True)
+    v.add_argument("--samples", required=True, help="validation samples (an excerpt)")
+    v.add_argument("--out", required=True)
+    v.add_argument("--model-name", required=True)
+    v.add_argument("--prompts", nargs="+", default=["Once upon a time", "Tom and Lily went"])
+    v.add_argument("--excerpt", type=int, default=40)
+    args = ap.parse_args()
+    {"train": cmd_train, "eval": cmd_eval, "depth-cost": cmd_depth_cost, "export": cmd_export,
+     "vectors": cmd_vectors}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
