@@ -39,6 +39,16 @@ endfunction()
 
 skim_vk_test(test_vk_smoke ENV "SKIM_TEST_VK_SYNC=1")
 skim_vk_test(test_vk_lifecycle)
+# Ops over tensors past maxStorageBufferRange split into pieces (a 4096-byte stand-in
+# limit, SKIM_VK_MAX_RANGE, set by the test itself), sync validation on.
+skim_vk_test(test_vk_split ENV "SKIM_TEST_VK_SYNC=1")
+# Plans of one backend on four threads at once (the thread rule of skim-backend.h), and
+# the same with every transfer through the shared staging area (SKIM_VK_STAGING).
+skim_vk_test(test_vk_threads)
+target_link_libraries(test_vk_threads PRIVATE Threads::Threads)
+add_test(NAME test_vk_threads_staging COMMAND test_vk_threads)
+set_tests_properties(test_vk_threads_staging PROPERTIES ENVIRONMENT "SKIM_VK_STAGING=4096"
+                     LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 # The failures of item 8 made to happen (a vkGetInstanceProcAddr wrapper, a missing loader
 # library): status, message, no leak, the backends still usable. No validation layer.
