@@ -224,15 +224,15 @@ static skim_status transfer(skim_vk_backend *vb, VkBuffer src, VkDeviceSize soff
     if (r != VK_SUCCESS) {
         return FAIL(vb, skim_vk_status(r), "vulkan: transfer: %s", skim_vk_result_str(r));
     }
-    /* After any earlier run's reads and writes of these buffers, and the host's writes of
-     * the staging area. */
+    /* After any earlier run's reads and writes of these buffers (compute shaders and
+     * transfers are all skim records; the host's writes of the staging area are made
+     * visible by the submission itself). */
     VkMemoryBarrier mb = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
-                         VK_ACCESS_HOST_WRITE_BIT,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
         .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
     };
-    vb->d.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
+    vb->d.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                                VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
     if (src) {
         VkBufferCopy c = {soff, doff, size};

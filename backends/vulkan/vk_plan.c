@@ -248,12 +248,13 @@ static skim_status record(skim_plan *p) {
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.pInheritanceInfo = &inh;
     skim_vk_begin(vb, vp->cmd, &bi);
-    /* What earlier runs, uploads and reads did is finished before this run touches it. */
+    /* What earlier runs, uploads and reads did is finished before this run touches it
+     * (the host's writes are made visible by the submission). */
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
-                       VK_ACCESS_HOST_WRITE_BIT;
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
-    vb->d.vkCmdPipelineBarrier(vp->cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
+    vb->d.vkCmdPipelineBarrier(vp->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT |
+                               VK_PIPELINE_STAGE_TRANSFER_BIT,
                                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
     r.pass = 1;
     st = skim_vk_record_pass(&r);
