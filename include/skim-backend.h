@@ -2,8 +2,11 @@
  *
  * A backend (CPU: skim-cpu.h, Vulkan: skim-vulkan.h) plans a built graph once: memory for
  * intermediates, weights placed, and on Vulkan the command buffer recorded. A plan then
- * runs many times; between runs the caller sets inputs and run parameters. A plan is used
- * by one thread at a time; separate plans may run on separate threads.
+ * runs many times; between runs the caller sets inputs and run parameters.
+ *
+ * Threads: one plan is used by one thread at a time, and plans of one backend may be
+ * created, run and destroyed on different threads at once (the backend locks what they
+ * share).
  *
  * Every call returns a status; on failure the plan's message (skim_plan_error) or the
  * backend's (skim_backend_error) says why, and the caller's buffers are untouched.

@@ -12,8 +12,26 @@
  *   SKIM_VK_RESOLVE=host   no indirect dispatch (SKIM_VK_RESOLVE_HOST), for comparison
  *   SKIM_VK_LOADER=path    the Vulkan loader library to open instead of libvulkan.so.1
  *   SKIM_VK_GUARD=1        guard bytes around every tensor, checked after each run
+ *   SKIM_VK_STAGING=N      tests: device buffers never mapped, every transfer through a
+ *                          staging area of N bytes (as on a GPU without host-visible VRAM)
+ *   SKIM_VK_MAX_RANGE=N    tests: bindings of at most N bytes (>= 256), below the device's
+ *                          maxStorageBufferRange, so that ops split as they do past it
  *
- * Thread safety: a backend and its plans are used by one thread at a time.
+ * Memory: weights, states and intermediates live in device-local memory (a type that is
+ * not host-visible where the device has one), with a fallback to another type when an
+ * allocation fails; a buffer past maxMemoryAllocationSize, or that no heap can hold, fails
+ * with DEVICE_MEMORY naming its bytes and the heaps' sizes. Transfers to memory that is
+ * not host-visible go through a staging area the backend keeps (at most 16 MiB). get_rows
+ * and plain 2-D mul_mat over a tensor past maxStorageBufferRange (an embedding, an output
+ * matrix over a large vocabulary) run as several dispatches over ranges of its rows; other
+ * ops over such a tensor are refused with TOO_LARGE.
+ *
+ * Threads: one plan is used by one thread at a time, and plans of one backend may be
+ * created, run and destroyed on different threads at once (the backend locks what they
+ * share).
+ * (On Vulkan the lock covers the queue, the command pool, the staging area and the
+ * pipelines made on first use; a run waits on its own fence, never for the queue or the
+ * device to idle.)
  * This header is C99 and C++ clean and includes the Vulkan headers with VK_NO_PROTOTYPES.
  */
 #ifndef SKIM_VULKAN_H

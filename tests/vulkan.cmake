@@ -39,6 +39,16 @@ endfunction()
 
 skim_vk_test(test_vk_smoke ENV "SKIM_TEST_VK_SYNC=1")
 skim_vk_test(test_vk_lifecycle)
+# Ops over tensors past maxStorageBufferRange split into pieces (a 4096-byte stand-in
+# limit, SKIM_VK_MAX_RANGE, set by the test itself), sync validation on.
+skim_vk_test(test_vk_split ENV "SKIM_TEST_VK_SYNC=1")
+# Plans of one backend on four threads at once (the thread rule of skim-backend.h), and
+# the same with every transfer through the shared staging area (SKIM_VK_STAGING).
+skim_vk_test(test_vk_threads)
+target_link_libraries(test_vk_threads PRIVATE Threads::Threads)
+add_test(NAME test_vk_threads_staging COMMAND test_vk_threads)
+set_tests_properties(test_vk_threads_staging PROPERTIES ENVIRONMENT "SKIM_VK_STAGING=4096"
+                     LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
 
 # The failures of item 8 made to happen (a vkGetInstanceProcAddr wrapper, a missing loader
 # library): status, message, no leak, the backends still usable. No validation layer.
@@ -122,4 +132,47 @@ if(SKIM_VOLK_DIR)
   target_link_libraries(test_vk_indirect PRIVATE skim_vulkan skim_core ${CMAKE_DL_LIBS} skim_warnings)
   add_test(NAME test_vk_indirect COMMAND test_vk_indirect)
   set_tests_properties(test_vk_indirect PROPERTIES LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 120)
+endif()
+
+# Stand-ins for other GPUs: lavapipe with 4-wide (128-bit) and 16-wide (512-bit) vectors,
+# so subgroups of 4 and 16 instead of 8, and the validation layer's best-practices checks
+# for NVIDIA, AMD and Arm. Every message left is one of the IDs docs/embedding.md explains
+# ("Best-practices checks"); any other fails. About 90 s of CI in all (-j2: about 45 s).
+if(TARGET test_golden AND TARGET test_property)
+  foreach(_w 128 512)
+    add_test(NAME test_vk_golden_lp${_w} COMMAND test_golden)
+    add_test(NAME test_vk_property_lp${_w} COMMAND test_property 40 500)
+    set_tests_properties(test_vk_golden_lp${_w} test_vk_property_lp${_w} PROPERTIES
+                         ENVIRONMENT "LP_NATIVE_VECTOR_WIDTH=${_w};SKIM_TEST_VK_SYNC=1"
+                         LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endforeach()
+  set(_bp_explained
+      AllocateMemory-ReuseAllocations AllocateMemory-SetPriority vkAllocateMemory-small-allocation
+      vkBindMemory-small-dedicated-allocation Pipeline-SortAndBind SpirvDeprecated_WorkgroupSize
+      VkCommandBuffer-AvoidSecondaryCmdBuffers vkBeginCommandBuffer-one-time-submit
+      CreatePipelinesLayout-KeepLayoutSmall CmdBuffer-highBarrierCount
+      vkCreateCommandPool-command-buffer-reset vkCreateInstance-specialuse-extension-debugging
+      vkCreateComputePipelines-compute-spatial-locality
+      vkCreateComputePipelines-compute-thread-group-alignment
+      vkCreateComputePipelines-compute-work-group-size)
+  list(TRANSFORM _bp_explained PREPEND UNASSIGNED-BestPractices-)
+  string(REPLACE ";" "," _bp_allow "${_bp_explained}")
+  foreach(_v NVIDIA AMD ARM)
+    string(TOLOWER ${_v} _vl)
+    add_test(NAME test_vk_golden_bp_${_vl} COMMAND test_golden)
+    add_test(NAME test_vk_property_bp_${_vl} COMMAND test_property 20 300)
+    set_tests_properties(test_vk_golden_bp_${_vl} test_vk_property_bp_${_vl} PROPERTIES ENVIRONMENT
+      "VK_LAYER_ENABLES=VK_VALIDATION_FEATURE_ENABLE_BEST_PRACTICES_EXT:VALIDATION_CHECK_ENABLE_VENDOR_SPECIFIC_${_v};SKIM_TEST_VK_ALLOW=${_bp_allow}"
+      LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endforeach()
+endif()
+
+# scripts/device-check.sh (for machines with a GPU) checked here without one: its
+# --dry-run prints every step and command and must reach the end.
+find_program(SKIM_BASH bash)
+if(SKIM_BASH)
+  add_test(NAME test_device_check_dry_run
+           COMMAND ${SKIM_BASH} ${PROJECT_SOURCE_DIR}/scripts/device-check.sh --dry-run)
+  set_tests_properties(test_device_check_dry_run PROPERTIES LABELS vulkan TIMEOUT 30
+                       PASS_REGULAR_EXPRESSION "device-check: == done")
 endif()

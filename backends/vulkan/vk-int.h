@@ -15,6 +15,13 @@
 typedef struct VolkDeviceTable VolkDeviceTable;
 
 #include "skim-impl.h"
+#if defined(_WIN32)
+#  include <windows.h>
+typedef CRITICAL_SECTION skim_vk_mutex; /* recursive */
+#else
+#  include <pthread.h>
+typedef pthread_mutex_t skim_vk_mutex; /* made PTHREAD_MUTEX_RECURSIVE */
+#endif
 #include "skim-vulkan.h"
 #include "skim_vk_pc.h"
 #include "skim_vk_shader_ids.h"
@@ -57,6 +64,7 @@ typedef struct skim_vk_buffer {
     void *map; /* non-NULL when host-visible (mapped for the buffer's life) */
     bool coherent;
     VkDeviceSize mem_bytes; /* allocationSize of mem, for skim_backend_query_memory */
+    uint32_t type;          /* its memory type */
 } skim_vk_buffer;
 
 typedef struct skim_vk_backend {
@@ -92,7 +100,36 @@ typedef struct skim_vk_backend {
     uint32_t wg_rows; /* specialization constant SKIM_VK_SPEC_WG_ROWS (vk_pipeline.c) */
     int64_t n_submits; /* every vkQueueSubmit this backend made (runs report the difference) */
     int64_t n_begins;  /* every vkBeginCommandBuffer it made (skim_vk_begin), likewise */
+    VkDeviceSize max_alloc; /* maxMemoryAllocationSize */
+    /* maxStorageBufferRange, or the lower SKIM_VK_MAX_RANGE (the split path's tests): a
+     * binding never spans more; an op over a larger tensor runs in pieces (vk_split.c). */
+    VkDeviceSize max_range;
+    bool no_map;        /* SKIM_VK_STAGING=N: device buffers unmapped (the staging path's tests) */
+    VkDeviceSize staging_cap; /* 0: vk_memory.c's default; SKIM_VK_STAGING=N: N bytes */
+    skim_vk_buffer staging;   /* vk_memory.c: the staging area, reused */
+    VkCommandBuffer staging_cb;
+    VkFence staging_fence;
+    /* Held while what the plans of this backend share is used: the queue, the command
+     * pool, the staging area, the pipelines made on first use, the submit counters. */
+    skim_vk_mutex lock;
+    bool lock_made;
 } skim_vk_backend;
+
+static inline void skim_vk_lock(skim_vk_backend *vb) {
+#if defined(_WIN32)
+    EnterCriticalSection(&vb->lock);
+#else
+    pthread_mutex_lock(&vb->lock);
+#endif
+}
+
+static inline void skim_vk_unlock(skim_vk_backend *vb) {
+#if defined(_WIN32)
+    LeaveCriticalSection(&vb->lock);
+#else
+    pthread_mutex_unlock(&vb->lock);
+#endif
+}
 
 /* vkBeginCommandBuffer, counted for the run stats' `recordings`. */
 static inline VkResult skim_vk_begin(skim_vk_backend *vb, VkCommandBuffer cb,
@@ -182,6 +219,8 @@ SKIM_HIDDEN skim_status skim_vk_upload(skim_vk_backend *vb, skim_vk_buffer *b, V
                                        const void *data, size_t size);
 SKIM_HIDDEN skim_status skim_vk_download(skim_vk_backend *vb, skim_vk_buffer *b, VkDeviceSize off,
                                          void *data, size_t size);
+/* Frees the staging area. */
+SKIM_HIDDEN void skim_vk_staging_destroy(skim_vk_backend *vb);
 SKIM_HIDDEN skim_status skim_vk_fill(skim_vk_backend *vb, skim_vk_buffer *b, VkDeviceSize off,
                                      VkDeviceSize size, uint32_t word);
 
@@ -212,6 +251,20 @@ SKIM_HIDDEN skim_status skim_vk_emit(skim_vk_rec *r, const skim_vk_dispatch *d);
 /* The buffer and byte offset of a tensor's data. */
 SKIM_HIDDEN bool skim_vk_locate(const skim_plan *p, const skim_tensor *t, skim_vk_buffer **buf,
                                 VkDeviceSize *off, VkDeviceSize *region_end);
+
+/* ---------------------------------------------------------------- vk_split.c */
+/* Whether a binding of t stays within vb->max_range. */
+SKIM_HIDDEN bool skim_vk_fits(skim_vk_rec *r, const skim_tensor *t);
+/* How many of t's rows (ne[1]) one binding can span (0: not even one). */
+SKIM_HIDDEN int64_t skim_vk_rows_per_piece(skim_vk_rec *r, const skim_tensor *t);
+/* *v = rows [row0, row0 + rows) of t, a view of t's storage (for one dispatch). */
+SKIM_HIDDEN void skim_vk_rows_view(skim_tensor *v, const skim_tensor *t, int64_t row0,
+                                   int64_t rows);
+/* TOO_LARGE: node's source t is past the range and cannot be split (why). */
+SKIM_HIDDEN skim_status skim_vk_split_fail(skim_vk_rec *r, const skim_tensor *node,
+                                           const skim_tensor *t, const char *why);
+/* Whether t's extents, and its strides in `unit` bytes, fit the shaders' 32 bits. */
+SKIM_HIDDEN bool skim_vk_u32_ok(const skim_tensor *t, size_t unit);
 
 /* ---------------------------------------------------------------- vk_guard.c */
 /* Offsets of a list of tensors packed into one buffer (with guard gaps when guard);

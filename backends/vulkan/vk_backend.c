@@ -1,4 +1,5 @@
 /* vk_backend.c - the Vulkan backend's skim_backend_i table, create and destroy. */
+#define _XOPEN_SOURCE 700 /* PTHREAD_MUTEX_RECURSIVE */
 #include "vk-int.h"
 
 #include <stdio.h>
@@ -8,12 +9,24 @@
 static void vk_destroy(skim_backend *be) {
     skim_vk_backend *vb = be->impl;
     if (vb) {
-        if (vb->dev && vb->d.vkDeviceWaitIdle) {
+        /* Plans and stores are gone (their fences waited on); an engine's device keeps
+         * its own work, so only skim's own device is waited for. */
+        if (vb->own_device && vb->dev && vb->d.vkDeviceWaitIdle) {
             vb->d.vkDeviceWaitIdle(vb->dev);
+        }
+        if (vb->dev) {
+            skim_vk_staging_destroy(vb);
         }
         skim_vk_custom_destroy(vb);
         skim_vk_pipelines_destroy(vb);
         skim_vk_device_destroy(vb);
+        if (vb->lock_made) {
+#if defined(_WIN32)
+            DeleteCriticalSection(&vb->lock);
+#else
+            pthread_mutex_destroy(&vb->lock);
+#endif
+        }
         skim_free(&be->alloc, vb);
     }
     skim_allocator raw = be->mem.base; /* be itself came from the caller's allocator */
@@ -66,6 +79,28 @@ skim_status skim_backend_create_vulkan_msg(const skim_vulkan_desc *desc, skim_ba
     vb->debug = dd.debug;
     vb->debug_user = dd.debug_user;
     vb->cache_io = dd.cache;
+#if defined(_WIN32)
+    InitializeCriticalSection(&vb->lock);
+    vb->lock_made = true;
+#else
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    vb->lock_made = pthread_mutex_init(&vb->lock, &ma) == 0;
+    pthread_mutexattr_destroy(&ma);
+    if (!vb->lock_made) {
+        vk_destroy(be);
+        if (msg && msg_size) snprintf(msg, msg_size, "vulkan: a mutex could not be made");
+        return SKIM_ERR_OUT_OF_MEMORY;
+    }
+#endif
+    /* SKIM_VK_STAGING=N: device buffers unmapped and a staging area of N bytes (tests). */
+    const char *stg = getenv("SKIM_VK_STAGING");
+    long long stg_n = stg ? atoll(stg) : 0;
+    if (stg_n > 0) {
+        vb->no_map = true;
+        vb->staging_cap = (VkDeviceSize)(stg_n < 256 ? 256 : stg_n);
+    }
     const char *res = getenv("SKIM_VK_RESOLVE");
     const char *mv = getenv("SKIM_VK_MUL_MV");
     vb->force_mul_mv = mv && strcmp(mv, "1") == 0;

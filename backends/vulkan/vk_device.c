@@ -262,15 +262,33 @@ static skim_status pick_device(skim_vk_backend *vb, int index) {
     return st;
 }
 
+static int env_int(const char *name, int def) {
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : def;
+}
+
 /* Fills vb->props, memprops, info from the physical device. */
 static void query_features(skim_vk_backend *vb, VkPhysicalDeviceVulkan11Features *f11,
                            VkPhysicalDeviceShaderFloat16Int8Features *f16) {
     vb->i.GetPhysicalDeviceProperties(vb->phys, &vb->props);
     vb->i.GetPhysicalDeviceMemoryProperties(vb->phys, &vb->memprops);
-    VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceMaintenance3Properties m3 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
+    };
+    VkPhysicalDeviceSubgroupProperties sg = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
+        .pNext = &m3,
+    };
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
     p2.pNext = &sg;
     vb->i.GetPhysicalDeviceProperties2(vb->phys, &p2);
+    /* Vulkan 1.1 requires at least 1 GiB; a 0 (a faulty layer) reads as that minimum. */
+    vb->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : (VkDeviceSize)1 << 30;
+    vb->max_range = vb->props.limits.maxStorageBufferRange;
+    VkDeviceSize test_range = (VkDeviceSize)env_int("SKIM_VK_MAX_RANGE", 0);
+    if (test_range >= 256 && test_range < vb->max_range) {
+        vb->max_range = test_range; /* the split path's tests: a lower limit */
+    }
     memset(f11, 0, sizeof *f11);
     memset(f16, 0, sizeof *f16);
     f11->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES;
@@ -333,11 +351,6 @@ static skim_status create_device(skim_vk_backend *vb, const skim_vulkan_desc *de
     vb->own_device = true;
     vb->qfam = fam;
     return SKIM_OK;
-}
-
-static int env_int(const char *name, int def) {
-    const char *v = getenv(name);
-    return v && *v ? atoi(v) : def;
 }
 
 static skim_status adopt_external(skim_vk_backend *vb, const skim_vulkan_external *x) {

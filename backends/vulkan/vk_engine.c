@@ -31,8 +31,10 @@ skim_status skim_vulkan_plan_record(skim_plan *p, VkCommandBuffer cmd) {
     vp->external_pending = true;
     p->running = true;
     skim_atomic_add(&p->store->running, 1);
+    skim_vk_lock(vb);
     vp->submit_mark = vb->n_submits; /* the engine submits: this run counts none of skim's */
     vp->begin_mark = vb->n_begins;
+    skim_vk_unlock(vb);
     return SKIM_OK;
 }
 

@@ -190,14 +190,37 @@ static skim_vk_shader_id by_wtype(skim_type t, skim_vk_shader_id f32) {
     }
 }
 
-skim_status skim_vk_op_get_rows(skim_vk_rec *r, const skim_tensor *node) {
-    const skim_tensor *w = node->src[0];
+/* get_rows from rows [row0, row0 + w->ne[1]) of a matrix of `rows` rows. */
+static skim_status get_rows_piece(skim_vk_rec *r, const skim_tensor *node, const skim_tensor *w,
+                                  int64_t row0, int64_t rows) {
     skim_vk_dispatch d;
     skim_vk_dispatch_init(&d, by_wtype(w->type, SKIM_VK_SHADER_GET_ROWS_F32), node);
+    d.bind[1] = w;
     skim_vk_set_strides(d.pc.nba, w);
     d.pc.i[0] = (int32_t)w->ne[1];
+    d.pc.i[1] = (int32_t)row0;
+    d.pc.i[2] = (int32_t)rows;
     grid_items(r, &d, node, skim_tensor_nelements(node), 256);
     return skim_vk_emit(r, &d);
+}
+
+/* A matrix past maxStorageBufferRange (an embedding): one dispatch per range of rows. */
+skim_status skim_vk_op_get_rows(skim_vk_rec *r, const skim_tensor *node) {
+    const skim_tensor *w = node->src[0];
+    if (skim_vk_fits(r, w) || w->ne[2] * w->ne[3] != 1) {
+        return get_rows_piece(r, node, w, 0, w->ne[1]);
+    }
+    int64_t per = skim_vk_rows_per_piece(r, w);
+    if (per < 1) {
+        return skim_vk_split_fail(r, node, w, "one row of it does too");
+    }
+    skim_status st = SKIM_OK;
+    for (int64_t r0 = 0; st == SKIM_OK && r0 < w->ne[1]; r0 += per) {
+        skim_tensor piece;
+        skim_vk_rows_view(&piece, w, r0, w->ne[1] - r0 < per ? w->ne[1] - r0 : per);
+        st = get_rows_piece(r, node, &piece, r0, w->ne[1]);
+    }
+    return st;
 }
 
 /* Whether mul_mat.comp's VEC4 variant can run node: F32 x with contiguous rows, K (and
@@ -290,7 +313,50 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     return skim_vk_emit(r, &d);
 }
 
-skim_status skim_vk_op_mul_mat(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_MM_DENSE); }
+/* A dense mul_mat whose weights, x or output pass maxStorageBufferRange (an output matrix
+ * over a large vocabulary): pieces of at most `mp` weight rows (output rows) times `np`
+ * columns, each binding those rows of the weights, those columns of x and that block of
+ * the output. */
+static skim_status mul_mat_split(skim_vk_rec *r, const skim_tensor *node) {
+    const skim_tensor *w = node->src[0], *x = node->src[1];
+    if (node->bound || node->ne[2] * node->ne[3] != 1 || w->ne[2] * w->ne[3] != 1 ||
+        x->ne[2] * x->ne[3] != 1) {
+        return skim_vk_split_fail(r, node, w, "is batched or bounded (only a plain 2-D "
+                                  "mul_mat is split)");
+    }
+    int64_t mp = skim_vk_rows_per_piece(r, w);
+    int64_t np = skim_vk_rows_per_piece(r, x);
+    skim_tensor dt = *node; /* the output's columns as rows of a matrix */
+    int64_t nd = skim_vk_rows_per_piece(r, &dt);
+    np = nd < np ? nd : np;
+    if (mp < 1 || np < 1) {
+        return skim_vk_split_fail(r, node, mp < 1 ? w : x, "one row of it does too");
+    }
+    skim_status st = SKIM_OK;
+    for (int64_t n0 = 0; st == SKIM_OK && n0 < node->ne[1]; n0 += np) {
+        int64_t nn = node->ne[1] - n0 < np ? node->ne[1] - n0 : np;
+        for (int64_t m0 = 0; st == SKIM_OK && m0 < node->ne[0]; m0 += mp) {
+            int64_t mm = node->ne[0] - m0 < mp ? node->ne[0] - m0 : mp;
+            skim_tensor wp, xp, dp;
+            skim_vk_rows_view(&wp, w, m0, mm);
+            skim_vk_rows_view(&xp, x, n0, nn);
+            skim_vk_rows_view(&dp, node, n0, nn);
+            dp.ne[0] = mm;
+            dp.view_offs += (size_t)m0 * node->nb[0];
+            dp.src[0] = &wp;
+            dp.src[1] = &xp;
+            st = mul_mat(r, &dp, SKIM_VK_MM_DENSE);
+        }
+    }
+    return st;
+}
+
+skim_status skim_vk_op_mul_mat(skim_vk_rec *r, const skim_tensor *n) {
+    if (!skim_vk_fits(r, n->src[0]) || !skim_vk_fits(r, n->src[1]) || !skim_vk_fits(r, n)) {
+        return mul_mat_split(r, n);
+    }
+    return mul_mat(r, n, SKIM_VK_MM_DENSE);
+}
 skim_status skim_vk_op_mul_mat_sel(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_MM_SEL); }
 skim_status skim_vk_op_mul_mat_sel_k(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_MM_SEL_K); }
 

@@ -57,8 +57,10 @@ typedef struct skim_vk_store {
 void skim_vk_store_destroy(skim_store *s) {
     skim_vk_backend *vb = s->be->impl;
     skim_vk_store *vs = s->impl;
+    skim_vk_lock(vb);
     skim_vk_buffer_destroy(vb, &vs->weights);
     skim_vk_buffer_destroy(vb, &vs->states);
+    skim_vk_unlock(vb);
     skim_free(&s->be->alloc, vs->w_off);
     skim_free(&s->be->alloc, vs->st_off);
     skim_free(&s->be->alloc, vs);
@@ -72,7 +74,17 @@ skim_status skim_vk_store_fill(skim_store *s, int i) {
                         fill_word(s->states[i]));
 }
 
+static skim_status store_create(skim_backend *be, skim_store *s);
+
 skim_status skim_vk_store_create(skim_backend *be, skim_store *s) {
+    skim_vk_backend *vb = be->impl;
+    skim_vk_lock(vb);
+    skim_status st = store_create(be, s);
+    skim_vk_unlock(vb);
+    return st;
+}
+
+static skim_status store_create(skim_backend *be, skim_store *s) {
     skim_vk_backend *vb = be->impl;
     skim_vk_store *vs = skim_calloc(&be->alloc, 1, sizeof *vs);
     if (!vs) {
@@ -236,12 +248,13 @@ static skim_status record(skim_plan *p) {
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
     bi.pInheritanceInfo = &inh;
     skim_vk_begin(vb, vp->cmd, &bi);
-    /* What earlier runs, uploads and reads did is finished before this run touches it. */
+    /* What earlier runs, uploads and reads did is finished before this run touches it
+     * (the host's writes are made visible by the submission). */
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER};
-    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT |
-                       VK_ACCESS_HOST_WRITE_BIT;
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
     mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
-    vb->d.vkCmdPipelineBarrier(vp->cmd, VK_PIPELINE_STAGE_ALL_COMMANDS_BIT,
+    vb->d.vkCmdPipelineBarrier(vp->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT |
+                               VK_PIPELINE_STAGE_TRANSFER_BIT,
                                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
     r.pass = 1;
     st = skim_vk_record_pass(&r);
@@ -262,7 +275,19 @@ static skim_status record(skim_plan *p) {
     return st;
 }
 
+static skim_status plan_create(skim_backend *be, skim_plan *p);
+
+/* Plan creation and destruction hold the backend's lock: the command pool, pipelines made
+ * on first use and the staging area are the backend's. */
 skim_status skim_vk_plan_create(skim_backend *be, skim_plan *p) {
+    skim_vk_backend *vb = be->impl;
+    skim_vk_lock(vb);
+    skim_status st = plan_create(be, p);
+    skim_vk_unlock(vb);
+    return st;
+}
+
+static skim_status plan_create(skim_backend *be, skim_plan *p) {
     skim_vk_backend *vb = be->impl;
     if (p->mode != SKIM_MODE_SKIP) {
         return PFAIL(p, SKIM_ERR_UNSUPPORTED, "vulkan: plan mode MASKED_DENSE is the CPU "
@@ -294,6 +319,7 @@ void skim_vk_plan_destroy(skim_plan *p) {
     if (!vp) {
         return;
     }
+    skim_vk_lock(vb);
     if (vp->fence) vb->d.vkDestroyFence(vb->dev, vp->fence, vb->vka);
     if (vp->cmd) vb->d.vkFreeCommandBuffers(vb->dev, vb->pool, 1, &vp->cmd);
     if (vp->primary) vb->d.vkFreeCommandBuffers(vb->dev, vb->pool, 1, &vp->primary);
@@ -304,6 +330,7 @@ void skim_vk_plan_destroy(skim_plan *p) {
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) {
         skim_vk_buffer_destroy(vb, bufs[k]);
     }
+    skim_vk_unlock(vb);
     skim_free(&p->be->alloc, vp->w_off);
     skim_free(&p->be->alloc, vp->in_off);
     skim_free(&p->be->alloc, vp->st_off);
@@ -334,15 +361,17 @@ skim_status skim_vk_run_async(skim_plan *p) {
     skim_vk_backend *vb = p->be->impl;
     skim_vk_plan *vp = p->impl;
     skim_vk_write_params(p);
-    vp->submit_mark = vb->n_submits;
-    vp->begin_mark = vb->n_begins;
     VkResult r = vb->d.vkResetFences(vb->dev, 1, &vp->fence);
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO};
     si.commandBufferCount = 1;
     si.pCommandBuffers = &vp->primary;
     if (r == VK_SUCCESS) {
+        skim_vk_lock(vb); /* the queue is the backend's */
+        vp->submit_mark = vb->n_submits;
+        vp->begin_mark = vb->n_begins;
         r = vb->d.vkQueueSubmit(vb->queue, 1, &si, vp->fence);
         vb->n_submits++;
+        skim_vk_unlock(vb);
     }
     if (r != VK_SUCCESS) {
         return PFAIL(p, skim_vk_status(r), "vulkan: vkQueueSubmit: %s", skim_vk_result_str(r));
@@ -354,10 +383,12 @@ skim_status skim_vk_wait(skim_plan *p) {
     skim_vk_backend *vb = p->be->impl;
     skim_vk_plan *vp = p->impl;
     if (vp->external_pending) {
-        /* A run an engine submitted: only the engine knows when it ends. */
-        vb->d.vkDeviceWaitIdle(vb->dev);
+        /* A run an engine submitted: only the engine knows when it ends, and its queue and
+         * device are its own (never waited for here). skim_plan_destroy comes here too:
+         * the engine must have waited for its submission before destroying the plan. */
         vp->external_pending = false;
-        return skim_vk_finish(p);
+        return PFAIL(p, SKIM_ERR_STATE, "vulkan: a run recorded into an engine's command "
+                     "buffer ends with skim_vulkan_plan_complete, after the engine's own wait");
     }
     VkResult r = vb->d.vkWaitForFences(vb->dev, 1, &vp->fence, VK_TRUE, UINT64_MAX);
     if (r != VK_SUCCESS) {
@@ -381,9 +412,13 @@ skim_status skim_vk_finish(skim_plan *p) {
     }
     /* The submissions of this run (a recorded run: the engine's, 0), before the guard
      * check's own downloads. */
+    /* With plans of this backend running on other threads, their submissions in the
+     * meantime count here too. */
+    skim_vk_lock(vb);
     p->submits = vb->n_submits - vp->submit_mark;
-    uint32_t flags = ((const uint32_t *)vp->params.map)[0];
     p->recordings = vb->n_begins - vp->begin_mark + (p->has_run ? 0 : vp->plan_begins);
+    skim_vk_unlock(vb);
+    uint32_t flags = ((const uint32_t *)vp->params.map)[0];
     if (vb->guard) {
         skim_status st = skim_vk_guard_check(p);
         if (st != SKIM_OK) {

@@ -79,11 +79,15 @@ static skim_status bind_info(skim_vk_rec *r, skim_vk_dispatch *d, int k, const s
     VkDeviceSize align = r->vb->props.limits.minStorageBufferOffsetAlignment;
     VkDeviceSize al = off - off % align, rem = off - al;
     size_t unit = t->sel_kind ? 4 : skim_vk_unit(t->type);
-    if (end - al > r->vb->props.limits.maxStorageBufferRange) {
+    if (end - al > r->vb->max_range) {
         return PFAIL(r->p, SKIM_ERR_TOO_LARGE, "vulkan: tensor %s (%s) spans %llu bytes, past "
-                     "the device's maxStorageBufferRange of %u", t->name[0] ? t->name : "#",
+                     "the device's maxStorageBufferRange of %llu", t->name[0] ? t->name : "#",
                      skim_op_name(t->op), (unsigned long long)(end - al),
-                     r->vb->props.limits.maxStorageBufferRange);
+                     (unsigned long long)r->vb->max_range);
+    }
+    if (!skim_vk_u32_ok(t, unit)) { /* cannot happen within the range: checked all the same */
+        return PFAIL(r->p, SKIM_ERR_TOO_LARGE, "vulkan: tensor %s (%s): an extent or stride "
+                     "passes 32 bits", t->name[0] ? t->name : "#", skim_op_name(t->op));
     }
     if (k < 4) {
         d->pc.off[k] += (uint32_t)(rem / unit);

@@ -3,7 +3,11 @@
  * through a vkGetInstanceProcAddr wrapper around the real loader (skim_vulkan_desc.
  * get_instance_proc_addr), no device, a Vulkan 1.0 device, a device without enough
  * storage-buffer bindings, out of device memory (vkAllocateMemory fails for big
- * buffers) and a lost device (vkQueueSubmit or vkWaitForFences says so). Each must give
+ * buffers) and a lost device (vkQueueSubmit or vkWaitForFences says so). Memory as
+ * discrete GPUs have it, faked on lavapipe's one memory type: a device-local type that is
+ * not host-visible beside the real one (buffers go there, transfers through the staging
+ * area), its allocations failing (the fallback to the other type), a heap too small and
+ * a low maxMemoryAllocationSize (clear errors naming the bytes). Each must give
  * its status and a message, leak nothing (skim's allocator and our VkAllocationCallbacks
  * both balance after destroy), and leave the CPU backend, and after a memory failure the
  * Vulkan backend itself, usable. No validation layer here: the faked answers would
@@ -24,7 +28,7 @@ static int failures;
 
 typedef enum fault {
     F_NONE, F_NO_DEVICE, F_VULKAN_10, F_FEW_BINDINGS, F_DEVICE_MEMORY, F_LOST_SUBMIT, F_LOST_WAIT,
-    F_SMALL_GRID
+    F_SMALL_GRID, F_TWO_TYPES, F_TWO_TYPES_FAIL0, F_SMALL_HEAP, F_SMALL_MAX_ALLOC
 } fault;
 static fault g_fault;
 static int g_armed; /* faults of running devices start when the test arms them */
@@ -38,6 +42,37 @@ static PFN_vkQueueSubmit real_submit;
 static PFN_vkWaitForFences real_wait;
 static PFN_vkBeginCommandBuffer real_begin;
 static long g_begins; /* vkBeginCommandBuffer calls seen, whatever the fault */
+static PFN_vkGetPhysicalDeviceMemoryProperties real_memprops;
+static PFN_vkGetPhysicalDeviceProperties2 real_props2;
+static PFN_vkGetBufferMemoryRequirements real_reqs;
+static long g_type_allocs[2]; /* F_TWO_TYPES*: allocations made in faked type 0 and 1 */
+
+static bool two_types(void) { return g_fault == F_TWO_TYPES || g_fault == F_TWO_TYPES_FAIL0; }
+
+/* F_TWO_TYPES: type 0 becomes DEVICE_LOCAL only (a discrete GPU's VRAM), type 1 the real
+ * type 0; both allocate from the real one. F_SMALL_HEAP: heap 0 holds 1 MiB. */
+static VKAPI_ATTR void VKAPI_CALL f_memprops(VkPhysicalDevice d, VkPhysicalDeviceMemoryProperties *m) {
+    real_memprops(d, m);
+    if (two_types() && m->memoryTypeCount >= 1) {
+        m->memoryTypes[1] = m->memoryTypes[0];
+        m->memoryTypes[0].propertyFlags = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
+        m->memoryTypeCount = 2;
+    }
+    if (g_fault == F_SMALL_HEAP) m->memoryHeaps[0].size = 1u << 20;
+}
+
+static VKAPI_ATTR void VKAPI_CALL f_props2(VkPhysicalDevice d, VkPhysicalDeviceProperties2 *p) {
+    real_props2(d, p);
+    for (VkBaseOutStructure *s = (VkBaseOutStructure *)p; s; s = s->pNext) {
+        if (s->sType == VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES && g_fault == F_SMALL_MAX_ALLOC)
+            ((VkPhysicalDeviceMaintenance3Properties *)s)->maxMemoryAllocationSize = 1u << 20;
+    }
+}
+
+static VKAPI_ATTR void VKAPI_CALL f_reqs(VkDevice d, VkBuffer b, VkMemoryRequirements *r) {
+    real_reqs(d, b, r);
+    if (two_types() && (r->memoryTypeBits & 1u)) r->memoryTypeBits |= 2u;
+}
 
 static VKAPI_ATTR VkResult VKAPI_CALL f_enum(VkInstance i, uint32_t *n, VkPhysicalDevice *d) {
     if (g_fault == F_NO_DEVICE) {
@@ -60,6 +95,13 @@ static VKAPI_ATTR VkResult VKAPI_CALL f_alloc(VkDevice d, const VkMemoryAllocate
                                               const VkAllocationCallbacks *a, VkDeviceMemory *m) {
     if (g_fault == F_DEVICE_MEMORY && g_armed && ai->allocationSize >= (1u << 20))
         return VK_ERROR_OUT_OF_DEVICE_MEMORY;
+    if (two_types()) {
+        if (ai->memoryTypeIndex == 0 && g_fault == F_TWO_TYPES_FAIL0) return VK_ERROR_OUT_OF_DEVICE_MEMORY;
+        g_type_allocs[ai->memoryTypeIndex & 1]++;
+        VkMemoryAllocateInfo real = *ai;
+        real.memoryTypeIndex = 0;
+        return real_alloc(d, &real, a, m);
+    }
     return real_alloc(d, ai, a, m);
 }
 
@@ -88,6 +130,10 @@ static VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL f_gdpa(VkDevice d, const char *n
     if (!strcmp(name, "vkQueueSubmit")) { real_submit = (PFN_vkQueueSubmit)r; return FN(f_submit); }
     if (!strcmp(name, "vkWaitForFences")) { real_wait = (PFN_vkWaitForFences)r; return FN(f_wait); }
     if (!strcmp(name, "vkBeginCommandBuffer")) { real_begin = (PFN_vkBeginCommandBuffer)r; return FN(f_begin); }
+    if (!strcmp(name, "vkGetBufferMemoryRequirements")) {
+        real_reqs = (PFN_vkGetBufferMemoryRequirements)r;
+        return FN(f_reqs);
+    }
     return r;
 }
 
@@ -96,6 +142,14 @@ static VKAPI_ATTR PFN_vkVoidFunction VKAPI_CALL f_gipa(VkInstance i, const char 
     if (!r || !i) return r;
     if (!strcmp(name, "vkGetDeviceProcAddr")) { real_gdpa = (PFN_vkGetDeviceProcAddr)r; return FN(f_gdpa); }
     if (!strcmp(name, "vkEnumeratePhysicalDevices")) { real_enum = (PFN_vkEnumeratePhysicalDevices)r; return FN(f_enum); }
+    if (!strcmp(name, "vkGetPhysicalDeviceMemoryProperties")) {
+        real_memprops = (PFN_vkGetPhysicalDeviceMemoryProperties)r;
+        return FN(f_memprops);
+    }
+    if (!strcmp(name, "vkGetPhysicalDeviceProperties2")) {
+        real_props2 = (PFN_vkGetPhysicalDeviceProperties2)r;
+        return FN(f_props2);
+    }
     if (!strcmp(name, "vkGetPhysicalDeviceProperties")) {
         real_props = (PFN_vkGetPhysicalDeviceProperties)r;
         return FN(f_props);
@@ -263,8 +317,8 @@ static void device_memory(void) {
     g_armed = 1;
     skim_status s = small_run(be, 1 << 19, &rs, msg, sizeof msg); /* 2 MiB buffers */
     g_armed = 0;
-    EXPECT(s == SKIM_ERR_DEVICE_MEMORY && strstr(msg, "allocating"), "out of device memory -> %s (%s)",
-           skim_status_str(s), msg);
+    EXPECT(s == SKIM_ERR_DEVICE_MEMORY && strstr(msg, "needs 4194304 bytes") && strstr(msg, "heap 0"),
+           "out of device memory -> %s (%s)", skim_status_str(s), msg);
     printf("%-28s %s: %s\n", "out of device memory", skim_status_str(s), msg);
     s = small_run(be, 1 << 19, &rs, msg, sizeof msg);
     EXPECT(s == SKIM_OK && rs == SKIM_OK, "the backend after a memory failure: %s / %s (%s)",
@@ -272,6 +326,58 @@ static void device_memory(void) {
     skim_backend_destroy(be);
     g_fault = F_NONE;
     expect_no_leak(&e, "out of device memory");
+}
+
+/* Device memory laid out as on a discrete GPU (F_TWO_TYPES): buffers go to the
+ * device-local type that is not host-visible, outputs come back through the staging area;
+ * when that type's allocations fail (F_TWO_TYPES_FAIL0) they fall back to the other type.
+ * Both runs give y = 3x (small_run checks every value). */
+static void memory_types(fault f, const char *what, int want_type) {
+    env e;
+    env_init(&e, true);
+    g_fault = f;
+    skim_backend *be = NULL;
+    EXPECT(skim_backend_create_vulkan(&e.d, &be) == SKIM_OK, "create for %s", what);
+    if (!be) return;
+    char msg[256];
+    skim_status rs = SKIM_ERR_STATE;
+    long before[2] = {g_type_allocs[0], g_type_allocs[1]};
+    skim_status s = small_run(be, 1 << 18, &rs, msg, sizeof msg); /* 1 MiB buffers */
+    long made[2] = {g_type_allocs[0] - before[0], g_type_allocs[1] - before[1]};
+    EXPECT(s == SKIM_OK && rs == SKIM_OK, "%s: %s / %s (%s)", what, skim_status_str(s),
+           skim_status_str(rs), msg);
+    /* The arena, the dummy and the indirect buffer are device buffers; the inputs, the
+     * parameters, the readback and the staging area host-visible ones. */
+    EXPECT(made[want_type] >= 3, "%s: %ld allocations in type 0, %ld in type 1", what, made[0],
+           made[1]);
+    printf("%-28s run %s; allocations in the device-local-only type %ld, the other %ld\n", what,
+           skim_status_str(rs), made[0], made[1]);
+    skim_backend_destroy(be);
+    g_fault = F_NONE;
+    expect_no_leak(&e, what);
+}
+
+/* A heap smaller than a buffer, or a buffer past maxMemoryAllocationSize: DEVICE_MEMORY
+ * naming the bytes and the limit, and the backend still runs what fits. */
+static void memory_limits(fault f, const char *want, const char *what) {
+    env e;
+    env_init(&e, true);
+    g_fault = f;
+    skim_backend *be = NULL;
+    EXPECT(skim_backend_create_vulkan(&e.d, &be) == SKIM_OK, "create for %s", what);
+    if (!be) return;
+    char msg[256];
+    skim_status rs = SKIM_OK;
+    skim_status s = small_run(be, 1 << 19, &rs, msg, sizeof msg); /* 2 MiB buffers */
+    EXPECT(s == SKIM_ERR_DEVICE_MEMORY && strstr(msg, "needs 4194304 bytes") && strstr(msg, want),
+           "%s -> %s (%s)", what, skim_status_str(s), msg);
+    printf("%-28s %s: %s\n", what, skim_status_str(s), msg);
+    s = small_run(be, 4096, &rs, msg, sizeof msg);
+    EXPECT(s == SKIM_OK && rs == SKIM_OK, "%s: a small graph after it: %s / %s (%s)", what,
+           skim_status_str(s), skim_status_str(rs), msg);
+    skim_backend_destroy(be);
+    g_fault = F_NONE;
+    expect_no_leak(&e, what);
 }
 
 static void device_lost(fault f, const char *what) {
@@ -348,6 +454,10 @@ int main(void) {
     create_fails(F_VULKAN_10, "1.1", "a Vulkan 1.0 device");
     create_fails(F_FEW_BINDINGS, "storage buffers", "8 storage buffers per stage");
     device_memory();
+    memory_types(F_TWO_TYPES, "device-local-only memory", 0);
+    memory_types(F_TWO_TYPES_FAIL0, "its allocations failing", 1);
+    memory_limits(F_SMALL_HEAP, "heap 0: 1048576 bytes", "a 1 MiB heap");
+    memory_limits(F_SMALL_MAX_ALLOC, "maxMemoryAllocationSize of 1048576", "maxMemoryAllocationSize 1 MiB");
     device_lost(F_LOST_SUBMIT, "device lost at submit");
     device_lost(F_LOST_WAIT, "device lost at wait");
     small_grid();
