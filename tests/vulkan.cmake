@@ -123,3 +123,8 @@ if(SKIM_VOLK_DIR)
   add_test(NAME test_vk_indirect COMMAND test_vk_indirect)
   set_tests_properties(test_vk_indirect PROPERTIES LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 120)
 endif()
+
+# The fused chains of the Vulkan backend (vk_fuse.c), each against a double reference and
+# against the same graph unfused, with synchronization validation.
+skim_vk_test(test_vk_fused ENV "SKIM_TEST_VK_SYNC=1")
+target_link_libraries(test_vk_fused PRIVATE skim_test_common)

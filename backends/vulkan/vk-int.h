@@ -4,7 +4,7 @@
  * instance, device choice, features), vk_memory.c (buffers, uploads, downloads),
  * vk_pipeline.c (layouts, pipelines on first use, the pipeline cache), vk_plan.c (plan
  * buffers, runs), vk_record.c (descriptors, the recorded command buffer, indirect
- * dispatch), vk_ops.c / vk_ops_sel.c (skim_vk_op_<name>: one short dispatch function per
+ * dispatch), vk_fuse.c (chains recorded as one dispatch), vk_ops.c / vk_ops_sel.c (skim_vk_op_<name>: one short dispatch function per
  * row of ops.def), vk_volk.c (volk.c, renamed). */
 #ifndef SKIM_VK_INT_H
 #define SKIM_VK_INT_H
@@ -79,6 +79,7 @@ typedef struct skim_vk_backend {
     bool no_vec4;      /* SKIM_VK_NO_VEC4=1: never mul_mat.comp's VEC4 variants (tests) */
     bool barrier_every; /* SKIM_VK_BARRIERS=every: a barrier between any two dispatches */
     bool arena_reuse;   /* SKIM_VK_ARENA=reuse: the liveness plan's offsets however small */
+    bool no_fuse;       /* SKIM_VK_FUSE=0: every node its own dispatch (vk_fuse.c) */
     skim_vulkan_debug_fn debug;
     void *debug_user;
     skim_vulkan_cache cache_io;
@@ -140,6 +141,15 @@ typedef struct skim_vk_access {
 
 struct skim_vk_queued; /* vk_record.c: a dispatch of pass 1, recorded once scheduled */
 
+/* vk_fuse.c: per node index, its part in a fused chain. At the chain's last node: the
+ * head (whose op function records the chain), the operand and epilogue (SKIM_VK_EPI_*).
+ * Its other nodes are absorbed (they record nothing). */
+typedef struct skim_vk_fusion {
+    const skim_tensor *head, *last, *operand;
+    uint32_t epi;
+    bool absorbed;
+} skim_vk_fusion;
+
 /* The recorder handed to skim_vk_op_<name>: pass 0 only counts (no Vulkan calls). */
 typedef struct skim_vk_rec {
     skim_vk_backend *vb;
@@ -150,6 +160,8 @@ typedef struct skim_vk_rec {
     int64_t n_dispatch, n_barrier; /* recorded by pass 1: the run stats' figures */
     struct skim_vk_queued *q;      /* pass 1: the dispatches in graph order */
     int n_q, cap_q;
+    skim_vk_fusion *fuse;          /* per node index (vk_fuse.c) */
+    const skim_vk_fusion *cur;     /* the chain the op function being called records, or NULL */
 } skim_vk_rec;
 
 /* A dispatch: the shader, its push constants, the tensors at bindings 0..8 (NULL:
@@ -212,6 +224,10 @@ SKIM_HIDDEN skim_status skim_vk_emit(skim_vk_rec *r, const skim_vk_dispatch *d);
 /* The buffer and byte offset of a tensor's data. */
 SKIM_HIDDEN bool skim_vk_locate(const skim_plan *p, const skim_tensor *t, skim_vk_buffer **buf,
                                 VkDeviceSize *off, VkDeviceSize *region_end);
+
+/* ---------------------------------------------------------------- vk_fuse.c */
+/* Fills r->fuse (allocated; the caller frees it): the chains recorded as one dispatch. */
+SKIM_HIDDEN skim_status skim_vk_fuse_plan(skim_vk_rec *r);
 
 /* ---------------------------------------------------------------- vk_guard.c */
 /* Offsets of a list of tensors packed into one buffer (with guard gaps when guard);

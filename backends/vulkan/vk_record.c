@@ -345,22 +345,27 @@ static skim_status emit_fill(skim_vk_rec *r, const skim_tensor *sel, int slot) {
     return emit_raw(r, &d, raw);
 }
 
+/* Every op node's dispatches in graph order; a fused chain's at its last node, by its
+ * head's op function (which reads r->cur). */
 static skim_status ops_pass(skim_vk_rec *r) {
     const skim_graph *g = r->p->graph;
-    for (int i = 0; i < g->n_nodes; i++) {
+    skim_status st = skim_vk_fuse_plan(r);
+    for (int i = 0; st == SKIM_OK && i < g->n_nodes; i++) {
         const skim_tensor *t = g->nodes[i];
-        if (t->kind != SKIM_KIND_NODE) {
+        const skim_vk_fusion *f = &r->fuse[i];
+        if (t->kind != SKIM_KIND_NODE || f->absorbed) {
             continue;
         }
-        skim_status st = op_fns[t->op](r, t);
+        r->cur = f->head ? f : NULL;
+        st = f->head ? op_fns[f->head->op](r, f->head) : op_fns[t->op](r, t);
+        r->cur = NULL;
         if (st == SKIM_OK && t->sel_kind) {
             st = emit_fill(r, t, skim_graph_slot(g, t));
         }
-        if (st != SKIM_OK) {
-            return st;
-        }
     }
-    return SKIM_OK;
+    skim_free(&r->p->be->alloc, r->fuse);
+    r->fuse = NULL;
+    return st;
 }
 
 skim_status skim_vk_record_pass(skim_vk_rec *r) {
