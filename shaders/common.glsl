@@ -78,3 +78,11 @@ float skim_epi_act(float v, uint op) {
     if ((op & SKIM_VK_EPI_SILU) != 0u) return v / (1.0 + exp(-v));
     return v;
 }
+
+/* The grid of an indirect dispatch (indirect.comp, select.comp): the table entry's fixed
+ * extents xyz with dimension dim replaced by ceil(count * mul / div). */
+uvec3 skim_indirect_grid(uint count, uint mul, uint div, uint dim, uvec3 xyz) {
+    uint per = max(div, 1u);
+    xyz[dim] = (count * mul + per - 1u) / per;
+    return xyz;
+}

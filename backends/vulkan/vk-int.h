@@ -176,6 +176,8 @@ typedef struct skim_vk_dispatch {
     int bounded_sel;
     uint32_t bmul, bdiv, bdim;
     VkPipeline pipe; /* non-null: this pipeline instead of `shader` (custom ops) */
+    const skim_vk_buffer *raw[4]; /* non-null: bindings 0..3 hold this whole buffer */
+    uint32_t writes; /* bit k: binding k is written too (binding 0 always is) */
 } skim_vk_dispatch;
 
 /* ---------------------------------------------------------------- vk_device.c */
@@ -254,6 +256,12 @@ static inline size_t skim_vk_unit(skim_type t) {
         return 2;
     }
     return skim_type_block_size(t) > 1 ? 1 : 4;
+}
+/* Whether node's producer (select.comp) writes its consumers' indirect commands itself,
+ * so that no indirect.comp dispatch follows it (a fusion: not with SKIM_VK_FUSE=0). */
+static inline bool skim_vk_fills_own(const skim_vk_backend *vb, const skim_tensor *node) {
+    return !vb->no_fuse && (node->op == SKIM_OP_HEAD_GATE || node->op == SKIM_OP_TOKEN_HALT ||
+                            node->op == SKIM_OP_SELECT_TOPK);
 }
 SKIM_HIDDEN void skim_vk_dispatch_init(skim_vk_dispatch *d, skim_vk_shader_id shader,
                                        const skim_tensor *node);
