@@ -70,3 +70,19 @@ float skim_gelu(float x) {
      * about -2 (backends/cpu/eltwise.c computes it alike). */
     return x / (1.0 + exp(-2.0 * c * (x + 0.044715 * x * x * x)));
 }
+
+/* The activation of a fused chain's epilogue (eltwise.comp's formulas). */
+float skim_epi_act(float v, uint op) {
+    if ((op & SKIM_VK_EPI_SIGMOID) != 0u) return 1.0 / (1.0 + exp(-v));
+    if ((op & SKIM_VK_EPI_GELU) != 0u) return skim_gelu(v);
+    if ((op & SKIM_VK_EPI_SILU) != 0u) return v / (1.0 + exp(-v));
+    return v;
+}
+
+/* The grid of an indirect dispatch (indirect.comp, select.comp): the table entry's fixed
+ * extents xyz with dimension dim replaced by ceil(count * mul / div). */
+uvec3 skim_indirect_grid(uint count, uint mul, uint div, uint dim, uvec3 xyz) {
+    uint per = max(div, 1u);
+    xyz[dim] = (count * mul + per - 1u) / per;
+    return xyz;
+}

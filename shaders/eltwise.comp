@@ -20,12 +20,9 @@ void main() {
         r = op == SKIM_VK_EW_ADD ? a + b : (op == SKIM_VK_EW_MUL ? a * b : a / (1.0 + exp(-a)) * b);
     } else if (op == SKIM_VK_EW_SCALE) {
         r = a * pc.f[0];
-    } else if (op == SKIM_VK_EW_SILU) {
-        r = a / (1.0 + exp(-a));
-    } else if (op == SKIM_VK_EW_GELU) {
-        r = skim_gelu(a);
     } else {
-        r = 1.0 / (1.0 + exp(-a));
+        r = skim_epi_act(a, op == SKIM_VK_EW_SILU ? SKIM_VK_EPI_SILU
+                         : op == SKIM_VK_EW_GELU ? SKIM_VK_EPI_GELU : SKIM_VK_EPI_SIGMOID);
     }
     D[pc.off[0] + skim_dot_strides(i, 1u, pc.nbd[1], pc.nbd[2], pc.nbd[3])] = r;
 }

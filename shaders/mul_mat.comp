@@ -13,6 +13,9 @@
  * w take part. With one group (HEADS) the list holds heads; with one
  * group per head (HEAD_TOKENS) group h lists the columns n for which head h is active.
  * i[3] = r2 | r3 << 16 (the batch broadcast ratios).
+ * Epilogue (a fused chain, bits of op above the low byte): E (binding 4, contiguous, bound
+ * at offset 0) added per output row (EPI_ROW) or element by element (EPI_FULL), then an
+ * activation (skim_epi_act); applied to skipped blocks' zeros too, as the chain would.
  * VEC4: k in steps of 4 with vec4 loads of x, and of w four elements at a time (a vec4
  * for F32, a uvec2 of halves for F16, one possibly unaligned word of quants and the
  * block's scale for Q8_0 / Q4_0): 2-4x faster on lavapipe, whose scalar storage-buffer
@@ -105,10 +108,11 @@ void main() {
     uint xb = pc.off[2] + b2 * pc.nbb[2] + b3 * pc.nbb[3];
     uint K = pc.neb[0];
     uint block = uint(max(pc.i[0], 1));
+    uint mop = pc.op & 0xffu;
     uint act[RM];
     [[unroll]] for (uint r = 0u; r < RM; r++) {
         act[r] = r < nrow ? (1u << ncol) - 1u : 0u;
-        if (pc.op == SKIM_VK_MM_SEL && r < nrow) {
+        if (mop == SKIM_VK_MM_SEL && r < nrow) {
             act[r] = head_cols((m0 + r) / block, n0, ncol);
         }
     }
@@ -116,10 +120,10 @@ void main() {
     [[unroll]] for (uint r = 0u; r < RM; r++)
         [[unroll]] for (uint c = 0u; c < RN; c++) acc[r][c] = 0.0;
     uint any = act[0] | act[1] | act[2] | act[3];
-    uint nblk = pc.op == SKIM_VK_MM_SEL_K ? K / block : 1u;
+    uint nblk = mop == SKIM_VK_MM_SEL_K ? K / block : 1u;
     for (uint hb = 0u; any != 0u && hb < nblk; hb++) {
         uint k0 = 0u, k1 = K, cols = (1u << ncol) - 1u;
-        if (pc.op == SKIM_VK_MM_SEL_K) {
+        if (mop == SKIM_VK_MM_SEL_K) {
             cols = head_cols(hb, n0, ncol);
             if (cols == 0u) continue;
             k0 = hb * block;
@@ -150,8 +154,11 @@ void main() {
     [[unroll]] for (uint r = 0u; r < RM; r++) {
         [[unroll]] for (uint c = 0u; c < RN; c++) {
             if (r < nrow && c < ncol) {
-                uint d = pc.off[0] + m0 + r + (n0 + c) * pc.nbd[1] + b2 * pc.nbd[2] + b3 * pc.nbd[3];
-                D[d] = (act[r] & (1u << c)) != 0u ? acc[r][c] : 0.0;
+                uint e = m0 + r + (n0 + c) * pc.nbd[1] + b2 * pc.nbd[2] + b3 * pc.nbd[3];
+                float v = (act[r] & (1u << c)) != 0u ? acc[r][c] : 0.0;
+                if ((pc.op & SKIM_VK_EPI_ROW) != 0u) v += E[m0 + r];
+                if ((pc.op & SKIM_VK_EPI_FULL) != 0u) v += E[e];
+                D[pc.off[0] + e] = skim_epi_act(v, pc.op);
             }
         }
     }

@@ -1,6 +1,7 @@
 #version 450
 /* norm.comp - rms_norm and layer_norm over ne[0]: one workgroup per row; reductions in
- * reduce.glsl (subgroup variant with -DSUBGROUP). */
+ * reduce.glsl (subgroup variant with -DSUBGROUP). With SKIM_VK_EPI_ROW in op (a fused
+ * norm and mul), each output is multiplied by element i0 of the vector at binding 2. */
 #include "common.glsl"
 #include "reduce.glsl" /* the workgroup: SKIM_WG_ROWS invocations */
 
@@ -15,7 +16,7 @@ void main() {
     uint d0 = pc.off[0] + skim_dot_strides(i, 1u, pc.nbd[1], pc.nbd[2], pc.nbd[3]);
     uint t = gl_LocalInvocationID.x;
     float mean = 0.0;
-    if (pc.op == SKIM_VK_NORM_LAYER) {
+    if ((pc.op & 0xffu) == SKIM_VK_NORM_LAYER) {
         /* Summed as offsets from the row's first value: a constant row has a mean of exactly
          * that value (and outputs of exactly 0, as the CPU's double sums give), and rows far
          * from 0 lose less to cancellation. */
@@ -32,7 +33,9 @@ void main() {
         s2 += v * v;
     }
     float sc = 1.0 / sqrt(skim_wg_reduce(s2, false) / float(n.x) + pc.f[0]);
+    bool wmul = (pc.op & SKIM_VK_EPI_ROW) != 0u;
     for (uint k = t; k < n.x; k += SKIM_WG_ROWS) {
-        D[d0 + k] = (A[a0 + k] - mean) * sc;
+        float v = (A[a0 + k] - mean) * sc;
+        D[d0 + k] = wmul ? v * B[pc.off[2] + k] : v;
     }
 }

@@ -12,7 +12,11 @@
  *   i[2] & 4.
  * op TOPK: the i[3] highest scores (ties: lower index; NaN counts as highest).
  * i[0] groups, i[1] capacity, i[2] & 1: the input's rows are bounded by binding 9;
- * neb[0] = input elements; f[0] = tau. */
+ * neb[0] = input elements; f[0] = tau.
+ * Then, as indirect.comp would in a dispatch of its own, the VkDispatchIndirectCommand of
+ * every dispatch consuming this selection: the indirect table and commands at binding 3
+ * (entry e: 8 words from 8e, its command 3 words from nbb[2] + 3e), nbb[0] entries
+ * (0: none), nbb[1] this selection's slot; count = group 0's count. */
 #include "common.glsl"
 #define WG 256u
 layout(local_size_x = 256) in;
@@ -69,6 +73,7 @@ void main() {
     uint words0 = pc.off[0];
     if (t == 0u) nan_count = 0u;
     barrier();
+    uint first = 0u;
     for (uint g = 0u; g < groups; g++) {
         uint n = cap;
         if ((pc.i[2] & 1) != 0) n = min(n, uint(max(BOUND[0], 0)));
@@ -101,7 +106,18 @@ void main() {
             total += chunk;
         }
         if (t == 0u) Di[words0 + g] = int(total);
+        if (g == 0u) first = total;
     }
     barrier();
     if (t == 0u) Di[words0 + groups + groups * cap] = int(nan_count);
+    for (uint e = t; e < pc.nbb[0]; e += WG) {
+        uint b = e * 8u;
+        if (Cu[b] != pc.nbb[1]) continue;
+        uvec3 g3 = skim_indirect_grid(first, Cu[b + 1u], Cu[b + 2u], Cu[b + 3u],
+                                      uvec3(Cu[b + 4u], Cu[b + 5u], Cu[b + 6u]));
+        uint d = pc.nbb[2] + e * 3u;
+        Cu[d] = g3.x;
+        Cu[d + 1u] = g3.y;
+        Cu[d + 2u] = g3.z;
+    }
 }

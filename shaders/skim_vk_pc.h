@@ -36,6 +36,14 @@
 #define SKIM_VK_MM_DENSE 0
 #define SKIM_VK_MM_SEL 1   /* output row blocks of the listed heads */
 #define SKIM_VK_MM_SEL_K 2 /* contraction over the listed column blocks */
+/* Epilogues of fused chains (backends/vulkan/vk_fuse.c), in bits above the op code (the
+ * low byte): the operand at binding 4 (mul_mat) or 2 (norm) added (mul_mat) or multiplied
+ * (norm) per row element, or added element by element; then an activation. */
+#define SKIM_VK_EPI_ROW (1u << 8)
+#define SKIM_VK_EPI_FULL (1u << 9)
+#define SKIM_VK_EPI_SIGMOID (1u << 10)
+#define SKIM_VK_EPI_GELU (1u << 11)
+#define SKIM_VK_EPI_SILU (1u << 12)
 
 /* Specialization constants (the same ids in every shader that declares them; a shader
  * ignores the others). 0: the workgroup size of the one-workgroup-per-row shaders. */

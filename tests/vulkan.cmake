@@ -176,3 +176,15 @@ if(SKIM_BASH)
   set_tests_properties(test_device_check_dry_run PROPERTIES LABELS vulkan TIMEOUT 30
                        PASS_REGULAR_EXPRESSION "device-check: == done")
 endif()
+
+# The fused chains of the Vulkan backend (vk_fuse.c), each against a double reference and
+# against the same graph unfused, with synchronization validation.
+skim_vk_test(test_vk_fused ENV "SKIM_TEST_VK_SYNC=1")
+target_link_libraries(test_vk_fused PRIVATE skim_test_common)
+# The unfused recording (every node its own dispatch, indirect.comp after each producer)
+# stays tested: 30 property seeds with synchronization validation.
+if(TARGET test_property)
+  add_test(NAME test_vk_property_no_fuse COMMAND test_property 30 2400)
+  set_tests_properties(test_vk_property_no_fuse PROPERTIES ENVIRONMENT "SKIM_VK_FUSE=0;SKIM_TEST_VK_SYNC=1"
+                       LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()

@@ -4,7 +4,7 @@
  * instance, device choice, features), vk_memory.c (buffers, uploads, downloads),
  * vk_pipeline.c (layouts, pipelines on first use, the pipeline cache), vk_plan.c (plan
  * buffers, runs), vk_record.c (descriptors, the recorded command buffer, indirect
- * dispatch), vk_ops.c / vk_ops_sel.c (skim_vk_op_<name>: one short dispatch function per
+ * dispatch), vk_fuse.c (chains recorded as one dispatch), vk_ops.c / vk_ops_sel.c (skim_vk_op_<name>: one short dispatch function per
  * row of ops.def), vk_volk.c (volk.c, renamed). */
 #ifndef SKIM_VK_INT_H
 #define SKIM_VK_INT_H
@@ -87,6 +87,7 @@ typedef struct skim_vk_backend {
     bool no_vec4;      /* SKIM_VK_NO_VEC4=1: never mul_mat.comp's VEC4 variants (tests) */
     bool barrier_every; /* SKIM_VK_BARRIERS=every: a barrier between any two dispatches */
     bool arena_reuse;   /* SKIM_VK_ARENA=reuse: the liveness plan's offsets however small */
+    bool no_fuse;       /* SKIM_VK_FUSE=0: every node its own dispatch (vk_fuse.c) */
     skim_vulkan_debug_fn debug;
     void *debug_user;
     skim_vulkan_cache cache_io;
@@ -177,6 +178,15 @@ typedef struct skim_vk_access {
 
 struct skim_vk_queued; /* vk_record.c: a dispatch of pass 1, recorded once scheduled */
 
+/* vk_fuse.c: per node index, its part in a fused chain. At the chain's last node: the
+ * head (whose op function records the chain), the operand and epilogue (SKIM_VK_EPI_*).
+ * Its other nodes are absorbed (they record nothing). */
+typedef struct skim_vk_fusion {
+    const skim_tensor *head, *last, *operand;
+    uint32_t epi;
+    bool absorbed;
+} skim_vk_fusion;
+
 /* The recorder handed to skim_vk_op_<name>: pass 0 only counts (no Vulkan calls). */
 typedef struct skim_vk_rec {
     skim_vk_backend *vb;
@@ -187,6 +197,8 @@ typedef struct skim_vk_rec {
     int64_t n_dispatch, n_barrier; /* recorded by pass 1: the run stats' figures */
     struct skim_vk_queued *q;      /* pass 1: the dispatches in graph order */
     int n_q, cap_q;
+    skim_vk_fusion *fuse;          /* per node index (vk_fuse.c) */
+    const skim_vk_fusion *cur;     /* the chain the op function being called records, or NULL */
 } skim_vk_rec;
 
 /* A dispatch: the shader, its push constants, the tensors at bindings 0..8 (NULL:
@@ -201,6 +213,8 @@ typedef struct skim_vk_dispatch {
     int bounded_sel;
     uint32_t bmul, bdiv, bdim;
     VkPipeline pipe; /* non-null: this pipeline instead of `shader` (custom ops) */
+    const skim_vk_buffer *raw[4]; /* non-null: bindings 0..3 hold this whole buffer */
+    uint32_t writes; /* bit k: binding k is written too (binding 0 always is) */
 } skim_vk_dispatch;
 
 /* ---------------------------------------------------------------- vk_device.c */
@@ -266,6 +280,10 @@ SKIM_HIDDEN skim_status skim_vk_split_fail(skim_vk_rec *r, const skim_tensor *no
 /* Whether t's extents, and its strides in `unit` bytes, fit the shaders' 32 bits. */
 SKIM_HIDDEN bool skim_vk_u32_ok(const skim_tensor *t, size_t unit);
 
+/* ---------------------------------------------------------------- vk_fuse.c */
+/* Fills r->fuse (allocated; the caller frees it): the chains recorded as one dispatch. */
+SKIM_HIDDEN skim_status skim_vk_fuse_plan(skim_vk_rec *r);
+
 /* ---------------------------------------------------------------- vk_guard.c */
 /* Offsets of a list of tensors packed into one buffer (with guard gaps when guard);
  * returns the buffer's size. */
@@ -291,6 +309,12 @@ static inline size_t skim_vk_unit(skim_type t) {
         return 2;
     }
     return skim_type_block_size(t) > 1 ? 1 : 4;
+}
+/* Whether node's producer (select.comp) writes its consumers' indirect commands itself,
+ * so that no indirect.comp dispatch follows it (a fusion: not with SKIM_VK_FUSE=0). */
+static inline bool skim_vk_fills_own(const skim_vk_backend *vb, const skim_tensor *node) {
+    return !vb->no_fuse && (node->op == SKIM_OP_HEAD_GATE || node->op == SKIM_OP_TOKEN_HALT ||
+                            node->op == SKIM_OP_SELECT_TOPK);
 }
 SKIM_HIDDEN void skim_vk_dispatch_init(skim_vk_dispatch *d, skim_vk_shader_id shader,
                                        const skim_tensor *node);

@@ -66,6 +66,19 @@ static int64_t rows_of(const skim_tensor *t) {
     return t->ne[1] * t->ne[2] * t->ne[3];
 }
 
+/* A fused chain's dispatch (vk_fuse.c) writes the chain's last result, reads its operand
+ * at binding k and applies its epilogue. Its shape, strides and bound are the head's. */
+static void fuse_into(skim_vk_rec *r, skim_vk_dispatch *d, int k) {
+    const skim_vk_fusion *f = r->cur;
+    if (!f) {
+        return;
+    }
+    d->bind[0] = f->last;
+    skim_vk_set_strides(d->pc.nbd, f->last);
+    d->bind[k] = f->operand;
+    d->pc.op |= f->epi;
+}
+
 /* ---------------------------------------------------------------- elementwise */
 
 static skim_status eltwise(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
@@ -105,6 +118,7 @@ static skim_status norm(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
     d.pc.f[0] = node->params.norm.eps;
     skim_vk_set_strides(d.pc.nba, node->src[0]);
     grid_items(r, &d, node, rows_of(node), 1);
+    fuse_into(r, &d, 2);
     return skim_vk_emit(r, &d);
 }
 
@@ -289,16 +303,18 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
         d.grid[0] = (uint32_t)((node->ne[0] + 255) / 256);
         d.grid[1] = 1;
     }
-    /* Decode on a GPU: subgroups along k (mul_mv.comp), 8 rows per workgroup. Not on a CPU
+    /* Decode on a GPU: subgroups along k (mul_mv.comp, which has no epilogue: not for a
+     * fused chain), 8 rows per workgroup. Not on a CPU
      * device: lavapipe (Mesa 22.3) ran a 4096^2 matvec 2.5x slower that way than with
      * mul_mat.comp's 4 rows per invocation. */
-    if (op == SKIM_VK_MM_DENSE && !node->bound && node->ne[1] <= 4 && node->ne[0] <= 8 * 65535 &&
+    if (op == SKIM_VK_MM_DENSE && !node->bound && !r->cur && node->ne[1] <= 4 && node->ne[0] <= 8 * 65535 &&
         r->vb->info.subgroup_arith &&
         (r->vb->info.device_type != VK_PHYSICAL_DEVICE_TYPE_CPU || r->vb->force_mul_mv)) {
         d.shader = by_wtype(w->type, SKIM_VK_SHADER_MUL_MV_F32);
         d.grid[0] = (uint32_t)((node->ne[0] + 7) / 8);
         d.grid[1] = 1;
     }
+    fuse_into(r, &d, 4);
     if (node->bound && node->n_dims == 2) {
         d.bounded_sel = skim_graph_slot(r->p->graph, node->bound);
         d.bmul = 1;

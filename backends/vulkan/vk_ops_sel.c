@@ -134,6 +134,19 @@ static skim_status produce(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     if (prev) {
         d.pc.i[2] |= 2 | (in->bound ? 4 : 0);
     }
+    /* The consumers' indirect commands, written by this dispatch (no indirect.comp one):
+     * the table and commands at binding 3. The entry count is final in the recording
+     * pass (the counting pass records nothing). The buffer is bound, and counted as
+     * written, even when nothing is filled: synchronization validation counts the
+     * shader's writes to binding 3 whatever the push constants say. */
+    skim_vk_plan *vp = r->vp;
+    d.raw[3] = &vp->indirect;
+    d.writes = 1u << 3;
+    if (vp->gpu_resolve && skim_vk_fills_own(r->vb, node)) {
+        d.pc.nbb[0] = (uint32_t)vp->n_ind;
+        d.pc.nbb[1] = (uint32_t)skim_graph_slot(r->p->graph, node);
+        d.pc.nbb[2] = (uint32_t)(vp->ind_cmd_off / 4);
+    }
     return skim_vk_emit(r, &d);
 }
 

@@ -1,8 +1,8 @@
 /* vk_record.c - the plan's command buffer, recorded once: a pass that only counts
  * (dispatches, and the indirect dispatches of bounded tensors), then the recording pass
- * that writes every descriptor set once and records the dispatches. After each selection
- * producer, indirect.comp writes the VkDispatchIndirectCommand of the dispatches
- * consuming it.
+ * that writes every descriptor set once and records the dispatches. Each selection
+ * producer (select.comp) also writes the VkDispatchIndirectCommand of the dispatches
+ * consuming its selection; after any other, an indirect.comp dispatch does.
  *
  * Barriers are planned from what each dispatch binds: the byte ranges of its descriptors
  * (binding 0 written, the others read; the run-parameter word that set_rows flags is
@@ -154,7 +154,8 @@ static void accesses(skim_vk_rec *r, skim_vk_queued *q, const VkDescriptorBuffer
         if (bi[k].buffer == r->vp->dummy.buf || (k == SKIM_VK_B_PARAMS && pu == 0)) {
             continue;
         }
-        bool w = k == 0 || q->d.pipe || (k == SKIM_VK_B_PARAMS && pu == 2);
+        bool w = k == 0 || q->d.pipe || (k == SKIM_VK_B_PARAMS && pu == 2) ||
+                 (q->d.writes & (1u << k));
         q->acc[q->n_acc++] = (skim_vk_access){bi[k].buffer, bi[k].offset,
                                               bi[k].offset + bi[k].range, w};
     }
@@ -220,8 +221,8 @@ static void record_queue(skim_vk_rec *r) {
     }
 }
 
-static skim_status write_set(skim_vk_rec *r, skim_vk_dispatch *d, const skim_vk_buffer *raw[3],
-                             VkDescriptorSet *out, VkDescriptorBufferInfo bi[SKIM_VK_N_BINDINGS]) {
+static skim_status write_set(skim_vk_rec *r, skim_vk_dispatch *d, VkDescriptorSet *out,
+                             VkDescriptorBufferInfo bi[SKIM_VK_N_BINDINGS]) {
     skim_vk_backend *vb = r->vb;
     skim_vk_plan *vp = r->vp;
     VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
@@ -236,8 +237,8 @@ static skim_status write_set(skim_vk_rec *r, skim_vk_dispatch *d, const skim_vk_
     for (int k = 0; k < SKIM_VK_N_BINDINGS; k++) {
         const skim_tensor *t = k < 9 ? d->bind[k] : (k == SKIM_VK_B_BOUND ? d->bind_bound : NULL);
         skim_status st = SKIM_OK;
-        if (k < 3 && raw && raw[k]) {
-            raw_info(raw[k], 0, &bi[k]);
+        if (k < 4 && d->raw[k]) {
+            raw_info(d->raw[k], 0, &bi[k]);
         } else if (k == SKIM_VK_B_PARAMS) {
             raw_info(&vp->params, 0, &bi[k]);
         } else if (t) {
@@ -275,7 +276,7 @@ static skim_status grid_ok(skim_vk_rec *r, const skim_vk_dispatch *d) {
                  lim[0], lim[1], lim[2]);
 }
 
-static skim_status emit_raw(skim_vk_rec *r, const skim_vk_dispatch *din, const skim_vk_buffer *raw[3]) {
+skim_status skim_vk_emit(skim_vk_rec *r, const skim_vk_dispatch *din) {
     skim_vk_plan *vp = r->vp;
     bool indirect = din->bounded_sel >= 0 && vp->gpu_resolve;
     if (r->pass == 0) {
@@ -315,7 +316,7 @@ static skim_status emit_raw(skim_vk_rec *r, const skim_vk_dispatch *din, const s
     skim_vk_queued *q = &r->q[r->n_q];
     q->d = *din;
     VkDescriptorBufferInfo bi[SKIM_VK_N_BINDINGS];
-    skim_status st = write_set(r, &q->d, raw, &q->set, bi);
+    skim_status st = write_set(r, &q->d, &q->set, bi);
     if (st == SKIM_OK && q->d.pipe) q->pipe = q->d.pipe;
     else if (st == SKIM_OK) st = skim_vk_pipeline_get(r->vb, q->d.shader, &q->pipe);
     if (st != SKIM_OK) {
@@ -326,10 +327,6 @@ static skim_status emit_raw(skim_vk_rec *r, const skim_vk_dispatch *din, const s
     accesses(r, q, bi);
     r->n_q++;
     return SKIM_OK;
-}
-
-skim_status skim_vk_emit(skim_vk_rec *r, const skim_vk_dispatch *d) {
-    return emit_raw(r, d, NULL);
 }
 
 /* After selection slot `sel` is produced: fills its consumers' indirect commands. */
@@ -345,26 +342,31 @@ static skim_status emit_fill(skim_vk_rec *r, const skim_tensor *sel, int slot) {
     d.pc.i[1] = slot;
     d.bind[2] = sel;
     d.grid[0] = (uint32_t)(vp->n_ind + 63) / 64;
-    const skim_vk_buffer *raw[3] = {&vp->indirect, &vp->indirect, NULL};
-    return emit_raw(r, &d, raw);
+    d.raw[0] = d.raw[1] = &vp->indirect;
+    return skim_vk_emit(r, &d);
 }
 
+/* Every op node's dispatches in graph order; a fused chain's at its last node, by its
+ * head's op function (which reads r->cur). */
 static skim_status ops_pass(skim_vk_rec *r) {
     const skim_graph *g = r->p->graph;
-    for (int i = 0; i < g->n_nodes; i++) {
+    skim_status st = skim_vk_fuse_plan(r);
+    for (int i = 0; st == SKIM_OK && i < g->n_nodes; i++) {
         const skim_tensor *t = g->nodes[i];
-        if (t->kind != SKIM_KIND_NODE) {
+        const skim_vk_fusion *f = &r->fuse[i];
+        if (t->kind != SKIM_KIND_NODE || f->absorbed) {
             continue;
         }
-        skim_status st = op_fns[t->op](r, t);
-        if (st == SKIM_OK && t->sel_kind) {
+        r->cur = f->head ? f : NULL;
+        st = f->head ? op_fns[f->head->op](r, f->head) : op_fns[t->op](r, t);
+        r->cur = NULL;
+        if (st == SKIM_OK && t->sel_kind && !skim_vk_fills_own(r->vb, t)) {
             st = emit_fill(r, t, skim_graph_slot(g, t));
         }
-        if (st != SKIM_OK) {
-            return st;
-        }
     }
-    return SKIM_OK;
+    skim_free(&r->p->be->alloc, r->fuse);
+    r->fuse = NULL;
+    return st;
 }
 
 skim_status skim_vk_record_pass(skim_vk_rec *r) {

@@ -4,7 +4,8 @@
  * output matrix, F32/F16/Q8_0/Q4_0, agree with the CPU backend, in more dispatches than
  * the same plan takes without the limit, the out-of-range indices of get_rows still give
  * zero rows; a row wider than the limit, and a plain eltwise op past it, are refused with
- * TOO_LARGE and a message. Validation on (any message fails). Exits 77 without a device. */
+ * TOO_LARGE and a message. A product followed by silu, fused into one dispatch when whole,
+ * stays unfused when split. Validation on (any message fails). Exits 77 without a device. */
 #define _POSIX_C_SOURCE 200809L
 #include "skim-cpu.h"
 #include "skim-vulkan.h"
@@ -30,12 +31,13 @@ static float frand(void) {
 }
 
 typedef struct outs {
-    float mm[M * N], rows[K * R];
+    float mm[M * N], rows[K * R], act[M];
     long long dispatches;
     skim_status st;
 } outs;
 
-/* get_rows(w, idx) and mul_mat(w, x) with w [K, M] of type t. */
+/* get_rows(w, idx), mul_mat(w, x) and silu(mul_mat(w, x's first column)) (a chain the
+ * backend fuses into one dispatch, unless the product is split) with w [K, M] of type t. */
 static void run_case(skim_backend *be, skim_type t, const void *wdata, const float *x,
                      const int32_t *idx, outs *o) {
     memset(o, 0, sizeof *o);
@@ -44,18 +46,22 @@ static void run_case(skim_backend *be, skim_type t, const void *wdata, const flo
     skim_tensor *w = skim_new_weight_2d(ctx, t, K, M, wdata);
     skim_tensor *xi = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, N);
     skim_tensor *ii = skim_new_input_1d(ctx, SKIM_TYPE_I32, R);
-    skim_tensor *y[2] = {skim_mul_mat(ctx, w, xi), skim_get_rows(ctx, w, ii)};
+    skim_tensor *x1 = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, 1);
+    skim_tensor *y[3] = {skim_mul_mat(ctx, w, xi), skim_get_rows(ctx, w, ii),
+                         skim_silu(ctx, skim_mul_mat(ctx, w, x1))};
     skim_graph *g = NULL;
     skim_plan *p = NULL;
-    o->st = skim_graph_build(ctx, y, 2, &g);
+    o->st = skim_graph_build(ctx, y, 3, &g);
     if (o->st == SKIM_OK) o->st = skim_plan_create(be, g, NULL, &p);
     if (o->st == SKIM_OK) {
         skim_plan_set_input(p, xi, x, sizeof(float) * K * N);
         skim_plan_set_input(p, ii, idx, sizeof(int32_t) * R);
+        skim_plan_set_input(p, x1, x, sizeof(float) * K);
         o->st = skim_plan_run(p);
     }
     if (o->st == SKIM_OK) o->st = skim_plan_get_output(p, y[0], o->mm, sizeof o->mm);
     if (o->st == SKIM_OK) o->st = skim_plan_get_output(p, y[1], o->rows, sizeof o->rows);
+    if (o->st == SKIM_OK) o->st = skim_plan_get_output(p, y[2], o->act, sizeof o->act);
     if (o->st == SKIM_OK) {
         skim_run_stats rs;
         skim_plan_get_stats(p, &rs);
@@ -147,6 +153,9 @@ int main(void) {
                skim_status_str(ref->st), skim_status_str(whole->st), skim_status_str(split->st));
         double em = max_rel(split->mm, ref->mm, M * N), er = max_rel(split->rows, ref->rows, K * R);
         double ew = max_rel(whole->mm, ref->mm, M * N);
+        double ea = max_rel(split->act, ref->act, M), eaw = max_rel(whole->act, ref->act, M);
+        EXPECT(ea < 1e-5 && eaw < 1e-5, "%s: silu(mul_mat) vs CPU: split %g, whole (fused) %g",
+               skim_type_name(t), ea, eaw);
         /* The pieces do what the whole dispatch does: the same sums in the same order. */
         EXPECT(memcmp(split->mm, whole->mm, sizeof split->mm) == 0 &&
                memcmp(split->rows, whole->rows, sizeof split->rows) == 0,
@@ -162,7 +171,8 @@ int main(void) {
         }
         /* At least one piece per LIMIT bytes of the weights, of x and of the output. */
         long long min_pieces = (long long)((bytes + LIMIT - 1) / LIMIT);
-        EXPECT(whole->dispatches == 2 && split->dispatches >= 2 * min_pieces,
+        /* whole: the product, get_rows, and the fused product + silu */
+        EXPECT(whole->dispatches == 3 && split->dispatches >= 3 * min_pieces + 1,
                "%s: dispatches %lld whole, %lld split (at least %lld pieces per op)",
                skim_type_name(t), whole->dispatches, split->dispatches, min_pieces);
         printf("%-5s %5zu weight bytes: dispatches %lld -> %lld; split vs CPU: mul_mat %.2e, "

@@ -1,0 +1,194 @@
+/* test_vk_fused.c - the goldens of the Vulkan backend's fused chains (vk_fuse.c): norm
+ * with its weight, and mul_mat / mul_mat_sel / mul_mat_sel_k with a bias or residual add
+ * and an activation as epilogue. Each chain runs on Vulkan (validation, synchronization
+ * validation and guard bytes as test_vulkan.c sets them) against a double-precision
+ * reference computed here. Fusion is checked by the run stats: the same graph with the
+ * chain's inner results made outputs too (which forbids fusing) records len - 1 more
+ * dispatches, and its values must agree as well. */
+#define SKIM_TEST_HAVE_VULKAN 1
+#include "test_backends.h"
+#include "test_common.h"
+
+#include "skim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { K = 64, M = 48, N = 3, H = 4 }; /* M = H heads of 12 rows; K = H blocks of 16 */
+
+typedef enum chain_kind {
+    NORM_MUL, LNORM_MUL, MM_BIAS_SIGMOID, MM_GELU, MM_RESIDUAL, MM_RESIDUAL_FIRST,
+    MM_BIAS_GELU, SEL_BIAS_SILU, SEL_K_RESIDUAL, CHAIN_COUNT
+} chain_kind;
+
+static const char *const names[CHAIN_COUNT] = {
+    "rms_norm+mul", "layer_norm+mul", "mul_mat+add(bias)+sigmoid", "mul_mat+gelu",
+    "add(mul_mat, residual)", "add(residual, mul_mat)", "mul_mat+add(bias)+gelu",
+    "mul_mat_sel(heads)+add(bias)+silu", "mul_mat_sel_k(heads)+add(residual)"};
+
+typedef struct data {
+    float w[K * M], x[K * N], bias[M], res[M * N], nw[K], scores[H];
+} data;
+
+static double gelu(double x) {
+    return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+}
+static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* Heads with score >= 0.5 (the head gate's tau below). */
+static bool head_on(const data *d, int h) { return d->scores[h] >= 0.5f; }
+
+/* The chain's result, in doubles: [K, N] for norms, [M, N] otherwise. */
+static void reference(chain_kind c, const data *d, double *out) {
+    if (c == NORM_MUL || c == LNORM_MUL) {
+        for (int n = 0; n < N; n++) {
+            const float *x = d->x + n * K;
+            double mean = 0.0, s2 = 0.0;
+            for (int k = 0; c == LNORM_MUL && k < K; k++) mean += x[k] / (double)K;
+            for (int k = 0; k < K; k++) s2 += (x[k] - mean) * (x[k] - mean);
+            double sc = 1.0 / sqrt(s2 / K + 1e-5);
+            for (int k = 0; k < K; k++) out[n * K + k] = (x[k] - mean) * sc * d->nw[k];
+        }
+        return;
+    }
+    for (int n = 0; n < N; n++) {
+        for (int m = 0; m < M; m++) {
+            double acc = 0.0;
+            for (int k = 0; k < K; k++) {
+                bool on = c == SEL_BIAS_SILU ? head_on(d, m / (M / H))
+                        : c == SEL_K_RESIDUAL ? head_on(d, k / (K / H)) : true;
+                acc += on ? (double)d->w[m * K + k] * d->x[n * K + k] : 0.0;
+            }
+            double b = d->bias[m], r = d->res[n * M + m];
+            double v;
+            switch (c) {
+            case MM_BIAS_SIGMOID: v = sigm(acc + b); break;
+            case MM_GELU: v = gelu(acc); break;
+            case MM_BIAS_GELU: v = gelu(acc + b); break;
+            case SEL_BIAS_SILU: v = (acc + b) * sigm(acc + b); break;
+            default: v = acc + r; break; /* the residual chains */
+            }
+            out[n * M + m] = v;
+        }
+    }
+}
+
+/* Builds chain c; the inner results go to inner[] (up to 2). Returns the last result. */
+static skim_tensor *build(skim_context *ctx, chain_kind c, const data *d, skim_tensor **inner,
+                          int *n_inner, skim_tensor **x_in, skim_tensor **s_in) {
+    skim_tensor *x = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, N);
+    *x_in = x;
+    *s_in = NULL;
+    *n_inner = 0;
+    if (c == NORM_MUL || c == LNORM_MUL) {
+        int64_t ne = K;
+        skim_tensor *nw = skim_new_weight(ctx, SKIM_TYPE_F32, 1, &ne, d->nw);
+        skim_tensor *h = c == NORM_MUL ? skim_rms_norm(ctx, x, 1e-5f) : skim_layer_norm(ctx, x, 1e-5f);
+        inner[(*n_inner)++] = h;
+        return skim_mul(ctx, h, nw);
+    }
+    int64_t nm = M, nr[2] = {M, N}, nh = H;
+    skim_tensor *w = skim_new_weight_2d(ctx, SKIM_TYPE_F32, K, M, d->w);
+    skim_tensor *bias = skim_new_weight(ctx, SKIM_TYPE_F32, 1, &nm, d->bias);
+    skim_tensor *res = skim_new_weight(ctx, SKIM_TYPE_F32, 2, nr, d->res);
+    skim_tensor *y, *a;
+    if (c == SEL_BIAS_SILU || c == SEL_K_RESIDUAL) {
+        skim_tensor *s = skim_new_input(ctx, SKIM_TYPE_F32, 1, &nh);
+        *s_in = s;
+        skim_tensor *heads = skim_head_gate(ctx, s, 0.5f);
+        y = c == SEL_BIAS_SILU ? skim_mul_mat_sel(ctx, w, x, heads, M / H)
+                               : skim_mul_mat_sel_k(ctx, w, x, heads, K / H);
+    } else {
+        y = skim_mul_mat(ctx, w, x);
+    }
+    inner[(*n_inner)++] = y;
+    switch (c) {
+    case MM_GELU: return skim_gelu(ctx, y);
+    case MM_RESIDUAL: return skim_add(ctx, y, res);
+    case MM_RESIDUAL_FIRST: return skim_add(ctx, res, y);
+    case SEL_K_RESIDUAL: return skim_add(ctx, y, res);
+    default: break;
+    }
+    a = skim_add(ctx, y, bias);
+    inner[(*n_inner)++] = a;
+    return c == MM_BIAS_SIGMOID ? skim_sigmoid(ctx, a)
+         : c == MM_BIAS_GELU ? skim_gelu(ctx, a) : skim_silu(ctx, a);
+}
+
+/* Runs chain c on be, fused (the last result the only output) or not; the result to out
+ * and the run's dispatches to *disp. */
+static bool run(skim_backend *be, chain_kind c, const data *d, bool unfused, float *out,
+                int64_t *disp) {
+    skim_context *ctx = NULL;
+    skim_context_desc cd;
+    memset(&cd, 0, sizeof cd);
+    CHECK_OK(skim_context_create(&cd, &ctx), names[c]);
+    if (!ctx) return false;
+    skim_tensor *inner[2], *x, *s;
+    int n_inner;
+    skim_tensor *last = build(ctx, c, d, inner, &n_inner, &x, &s);
+    skim_tensor *outs[3] = {last, inner[0], n_inner > 1 ? inner[1] : NULL};
+    skim_graph *g = NULL;
+    skim_plan *p = NULL;
+    bool ok = false;
+    if (skim_graph_build(ctx, outs, unfused ? 1 + n_inner : 1, &g) != SKIM_OK) {
+        CHECK(0, "%s: graph: %s", names[c], skim_context_error(ctx));
+    } else if (skim_plan_create(be, g, NULL, &p) != SKIM_OK) {
+        CHECK(0, "%s: plan: %s", names[c], skim_backend_error(be));
+    } else {
+        CHECK_OK(skim_plan_set_input(p, x, d->x, sizeof d->x), names[c]);
+        if (s) CHECK_OK(skim_plan_set_input(p, s, d->scores, sizeof d->scores), names[c]);
+        skim_run_stats st;
+        CHECK_OK(skim_plan_run(p), skim_plan_error(p));
+        CHECK_OK(skim_plan_get_stats(p, &st), names[c]);
+        *disp = st.dispatches;
+        ok = read_f32(p, last, out, names[c]);
+    }
+    skim_plan_destroy(p);
+    skim_context_destroy(ctx);
+    return ok;
+}
+
+int main(void) {
+    skim_backend *be = NULL;
+    if (test_vulkan_create(&be) != SKIM_OK) {
+        return 1;
+    }
+    trng rng;
+    trng_seed(&rng, 11);
+    static data d;
+    double ref[M * N > K * N ? M * N : K * N];
+    float fused[M * N > K * N ? M * N : K * N], plain[M * N > K * N ? M * N : K * N];
+    for (int c = 0; c < CHAIN_COUNT; c++) {
+        for (int trial = 0; trial < 2; trial++) {
+            fill_uniform(&rng, d.w, K * M, -0.3f, 0.3f);
+            fill_uniform(&rng, d.x, K * N, -1.0f, 1.0f);
+            fill_uniform(&rng, d.bias, M, -1.0f, 1.0f);
+            fill_uniform(&rng, d.res, M * N, -1.0f, 1.0f);
+            fill_uniform(&rng, d.nw, K, 0.5f, 1.5f);
+            /* trial 0: heads 0 and 2 on; trial 1: none on (every block zero, then epilogue) */
+            for (int h = 0; h < H; h++) d.scores[h] = trial == 0 && h % 2 == 0 ? 0.9f : 0.1f;
+            int64_t df = -1, du = -1;
+            size_t n = (c == NORM_MUL || c == LNORM_MUL ? K : M) * (size_t)N;
+            if (!run(be, (chain_kind)c, &d, false, fused, &df) ||
+                !run(be, (chain_kind)c, &d, true, plain, &du)) {
+                continue;
+            }
+            reference((chain_kind)c, &d, ref);
+            double ef = nmse_f32(fused, ref, n), eu = nmse_f32(plain, ref, n);
+            int len = c == NORM_MUL || c == LNORM_MUL || c == MM_GELU || c == MM_RESIDUAL ||
+                      c == MM_RESIDUAL_FIRST || c == SEL_K_RESIDUAL ? 2 : 3;
+            printf("%-36s trial %d: nmse fused %.2e, unfused %.2e; dispatches %lld fused, %lld not\n",
+                   names[c], trial, ef, eu, (long long)df, (long long)du);
+            CHECK(ef < 1e-10, "%s: fused nmse %.3e", names[c], ef);
+            CHECK(eu < 1e-10, "%s: unfused nmse %.3e", names[c], eu);
+            CHECK(du - df == len - 1, "%s: %lld dispatches fused, %lld not (a chain of %d)",
+                  names[c], (long long)df, (long long)du, len);
+        }
+    }
+    skim_backend_destroy(be);
+    printf("%s\n", t_failures ? "FAILED" : "ok");
+    return t_failures != 0;
+}
