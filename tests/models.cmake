@@ -192,6 +192,22 @@ foreach(_be ${_skim_llama_backends})
   set_tests_properties(gated_model_${_be} PROPERTIES LABELS "models;gated" TIMEOUT 300
                        SKIP_RETURN_CODE 77)
 endforeach()
+# Layer drop and the static head mask against the model with those parts zeroed in its
+# file; the static mask against constant gate scores (the gated model).
+skim_llama_test(test_layer_drop)
+target_link_libraries(test_layer_drop PRIVATE skim_test_common)
+foreach(_be ${_skim_llama_backends})
+  add_test(NAME layer_drop_gated_${_be}
+           COMMAND test_layer_drop ${PROJECT_SOURCE_DIR}/assets/gated-shakespeare.gguf ${_be})
+  set_tests_properties(layer_drop_gated_${_be} PROPERTIES LABELS "models;gated" TIMEOUT 300
+                       SKIP_RETURN_CODE 77)
+  if(TEST gguf_convert_stories260K)
+    add_test(NAME layer_drop_stories260K_${_be}
+             COMMAND test_layer_drop ${SKIM_STORIES260K_GGUF} ${_be})
+    set_tests_properties(layer_drop_stories260K_${_be} PROPERTIES LABELS "models" TIMEOUT 300
+                         SKIP_RETURN_CODE 77 FIXTURES_REQUIRED stories260K_gguf)
+  endif()
+endforeach()
 # Malformed model files and the fail-the-N-th-allocation sweep (no data needed).
 skim_llama_test(test_model_errors)
 add_test(NAME model_errors COMMAND test_model_errors)
