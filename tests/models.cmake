@@ -261,6 +261,24 @@ if(TARGET generate)
                            FIXTURES_REQUIRED stories260K_gguf)
     endif()
   endforeach()
+  # tools/importance ranks stories260K's attention sublayers and heads on text and writes
+  # a drop list and a static head mask, which generate then takes.
+  if(TARGET importance AND TEST gguf_convert_stories260K)
+    skim_example_test(importance_stories260K
+      DEFS "-DREGEX=\\(a\\) attention sublayers.*\\(b\\) heads.*wrote .*drop.txt.*wrote .*mask.txt"
+      COMMAND $<TARGET_FILE:importance> -m ${SKIM_STORIES260K_GGUF}
+              --text ${SKIM_TEST_DATA}/tinyshakespeare.txt --max-tokens 128 --drop 2
+              --drop-out ${_skim_llama_tmp}/drop.txt --prune 6
+              --mask-out ${_skim_llama_tmp}/mask.txt)
+    set_tests_properties(importance_stories260K PROPERTIES FIXTURES_REQUIRED stories260K_gguf
+                         FIXTURES_SETUP importance_mask)
+    skim_example_test(generate_head_mask_stories260K
+      DEFS "-DREGEX=generated 20 tokens.*layer drop: 1 sublayers left out"
+      COMMAND $<TARGET_FILE:generate> -m ${SKIM_STORIES260K_GGUF} --backend cpu --temp 0 -n 20
+              --head-mask ${_skim_llama_tmp}/mask.txt --drop-attn 4)
+    set_tests_properties(generate_head_mask_stories260K PROPERTIES
+                         FIXTURES_REQUIRED "stories260K_gguf;importance_mask")
+  endif()
   # The second llama2.c checkpoint (plain multi-head attention, a window of 128): greedy
   # from "The robot" begins as SOURCES.md quotes run.c's output.
   if(TARGET convert_llama2c AND EXISTS ${SKIM_TEST_DATA}/aidreams260K.bin)
