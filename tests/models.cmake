@@ -272,10 +272,14 @@ if(TARGET generate)
               --mask-out ${_skim_llama_tmp}/mask.txt)
     set_tests_properties(importance_stories260K PROPERTIES FIXTURES_REQUIRED stories260K_gguf
                          FIXTURES_SETUP importance_mask)
+    # --trace draws the dropped attention and the pruned heads hatched, apart from skips.
     skim_example_test(generate_head_mask_stories260K
       DEFS "-DREGEX=generated 20 tokens.*layer drop: 1 sublayers left out"
+           -DOUT_FILE=${_skim_llama_tmp}/trace_pruned.svg
+           "-DOUT_FILE_REGEX=layer 4 -attn.*url\\(#hatch\\).*>pruned<.*>drop<"
       COMMAND $<TARGET_FILE:generate> -m ${SKIM_STORIES260K_GGUF} --backend cpu --temp 0 -n 20
-              --head-mask ${_skim_llama_tmp}/mask.txt --drop-attn 4)
+              --head-mask ${_skim_llama_tmp}/mask.txt --drop-attn 4
+              --trace ${_skim_llama_tmp}/trace_pruned.svg)
     set_tests_properties(generate_head_mask_stories260K PROPERTIES
                          FIXTURES_REQUIRED "stories260K_gguf;importance_mask")
   endif()

@@ -34,7 +34,8 @@ static double kl_row(const float *p, const float *q, int32_t n, bool *agree) {
     return kl;
 }
 
-/* Decode tokens per second: SPEED_NEW greedy steps after a one-token prompt. */
+/* Decode tokens per second: the best of 3 runs of SPEED_NEW greedy steps after a
+ * one-token prompt (the best, as the machine may be shared). */
 static double decode_speed(skim_model *m, const char *backend, int threads) {
     skim_backend *be = imp_backend(backend, threads);
     skim_session *s = NULL;
@@ -43,19 +44,25 @@ static double decode_speed(skim_model *m, const char *backend, int threads) {
         skim_backend_destroy(be);
         return 0;
     }
-    int32_t nv = skim_model_get_hparams(m)->n_vocab, tok = 1;
+    int32_t nv = skim_model_get_hparams(m)->n_vocab;
     float *logits = malloc((size_t)nv * sizeof *logits);
-    bool ok = logits && skim_session_decode(s, tok, logits) == SKIM_OK; /* warm-up */
-    double t0 = imp_now_s();
-    for (int i = 0; ok && i < SPEED_NEW; i++) {
-        tok = skim_sample_argmax(logits, nv);
-        ok = skim_session_decode(s, tok, logits) == SKIM_OK;
+    bool ok = logits != NULL;
+    double best = 0;
+    for (int rep = 0; ok && rep < 3; rep++) {
+        int32_t tok = 1;
+        ok = skim_session_reset(s) == SKIM_OK && skim_session_decode(s, tok, logits) == SKIM_OK;
+        double t0 = imp_now_s();
+        for (int i = 0; ok && i < SPEED_NEW; i++) {
+            tok = skim_sample_argmax(logits, nv);
+            ok = skim_session_decode(s, tok, logits) == SKIM_OK;
+        }
+        double dt = imp_now_s() - t0;
+        best = ok && dt > 0 && SPEED_NEW / dt > best ? SPEED_NEW / dt : best;
     }
-    double dt = imp_now_s() - t0;
     free(logits);
     skim_session_destroy(s);
     skim_backend_destroy(be);
-    return ok && dt > 0 ? SPEED_NEW / dt : 0;
+    return ok ? best : 0;
 }
 
 int imp_table(const imp_opts *o, const int *order, int n_layer) {
