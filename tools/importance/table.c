@@ -76,7 +76,7 @@ int imp_table(const imp_opts *o, const int *order, int n_layer) {
     int rc = ref ? 0 : 1;
     printf("\n%s: %lld teacher-forced positions of the full model's greedy text\n", o->model,
            (long long)rows);
-    printf("| dropped | blocks | KL(full || dropped) | top-1 agreement | decode tok/s CPU | "
+    printf("| dropped | blocks | KL(full, dropped), nats | top-1 agreement | decode tok/s CPU | "
            "decode tok/s Vulkan |\n|---|---|---|---|---|---|\n");
     for (int k = 0; rc == 0 && k < n_layer; k++) {
         uint64_t drop = 0;
