@@ -267,7 +267,7 @@ if(TARGET generate)
     skim_example_test(importance_stories260K
       DEFS "-DREGEX=\\(a\\) attention sublayers.*\\(b\\) heads.*wrote .*drop.txt.*wrote .*mask.txt"
       COMMAND $<TARGET_FILE:importance> -m ${SKIM_STORIES260K_GGUF}
-              --text ${SKIM_TEST_DATA}/tinyshakespeare.txt --max-tokens 128 --drop 2
+              --text ${SKIM_TEST_DATA}/tinyshakespeare.txt --max-tokens 64 --drop 2
               --drop-out ${_skim_llama_tmp}/drop.txt --prune 6
               --mask-out ${_skim_llama_tmp}/mask.txt)
     set_tests_properties(importance_stories260K PROPERTIES FIXTURES_REQUIRED stories260K_gguf
