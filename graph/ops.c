@@ -19,7 +19,7 @@
 
 const skim_op_info skim_op_table[SKIM_OP_COUNT] = {
     {"none", 0, 0.0},
-#define SKIM_OP(E, n, s, p, t) {#n, s, t},
+#define SKIM_OP(E, n, s, sh, fl, t) {#n, s, t},
 #include "ops.def"
 #undef SKIM_OP
 };
@@ -29,7 +29,7 @@ typedef skim_status (*skim_shape_fn)(skim_context *ctx, skim_tensor *node);
 /* A row of ops.def without its shape function fails to link here. */
 static const skim_shape_fn skim_shape_fns[SKIM_OP_COUNT] = {
     NULL,
-#define SKIM_OP(E, n, s, p, t) skim_shape_##n,
+#define SKIM_OP(E, n, s, sh, fl, t) skim_shape_##n,
 #include "ops.def"
 #undef SKIM_OP
 };
@@ -172,6 +172,11 @@ static bool check_sources(skim_context *ctx, const skim_tensor *node) {
         const skim_tensor *s = node->src[i];
         if (!s) {
             continue;
+        }
+        if (i >= skim_op_table[node->op].n_src) {
+            skim_ctx_fail(ctx, SKIM_ERR_INVALID_ARG, "%s: source %d past the op's %d", op, i,
+                          skim_op_table[node->op].n_src);
+            return false;
         }
         if (s->ctx != ctx) {
             skim_ctx_fail(ctx, SKIM_ERR_GRAPH, "%s: source %d %s belongs to another context", op,

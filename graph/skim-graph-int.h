@@ -38,7 +38,7 @@ SKIM_HIDDEN skim_status skim_graph_check_memory(skim_graph *g);
 /* Shape functions, one per row of ops.def: validate node->src/params (errors recorded
  * on ctx, status returned) and fill node->type, n_dims, ne, bound, sel_kind (and for
  * writes: nb, view_src, view_offs, writes). */
-#define SKIM_OP(E, n, s, p, t) \
+#define SKIM_OP(E, n, s, sh, fl, t) \
     SKIM_HIDDEN skim_status skim_shape_##n(skim_context *ctx, skim_tensor *node);
 #include "ops.def"
 #undef SKIM_OP

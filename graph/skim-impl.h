@@ -36,7 +36,7 @@
 
 typedef enum skim_op {
     SKIM_OP_NONE = 0, /* leaves (weights, inputs, states, params) and views */
-#define SKIM_OP(E, n, s, p, t) SKIM_OP_##E,
+#define SKIM_OP(E, n, s, sh, fl, t) SKIM_OP_##E,
 #include "ops.def"
 #undef SKIM_OP
     SKIM_OP_COUNT

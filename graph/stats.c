@@ -4,18 +4,18 @@
  * run; a backend that needs extents during a run keeps sel_host current itself (the CPU
  * backend can copy each selection's words there as soon as it is produced).
  *
- * FLOPs per node (a multiply-add counts 2), "rows" and "pairs" taken from run extents
- * and selections for the executed figure, from full sizes with every selection full for
- * the dense figure:
+ * FLOPs per node (a multiply-add counts 2) by the rule its ops.def row names, "rows" and
+ * "pairs" taken from run extents and selections for the executed figure, from full sizes
+ * with every selection full for the dense figure:
  *   mul_mat          2 * K * M * rows of x
  *   mul_mat_sel      2 * K * block * active (head, row) pairs
  *   mul_mat_sel_k    2 * block * M * active (head, row) pairs
  *   attn             4 * head_dim * keys * active (head, query) pairs, keys = the n_kv
  *                    value when given, else k's rows
- *   rms_norm, layer_norm, soft_max   5 per output element
- *   head_gate, token_halt, select_topk, argmax   1 per input element (score)
- *   set_rows, cpy    1 per source element; scatter_add_sel 1 per element of y
- *   every other op   1 per output element; views 0
+ *   out5             5 per output element (rms_norm, layer_norm, soft_max)
+ *   src0, src1       1 per element of that source (gates: 1 per score; cpy, set_rows,
+ *                    scatter_add_sel: 1 per element copied or added)
+ *   out              1 per output element; leaves and views 0
  * In MASKED_DENSE mode everything ran: executed = dense. */
 #include "skim-graph-int.h"
 
@@ -104,51 +104,73 @@ static double attn_flops(const work_ctx *w, const skim_tensor *t, int64_t *pairs
     return 4.0 * (double)q->ne[0] * keys * (double)*pairs;
 }
 
-/* FLOPs of one node; adds attention's head and token-layer ops. */
+/* The FLOP rules of ops.def's flops column; attn also adds its head and token-layer ops. */
+typedef double (*flops_fn)(const work_ctx *w, const skim_tensor *t, int64_t *head_ops,
+                           int64_t *tok_ops);
+
+static double flops_out(const work_ctx *w, const skim_tensor *t, int64_t *h, int64_t *k) {
+    (void)h, (void)k;
+    return elements(w, t);
+}
+
+static double flops_out5(const work_ctx *w, const skim_tensor *t, int64_t *h, int64_t *k) {
+    (void)h, (void)k;
+    return 5.0 * elements(w, t);
+}
+
+static double flops_src0(const work_ctx *w, const skim_tensor *t, int64_t *h, int64_t *k) {
+    (void)h, (void)k;
+    return elements(w, t->src[0]);
+}
+
+static double flops_src1(const work_ctx *w, const skim_tensor *t, int64_t *h, int64_t *k) {
+    (void)h, (void)k;
+    return elements(w, t->src[1]);
+}
+
+static double flops_mul_mat(const work_ctx *w, const skim_tensor *t, int64_t *h, int64_t *k) {
+    (void)h, (void)k;
+    int64_t xe[4];
+    ext(w, t->src[1], xe);
+    return 2.0 * (double)t->src[0]->ne[0] * (double)t->src[0]->ne[1] * (double)xe[1] *
+           (double)xe[2] * (double)xe[3];
+}
+
+/* mul_mat_sel (output row blocks) and mul_mat_sel_k (contraction blocks). */
+static double flops_mul_mat_sel(const work_ctx *w, const skim_tensor *t, int64_t *h,
+                                int64_t *k) {
+    (void)h, (void)k;
+    const skim_tensor *a = t->src[0];
+    int64_t block = t->params.block.block, xe[4];
+    bool rows_blocked = t->op == SKIM_OP_MUL_MAT_SEL;
+    int64_t n_head = (rows_blocked ? a->ne[1] : a->ne[0]) / block;
+    ext(w, t->src[1], xe);
+    double pairs = (double)head_pairs(w, t->src[2], n_head, xe[1]);
+    double other = rows_blocked ? (double)a->ne[0] : (double)a->ne[1];
+    return 2.0 * other * (double)block * pairs;
+}
+
+static double flops_attn(const work_ctx *w, const skim_tensor *t, int64_t *head_ops,
+                         int64_t *tok_ops) {
+    int64_t pairs, rows;
+    double f = attn_flops(w, t, &pairs, &rows);
+    *head_ops += pairs;
+    *tok_ops += rows;
+    return f;
+}
+
+/* A row of ops.def naming a rule that does not exist fails to compile here. */
+static const flops_fn flops_rules[SKIM_OP_COUNT] = {
+    [SKIM_OP_NONE] = NULL, /* leaves and views: 0 */
+#define SKIM_OP(E, n, s, sh, fl, t) [SKIM_OP_##E] = flops_##fl,
+#include "ops.def"
+#undef SKIM_OP
+};
+
 static double node_flops(const work_ctx *w, const skim_tensor *t, int64_t *head_ops,
                          int64_t *tok_ops) {
-    const skim_tensor *a = t->src[0], *b = t->src[1];
-    int64_t xe[4];
-    switch (t->op) {
-    case SKIM_OP_NONE:
-        return 0.0;
-    case SKIM_OP_MUL_MAT:
-        ext(w, b, xe);
-        return 2.0 * (double)a->ne[0] * (double)a->ne[1] * (double)xe[1] * (double)xe[2] *
-               (double)xe[3];
-    case SKIM_OP_MUL_MAT_SEL:
-    case SKIM_OP_MUL_MAT_SEL_K: {
-        int64_t block = t->params.block.block;
-        bool rows_blocked = t->op == SKIM_OP_MUL_MAT_SEL;
-        int64_t n_head = (rows_blocked ? a->ne[1] : a->ne[0]) / block;
-        ext(w, b, xe);
-        double pairs = (double)head_pairs(w, t->src[2], n_head, xe[1]);
-        double other = rows_blocked ? (double)a->ne[0] : (double)a->ne[1];
-        return 2.0 * other * (double)block * pairs;
-    }
-    case SKIM_OP_ATTN: {
-        int64_t pairs, rows;
-        double f = attn_flops(w, t, &pairs, &rows);
-        *head_ops += pairs;
-        *tok_ops += rows;
-        return f;
-    }
-    case SKIM_OP_RMS_NORM:
-    case SKIM_OP_LAYER_NORM:
-    case SKIM_OP_SOFT_MAX:
-        return 5.0 * elements(w, t);
-    case SKIM_OP_HEAD_GATE:
-    case SKIM_OP_TOKEN_HALT:
-    case SKIM_OP_SELECT_TOPK:
-    case SKIM_OP_ARGMAX:
-    case SKIM_OP_CPY:
-        return elements(w, a);
-    case SKIM_OP_SET_ROWS:
-    case SKIM_OP_SCATTER_ADD_SEL:
-        return elements(w, b);
-    default:
-        return elements(w, t);
-    }
+    flops_fn f = t->op > SKIM_OP_NONE && t->op < SKIM_OP_COUNT ? flops_rules[t->op] : NULL;
+    return f ? f(w, t, head_ops, tok_ops) : 0.0;
 }
 
 static void totals(const skim_plan *p, bool dense, double *flops, int64_t *head_ops,

@@ -160,6 +160,9 @@ typedef struct skim_run_stats {
     int64_t dispatches;       /* compute dispatches the last run recorded, indirect ones with a
                                  count of zero included (0 on the CPU) */
     int64_t barriers;         /* pipeline barriers between those dispatches (0 on the CPU) */
+    /* Sublayers a model builder left out of the graph (skim_model_desc drop_attn and
+     * drop_mlp), summed over runs by the model's sessions; 0 from a plan. */
+    int64_t sublayers_dropped;
 } skim_run_stats;
 
 SKIM_API skim_status skim_plan_get_stats(const skim_plan *p, skim_run_stats *out);

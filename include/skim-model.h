@@ -86,9 +86,35 @@ typedef struct skim_model_desc {
     /* Every node of the prefill graph becomes an output, for golden comparisons between
      * backends (costs memory: no arena reuse). */
     bool debug_outputs;
+    /* Layer drop: bit l set leaves block l's attention (drop_attn) or feed-forward
+     * (drop_mlp) sublayer out of both graphs: the residual stream passes the block's
+     * sublayer unchanged and nothing of it is computed or cached. A bit past n_layer is
+     * INVALID_ARG. The sessions' stats count the dropped sublayers (sublayers_dropped)
+     * and keep them in the dense figures (head_ops_dense and token_layer_ops_dense with
+     * every head and token; flops_dense with their matrix products and attention, not
+     * their norms and elementwise ops), so that the saving shows as for skipped heads. */
+    uint64_t drop_attn, drop_mlp;
+    /* A static head mask: n_layer * n_head values, block-major; head j of block l is
+     * pruned when head_mask[l * n_head + j] < 0.5 (a NaN keeps it, as in every gate).
+     * It is a head-gate whose scores never change: the llama builder gates Q, attention
+     * and the output projection of each block by skim_head_gate on a weight holding the
+     * block's mask as 0/1 scores with tau 0.5; the gated builder multiplies its gate's
+     * scores by them (a pruned head's score becomes 0). Copied at load. NULL: none. */
+    const float *head_mask;
 } skim_model_desc;
 
 #define SKIM_MODEL_MSG_LEN 256
+
+/* The text forms of the layer choices. A layer list is blocks and ranges separated by
+ * commas ("3,5-7"; "" is none) of a model with n_layer (1 to 64) blocks, written to *out
+ * as drop_attn / drop_mlp bits: INVALID_ARG for malformed text, RANGE for a block past
+ * n_layer. A head-mask file holds n_layer * n_head numbers separated by white space,
+ * block-major ('#' starts a comment to the end of the line), read into out: IO, FORMAT
+ * (not numbers, or not exactly that many). Nothing is written to *out / out on failure. */
+SKIM_API skim_status skim_model_parse_layers(const char *list, int n_layer, uint64_t *out,
+                                             char *msg, size_t msg_size);
+SKIM_API skim_status skim_model_read_head_mask(const char *path, int n_layer, int n_head,
+                                               float *out, char *msg, size_t msg_size);
 
 /* Loads a model from an open GGUF file, which must outlive the model (its tensor data is
  * used in place). desc may be NULL. msg (may be NULL) receives why on failure. Returns
@@ -109,6 +135,11 @@ SKIM_API bool skim_model_is_dense(const skim_model *m);
 /* Cache positions (decode) and window (prefill; 0 when built without prefill). */
 SKIM_API int32_t skim_model_n_ctx(const skim_model *m);
 SKIM_API int32_t skim_model_n_batch(const skim_model *m);
+/* The layer choices of the desc: whether block `layer`'s attention (mlp false) or
+ * feed-forward (mlp true) sublayer was dropped, and whether head `head` of it is pruned
+ * by the static head mask. false when out of range. */
+SKIM_API bool skim_model_sublayer_dropped(const skim_model *m, int layer, bool mlp);
+SKIM_API bool skim_model_head_pruned(const skim_model *m, int layer, int head);
 /* The graphs, for callers that plan them themselves (NULL for a missing prefill). */
 SKIM_API skim_graph *skim_model_decode_graph(const skim_model *m);
 SKIM_API skim_graph *skim_model_prefill_graph(const skim_model *m);
@@ -160,7 +191,8 @@ SKIM_API skim_status skim_session_prefill_read(skim_session *s, const skim_tenso
                                                size_t size);
 
 /* What the last decode step did: depth = the blocks the token ran (n_layer when it never
- * halted), head_mask[l] = bit j set when head j ran in block l (0 for blocks not run). */
+ * halted), head_mask[l] = bit j set when head j ran in block l (0 for blocks not run and
+ * for a dropped attention sublayer). */
 typedef struct skim_token_trace {
     int32_t depth;
     uint64_t head_mask[64];

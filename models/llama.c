@@ -129,31 +129,48 @@ static skim_tensor *feed_forward(builder *b, int il, skim_tensor *x) {
     return skim_mul_mat(ctx, L->ffn_down, u);
 }
 
-/* One block on the residual stream x [n_embd, n]; sel: the tokens that run it (NULL:
- * all). Returns the new residual stream (unbounded). */
-static skim_tensor *block(builder *b, int il, skim_tensor *x, skim_tensor *sel) {
+/* The block's head selection: its gate's (gated), the static head mask's, or NULL. */
+static skim_tensor *block_heads(builder *b, int il, skim_tensor *h) {
     skim_context *ctx = b->ctx;
     skim_llama_layer *L = &b->m->layers[il];
-    skim_tensor *xa = sel ? skim_get_rows_sel(ctx, x, sel) : x;
-    skim_tensor *pos = sel ? skim_get_rows_sel(ctx, b->G->pos, sel) : b->G->pos;
-    skim_tensor *h = name_it(norm(b, xa, L->attn_norm), "blk.%d.attn_norm", il);
-    skim_tensor *heads = NULL;
+    skim_tensor *mask = b->m->head_mask[il], *heads = NULL;
     if (b->m->gated) {
         skim_tensor *sc = skim_mul_mat(ctx, L->gate_w, h);
         sc = skim_sigmoid(ctx, skim_add(ctx, sc, L->gate_b));
-        heads = name_it(skim_head_gate(ctx, name_it(sc, "blk.%d.gate", il), b->m->hp.gate_tau),
-                        "blk.%d.heads", il);
+        sc = mask ? skim_mul(ctx, sc, mask) : sc;
+        heads = skim_head_gate(ctx, name_it(sc, "blk.%d.gate", il), b->m->hp.gate_tau);
+    } else if (mask) {
+        heads = skim_head_gate(ctx, mask, 0.5f);
+    }
+    return name_it(heads, "blk.%d.heads", il);
+}
+
+/* One block on the residual stream x [n_embd, n]; sel: the tokens that run it (NULL:
+ * all). Returns the new residual stream (unbounded; x itself when both sublayers are
+ * dropped). A dropped sublayer adds no node. */
+static skim_tensor *block(builder *b, int il, skim_tensor *x, skim_tensor *sel) {
+    skim_context *ctx = b->ctx;
+    skim_llama_layer *L = &b->m->layers[il];
+    bool run_attn = !(b->m->drop_attn >> il & 1), run_mlp = !(b->m->drop_mlp >> il & 1);
+    skim_tensor *xa = sel ? skim_get_rows_sel(ctx, x, sel) : x;
+    skim_tensor *att = NULL, *ff = NULL, *xa2 = xa;
+    if (run_attn) {
+        skim_tensor *pos = sel ? skim_get_rows_sel(ctx, b->G->pos, sel) : b->G->pos;
+        skim_tensor *h = name_it(norm(b, xa, L->attn_norm), "blk.%d.attn_norm", il);
+        skim_tensor *heads = block_heads(b, il, h);
         b->G->head_sel[il] = heads;
+        att = attention(b, il, h, pos, sel, heads);
+        /* X += attn, then X += mlp, in that order, as the reference does (same rounding). */
+        xa2 = skim_add(ctx, xa, att);
     }
-    skim_tensor *att = attention(b, il, h, pos, sel, heads);
-    /* X += attn, then X += mlp, in that order, as the reference does (same rounding). */
-    skim_tensor *xa2 = skim_add(ctx, xa, att);
-    skim_tensor *ff = name_it(feed_forward(b, il, xa2), "blk.%d.ffn_out", il);
+    if (run_mlp) {
+        ff = name_it(feed_forward(b, il, xa2), "blk.%d.ffn_out", il);
+    }
     if (!sel) {
-        return skim_add(ctx, xa2, ff);
+        return ff ? skim_add(ctx, xa2, ff) : xa2;
     }
-    skim_tensor *x1 = skim_scatter_add_sel(ctx, x, att, sel);
-    return skim_scatter_add_sel(ctx, x1, ff, sel);
+    skim_tensor *x1 = att ? skim_scatter_add_sel(ctx, x, att, sel) : x;
+    return ff ? skim_scatter_add_sel(ctx, x1, ff, sel) : x1;
 }
 
 static skim_status build_outputs(builder *b, bool debug, char *msg, size_t size);
@@ -180,7 +197,8 @@ static skim_status build_graph(skim_model *m, skim_llama_graph *G, bool decode, 
             prev = sel;
         }
         G->tok_sel[il] = sel;
-        x = name_it(block(&b, il, x, sel), "blk.%d.out", il);
+        skim_tensor *y = block(&b, il, x, sel);
+        x = y == x ? y : name_it(y, "blk.%d.out", il);
         G->hidden[il] = x;
     }
     G->logits = skim_tensor_set_name(skim_mul_mat(ctx, m->output, norm(&b, x, m->out_norm)),
@@ -221,7 +239,10 @@ static skim_status build_outputs(builder *b, bool debug, char *msg, size_t size)
     outs[n++] = G->logits;
     if (!b->decode) {
         for (int il = 0; il < b->m->hp.n_layer; il++) {
-            outs[n++] = G->hidden[il];
+            /* A block with both sublayers dropped passes its input on: one output. */
+            if (il == 0 || G->hidden[il] != G->hidden[il - 1]) {
+                outs[n++] = G->hidden[il];
+            }
         }
         for (int i = 0; i < G->n_writes; i++) {
             outs[n++] = G->writes[i];
@@ -241,6 +262,9 @@ static skim_status make_states(skim_model *m, char *msg, size_t size) {
     for (int il = 0; il < hp->n_layer; il++) {
         skim_llama_layer *L = &m->layers[il];
         int64_t ne[2] = {kv, m->n_ctx}, nm[2] = {1, m->n_ctx};
+        if (m->drop_attn >> il & 1) {
+            continue; /* nothing reads or writes a dropped attention's caches */
+        }
         L->k_cache = name_it(skim_new_state(m->ctx, SKIM_TYPE_F32, 2, ne, 0.0f), "blk.%d.k_cache",
                              il);
         L->v_cache = name_it(skim_new_state(m->ctx, SKIM_TYPE_F32, 2, ne, 0.0f), "blk.%d.v_cache",
@@ -287,6 +311,42 @@ skim_status skim_llama_build(skim_model *m, bool debug_outputs, char *msg, size_
 
 /* ---------------------------------------------------------------- life cycle */
 
+/* desc's layer drop and static head mask: checked, the mask copied as 0/1 scores into one
+ * weight [n_head] per block. */
+static skim_status layer_choices(skim_model *m, const skim_model_desc *d, char *msg,
+                                 size_t size) {
+    const skim_model_hparams *hp = &m->hp;
+    uint64_t all = hp->n_layer >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << hp->n_layer) - 1;
+    if ((d->drop_attn | d->drop_mlp) & ~all) {
+        return skim_llama_msg(msg, size, SKIM_ERR_INVALID_ARG, "model: a dropped sublayer past "
+                              "the model's %d blocks", hp->n_layer);
+    }
+    m->drop_attn = d->drop_attn;
+    m->drop_mlp = d->drop_mlp;
+    if (!d->head_mask) {
+        return SKIM_OK;
+    }
+    size_t nh = (size_t)hp->n_head, n = (size_t)hp->n_layer * nh;
+    m->head_mask_values = skim_llama_alloc(&m->alloc, n * sizeof *m->head_mask_values);
+    if (!m->head_mask_values) {
+        return skim_llama_msg(msg, size, SKIM_ERR_OUT_OF_MEMORY, "model: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        m->head_mask_values[i] = d->head_mask[i] < 0.5f ? 0.0f : 1.0f; /* NaN: 1 */
+    }
+    for (int il = 0; il < hp->n_layer; il++) {
+        int64_t ne = hp->n_head;
+        m->head_mask[il] = name_it(skim_new_weight(m->ctx, SKIM_TYPE_F32, 1, &ne,
+                                                   m->head_mask_values + (size_t)il * nh),
+                                   "blk.%d.head_mask", il);
+    }
+    if (skim_context_status(m->ctx) != SKIM_OK) {
+        return skim_llama_msg(msg, size, skim_context_status(m->ctx), "model: head mask: %s",
+                              skim_context_error(m->ctx));
+    }
+    return SKIM_OK;
+}
+
 static skim_status model_init(skim_model *m, const skim_model_desc *d, char *msg, size_t size) {
     skim_context_desc cd;
     memset(&cd, 0, sizeof cd);
@@ -301,6 +361,9 @@ static skim_status model_init(skim_model *m, const skim_model_desc *d, char *msg
     m->gated = m->hp.arch == SKIM_ARCH_GATED && !m->dense;
     if (d->gate_tau > 0.0f) m->hp.gate_tau = d->gate_tau;
     if (d->halt_tau > 0.0f) m->hp.halt_tau = d->halt_tau;
+    if ((s = layer_choices(m, d, msg, size)) != SKIM_OK) {
+        return s;
+    }
     m->n_ctx = d->n_ctx > 0 ? d->n_ctx : m->hp.n_ctx_train;
     m->n_batch = d->n_batch < 0 ? 0 : d->n_batch > 0 ? d->n_batch : m->n_ctx;
     if (m->n_batch > m->n_ctx) {
@@ -373,6 +436,7 @@ void skim_model_destroy(skim_model *m) {
     skim_allocator a = m->alloc;
     skim_llama_free(&a, m->ninf_values);
     skim_llama_free(&a, m->zero_values);
+    skim_llama_free(&a, m->head_mask_values);
     skim_llama_free(&a, m);
 }
 
@@ -381,6 +445,21 @@ const skim_gguf *skim_model_gguf(const skim_model *m) { return m ? m->gguf : NUL
 bool skim_model_is_dense(const skim_model *m) { return m && !m->gated; }
 int32_t skim_model_n_ctx(const skim_model *m) { return m ? m->n_ctx : 0; }
 int32_t skim_model_n_batch(const skim_model *m) { return m ? m->n_batch : 0; }
+bool skim_model_sublayer_dropped(const skim_model *m, int layer, bool mlp) {
+    if (!m || layer < 0 || layer >= m->hp.n_layer) {
+        return false;
+    }
+    return ((mlp ? m->drop_mlp : m->drop_attn) >> layer & 1) != 0;
+}
+
+bool skim_model_head_pruned(const skim_model *m, int layer, int head) {
+    if (!m || !m->head_mask_values || layer < 0 || layer >= m->hp.n_layer || head < 0 ||
+        head >= m->hp.n_head) {
+        return false;
+    }
+    return m->head_mask_values[(size_t)layer * (size_t)m->hp.n_head + (size_t)head] == 0.0f;
+}
+
 skim_graph *skim_model_decode_graph(const skim_model *m) { return m ? m->dec.graph : NULL; }
 skim_graph *skim_model_prefill_graph(const skim_model *m) { return m ? m->pre.graph : NULL; }
 

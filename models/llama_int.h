@@ -49,7 +49,16 @@ struct skim_model {
     float *ninf_values, *zero_values;
     skim_llama_layer layers[SKIM_LLAMA_MAX_LAYERS];
     skim_llama_graph dec, pre;
+    uint64_t drop_attn, drop_mlp; /* skim_model_desc's layer drop */
+    float *head_mask_values;      /* n_layer * n_head scores 0/1, or NULL */
+    skim_tensor *head_mask[SKIM_LLAMA_MAX_LAYERS]; /* weights [n_head] of them, or NULL */
 };
+
+static inline int skim_llama_popcount(uint64_t v) {
+    int n = 0;
+    for (; v; v &= v - 1) n++;
+    return n;
+}
 
 /* The model's allocator hook (zeroed: malloc/free); zero-filled memory. */
 static inline void *skim_llama_alloc(const skim_allocator *a, size_t n) {

@@ -119,15 +119,35 @@ skim_status skim_session_reset(skim_session *s) {
     return SKIM_OK;
 }
 
-static void add_stats(skim_run_stats *sum, const skim_plan *p) {
+/* The FLOPs a dropped sublayer would have cost a run of n tokens over `keys` keys: its
+ * matrix products and attention, counted as graph/stats.c counts them (2 per multiply-add,
+ * attention 4 * head_dim * keys per head and query); its norms and elementwise ops are
+ * left out. */
+static double dropped_flops(const skim_model *m, int64_t n, int64_t keys) {
+    const skim_model_hparams *hp = &m->hp;
+    double d = hp->n_embd, qd = (double)hp->n_head * hp->head_dim;
+    double kvd = (double)hp->n_head_kv * hp->head_dim, ff = hp->n_ff;
+    double attn = 2.0 * d * (qd + 2.0 * kvd) * n + 2.0 * qd * d * n +
+                  4.0 * hp->head_dim * (double)keys * hp->n_head * n;
+    double mlp = 2.0 * d * ff * (hp->ffn == SKIM_FFN_SWIGLU ? 3.0 : 2.0) * n;
+    return attn * skim_llama_popcount(m->drop_attn) + mlp * skim_llama_popcount(m->drop_mlp);
+}
+
+/* Adds the plan's last run of n tokens over `keys` keys; dropped sublayers count in the
+ * dense figures with every head and token of the run, as full selections would. */
+static void add_stats(skim_run_stats *sum, const skim_plan *p, const skim_model *m, int32_t n,
+                      int32_t keys) {
     skim_run_stats r;
     if (skim_plan_get_stats(p, &r) != SKIM_OK) {
         return;
     }
+    int64_t n_attn = skim_llama_popcount(m->drop_attn), n_mlp = skim_llama_popcount(m->drop_mlp);
     sum->head_ops_executed += r.head_ops_executed;
-    sum->head_ops_dense += r.head_ops_dense;
+    sum->head_ops_dense += r.head_ops_dense + n_attn * m->hp.n_head * n;
     sum->token_layer_ops_executed += r.token_layer_ops_executed;
-    sum->token_layer_ops_dense += r.token_layer_ops_dense;
+    sum->token_layer_ops_dense += r.token_layer_ops_dense + n_attn * n;
+    sum->sublayers_dropped += n_attn + n_mlp;
+    sum->flops_dense += dropped_flops(m, n, keys);
     sum->flops_executed += r.flops_executed;
     sum->flops_dense += r.flops_dense;
     sum->nan_scores += r.nan_scores;
@@ -161,7 +181,7 @@ skim_status skim_session_decode(skim_session *s, int32_t token, float *logits) {
     if (st != SKIM_OK) {
         return plan_fail(s, st, "decode", s->dec);
     }
-    add_stats(&s->dec_sum, s->dec);
+    add_stats(&s->dec_sum, s->dec, m, 1, pos + 1);
     s->n_past++;
     return SKIM_OK;
 }
@@ -195,7 +215,7 @@ static skim_status prefill_run(skim_session *s, const int32_t *tokens, int32_t n
     if (st != SKIM_OK) {
         return plan_fail(s, st, "prefill", s->pre);
     }
-    add_stats(&s->pre_sum, s->pre);
+    add_stats(&s->pre_sum, s->pre, m, m->n_batch, m->n_batch);
     s->n_past = n;
     return SKIM_OK;
 }
@@ -260,7 +280,7 @@ skim_status skim_session_last_trace(skim_session *s, skim_token_trace *out) {
                 out->depth = il;
             }
         }
-        if (il >= out->depth) {
+        if (il >= out->depth || (m->drop_attn >> il & 1)) {
             continue;
         }
         if (!hs) {

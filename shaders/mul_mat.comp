@@ -112,7 +112,7 @@ void main() {
     uint act[RM];
     [[unroll]] for (uint r = 0u; r < RM; r++) {
         act[r] = r < nrow ? (1u << ncol) - 1u : 0u;
-        if (mop == SKIM_VK_MM_SEL && r < nrow) {
+        if (mop == SKIM_VK_OP_MUL_MAT_SEL && r < nrow) {
             act[r] = head_cols((m0 + r) / block, n0, ncol);
         }
     }
@@ -120,10 +120,10 @@ void main() {
     [[unroll]] for (uint r = 0u; r < RM; r++)
         [[unroll]] for (uint c = 0u; c < RN; c++) acc[r][c] = 0.0;
     uint any = act[0] | act[1] | act[2] | act[3];
-    uint nblk = mop == SKIM_VK_MM_SEL_K ? K / block : 1u;
+    uint nblk = mop == SKIM_VK_OP_MUL_MAT_SEL_K ? K / block : 1u;
     for (uint hb = 0u; any != 0u && hb < nblk; hb++) {
         uint k0 = 0u, k1 = K, cols = (1u << ncol) - 1u;
-        if (mop == SKIM_VK_MM_SEL_K) {
+        if (mop == SKIM_VK_OP_MUL_MAT_SEL_K) {
             cols = head_cols(hb, n0, ncol);
             if (cols == 0u) continue;
             k0 = hb * block;

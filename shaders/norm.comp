@@ -16,7 +16,7 @@ void main() {
     uint d0 = pc.off[0] + skim_dot_strides(i, 1u, pc.nbd[1], pc.nbd[2], pc.nbd[3]);
     uint t = gl_LocalInvocationID.x;
     float mean = 0.0;
-    if ((pc.op & 0xffu) == SKIM_VK_NORM_LAYER) {
+    if ((pc.op & 0xffu) == SKIM_VK_OP_LAYER_NORM) {
         /* Summed as offsets from the row's first value: a constant row has a mean of exactly
          * that value (and outputs of exactly 0, as the CPU's double sums give), and rows far
          * from 0 lose less to cancellation. */

@@ -77,18 +77,18 @@ void main() {
     for (uint g = 0u; g < groups; g++) {
         uint n = cap;
         if ((pc.i[2] & 1) != 0) n = min(n, uint(max(BOUND[0], 0)));
-        if (pc.op == SKIM_VK_SEL_TOKEN_HALT && (pc.i[2] & 2) != 0) n = min(n, uint(max(Bi[pc.off[2]], 0)));
+        if (pc.op == SKIM_VK_OP_TOKEN_HALT && (pc.i[2] & 2) != 0) n = min(n, uint(max(Bi[pc.off[2]], 0)));
         uint total = 0u;
         for (uint c = 0u; c < n; c += WG) {
             uint i = c + t;
             bool keep = false, isn = false;
             uint value = i;
             if (i < n) {
-                if (pc.op == SKIM_VK_SEL_HEAD_GATE) {
+                if (pc.op == SKIM_VK_OP_HEAD_GATE) {
                     float s = groups == 1u ? A[pc.off[1] + i] : A[pc.off[1] + i * groups + g];
                     isn = isnan(s);
                     keep = isn || s >= pc.f[0];
-                } else if (pc.op == SKIM_VK_SEL_TOKEN_HALT) {
+                } else if (pc.op == SKIM_VK_OP_TOKEN_HALT) {
                     bool has_prev = (pc.i[2] & 2) != 0;
                     value = has_prev ? uint(Bi[pc.off[2] + 1u + i]) : i;
                     float p = A[pc.off[1] + ((pc.i[2] & 4) != 0 ? i : value)];

@@ -19,23 +19,10 @@
 #  define SKIM_F32 float
 #endif
 
-/* Op codes of the shaders that serve several ops (eltwise.comp, norm.comp, select.comp,
- * mul_mat.comp). */
-#define SKIM_VK_EW_ADD 0
-#define SKIM_VK_EW_MUL 1
-#define SKIM_VK_EW_SWIGLU 2
-#define SKIM_VK_EW_SCALE 3
-#define SKIM_VK_EW_SILU 4
-#define SKIM_VK_EW_GELU 5
-#define SKIM_VK_EW_SIGMOID 6
-#define SKIM_VK_NORM_RMS 0
-#define SKIM_VK_NORM_LAYER 1
-#define SKIM_VK_SEL_HEAD_GATE 0
-#define SKIM_VK_SEL_TOKEN_HALT 1
-#define SKIM_VK_SEL_TOPK 2
-#define SKIM_VK_MM_DENSE 0
-#define SKIM_VK_MM_SEL 1   /* output row blocks of the listed heads */
-#define SKIM_VK_MM_SEL_K 2 /* contraction over the listed column blocks */
+/* Op codes: a shader that serves several ops (eltwise.comp, norm.comp, select.comp,
+ * mul_mat.comp) finds SKIM_VK_OP_<ENUM> of graph/ops.def's row in pc.op. The header is
+ * generated into the build directory (backends/vulkan/CMakeLists.txt). */
+#include "skim_vk_ops.h"
 /* Epilogues of fused chains (backends/vulkan/vk_fuse.c), in bits above the op code (the
  * low byte): the operand at binding 4 (mul_mat) or 2 (norm) added (mul_mat) or multiplied
  * (norm) per row element, or added element by element; then an activation. */

@@ -193,6 +193,22 @@ foreach(_be ${_skim_llama_backends})
   set_tests_properties(gated_model_${_be} PROPERTIES LABELS "models;gated" TIMEOUT 300
                        SKIP_RETURN_CODE 77)
 endforeach()
+# Layer drop and the static head mask against the model with those parts zeroed in its
+# file; the static mask against constant gate scores (the gated model).
+skim_llama_test(test_layer_drop)
+target_link_libraries(test_layer_drop PRIVATE skim_test_common)
+foreach(_be ${_skim_llama_backends})
+  add_test(NAME layer_drop_gated_${_be}
+           COMMAND test_layer_drop ${PROJECT_SOURCE_DIR}/assets/gated-shakespeare.gguf ${_be})
+  set_tests_properties(layer_drop_gated_${_be} PROPERTIES LABELS "models;gated" TIMEOUT 300
+                       SKIP_RETURN_CODE 77)
+  if(TEST gguf_convert_stories260K)
+    add_test(NAME layer_drop_stories260K_${_be}
+             COMMAND test_layer_drop ${SKIM_STORIES260K_GGUF} ${_be})
+    set_tests_properties(layer_drop_stories260K_${_be} PROPERTIES LABELS "models" TIMEOUT 300
+                         SKIP_RETURN_CODE 77 FIXTURES_REQUIRED stories260K_gguf)
+  endif()
+endforeach()
 # Malformed model files and the fail-the-N-th-allocation sweep (no data needed).
 skim_llama_test(test_model_errors)
 add_test(NAME model_errors COMMAND test_model_errors)
@@ -246,6 +262,28 @@ if(TARGET generate)
                            FIXTURES_REQUIRED stories260K_gguf)
     endif()
   endforeach()
+  # tools/importance ranks stories260K's attention sublayers and heads on text and writes
+  # a drop list and a static head mask, which generate then takes.
+  if(TARGET importance AND TEST gguf_convert_stories260K)
+    skim_example_test(importance_stories260K
+      DEFS "-DREGEX=\\(a\\) attention sublayers.*\\(b\\) heads.*wrote .*drop.txt.*wrote .*mask.txt"
+      COMMAND $<TARGET_FILE:importance> -m ${SKIM_STORIES260K_GGUF}
+              --text ${SKIM_TEST_DATA}/tinyshakespeare.txt --max-tokens 64 --drop 2
+              --drop-out ${_skim_llama_tmp}/drop.txt --prune 6
+              --mask-out ${_skim_llama_tmp}/mask.txt)
+    set_tests_properties(importance_stories260K PROPERTIES FIXTURES_REQUIRED stories260K_gguf
+                         FIXTURES_SETUP importance_mask)
+    # --trace draws the dropped attention and the pruned heads hatched, apart from skips.
+    skim_example_test(generate_head_mask_stories260K
+      DEFS "-DREGEX=generated 20 tokens.*layer drop: 1 sublayers left out"
+           -DOUT_FILE=${_skim_llama_tmp}/trace_pruned.svg
+           "-DOUT_FILE_REGEX=layer 4 -attn.*url\\(#hatch\\).*>pruned<.*>drop<"
+      COMMAND $<TARGET_FILE:generate> -m ${SKIM_STORIES260K_GGUF} --backend cpu --temp 0 -n 20
+              --head-mask ${_skim_llama_tmp}/mask.txt --drop-attn 4
+              --trace ${_skim_llama_tmp}/trace_pruned.svg)
+    set_tests_properties(generate_head_mask_stories260K PROPERTIES
+                         FIXTURES_REQUIRED "stories260K_gguf;importance_mask")
+  endif()
   # The second llama2.c checkpoint (plain multi-head attention, a window of 128): greedy
   # from "The robot" begins as SOURCES.md quotes run.c's output.
   if(TARGET convert_llama2c AND EXISTS ${SKIM_TEST_DATA}/aidreams260K.bin)

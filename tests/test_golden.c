@@ -7,7 +7,7 @@
 #include "test_backends.h"
 
 const double op_tol[SKIM_OP_COUNT] = {
-#define SKIM_OP(E, n, s, p, t) [SKIM_OP_##E] = t,
+#define SKIM_OP(E, n, s, sh, fl, t) [SKIM_OP_##E] = t,
 #include "ops.def"
 #undef SKIM_OP
 };
@@ -16,7 +16,7 @@ static const struct {
     const char *name;
     int (*fn)(void);
 } goldens[] = {
-#define SKIM_OP(E, n, s, p, t) {#n, golden_##n},
+#define SKIM_OP(E, n, s, sh, fl, t) {#n, golden_##n},
 #include "ops.def"
 #undef SKIM_OP
 };

@@ -95,7 +95,7 @@ typedef struct skim_cpu_ctx {
 
 typedef void (*skim_cpu_kernel)(const skim_cpu_ctx *c, const skim_cpu_node *n);
 
-#define SKIM_OP(E, n, s, p, t) \
+#define SKIM_OP(E, n, s, sh, fl, t) \
     SKIM_HIDDEN void skim_cpu_op_##n(const skim_cpu_ctx *c, const skim_cpu_node *nd);
 #include "ops.def"
 #undef SKIM_OP

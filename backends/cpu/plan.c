@@ -13,7 +13,7 @@
 
 static const skim_cpu_kernel kernels[SKIM_OP_COUNT] = {
     [SKIM_OP_NONE] = NULL,
-#define SKIM_OP(E, n, s, p, t) [SKIM_OP_##E] = skim_cpu_op_##n,
+#define SKIM_OP(E, n, s, sh, fl, t) [SKIM_OP_##E] = skim_cpu_op_##n,
 #include "ops.def"
 #undef SKIM_OP
 };

@@ -1,19 +1,18 @@
 # The shader variants, one row each: "id|source[|DEFINE DEFINE=1 ...]". Adding a row makes
 # SKIM_VK_SHADER_<ID> (upper case) and embeds its SPIR-V; see backends/vulkan/README.md.
+# The plain variant "<stem>|<stem>.comp" of each shader named in graph/ops.def's shader
+# column is added by the build, except for the stems of SKIM_VK_TYPED_SHADERS, which are
+# compiled per type only (their rows are below).
 # The get_rows, mul_mat, mul_mat NARROW and mul_mv rows stay in the order F32, F16, Q8_0,
 # Q4_0, BF16, Q4_K, Q6_K (vk_ops.c by_wtype); the VEC4 rows stop at Q4_0 (vk_ops.c vec4_ok).
+set(SKIM_VK_TYPED_SHADERS copy get_rows mul_mat set_rows attn)
 set(SKIM_VK_SHADERS
-  "eltwise|eltwise.comp"
   "copy_32|copy.comp|SRC_32 DST_32"
   "copy_f32_f16|copy.comp|SRC_32 DST_F16"
   "copy_f16_f32|copy.comp|SRC_F16 DST_32"
   "copy_f16_f16|copy.comp|SRC_F16 DST_F16"
-  "norm|norm.comp"
   "norm_sg|norm.comp|SUBGROUP"
-  "soft_max|soft_max.comp"
   "soft_max_sg|soft_max.comp|SUBGROUP"
-  "rope|rope.comp"
-  "argmax|argmax.comp"
   "get_rows_f32|get_rows.comp|W_F32"
   "get_rows_f16|get_rows.comp|W_F16"
   "get_rows_q8_0|get_rows.comp|W_Q8_0"
@@ -54,9 +53,6 @@ set(SKIM_VK_SHADERS
   "set_rows_f16|set_rows.comp|DST_F16"
   "attn_f32|attn.comp|KV_F32"
   "attn_f16|attn.comp|KV_F16"
-  "select|select.comp"
   "select_sg|select.comp|SUBGROUP"
-  "get_rows_sel|get_rows_sel.comp"
-  "scatter_add_sel|scatter_add_sel.comp"
   "indirect|indirect.comp"
 )

@@ -322,7 +322,7 @@ SKIM_HIDDEN void skim_vk_dispatch_init(skim_vk_dispatch *d, skim_vk_shader_id sh
 SKIM_HIDDEN void skim_vk_set_strides(uint32_t nb[4], const skim_tensor *t);
 SKIM_HIDDEN bool skim_vk_supports(skim_backend *be, const skim_tensor *node);
 
-#define SKIM_OP(E, n, s, p, t) \
+#define SKIM_OP(E, n, s, sh, fl, t) \
     SKIM_HIDDEN skim_status skim_vk_op_##n(skim_vk_rec *r, const skim_tensor *node);
 #include "ops.def"
 #undef SKIM_OP

@@ -93,20 +93,20 @@ static skim_status eltwise(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     } else {
         d.pc.neb[0] = d.pc.neb[1] = d.pc.neb[2] = d.pc.neb[3] = 1;
     }
-    if (op == SKIM_VK_EW_SCALE) {
+    if (op == SKIM_VK_OP_SCALE) {
         d.pc.f[0] = node->params.scale.s;
     }
     grid_items(r, &d, node, skim_tensor_nelements(node), 256);
     return skim_vk_emit(r, &d);
 }
 
-skim_status skim_vk_op_add(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_ADD); }
-skim_status skim_vk_op_mul(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_MUL); }
-skim_status skim_vk_op_swiglu(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_SWIGLU); }
-skim_status skim_vk_op_scale(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_SCALE); }
-skim_status skim_vk_op_silu(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_SILU); }
-skim_status skim_vk_op_gelu(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_GELU); }
-skim_status skim_vk_op_sigmoid(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_EW_SIGMOID); }
+skim_status skim_vk_op_add(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_OP_ADD); }
+skim_status skim_vk_op_mul(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_OP_MUL); }
+skim_status skim_vk_op_swiglu(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_OP_SWIGLU); }
+skim_status skim_vk_op_scale(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_OP_SCALE); }
+skim_status skim_vk_op_silu(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_OP_SILU); }
+skim_status skim_vk_op_gelu(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_OP_GELU); }
+skim_status skim_vk_op_sigmoid(skim_vk_rec *r, const skim_tensor *n) { return eltwise(r, n, SKIM_VK_OP_SIGMOID); }
 
 /* ---------------------------------------------------------------- rows */
 
@@ -122,8 +122,8 @@ static skim_status norm(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
     return skim_vk_emit(r, &d);
 }
 
-skim_status skim_vk_op_rms_norm(skim_vk_rec *r, const skim_tensor *n) { return norm(r, n, SKIM_VK_NORM_RMS); }
-skim_status skim_vk_op_layer_norm(skim_vk_rec *r, const skim_tensor *n) { return norm(r, n, SKIM_VK_NORM_LAYER); }
+skim_status skim_vk_op_rms_norm(skim_vk_rec *r, const skim_tensor *n) { return norm(r, n, SKIM_VK_OP_RMS_NORM); }
+skim_status skim_vk_op_layer_norm(skim_vk_rec *r, const skim_tensor *n) { return norm(r, n, SKIM_VK_OP_LAYER_NORM); }
 
 skim_status skim_vk_op_soft_max(skim_vk_rec *r, const skim_tensor *node) {
     skim_vk_dispatch d;
@@ -247,7 +247,7 @@ static bool vec4_ok(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
     bool blocks = w->type == SKIM_TYPE_Q8_0 || w->type == SKIM_TYPE_Q4_0;
     if ((w->type != SKIM_TYPE_F32 && w->type != SKIM_TYPE_F16 && !blocks) ||
         x->type != SKIM_TYPE_F32 || r->vb->no_vec4 || x->ne[0] % 4 != 0 ||
-        (op == SKIM_VK_MM_SEL_K && node->params.block.block % 4 != 0)) {
+        (op == SKIM_VK_OP_MUL_MAT_SEL_K && node->params.block.block % 4 != 0)) {
         return false;
     }
     size_t uw = skim_vk_unit(w->type);
@@ -307,7 +307,7 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
      * fused chain), 8 rows per workgroup. Not on a CPU
      * device: lavapipe (Mesa 22.3) ran a 4096^2 matvec 2.5x slower that way than with
      * mul_mat.comp's 4 rows per invocation. */
-    if (op == SKIM_VK_MM_DENSE && !node->bound && !r->cur && node->ne[1] <= 4 && node->ne[0] <= 8 * 65535 &&
+    if (op == SKIM_VK_OP_MUL_MAT && !node->bound && !r->cur && node->ne[1] <= 4 && node->ne[0] <= 8 * 65535 &&
         r->vb->info.subgroup_arith &&
         (r->vb->info.device_type != VK_PHYSICAL_DEVICE_TYPE_CPU || r->vb->force_mul_mv)) {
         d.shader = by_wtype(w->type, SKIM_VK_SHADER_MUL_MV_F32);
@@ -361,7 +361,7 @@ static skim_status mul_mat_split(skim_vk_rec *r, const skim_tensor *node) {
             dp.view_offs += (size_t)m0 * node->nb[0];
             dp.src[0] = &wp;
             dp.src[1] = &xp;
-            st = mul_mat(r, &dp, SKIM_VK_MM_DENSE);
+            st = mul_mat(r, &dp, SKIM_VK_OP_MUL_MAT);
         }
     }
     return st;
@@ -371,10 +371,10 @@ skim_status skim_vk_op_mul_mat(skim_vk_rec *r, const skim_tensor *n) {
     if (!skim_vk_fits(r, n->src[0]) || !skim_vk_fits(r, n->src[1]) || !skim_vk_fits(r, n)) {
         return mul_mat_split(r, n);
     }
-    return mul_mat(r, n, SKIM_VK_MM_DENSE);
+    return mul_mat(r, n, SKIM_VK_OP_MUL_MAT);
 }
-skim_status skim_vk_op_mul_mat_sel(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_MM_SEL); }
-skim_status skim_vk_op_mul_mat_sel_k(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_MM_SEL_K); }
+skim_status skim_vk_op_mul_mat_sel(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_OP_MUL_MAT_SEL); }
+skim_status skim_vk_op_mul_mat_sel_k(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_OP_MUL_MAT_SEL_K); }
 
 /* ---------------------------------------------------------------- support */
 

@@ -121,12 +121,12 @@ static skim_status produce(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     d.pc.i[0] = (int32_t)node->ne[1];
     d.pc.i[1] = (int32_t)node->ne[0];
     d.pc.neb[0] = (uint32_t)skim_tensor_nelements(in);
-    if (op == SKIM_VK_SEL_TOPK) {
+    if (op == SKIM_VK_OP_SELECT_TOPK) {
         d.pc.i[3] = node->params.topk.k;
     } else {
         d.pc.f[0] = node->params.gate.tau;
     }
-    const skim_tensor *prev = op == SKIM_VK_SEL_TOKEN_HALT ? node->src[1] : NULL;
+    const skim_tensor *prev = op == SKIM_VK_OP_TOKEN_HALT ? node->src[1] : NULL;
     if (in->bound && !prev) {
         d.pc.i[2] |= 1;
         d.bind_bound = in->bound;
@@ -151,15 +151,15 @@ static skim_status produce(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
 }
 
 skim_status skim_vk_op_head_gate(skim_vk_rec *r, const skim_tensor *n) {
-    return produce(r, n, SKIM_VK_SEL_HEAD_GATE);
+    return produce(r, n, SKIM_VK_OP_HEAD_GATE);
 }
 
 skim_status skim_vk_op_token_halt(skim_vk_rec *r, const skim_tensor *n) {
-    return produce(r, n, SKIM_VK_SEL_TOKEN_HALT);
+    return produce(r, n, SKIM_VK_OP_TOKEN_HALT);
 }
 
 skim_status skim_vk_op_select_topk(skim_vk_rec *r, const skim_tensor *n) {
-    return produce(r, n, SKIM_VK_SEL_TOPK);
+    return produce(r, n, SKIM_VK_OP_SELECT_TOPK);
 }
 
 /* ---------------------------------------------------------------- consumers */

@@ -24,10 +24,16 @@
 typedef skim_status (*skim_vk_op_fn)(skim_vk_rec *r, const skim_tensor *node);
 static const skim_vk_op_fn op_fns[SKIM_OP_COUNT] = {
     NULL,
-#define SKIM_OP(E, n, s, p, t) skim_vk_op_##n,
+#define SKIM_OP(E, n, s, sh, fl, t) skim_vk_op_##n,
 #include "ops.def"
 #undef SKIM_OP
 };
+
+/* The shaders' op codes (skim_vk_ops.h, read from ops.def by the build) are the ops. */
+#define SKIM_OP(E, n, s, sh, fl, t) \
+    _Static_assert(SKIM_VK_OP_##E == SKIM_OP_##E, "skim_vk_ops.h is out of step: " #n);
+#include "ops.def"
+#undef SKIM_OP
 
 bool skim_vk_locate(const skim_plan *p, const skim_tensor *t, skim_vk_buffer **buf,
                     VkDeviceSize *off, VkDeviceSize *region_end) {

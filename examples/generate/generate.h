@@ -8,6 +8,7 @@
 
 typedef struct options {
     const char *model, *backend, *prompt, *trace, *eval;
+    const char *drop_attn, *drop_mlp, *head_mask; /* layer lists, a head-mask file */
     bool dense, qact;
     int n, threads;
     float temp, top_p, tau_g, tau_h;
@@ -15,6 +16,8 @@ typedef struct options {
 } options;
 
 double ex_now_s(void);
+skim_status ex_layer_choices(const options *o, skim_model_desc *md, float **mask, char *msg,
+                             size_t size);
 void ex_print_skipped(const char *what, const skim_run_stats *st, int n_head);
 /* Generation (run.c) and the bits-per-character evaluation (eval.c); exit codes. */
 int run_generate(const options *o, skim_model *m, skim_backend *be, const ex_text *text);

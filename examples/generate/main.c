@@ -6,7 +6,12 @@
  *
  *   generate [-m MODEL.gguf] [--backend vulkan|cpu] [--dense] [-n N] [--temp T]
  *            [--top-p P] [--seed S] [--prompt TEXT] [--threads N] [--trace FILE.svg]
- *            [--eval FILE] [--qact] */
+ *            [--eval FILE] [--drop-attn LIST] [--drop-mlp LIST] [--head-mask FILE] [--qact]
+ *
+ * --drop-attn / --drop-mlp leave the attention / feed-forward sublayers of the listed
+ * blocks ("3,5-7") out of the model; --head-mask prunes heads statically (a file of
+ * n_layer x n_head 0/1 values, as tools/importance writes). --qact rounds activations to
+ * 8 bits before Q8_0/Q4_0 products (SKIM_PLAN_QUANTIZED_ACTIVATIONS; CPU). */
 #include "skim-cpu.h"
 #include "skim-model.h"
 #include "skim-text.h"
@@ -39,7 +44,8 @@ double ex_now_s(void) {
 static int usage(void) {
     fprintf(stderr, "usage: generate [-m MODEL.gguf] [--backend vulkan|cpu] [--dense] [-n N] "
                     "[--temp T] [--top-p P] [--seed S] [--prompt TEXT] [--threads N] "
-                    "[--trace FILE.svg] [--eval FILE] [--tau-g T] [--tau-h T] [--qact]\n"
+                    "[--trace FILE.svg] [--eval FILE] [--tau-g T] [--tau-h T]\n"
+                    "                [--drop-attn LIST] [--drop-mlp LIST] [--head-mask FILE] [--qact]\n"
                     "  --qact: activations rounded to 8 bits before Q8_0/Q4_0 products (CPU)\n"
                     "  default model: %s\n",
             SKIM_DEFAULT_MODEL);
@@ -76,6 +82,9 @@ static bool parse(int argc, char **argv, options *o) {
         else if (strcmp(a, "--threads") == 0) o->threads = atoi(v);
         else if (strcmp(a, "--trace") == 0) o->trace = v;
         else if (strcmp(a, "--eval") == 0) o->eval = v;
+        else if (strcmp(a, "--drop-attn") == 0) o->drop_attn = v;
+        else if (strcmp(a, "--drop-mlp") == 0) o->drop_mlp = v;
+        else if (strcmp(a, "--head-mask") == 0) o->head_mask = v;
         else if (a[0] != '-') o->model = a, takes = false;
         else return false;
         i += takes;
@@ -122,10 +131,42 @@ void ex_print_skipped(const char *what, const skim_run_stats *st, int n_head) {
             (long long)st->token_layer_ops_executed, (long long)st->token_layer_ops_dense,
             100 * hr, 100 * h, (long long)st->head_ops_executed, (long long)st->head_ops_dense,
             100 * f, st->flops_executed, st->flops_dense);
+    if (st->runs > 0 && st->sublayers_dropped > 0) {
+        fprintf(stderr, "layer drop: %lld sublayers left out of each run (counted as skipped)\n",
+                (long long)(st->sublayers_dropped / st->runs));
+    }
     if (st->runs > 0 && st->dispatches > 0) {
         fprintf(stderr, "runs: %.1f dispatches and %.1f pipeline barriers per run\n",
                 (double)st->dispatches / (double)st->runs, (double)st->barriers / (double)st->runs);
     }
+}
+
+/* The desc's drop lists and head mask from the options; a head mask needs the model's
+ * shape, read by loading it once without one. *mask (freed by the caller) holds it. */
+skim_status ex_layer_choices(const options *o, skim_model_desc *md, float **mask, char *msg,
+                             size_t size) {
+    skim_status s = SKIM_OK;
+    if (o->drop_attn) s = skim_model_parse_layers(o->drop_attn, 64, &md->drop_attn, msg, size);
+    if (s == SKIM_OK && o->drop_mlp) {
+        s = skim_model_parse_layers(o->drop_mlp, 64, &md->drop_mlp, msg, size);
+    }
+    if (s != SKIM_OK || !o->head_mask) {
+        return s;
+    }
+    skim_model_desc plain = *md;
+    plain.drop_attn = plain.drop_mlp = 0;
+    plain.n_batch = -1;
+    skim_model *m = NULL;
+    if ((s = skim_model_load_file(o->model, &plain, &m, msg, size)) != SKIM_OK) {
+        return s;
+    }
+    const skim_model_hparams *hp = skim_model_get_hparams(m);
+    *mask = malloc((size_t)hp->n_layer * (size_t)hp->n_head * sizeof **mask);
+    s = *mask ? skim_model_read_head_mask(o->head_mask, hp->n_layer, hp->n_head, *mask, msg, size)
+              : SKIM_ERR_OUT_OF_MEMORY;
+    md->head_mask = *mask;
+    skim_model_destroy(m);
+    return s;
 }
 
 int main(int argc, char **argv) {
@@ -140,7 +181,10 @@ int main(int argc, char **argv) {
     skim_model *m = NULL;
     char msg[SKIM_MODEL_MSG_LEN] = "";
     double t0 = ex_now_s();
-    skim_status s = skim_model_load_file(o.model, &md, &m, msg, sizeof msg);
+    float *mask = NULL;
+    skim_status s = ex_layer_choices(&o, &md, &mask, msg, sizeof msg);
+    if (s == SKIM_OK) s = skim_model_load_file(o.model, &md, &m, msg, sizeof msg);
+    free(mask);
     if (s != SKIM_OK) {
         fprintf(stderr, "%s: %s\n", skim_status_str(s), msg);
         return 1;

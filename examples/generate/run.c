@@ -194,7 +194,7 @@ int run_generate(const options *o, skim_model *m, skim_backend *be, const ex_tex
         ex_print_skipped(skim_model_is_dense(m) ? "work skipped (no gates)" : "work skipped", &st,
                          hp->n_head);
         if (o->trace && rc == 0) {
-            bool ok = ex_trace_write_svg(&g.trace, o->trace, hp->n_layer, hp->n_head);
+            bool ok = ex_trace_write_svg(&g.trace, o->trace, m);
             fprintf(stderr, "%s %s\n", ok ? "trace written to" : "cannot write", o->trace);
         }
     }

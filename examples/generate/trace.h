@@ -12,6 +12,7 @@ typedef struct ex_trace {
 
 bool ex_trace_push(ex_trace *tr, const skim_token_trace *t, const char *piece, size_t len);
 void ex_trace_free(ex_trace *tr);
-bool ex_trace_write_svg(const ex_trace *tr, const char *path, int n_layer, int n_head);
+/* The SVG; the model says which sublayers were dropped and heads pruned (drawn hatched). */
+bool ex_trace_write_svg(const ex_trace *tr, const char *path, const skim_model *m);
 
 #endif

@@ -18,7 +18,7 @@
 #  define SKIM_GOLDEN_UNUSED
 #endif
 
-#define SKIM_OP(E, n, s, p, t) int golden_##n(void);
+#define SKIM_OP(E, n, s, sh, fl, t) int golden_##n(void);
 #include "ops.def"
 #undef SKIM_OP
 

@@ -34,13 +34,13 @@
 
 /* The op table's tolerances, by op, in ops.def's order. */
 enum {
-#define SKIM_OP(E, n, s, p, t) D_##E,
+#define SKIM_OP(E, n, s, sh, fl, t) D_##E,
 #include "ops.def"
 #undef SKIM_OP
     D_COUNT
 };
 static const double op_tol[D_COUNT] = {
-#define SKIM_OP(E, n, s, p, t) t,
+#define SKIM_OP(E, n, s, sh, fl, t) t,
 #include "ops.def"
 #undef SKIM_OP
 };
