@@ -71,8 +71,9 @@ static float val(bytes *b) { /* small exact values */
  * values barely differ divides its input's absolute errors by the row's spread. So each
  * add and layer_norm of inexact values is remembered, and the tolerance of everything
  * downstream of it is multiplied at compare time by the cancellation measured on the
- * CPU's values (at least 1): sum(a^2 + b^2) / sum((a+b)^2) for an add, the largest
- * sum(x^2) / sum((x - mean)^2) over rows for a layer_norm. A tensor downstream of more of
+ * CPU's values (at least 1): the largest (a^2 + b^2) / (a+b)^2 over elements for an add,
+ * the largest sum(x^2) / sum((x - mean)^2) over rows for a layer_norm (each denominator at
+ * least the comparison's floor, 1e-6 per element). A tensor downstream of more of
  * them than MAX_AMP is compared for NaNs only. */
 typedef struct ent {
     skim_tensor *t; /* F32 [d0, d1], rows contiguous */
@@ -450,9 +451,11 @@ static double cancellation(gen *g, int k, skim_plan *p) {
     if (v[0] && v[1] && v[2] && skim_tensor_nelements(g->adds[k][1].t) == n &&
         skim_tensor_nelements(g->adds[k][2].t) == n) {
         bool norm = g->add_norm[k];
-        int64_t d = norm ? skim_tensor_ne(g->adds[k][1].t, 0) : n;
+        /* per element for an add: a view downstream may keep only the elements that
+         * cancelled */
+        int64_t d = norm ? skim_tensor_ne(g->adds[k][1].t, 0) : 1;
         r = 1.0;
-        for (int64_t r0 = 0; r0 + d <= n; r0 += d) { /* rows of a layer_norm; all of an add */
+        for (int64_t r0 = 0; r0 + d <= n; r0 += d) { /* rows of a layer_norm */
             double mean = 0;
             for (int64_t i = r0; norm && i < r0 + d; i++) mean += v[1][i] / (double)d;
             terms = sum = 0;
