@@ -21,16 +21,7 @@
 skim_status test_vulkan_create(skim_backend **out);
 #endif
 
-static int failures;
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            failures++;                                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                     \
-            printf(__VA_ARGS__);                                            \
-            printf("\n");                                                   \
-        }                                                                   \
-    } while (0)
+#include "model_check.h"
 
 static const char prompt[] =
     "ROMEO:\nWhat light through yonder window breaks?\nJULIET:\nIt is the east, and Juliet "

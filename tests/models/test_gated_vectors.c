@@ -20,16 +20,7 @@
 skim_status test_vulkan_create(skim_backend **out);
 #endif
 
-static int failures;
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            failures++;                                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                     \
-            printf(__VA_ARGS__);                                            \
-            printf("\n");                                                   \
-        }                                                                   \
-    } while (0)
+#include "model_check.h"
 
 #define LOGIT_TOL 1e-4
 

@@ -24,16 +24,7 @@ skim_status test_vulkan_create(skim_backend **out);
 #define N_POS 64
 #define N_VOCAB 512
 
-static int failures;
-#define CHECK(cond, ...)                                                    \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            failures++;                                                     \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                     \
-            printf(__VA_ARGS__);                                            \
-            printf("\n");                                                   \
-        }                                                                   \
-    } while (0)
+#include "model_check.h"
 
 static const int32_t expected_tokens[N_POS + 1] = {
     1,   403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338,
