@@ -2,8 +2,8 @@
  *  1. a gated stack (4 blocks, d_model 512, 8 heads, 256 tokens; head-gates and
  *     token-halts) at active fractions a = 0.25, 0.5, 0.75, 1.0 of heads and tokens: the
  *     median run time and its ratio to a = 1.0 (the dense run);
- *  2. mul_mat F32, F16, Q8_0 GFLOP/s at 4096x4096 times 1, 32, 256 columns; soft_max and
- *     rms_norm GB/s;
+ *  2. mul_mat F32, F16, Q8_0, Q4_0, Q4_K, Q6_K GFLOP/s at 4096x4096 times 1, 32, 256
+ *     columns; soft_max and rms_norm GB/s;
  *  3. recordings and submits of the runs after the first;
  *  4. decode (decode.c): one token per run through a wide gated stack with a KV cache,
  *     F16 and Q8_0 weights, time per token at each fraction, dispatches and barriers.
@@ -292,8 +292,9 @@ static void bench_rows(skim_backend *be, bool softmax, int64_t n0, int64_t n1, i
 static void bench_ops(skim_backend *be, bool quick, bool rows_only) {
     int64_t n = quick ? 1024 : 4096;
     static const int64_t cols[3] = {1, 32, 256};
-    static const skim_type types[3] = {SKIM_TYPE_F32, SKIM_TYPE_F16, SKIM_TYPE_Q8_0};
-    for (int t = 0; t < 3 && !rows_only; t++)
+    static const skim_type types[6] = {SKIM_TYPE_F32,  SKIM_TYPE_F16,  SKIM_TYPE_Q8_0,
+                                       SKIM_TYPE_Q4_0, SKIM_TYPE_Q4_K, SKIM_TYPE_Q6_K};
+    for (int t = 0; t < 6 && !rows_only; t++)
         for (int c = 0; c < 3; c++) bench_mul_mat(be, types[t], n, n, cols[c], quick ? 3 : 5);
     bench_rows(be, true, 4096, 1024, 5);
     bench_rows(be, false, 4096, 1024, 5);
