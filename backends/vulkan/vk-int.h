@@ -16,8 +16,11 @@ typedef struct VolkDeviceTable VolkDeviceTable;
 
 #include "skim-impl.h"
 #if defined(_WIN32)
-#  include <windows.h>
-typedef CRITICAL_SECTION skim_vk_mutex; /* recursive */
+/* A CRITICAL_SECTION (recursive), opaque here: windows.h would clash with the loader's own
+ * declarations in volk.c (vk_volk.c includes this header); vk_backend.c sees the type. */
+typedef struct skim_vk_mutex {
+    _Alignas(8) unsigned char bytes[64];
+} skim_vk_mutex;
 #else
 #  include <pthread.h>
 typedef pthread_mutex_t skim_vk_mutex; /* made PTHREAD_MUTEX_RECURSIVE */
@@ -116,21 +119,18 @@ typedef struct skim_vk_backend {
     bool lock_made;
 } skim_vk_backend;
 
-static inline void skim_vk_lock(skim_vk_backend *vb) {
 #if defined(_WIN32)
-    EnterCriticalSection(&vb->lock);
+SKIM_HIDDEN void skim_vk_lock(skim_vk_backend *vb);   /* vk_backend.c */
+SKIM_HIDDEN void skim_vk_unlock(skim_vk_backend *vb);
 #else
+static inline void skim_vk_lock(skim_vk_backend *vb) {
     pthread_mutex_lock(&vb->lock);
-#endif
 }
 
 static inline void skim_vk_unlock(skim_vk_backend *vb) {
-#if defined(_WIN32)
-    LeaveCriticalSection(&vb->lock);
-#else
     pthread_mutex_unlock(&vb->lock);
-#endif
 }
+#endif
 
 /* vkBeginCommandBuffer, counted for the run stats' `recordings`. */
 static inline VkResult skim_vk_begin(skim_vk_backend *vb, VkCommandBuffer cb,

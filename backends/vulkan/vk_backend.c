@@ -6,6 +6,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(_WIN32)
+#include <windows.h>
+
+_Static_assert(sizeof(CRITICAL_SECTION) <= sizeof(skim_vk_mutex) &&
+                   _Alignof(CRITICAL_SECTION) <= _Alignof(skim_vk_mutex),
+               "skim_vk_mutex holds a CRITICAL_SECTION");
+
+static CRITICAL_SECTION *vk_cs(skim_vk_backend *vb) {
+    return (CRITICAL_SECTION *)(void *)vb->lock.bytes;
+}
+
+void skim_vk_lock(skim_vk_backend *vb) {
+    EnterCriticalSection(vk_cs(vb));
+}
+
+void skim_vk_unlock(skim_vk_backend *vb) {
+    LeaveCriticalSection(vk_cs(vb));
+}
+#endif
+
 static void vk_destroy(skim_backend *be) {
     skim_vk_backend *vb = be->impl;
     if (vb) {
@@ -22,7 +42,7 @@ static void vk_destroy(skim_backend *be) {
         skim_vk_device_destroy(vb);
         if (vb->lock_made) {
 #if defined(_WIN32)
-            DeleteCriticalSection(&vb->lock);
+            DeleteCriticalSection(vk_cs(vb));
 #else
             pthread_mutex_destroy(&vb->lock);
 #endif
@@ -80,7 +100,7 @@ skim_status skim_backend_create_vulkan_msg(const skim_vulkan_desc *desc, skim_ba
     vb->debug_user = dd.debug_user;
     vb->cache_io = dd.cache;
 #if defined(_WIN32)
-    InitializeCriticalSection(&vb->lock);
+    InitializeCriticalSection(vk_cs(vb));
     vb->lock_made = true;
 #else
     pthread_mutexattr_t ma;

@@ -38,7 +38,11 @@
 
 double imp_now_s(void) {
     struct timespec ts;
+#if defined(_WIN32) && !defined(TIME_UTC) /* MinGW's msvcrt: winpthreads' clock */
+    clock_gettime(CLOCK_REALTIME, &ts);
+#else
     timespec_get(&ts, TIME_UTC);
+#endif
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
