@@ -4,18 +4,20 @@
 #      LeakSanitizer: the whole ctest suite, the Vulkan create-run-destroy tests among it
 #      (test_vk_lifecycle, test_vk_embed, host_fault_vk: every create/allocate call and
 #      every VkAllocationCallbacks allocation failed in turn); then the soak for fewer steps
-#      and the graph fuzzer for a bounded time over the checked-in corpus;
+#      and the graph fuzzer for a fixed count of inputs over the checked-in corpus;
 #   2. ThreadSanitizer: the concurrency tests (host_concurrency, test_threads);
 #   3. valgrind: the regular suite already runs the engine example under memcheck
 #      (test_vk_valgrind); under ASan it cannot run and is left out here.
 # Usage: scripts/test-sanitizers.sh [build-dir-prefix]   (default: build-san; makes
-#        <prefix>-asan and <prefix>-tsan). SKIM_FUZZ_SECONDS (default 60) bounds the fuzzer.
+#        <prefix>-asan and <prefix>-tsan). SKIM_FUZZ_RUNS (default 1000000 inputs) and
+#        SKIM_FUZZ_SECONDS (default 300, the bound on a slow machine) size the fuzzer.
 # Suppressions (tests/host/*.supp) name code that is not skim's; each says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 prefix=${1:-build-san}
-fuzz_seconds=${SKIM_FUZZ_SECONDS:-60}
+fuzz_runs=${SKIM_FUZZ_RUNS:-1000000} # about 60 s here; the seconds only bound a slow machine
+fuzz_seconds=${SKIM_FUZZ_SECONDS:-300}
 t0=$(date +%s)
 stamp() { echo "== test-sanitizers: $* ($(( $(date +%s) - t0 )) s)"; }
 
@@ -66,13 +68,15 @@ stamp "ASan+UBSan suite"
 stamp "ASan soak"
 # The graph fuzzer: the checked-in seeds plus a scratch corpus that it grows (outside the
 # tree); any crash, trap, sanitizer report or leak stops it with a non-zero status. Its
-# random seed is fixed (SKIM_FUZZ_SEED, default 1), as are those of ctest's short fuzz runs:
-# CI explores the same inputs each time, and a failure there is the change's; the long
-# runs with fresh seeds are scripts/fuzz.sh's.
+# random seed and count of inputs are fixed (SKIM_FUZZ_SEED, default 1), as are those of
+# ctest's short fuzz runs: CI explores the same inputs each time (a bound in time would make
+# the count the machine's speed), and a failure there is the change's; the long runs with
+# fresh seeds are scripts/fuzz.sh's.
 fuzz_dir="$prefix-asan/fuzz_graph_corpus"
 mkdir -p "$fuzz_dir"
 fuzz_rc=0
-"$prefix-asan/tests/fuzz_graph" -seed="${SKIM_FUZZ_SEED:-1}" -max_total_time="$fuzz_seconds" -max_len=512 -rss_limit_mb=2048 \
+"$prefix-asan/tests/fuzz_graph" -seed="${SKIM_FUZZ_SEED:-1}" -runs="$fuzz_runs" -max_total_time="$fuzz_seconds" \
+  -max_len=512 -rss_limit_mb=2048 \
   -print_final_stats=1 -artifact_prefix="$prefix-asan/fuzz_graph-" "$fuzz_dir" tests/fuzz/corpus \
   > "$prefix-asan/fuzz_graph.log" 2>&1 || fuzz_rc=$?
 grep -E "DONE|^stat::|^Done|ERROR|SUMMARY|runtime error|deadly" "$prefix-asan/fuzz_graph.log" || true
@@ -81,7 +85,7 @@ if [ "$fuzz_rc" -ne 0 ]; then
   tail -n 60 "$prefix-asan/fuzz_graph.log"
   exit "$fuzz_rc"
 fi
-stamp "graph fuzzer ($fuzz_seconds s)"
+stamp "graph fuzzer ($fuzz_runs inputs at most, $fuzz_seconds s at most)"
 
 # ---------------------------------------------------------------- 2. TSan
 unset LD_PRELOAD

@@ -86,7 +86,8 @@ set_tests_properties(test_gguf_fuzz_corpus PROPERTIES LABELS gguf TIMEOUT 300)
 # ctest runs it for a bounded time (fuzz_gguf_short: the corpus as seeds, then mutation):
 #   ./build/tests/fuzz_gguf -max_total_time=600 tests/gguf/corpus   # a longer run by hand
 set(SKIM_FUZZER AUTO CACHE STRING "Build the libFuzzer target fuzz_gguf with clang (AUTO, ON, OFF)")
-set(SKIM_FUZZ_SECONDS 10 CACHE STRING "Seconds of mutation in the fuzz_gguf_short test")
+set(SKIM_FUZZ_RUNS 200000 CACHE STRING "Inputs fuzz_gguf_short tries (a fixed seed: the same ones each time)")
+set(SKIM_FUZZ_SECONDS 60 CACHE STRING "At most this many seconds of fuzz_gguf_short's mutation")
 if(CMAKE_CROSSCOMPILING AND NOT SKIM_FUZZER STREQUAL "OFF")
   # The target links the build's skim_core, which is for another machine here.
   message(STATUS "fuzz_gguf: not built in a cross build")
@@ -138,7 +139,7 @@ elseif(NOT SKIM_FUZZER STREQUAL "OFF")
     set(_skim_fuzz_tmp ${_skim_gguf_tmp}/fuzz_corpus)
     file(MAKE_DIRECTORY ${_skim_fuzz_tmp})
     add_test(NAME fuzz_gguf_short
-             COMMAND ${_skim_fuzz_bin} -seed=1 -max_total_time=${SKIM_FUZZ_SECONDS} -max_len=8192
+             COMMAND ${_skim_fuzz_bin} -seed=1 -runs=${SKIM_FUZZ_RUNS} -max_total_time=${SKIM_FUZZ_SECONDS} -max_len=8192
                      -timeout=10 -rss_limit_mb=1024 -artifact_prefix=${_skim_gguf_tmp}/
                      ${_skim_fuzz_tmp} ${_skim_gguf_dir}/corpus)
     set_tests_properties(fuzz_gguf_short PROPERTIES LABELS "gguf;fuzz" TIMEOUT 120)

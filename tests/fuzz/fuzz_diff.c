@@ -18,6 +18,8 @@
  * through an rms_norm that scaled a row of such values up. Later: a layer_norm of rows
  * whose values barely differed (its output held to the tolerance of its input, when the
  * input's errors are divided by the row's spread), which the tolerances now measure.
+ * Then (in CI's 20-s run): a product whose terms cancelled (x = [a, b, b, a] against a
+ * weight row [w, v, -v, -w]): 1.5e-8 on the CPU, 0 on Vulkan, the order of the sums.
  * fuzz_diff_main.c replays inputs without libFuzzer. Without a Vulkan device every input
  * is skipped (and says so once). */
 #include "skim.h"
@@ -46,10 +48,13 @@ static const double op_tol[D_COUNT] = {
 };
 
 #define POOL 24
-#define MAX_BUF 96
+#define NORM_EPS 1e-5f
+#define MAX_BUF 128
 #define MAX_OUT 24
-#define MAX_ADD 8 /* adds and layer_norms whose cancellation is measured */
-#define MAX_AMP 4 /* of them, upstream of one tensor */
+#define MAX_ADD 12 /* adds, layer_norms and products whose cancellation is measured */
+#define MAX_AMP 5  /* of them, upstream of one tensor */
+enum { C_ADD, C_LAYER_NORM, C_RMS_NORM, C_PROD }; /* what cancels */
+static const char *const c_names[] = {"add", "layer_norm", "rms_norm", "product"};
 
 #define FAIL(...)                                  \
     do {                                           \
@@ -73,8 +78,11 @@ static float val(bytes *b) { /* small exact values */
  * downstream of it is multiplied at compare time by the cancellation measured on the
  * CPU's values (at least 1): the largest (a^2 + b^2) / (a+b)^2 over elements for an add,
  * the largest sum(x^2) / sum((x - mean)^2) over rows for a layer_norm (each denominator at
- * least the comparison's floor, 1e-6 per element). A tensor downstream of more of
- * them than MAX_AMP is compared for NaNs only. */
+ * least the comparison's floor, 1e-6 per element). A product y = W x cancels the same way:
+ * each y[j,t] has absolute errors up to e * sum_i |W[j,i] x[i,t]| = e * s[j,t], with e
+ * the larger of x's relative error and the sum's own rounding (K * 2^-24 over K terms);
+ * its cancellation is the largest e^2 s^2 / y^2 over elements, over the tolerance it is
+ * held to. A tensor downstream of more of them than MAX_AMP is compared for NaNs only. */
 typedef struct ent {
     skim_tensor *t; /* F32 [d0, d1], rows contiguous */
     double tol;     /* the largest tolerance of the ops it depends on (0: exact) */
@@ -104,9 +112,11 @@ typedef struct gen {
     int out_n_amp[MAX_OUT * 3];
     int8_t out_amp[MAX_OUT * 3][MAX_AMP];
     int n_outs, n_data_outs; /* outs[n_data_outs..]: selections, compared as selections */
-    ent adds[MAX_ADD][3];    /* a + b, a, b; a layer_norm: result, x, x */
-    bool add_norm[MAX_ADD];  /* a layer_norm */
+    ent adds[MAX_ADD][3];    /* a + b, a, b; a norm: result, x, x; a product: W x, x, x */
+    int8_t add_kind[MAX_ADD];
+    const float *add_w[MAX_ADD]; /* a product's W as the backends see it, [k, m] */
     int n_adds;
+    const float *last_w;     /* the last weight new_w made, dequantized (kept) */
     ent cur;                 /* the adds upstream of the step being made (n_amp, amp) */
     skim_tensor *sels[MAX_OUT];
     int n_sels;
@@ -159,11 +169,11 @@ static bool amp_union(ent *dst, const ent *a, const ent *b) {
     return true;
 }
 
-/* t = a + b, or t = layer_norm(a) with b = a: remembered when a or b is inexact (it
- * may cancel), and pushed. */
-static void push_cancelling(gen *g, skim_tensor *t, ent a, ent b, double tol, bool norm) {
+/* t = a + b, or t = layer_norm(a) or rms_norm(a) with b = a, or t = W a with b = a (w: W):
+ * remembered when it may cancel (a or b inexact, or a product), and pushed. */
+static void push_cancelling(gen *g, skim_tensor *t, ent a, ent b, double tol, int kind, const float *w) {
     if (!t) return;
-    if (tol > 0 && (a.tol > 0 || b.tol > 0) && g->cur.n_amp >= 0) {
+    if (tol > 0 && (a.tol > 0 || b.tol > 0 || w) && g->cur.n_amp >= 0) {
         if (g->n_adds == MAX_ADD || g->cur.n_amp == MAX_AMP) {
             g->cur.n_amp = -1;
         } else {
@@ -173,7 +183,8 @@ static void push_cancelling(gen *g, skim_tensor *t, ent a, ent b, double tol, bo
             memcpy(g->adds[k][0].amp, g->cur.amp, sizeof g->cur.amp);
             g->adds[k][1] = a;
             g->adds[k][2] = b;
-            g->add_norm[k] = norm;
+            g->add_kind[k] = (int8_t)kind;
+            g->add_w[k] = w;
         }
     }
     push(g, t, tol, true);
@@ -217,6 +228,8 @@ static skim_tensor *new_w(gen *g, skim_type t, int64_t k, int64_t m) {
     if (d && skim_quantize(t, f, d, m, k) == size) w = skim_new_weight_2d(g->ctx, t, k, m, d);
     free(f);
     if (w && skim_tensor_set_data(w, d, size) != SKIM_OK) w = NULL;
+    float *deq = w ? keep(g, sizeof(float) * (size_t)(k * m)) : NULL;
+    g->last_w = deq && skim_dequantize(t, d, deq, k * m) ? deq : NULL;
     return w;
 }
 
@@ -307,13 +320,15 @@ static void op_sel_mm(gen *g, ent a, bool over_k) {
     if (!over_k) { /* output rows in h blocks of b */
         int64_t h = (int64_t)1 << pick(&g->b, 3), blk = (int64_t)1 << pick(&g->b, 3);
         skim_tensor *s = head_sel(g, h, n);
-        push(g, skim_mul_mat_sel(g->ctx, new_w(g, wt, d, h * blk), a.t, s, (int)blk),
-             tmax(a.tol, op_tol[D_MUL_MAT_SEL]), true);
+        skim_tensor *w = new_w(g, wt, d, h * blk);
+        push_cancelling(g, skim_mul_mat_sel(g->ctx, w, a.t, s, (int)blk), a, a,
+                        tmax(a.tol, op_tol[D_MUL_MAT_SEL]), C_PROD, g->last_w);
     } else { /* contracting over h blocks of d */
         int64_t h = heads_of(g, d), m = dims[pick(&g->b, 5)];
         skim_tensor *s = head_sel(g, h, n);
-        push(g, skim_mul_mat_sel_k(g->ctx, new_w(g, wt, d, m), a.t, s, (int)(d / h)),
-             tmax(a.tol, op_tol[D_MUL_MAT_SEL_K]), true);
+        skim_tensor *w = new_w(g, wt, d, m);
+        push_cancelling(g, skim_mul_mat_sel_k(g->ctx, w, a.t, s, (int)(d / h)), a, a,
+                        tmax(a.tol, op_tol[D_MUL_MAT_SEL_K]), C_PROD, g->last_w);
     }
 }
 
@@ -372,7 +387,7 @@ static void step(gen *g) {
     skim_tensor *last = g->pool[g->n - 1].t;
     amp_union(&g->cur, &a, &b); /* everything this step makes depends on a or b at most */
     switch (code) {
-    case 0: push_cancelling(g, skim_add(c, a.t, b.t), a, b, tmax(t2, op_tol[D_ADD]), false); break;
+    case 0: push_cancelling(g, skim_add(c, a.t, b.t), a, b, tmax(t2, op_tol[D_ADD]), C_ADD, NULL); break;
     case 1: push(g, skim_mul(c, a.t, b.t), tmax(t2, op_tol[D_MUL]), true); break;
     case 2: push(g, skim_swiglu(c, a.t, b.t), tmax(t2, op_tol[D_SWIGLU]), true); break;
     case 3: push(g, skim_scale(c, a.t, val(&g->b)), tmax(a.tol, op_tol[D_SCALE]), true); break;
@@ -383,15 +398,20 @@ static void step(gen *g) {
         break;
     }
     case 5:
-        if (u8(&g->b) & 1) push(g, skim_rms_norm(c, a.t, 1e-5f), tmax(a.tol, op_tol[D_RMS_NORM]), true);
-        else push_cancelling(g, skim_layer_norm(c, a.t, 1e-5f), a, a, tmax(a.tol, op_tol[D_LAYER_NORM]), true);
+        if (u8(&g->b) & 1)
+            push_cancelling(g, skim_rms_norm(c, a.t, NORM_EPS), a, a, tmax(a.tol, op_tol[D_RMS_NORM]), C_RMS_NORM,
+                            NULL);
+        else
+            push_cancelling(g, skim_layer_norm(c, a.t, NORM_EPS), a, a, tmax(a.tol, op_tol[D_LAYER_NORM]),
+                            C_LAYER_NORM, NULL);
         break;
     case 6: push(g, skim_soft_max(c, a.t, NULL, (u8(&g->b) & 1) ? 1.0f : 0.5f),
                  tmax(a.tol, op_tol[D_SOFT_MAX]), true); break;
-    case 7:
-        push(g, skim_mul_mat(c, new_w(g, wtypes[pick(&g->b, 4)], ne(a.t, 0), dims[pick(&g->b, 5)]), a.t),
-             tmax(a.tol, op_tol[D_MUL_MAT]), true);
+    case 7: {
+        skim_tensor *w = new_w(g, wtypes[pick(&g->b, 4)], ne(a.t, 0), dims[pick(&g->b, 5)]);
+        push_cancelling(g, skim_mul_mat(c, w, a.t), a, a, tmax(a.tol, op_tol[D_MUL_MAT]), C_PROD, g->last_w);
         break;
+    }
     case 8: op_view(g, a); break;
     case 9: op_sel_mm(g, a, false); break;
     case 10: op_sel_mm(g, a, true); break;
@@ -441,47 +461,73 @@ static float *read_f32(skim_plan *p, skim_tensor *t) {
     return d;
 }
 
-/* The cancellation of add or layer_norm k on p's values (see ent), at least 1; infinity
- * when it cannot be measured. */
-static double cancellation(gen *g, int k, skim_plan *p) {
-    float *v[3];
+/* The cancellation of product k (y = W x) on its values: see ent. Elements that are 0 on
+ * both backends (rows a selection skipped) have no error to amplify. */
+static double prod_cancellation(gen *g, int k, const float *y, const float *y2, const float *x) {
+    const float *w = g->add_w[k];
+    int64_t kk = ne(g->adds[k][1].t, 0), m = ne(g->adds[k][0].t, 0), n = ne(g->adds[k][0].t, 1);
+    if (ne(g->adds[k][1].t, 1) != n) return INFINITY;
+    double r = 0, e = tmax(g->adds[k][1].tol, pow((double)kk * 0x1p-24, 2.0));
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t j = 0; j < m; j++) {
+            double s = 0, v = y[t * m + j];
+            if (v == 0 && y2[t * m + j] == 0) continue;
+            for (int64_t i = 0; i < kk; i++) s += fabs((double)w[j * kk + i] * x[t * kk + i]);
+            if (!isnan(v) && !isnan(s)) r = fmax(r, s * s / fmax(v * v, 1e-6));
+        }
+    return fmax(1.0, r * e / g->adds[k][0].tol);
+}
+
+/* The cancellation of add, layer_norm or product k on p's values (see ent), at least 1;
+ * infinity when it cannot be measured. */
+static double cancellation(gen *g, int k, skim_plan *p, skim_plan *p2) {
+    float *v[3], *y2 = g->add_w[k] ? read_f32(p2, g->adds[k][0].t) : NULL;
     for (int j = 0; j < 3; j++) v[j] = read_f32(p, g->adds[k][j].t);
     int64_t n = skim_tensor_nelements(g->adds[k][0].t);
     double terms = 0, sum = 0, r = INFINITY;
-    if (v[0] && v[1] && v[2] && skim_tensor_nelements(g->adds[k][1].t) == n &&
-        skim_tensor_nelements(g->adds[k][2].t) == n) {
-        bool norm = g->add_norm[k];
-        /* per element for an add: a view downstream may keep only the elements that
-         * cancelled */
-        int64_t d = norm ? skim_tensor_ne(g->adds[k][1].t, 0) : 1;
+    if (g->add_w[k]) {
+        if (v[0] && v[1] && y2) r = prod_cancellation(g, k, v[0], y2, v[1]);
+    } else if (v[0] && v[1] && v[2] && skim_tensor_nelements(g->adds[k][1].t) == n &&
+               skim_tensor_nelements(g->adds[k][2].t) == n) {
+        int kind = g->add_kind[k];
+        /* per element for an add (a view downstream may keep only the elements that
+         * cancelled), per row for a norm */
+        int64_t d = kind == C_ADD ? 1 : ne(g->adds[k][1].t, 0);
+        const double fl = 1e-6; /* the comparison's floor per element */
         r = 1.0;
-        for (int64_t r0 = 0; r0 + d <= n; r0 += d) { /* rows of a layer_norm */
+        for (int64_t r0 = 0; r0 + d <= n; r0 += d) {
             double mean = 0;
-            for (int64_t i = r0; norm && i < r0 + d; i++) mean += v[1][i] / (double)d;
+            for (int64_t i = r0; kind == C_LAYER_NORM && i < r0 + d; i++) mean += v[1][i] / (double)d;
             terms = sum = 0;
             for (int64_t i = r0; i < r0 + d; i++) {
                 if (isnan(v[0][i]) || isnan(v[1][i]) || isnan(v[2][i])) continue;
-                if (norm) {
+                if (kind == C_ADD) {
+                    terms += fmax((double)v[1][i] * v[1][i], fl) + fmax((double)v[2][i] * v[2][i], fl);
+                    sum += (double)v[0][i] * v[0][i];
+                } else {
                     terms += (double)v[1][i] * v[1][i];
                     sum += (v[1][i] - mean) * (v[1][i] - mean);
-                } else {
-                    terms += (double)v[1][i] * v[1][i] + (double)v[2][i] * v[2][i];
-                    sum += (double)v[0][i] * v[0][i];
                 }
             }
-            r = fmax(r, terms / fmax(sum, 1e-6 * (double)d));
+            if (kind == C_ADD) {
+                r = fmax(r, terms / fmax(sum, fl));
+            } else { /* errors within the floor of x are scaled up by 1/sqrt(ms + eps) */
+                double ms = sum / (double)d;
+                r = fmax(r, fmax(terms, fl * (double)d) / fmax(sum, fl * (double)d * (ms + NORM_EPS)));
+            }
         }
     }
     for (int j = 0; j < 3; j++) free(v[j]);
+    free(y2);
     return r;
 }
 
 static void compare_outputs(gen *g, skim_plan *pc, skim_plan *pv) {
     double ratio[MAX_ADD];
     for (int k = 0; k < g->n_adds; k++) {
-        ratio[k] = cancellation(g, k, pc);
+        ratio[k] = cancellation(g, k, pc, pv);
         if (getenv("FUZZ_DIFF_TRACE"))
-            fprintf(stderr, "%s %d cancels by %g\n", g->add_norm[k] ? "layer_norm" : "add", k, ratio[k]);
+            fprintf(stderr, "%s %d cancels by %g\n", c_names[g->add_kind[k]], k, ratio[k]);
     }
     for (int i = 0; i < g->n_data_outs; i++) {
         skim_tensor *t = g->outs[i];
