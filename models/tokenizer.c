@@ -313,31 +313,87 @@ static int64_t tok_code_points(const skim_tokenizer *t, const char *text, size_t
     return n;
 }
 
-/* run.c's merge loop: repeatedly merge the adjacent pair whose concatenation is a token
- * with the highest score (first pair on ties), until none merges. */
-static int64_t tok_merge(const skim_tokenizer *t, int32_t *toks, int64_t n, char *buf) {
-    for (;;) {
-        float best_score = -1e10f;
-        int32_t best_id = -1;
-        int64_t best_idx = -1;
-        for (int64_t i = 0; i + 1 < n; i++) {
-            size_t la = t->lens[toks[i]], lb = t->lens[toks[i + 1]];
-            if (la + lb > t->max_len) continue;
-            memcpy(buf, t->vocab[toks[i]], la);
-            memcpy(buf + la, t->vocab[toks[i + 1]], lb);
-            int32_t id = tok_lookup(t, buf, la + lb);
-            if (id >= 0 && t->scores[id] > best_score) {
-                best_score = t->scores[id];
-                best_id = id;
-                best_idx = i;
-            }
-        }
-        if (best_idx < 0) return n;
-        toks[best_idx] = best_id;
-        memmove(&toks[best_idx + 1], &toks[best_idx + 2],
-                (size_t)(n - best_idx - 2) * sizeof(int32_t));
-        n--;
+/* run.c's merge rule: repeatedly merge the adjacent pair whose concatenation is a token with
+ * the highest score (the leftmost pair on ties; a score must exceed -1e10, run.c's start),
+ * until none merges. run.c rescans the whole text for every merge (quadratic: a megabyte of
+ * text never finishes); here the tokens are a linked list and the candidate pairs a heap
+ * ordered by (score, then leftmost), each checked when it comes out that its two tokens are
+ * still neighbours and unchanged. A token only changes by growing, so an unchanged id means
+ * an unchanged token. The result is run.c's, in O(n log n). */
+typedef struct tok_pair {
+    float score;
+    int32_t id, tl, tr; /* the merged token; the left and right tokens when pushed */
+    int64_t i, r;       /* the left and right nodes */
+} tok_pair;
+
+typedef struct tok_list {
+    int32_t *toks; /* per node; -1 once merged into its left neighbour */
+    int64_t *prev, *next;
+    tok_pair *heap;
+    int64_t n_heap;
+    char *buf;
+} tok_list;
+
+static bool tok_pair_first(const tok_pair *a, const tok_pair *b) {
+    return a->score != b->score ? a->score > b->score : a->i < b->i;
+}
+
+static void tok_push(const skim_tokenizer *t, tok_list *l, int64_t i) {
+    int64_t r = i < 0 ? -1 : l->next[i];
+    if (r < 0) return;
+    int32_t a = l->toks[i], b = l->toks[r];
+    size_t la = t->lens[a], lb = t->lens[b];
+    if (la + lb > t->max_len) return;
+    memcpy(l->buf, t->vocab[a], la);
+    memcpy(l->buf + la, t->vocab[b], lb);
+    int32_t id = tok_lookup(t, l->buf, la + lb);
+    if (id < 0 || !(t->scores[id] > -1e10f)) return;
+    tok_pair p = {t->scores[id], id, a, b, i, r};
+    int64_t k = l->n_heap++;
+    while (k > 0 && tok_pair_first(&p, &l->heap[(k - 1) / 2])) {
+        l->heap[k] = l->heap[(k - 1) / 2];
+        k = (k - 1) / 2;
     }
+    l->heap[k] = p;
+}
+
+static tok_pair tok_pop(tok_list *l) {
+    tok_pair top = l->heap[0], last = l->heap[--l->n_heap];
+    int64_t k = 0, n = l->n_heap;
+    for (;;) {
+        int64_t c = 2 * k + 1;
+        if (c >= n) break;
+        if (c + 1 < n && tok_pair_first(&l->heap[c + 1], &l->heap[c])) c++;
+        if (!tok_pair_first(&l->heap[c], &last)) break;
+        l->heap[k] = l->heap[c];
+        k = c;
+    }
+    if (n > 0) l->heap[k] = last;
+    return top;
+}
+
+/* Merges toks[0..n) in place (l's arrays hold n nodes, its heap 3n pairs); the new count. */
+static int64_t tok_merge(const skim_tokenizer *t, tok_list *l, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        l->prev[i] = i - 1;
+        l->next[i] = i + 1 < n ? i + 1 : -1;
+    }
+    l->n_heap = 0;
+    for (int64_t i = 0; i + 1 < n; i++) tok_push(t, l, i);
+    while (l->n_heap > 0) {
+        tok_pair p = tok_pop(l);
+        if (l->toks[p.i] != p.tl || l->next[p.i] != p.r || l->toks[p.r] != p.tr) continue; /* stale */
+        l->toks[p.i] = p.id;
+        l->toks[p.r] = -1;
+        l->next[p.i] = l->next[p.r];
+        if (l->next[p.r] >= 0) l->prev[l->next[p.r]] = p.i;
+        tok_push(t, l, l->prev[p.i]);
+        tok_push(t, l, p.i);
+    }
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (l->toks[i] >= 0) l->toks[m++] = l->toks[i];
+    return m;
 }
 
 SKIM_API skim_status skim_tokenizer_encode(const skim_tokenizer *t, const char *text, size_t len,
@@ -346,12 +402,19 @@ SKIM_API skim_status skim_tokenizer_encode(const skim_tokenizer *t, const char *
     if (!t || (!text && len) || !n_tokens || (!tokens && max_tokens > 0) || max_tokens < 0) {
         return SKIM_ERR_INVALID_ARG;
     }
-    if (len > (SIZE_MAX - 3 * t->max_len) / 8 - 3) return SKIM_ERR_TOO_LARGE;
+    /* per node: a token, two links and three heap pairs */
+    size_t node = sizeof(int32_t) + 2 * sizeof(int64_t) + 3 * sizeof(tok_pair);
+    if (len > (SIZE_MAX - 2 * t->max_len - 64) / node - 3) return SKIM_ERR_TOO_LARGE;
     size_t cap = len + 3;
-    uint8_t *mem = skim_gguf_mem_alloc(&t->alloc, cap * sizeof(int32_t) + 2 * t->max_len + 1);
+    uint8_t *mem = skim_gguf_mem_alloc(&t->alloc, cap * node + 2 * t->max_len + 1);
     if (!mem) return SKIM_ERR_OUT_OF_MEMORY;
-    int32_t *toks = (int32_t *)(void *)mem;
-    char *buf = (char *)(mem + cap * sizeof(int32_t));
+    tok_list l;
+    l.heap = (tok_pair *)(void *)mem;
+    l.prev = (int64_t *)(void *)(mem + cap * 3 * sizeof(tok_pair));
+    l.next = l.prev + cap;
+    l.toks = (int32_t *)(void *)(l.next + cap);
+    l.buf = (char *)(l.toks + cap);
+    int32_t *toks = l.toks;
     int64_t n = 0;
     if (bos) toks[n++] = t->bos;
     if (len > 0) {
@@ -363,7 +426,7 @@ SKIM_API skim_status skim_tokenizer_encode(const skim_tokenizer *t, const char *
         skim_gguf_mem_free(&t->alloc, mem);
         return SKIM_ERR_FORMAT;
     }
-    n = tok_merge(t, toks, n, buf);
+    n = tok_merge(t, &l, n);
     if (eos) toks[n++] = t->eos;
     skim_status s = SKIM_OK;
     if (n > max_tokens) {

@@ -113,6 +113,186 @@ static unsigned char *read_all(const char *path, size_t *size) {
     return buf;
 }
 
+/* ---- run.c's encoder, written again here from its tokenizer.bin as the reference for the
+ * fast merge: tokens looked up by bsearch, byte fallback id = byte + 3, and the quadratic
+ * merge loop (rescan all pairs, merge the best, leftmost on ties). */
+typedef struct ref_tok {
+    char **str;
+    int *len;
+    float *score;
+    int n, max_len;
+    int *sorted; /* ids by string */
+} ref_tok;
+
+static const ref_tok *g_ref;
+
+static int ref_cmp_str(const char *a, int la, const char *b, int lb) {
+    int n = la < lb ? la : lb;
+    int c = memcmp(a, b, (size_t)n);
+    return c ? c : la - lb;
+}
+
+static int ref_sort_cmp(const void *x, const void *y) {
+    int a = *(const int *)x, b = *(const int *)y;
+    int c = ref_cmp_str(g_ref->str[a], g_ref->len[a], g_ref->str[b], g_ref->len[b]);
+    return c ? c : a - b;
+}
+
+static int ref_lookup(const ref_tok *r, const char *s, int len) {
+    int lo = 0, hi = r->n;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (ref_cmp_str(r->str[r->sorted[mid]], r->len[r->sorted[mid]], s, len) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < r->n && ref_cmp_str(r->str[r->sorted[lo]], r->len[r->sorted[lo]], s, len) == 0) return r->sorted[lo];
+    return -1;
+}
+
+static void ref_load(ref_tok *r, const unsigned char *file, size_t size, int n) {
+    size_t off = 4;
+    memcpy(&r->max_len, file, 4);
+    r->n = n;
+    r->str = calloc((size_t)n, sizeof *r->str);
+    r->len = calloc((size_t)n, sizeof *r->len);
+    r->score = calloc((size_t)n, sizeof *r->score);
+    r->sorted = calloc((size_t)n, sizeof *r->sorted);
+    CHECK(r->str && r->len && r->score && r->sorted);
+    for (int i = 0; i < n; i++) {
+        CHECK(off + 8 <= size);
+        memcpy(&r->score[i], file + off, 4);
+        memcpy(&r->len[i], file + off + 4, 4);
+        off += 8;
+        CHECK(r->len[i] >= 0 && off + (size_t)r->len[i] <= size);
+        r->str[i] = malloc((size_t)r->len[i] + 1);
+        CHECK(r->str[i]);
+        memcpy(r->str[i], file + off, (size_t)r->len[i]);
+        off += (size_t)r->len[i];
+        r->sorted[i] = i;
+    }
+    g_ref = r;
+    qsort(r->sorted, (size_t)n, sizeof(int), ref_sort_cmp);
+}
+
+static void ref_free(ref_tok *r) {
+    for (int i = 0; i < r->n; i++) free(r->str[i]);
+    free(r->str);
+    free(r->len);
+    free(r->score);
+    free(r->sorted);
+}
+
+/* BOS (id 1), " ", the code points, then the merges: the token count, written to out. */
+static int ref_encode(const ref_tok *r, const char *text, int len, int *out) {
+    int n = 0, k = 0;
+    char buf[8], *pair = malloc((size_t)r->max_len * 2 + 1);
+    CHECK(pair);
+    out[n++] = 1;
+    if (len > 0) out[n++] = ref_lookup(r, " ", 1);
+    for (int i = 0; i < len; i++) {
+        if (((unsigned char)text[i] & 0xC0) != 0x80) k = 0;
+        buf[k++] = text[i];
+        if (i + 1 < len && ((unsigned char)text[i + 1] & 0xC0) == 0x80 && k < 4) continue;
+        int id = ref_lookup(r, buf, k);
+        if (id >= 0) out[n++] = id;
+        else
+            for (int j = 0; j < k; j++) out[n++] = (unsigned char)buf[j] + 3;
+        k = 0;
+    }
+    for (;;) {
+        float best = -1e10f;
+        int best_id = -1, best_i = -1;
+        for (int i = 0; i + 1 < n; i++) {
+            int la = r->len[out[i]], lb = r->len[out[i + 1]];
+            if (la + lb > r->max_len) continue;
+            memcpy(pair, r->str[out[i]], (size_t)la);
+            memcpy(pair + la, r->str[out[i + 1]], (size_t)lb);
+            int id = ref_lookup(r, pair, la + lb);
+            if (id >= 0 && r->score[id] > best) {
+                best = r->score[id];
+                best_id = id;
+                best_i = i;
+            }
+        }
+        if (best_i < 0) break;
+        out[best_i] = best_id;
+        memmove(&out[best_i + 1], &out[best_i + 2], (size_t)(n - best_i - 2) * sizeof(int));
+        n--;
+    }
+    free(pair);
+    return n;
+}
+
+/* The fast merge against the reference: pieces of Tiny Shakespeare (its capitals, newlines
+ * and punctuation merge differently from the stories) and random bytes (invalid UTF-8,
+ * lone continuation bytes, bytes no token holds); then all of Tiny Shakespeare at once,
+ * which the quadratic loop could not finish, decoded back to the text. */
+static void test_against_runc(const skim_tokenizer *t, const unsigned char *file, size_t size,
+                              const char *data_dir) {
+    ref_tok r;
+    ref_load(&r, file, size, 512);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tinyshakespeare.txt", data_dir);
+    size_t text_len = 0;
+    unsigned char *text = read_all(path, &text_len);
+    CHECK(text && text_len > 100000);
+    int *want = malloc(sizeof(int) * 4096);
+    int32_t *got = malloc(sizeof(int32_t) * 4096);
+    CHECK(want && got);
+    uint32_t seed = 12345;
+    int pieces = 0;
+    for (int trial = 0; trial < 120; trial++) {
+        char buf[700];
+        int len;
+        seed = seed * 1664525u + 1013904223u;
+        len = (int)(seed >> 8) % 600;
+        if (trial < 80) { /* a piece of the text */
+            seed = seed * 1664525u + 1013904223u;
+            size_t at = (size_t)(seed >> 4) % (text_len - 600);
+            memcpy(buf, text + at, (size_t)len);
+        } else { /* random bytes, mostly letters and spaces */
+            for (int i = 0; i < len; i++) {
+                seed = seed * 1664525u + 1013904223u;
+                unsigned v = seed >> 16;
+                buf[i] = v % 4 == 0 ? (char)((v >> 8) & 0xff) : "etaoin shrdlu\n"[(v >> 8) % 14];
+            }
+        }
+        int n_want = ref_encode(&r, buf, len, want);
+        int64_t n_got = -1;
+        CHECK_STATUS(skim_tokenizer_encode(t, buf, (size_t)len, true, false, got, 4096, &n_got), SKIM_OK);
+        CHECK(n_got == n_want);
+        for (int i = 0; i < n_want; i++) CHECK(got[i] == want[i]);
+        pieces++;
+    }
+    printf("fast merge = run.c's loop on %d pieces of text and random bytes\n", pieces);
+    int32_t *all = malloc(sizeof(int32_t) * (text_len + 3));
+    char *back = malloc(text_len + 16);
+    CHECK(all && back);
+    int64_t n_all = -1;
+    CHECK_STATUS(skim_tokenizer_encode(t, (const char *)text, text_len, true, false, all, (int64_t)text_len + 3, &n_all),
+                 SKIM_OK);
+    CHECK(n_all > 1 && n_all < (int64_t)text_len); /* merges happened */
+    size_t at = 0;
+    int32_t prev = all[0];
+    for (int64_t i = 1; i < n_all; i++) { /* decode drops the leading space after BOS */
+        size_t pl = 0;
+        const char *p = skim_tokenizer_decode(t, prev, all[i], &pl);
+        CHECK(p && at + pl <= text_len + 1);
+        memcpy(back + at, p, pl);
+        at += pl;
+        prev = all[i];
+    }
+    CHECK(at == text_len && memcmp(back, text, text_len) == 0);
+    printf("all of tinyshakespeare.txt: %zu bytes -> %lld tokens, decoded back to the same bytes\n", text_len,
+           (long long)n_all);
+    free(all);
+    free(back);
+    free(want);
+    free(got);
+    free(text);
+    ref_free(&r);
+}
+
 static void test_malformed(const unsigned char *file, size_t size) {
     skim_tokenizer *t = NULL;
     skim_tokenizer_desc d;
@@ -226,6 +406,7 @@ int main(int argc, char **argv) {
     CHECK_STATUS(skim_tokenizer_load_file(path, NULL, &t), SKIM_OK);
     test_reference(t);
     test_encode_edges(t);
+    test_against_runc(t, file, size, argc > 1 ? argv[1] : "../shared/data");
     skim_tokenizer_destroy(t);
     skim_tokenizer_desc d;
     memset(&d, 0, sizeof d);
