@@ -1,0 +1,237 @@
+/* test_golden_mix.c - the goldens of the sequence mixers (causal_conv): against a
+ * double-precision reference written here, on every backend; then as a decode loop, where
+ * the same tokens run all at once and one per run with the state carried in a state
+ * tensor must give the same outputs and the same final state; then the builder's
+ * refusals of bad shapes, each with its status. */
+#include "golden.h"
+
+/* ================================================================ the decode loop */
+
+/* One mixer over T tokens of its inputs (each [ch[i], T], rows one token), reading and
+ * writing back its states; y is the output [C, T], fin[i] the write of state i. */
+typedef struct mix_net {
+    int n_in;
+    int64_t ch[4];
+    skim_tensor *in[4];
+    skim_tensor *y;
+    int n_st;
+    skim_tensor *st[2], *fin[2];
+} mix_net;
+typedef void (*mix_build_fn)(skim_context *ctx, int64_t n_tok, const void *arg, mix_net *m);
+
+/* Runs the net built for T tokens once and the net built for 1 token T times (plans of
+ * backend be), inputs from data[i] (ch[i] * T floats). y_all, y_step get C * T floats,
+ * st_all, st_step the final state 0. Returns false after recording a failure. */
+static bool mix_runs(skim_backend *be, mix_build_fn build, const void *arg, int64_t n_tok,
+                     float *const *data, float *y_all, float *y_step, float *st_all,
+                     float *st_step) {
+    bool ok = true;
+    for (int pass = 0; pass < 2 && ok; pass++) {
+        int64_t per = pass ? 1 : n_tok;
+        skim_context *ctx = NULL;
+        skim_graph *g = NULL;
+        skim_plan *p = NULL;
+        mix_net m;
+        memset(&m, 0, sizeof m);
+        CHECK_OK(skim_context_create(NULL, &ctx), "context");
+        if (!ctx) return false;
+        build(ctx, per, arg, &m);
+        skim_tensor *outs[3] = {m.y, m.fin[0], m.fin[1]};
+        skim_status s = skim_graph_build(ctx, outs, 1 + m.n_st, &g);
+        CHECK(s == SKIM_OK, "decode loop: graph_build -> %s: %s", skim_status_str(s),
+              skim_context_error(ctx));
+        if (s == SKIM_OK) {
+            s = skim_plan_create(be, g, NULL, &p);
+            CHECK(s == SKIM_OK, "decode loop: plan_create -> %s: %s", skim_status_str(s),
+                  skim_backend_error(be));
+        }
+        int64_t c = s == SKIM_OK ? skim_tensor_ne(m.y, 0) : 0;
+        float *y = pass ? y_step : y_all;
+        for (int64_t t0 = 0; s == SKIM_OK && t0 < n_tok; t0 += per) {
+            for (int i = 0; i < m.n_in && s == SKIM_OK; i++) {
+                s = skim_plan_set_input(p, m.in[i], data[i] + t0 * m.ch[i],
+                                        (size_t)(per * m.ch[i]) * sizeof(float));
+            }
+            if (s == SKIM_OK) s = skim_plan_run(p);
+            CHECK(s == SKIM_OK, "decode loop: token %lld: %s: %s", (long long)t0,
+                  skim_status_str(s), p ? skim_plan_error(p) : "");
+            if (s == SKIM_OK && !read_f32(p, m.y, y + t0 * c, "y")) s = SKIM_ERR_STATE;
+        }
+        if (s == SKIM_OK && !read_f32(p, m.st[0], pass ? st_step : st_all, "state")) {
+            s = SKIM_ERR_STATE;
+        }
+        ok = s == SKIM_OK;
+        skim_plan_destroy(p);
+        skim_graph_destroy(g);
+        skim_context_destroy(ctx);
+    }
+    return ok;
+}
+
+/* Both runs of every backend against the references (y_ref C * T, st_ref n_st values). */
+static int mix_check(const char *what, mix_build_fn build, const void *arg, int64_t c,
+                     int64_t n_tok, float *const *data, const double *y_ref,
+                     const double *st_ref, int64_t n_st, double tol) {
+    int before = t_failures;
+    float *ya = falloc(c * n_tok), *ys = falloc(c * n_tok), *sa = falloc(n_st), *ss = falloc(n_st);
+    for (int b = 0; b < G_nbe; b++) {
+        if (!mix_runs(G_be[b], build, arg, n_tok, data, ya, ys, sa, ss)) continue;
+        const char *be = skim_backend_name(G_be[b]);
+        double e;
+        CHECK((e = nmse_f32(ya, y_ref, (size_t)(c * n_tok))) <= tol,
+              "%s on %s: %lld tokens at once: NMSE %.3g > %.0e", what, be, (long long)n_tok, e, tol);
+        CHECK((e = nmse_f32(ys, y_ref, (size_t)(c * n_tok))) <= tol,
+              "%s on %s: one token per run: NMSE %.3g > %.0e", what, be, e, tol);
+        CHECK((e = nmse_f32(sa, st_ref, (size_t)n_st)) <= tol,
+              "%s on %s: the state after %lld tokens at once: NMSE %.3g", what, be,
+              (long long)n_tok, e);
+        CHECK((e = nmse_f32(ss, st_ref, (size_t)n_st)) <= tol,
+              "%s on %s: the state after one token per run: NMSE %.3g", what, be, e);
+    }
+    free(ya);
+    free(ys);
+    free(sa);
+    free(ss);
+    return t_failures - before;
+}
+
+/* A builder call that must fail with `want`, the message naming the op. */
+static int expect_refusal(skim_context *ctx, const skim_tensor *t, skim_status want,
+                          const char *op, const char *what) {
+    skim_status got = skim_context_status(ctx);
+    const char *msg = skim_context_error(ctx);
+    int f = 0;
+    if (t || got != want || !msg || !strstr(msg, op)) {
+        t_fail(__FILE__, __LINE__, "%s: %s -> %s (%s), %s naming %s expected", op, what,
+               skim_status_str(got), msg ? msg : "", skim_status_str(want), op);
+        f = 1;
+    }
+    skim_context_clear_error(ctx);
+    return f;
+}
+
+/* ================================================================ causal_conv */
+
+/* xs = state rows (or zeros) then x rows; y[c, t] = sum_j w[j, c] xs[c, t + j]. */
+static void ref_causal_conv(const double *xs, const float *w, int64_t c, int64_t n_tok,
+                            int64_t k, double *out) {
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t i = 0; i < c; i++) {
+            double acc = 0;
+            for (int64_t j = 0; j < k; j++) acc += (double)w[i * k + j] * xs[(t + j) * c + i];
+            out[t * c + i] = acc;
+        }
+    for (int64_t r = n_tok; r < n_tok + k - 1; r++)
+        for (int64_t i = 0; i < c; i++) out[r * c + i] = xs[r * c + i];
+}
+
+static double *conv_xs(const float *state, const float *x, int64_t c, int64_t n_tok,
+                       int64_t k, int64_t x_stride) {
+    double *xs = dalloc(c * (n_tok + k - 1));
+    for (int64_t r = 0; r < k - 1; r++)
+        for (int64_t i = 0; i < c; i++) xs[r * c + i] = state ? state[r * c + i] : 0.0;
+    for (int64_t t = 0; t < n_tok; t++)
+        for (int64_t i = 0; i < c; i++) xs[(k - 1 + t) * c + i] = x[t * x_stride + i];
+    return xs;
+}
+
+typedef struct conv_arg {
+    int64_t c, k;
+    const float *w;
+    float fill;
+} conv_arg;
+
+static void conv_net(skim_context *ctx, int64_t n_tok, const void *arg, mix_net *m) {
+    const conv_arg *a = arg;
+    int64_t c = a->c, k = a->k;
+    m->n_in = 1;
+    m->ch[0] = c;
+    m->in[0] = skim_new_input_2d(ctx, SKIM_TYPE_F32, c, n_tok);
+    skim_tensor *w = skim_new_weight_2d(ctx, SKIM_TYPE_F32, k, c, a->w);
+    m->n_st = 1;
+    m->st[0] = skim_new_state(ctx, SKIM_TYPE_F32, 2, NE(c, k - 1), a->fill);
+    skim_tensor *out = skim_causal_conv(ctx, m->in[0], w, m->st[0]);
+    size_t nb[4] = {4, (size_t)c * 4, 0, 0};
+    m->y = skim_view(ctx, out, 2, NE(c, n_tok), nb, 0);
+    skim_tensor *next = skim_view(ctx, out, 2, NE(c, k - 1), nb, (size_t)(n_tok * c) * 4);
+    m->fin[0] = skim_cpy(ctx, next, m->st[0]);
+}
+
+static int conv_decode(int64_t c, int64_t n_tok, int64_t k) {
+    float *x = falloc(c * n_tok), *w = falloc(k * c), *st0 = falloc(c * (k - 1));
+    fill_uniform(&G_rng, x, (size_t)(c * n_tok), -1, 1);
+    fill_uniform(&G_rng, w, (size_t)(k * c), -1, 1);
+    conv_arg a = {c, k, w, 0.5f};
+    for (int64_t i = 0; i < c * (k - 1); i++) st0[i] = a.fill;
+    double *xs = conv_xs(st0, x, c, n_tok, k, c), *ref = dalloc(c * (n_tok + k - 1));
+    ref_causal_conv(xs, w, c, n_tok, k, ref);
+    char what[96];
+    snprintf(what, sizeof what, "causal_conv decode C %lld K %lld", (long long)c, (long long)k);
+    int f = mix_check(what, conv_net, &a, c, n_tok, &x, ref, ref + n_tok * c, c * (k - 1),
+                      TOL(CAUSAL_CONV));
+    free(x);
+    free(w);
+    free(st0);
+    free(xs);
+    free(ref);
+    return f;
+}
+
+static int conv_refusals(void) {
+    skim_context *ctx = NULL;
+    if (skim_context_create(NULL, &ctx) != SKIM_OK) return 1;
+    skim_tensor *x = skim_new_input_2d(ctx, SKIM_TYPE_F32, 8, 5);
+    skim_tensor *w = skim_new_input_2d(ctx, SKIM_TYPE_F32, 4, 8);
+    skim_tensor *st = skim_new_input_2d(ctx, SKIM_TYPE_F32, 8, 3);
+    const char *op = "causal_conv";
+    int f = 0;
+    f += expect_refusal(ctx, skim_causal_conv(ctx, NULL, w, st), SKIM_ERR_INVALID_ARG, op, "x NULL");
+    f += expect_refusal(ctx, skim_causal_conv(ctx, x, skim_new_input_2d(ctx, SKIM_TYPE_F32, 4, 7), st),
+                        SKIM_ERR_SHAPE, op, "w of 7 channels for x of 8");
+    f += expect_refusal(ctx, skim_causal_conv(ctx, x, w, skim_new_input_2d(ctx, SKIM_TYPE_F32, 8, 2)),
+                        SKIM_ERR_SHAPE, op, "a state of 2 rows for 4 taps");
+    f += expect_refusal(ctx, skim_causal_conv(ctx, x, skim_new_input_2d(ctx, SKIM_TYPE_F32, 1, 8), st),
+                        SKIM_ERR_SHAPE, op, "a state for 1 tap");
+    f += expect_refusal(ctx, skim_causal_conv(ctx, skim_new_input(ctx, SKIM_TYPE_F32, 3, NE(8, 5, 2)),
+                                              w, st), SKIM_ERR_SHAPE, op, "x 3-D");
+    f += expect_refusal(ctx, skim_causal_conv(ctx, skim_new_input_2d(ctx, SKIM_TYPE_F16, 8, 5), w, st),
+                        SKIM_ERR_TYPE, op, "x F16");
+    skim_tensor *sel = skim_select_topk(ctx, skim_new_input_1d(ctx, SKIM_TYPE_F32, 5), 2);
+    f += expect_refusal(ctx, skim_causal_conv(ctx, skim_get_rows_sel(ctx, x, sel), w, st),
+                        SKIM_ERR_SELECTION, op, "x bounded by a selection");
+    skim_context_destroy(ctx);
+    return f;
+}
+
+int golden_causal_conv(void) {
+    /* C, T, K, with a state, x as a view with rows this far apart (0: contiguous) */
+    static const int64_t cases[][5] = {
+        {1, 1, 1, 0, 0}, {1, 1, 2, 1, 0}, {7, 5, 3, 1, 0}, {7, 5, 3, 0, 0}, {5, 2, 4, 1, 0},
+        {300, 2, 4, 1, 0}, {64, 600, 4, 1, 0}, {33, 9, 2, 1, 40}, {16, 3, 1, 0, 20}};
+    int f = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        int64_t c = cases[ci][0], n_tok = cases[ci][1], k = cases[ci][2];
+        bool has_st = cases[ci][3] != 0;
+        int64_t stride = cases[ci][4] ? cases[ci][4] : c;
+        tc tcase;
+        tc_begin(&tcase, "causal_conv x[%lld,%lld] K %lld%s%s", (long long)c, (long long)n_tok,
+                 (long long)k, has_st ? " state" : "", cases[ci][4] ? " strided x" : "");
+        float *xd, *wd, *sd = NULL;
+        skim_tensor *tx = tc_input_f32(&tcase, &G_rng, 2, NE(stride, n_tok), -1, 1, &xd);
+        if (stride != c) tx = view2(tcase.ctx, tx, c, n_tok, stride, 0);
+        skim_tensor *tw = tc_input_f32(&tcase, &G_rng, 2, NE(k, c), -1, 1, &wd);
+        skim_tensor *ts = has_st ? tc_input_f32(&tcase, &G_rng, 2, NE(c, k - 1), -1, 1, &sd) : NULL;
+        double *xs = conv_xs(sd, xd, c, n_tok, k, stride), *ref = dalloc(c * (n_tok + k - 1));
+        ref_causal_conv(xs, wd, c, n_tok, k, ref);
+        tc_expect_f32(&tcase, skim_causal_conv(tcase.ctx, tx, tw, ts), ref, c * (n_tok + k - 1),
+                      TOL(CAUSAL_CONV));
+        f += RUN(&tcase);
+        free(xs);
+        free(ref);
+    }
+    f += conv_decode(6, 7, 4);   /* T > K - 1 */
+    f += conv_decode(300, 2, 4); /* T < K - 1: the next state keeps rows of the old one */
+    f += conv_decode(3, 5, 2);
+    f += conv_refusals();
+    return f;
+}
