@@ -1,5 +1,5 @@
-/* ops_mix.c - the sequence mixers: causal_conv (a depthwise convolution along tokens).
- * A mixer runs over every token of a 2-D [channels, tokens] input, so a tensor bounded
+/* ops_mix.c - the sequence mixers: causal_conv (a depthwise convolution along tokens)
+ * and linear_rec (a diagonal gated linear recurrence). A mixer runs over every token of a 2-D [channels, tokens] input, so a tensor bounded
  * by a selection is refused: a halted token would leave a hole in the sequence. The state of a decode loop is a source (read) and a
  * part of the output (written back with cpy by the caller), so graph/ needs no op with
  * two results. */
@@ -69,6 +69,33 @@ skim_status skim_shape_causal_conv(skim_context *ctx, skim_tensor *node) {
     return SKIM_OK;
 }
 
+skim_status skim_shape_linear_rec(skim_context *ctx, skim_tensor *node) {
+    static const char *const names[3] = {"x", "a", "b"};
+    const skim_tensor *x = node->src[0], *h = node->src[3];
+    char n1[SKIM_TNAME_LEN], n2[SKIM_TNAME_LEN], s1[SKIM_NE_LEN], s2[SKIM_NE_LEN];
+    for (int i = 0; i < 3; i++) {
+        const skim_tensor *t = node->src[i];
+        if (!seq_input(ctx, node, names[i], t)) {
+            return ctx->status;
+        }
+        if (t->ne[0] != x->ne[0] || t->ne[1] != x->ne[1]) {
+            skim_ctx_fail(ctx, SKIM_ERR_SHAPE, "linear_rec: %s %s is %s but x %s is %s", names[i],
+                          skim_core_tname(t, n1), skim_core_fmt_ne(t, s1), skim_core_tname(x, n2),
+                          skim_core_fmt_ne(x, s2));
+            return ctx->status;
+        }
+    }
+    if (h && !exact_2d(ctx, node, "h", h, x->ne[0], 1)) {
+        return ctx->status;
+    }
+    node->type = SKIM_TYPE_F32;
+    node->n_dims = 2;
+    node->ne[0] = x->ne[0];
+    node->ne[1] = x->ne[1];
+    node->ne[2] = node->ne[3] = 1;
+    return SKIM_OK;
+}
+
 /* ---------------------------------------------------------------- builders */
 
 static skim_tensor *build(skim_context *ctx, skim_op op, skim_tensor *const *src,
@@ -93,4 +120,11 @@ skim_tensor *skim_causal_conv(skim_context *ctx, skim_tensor *x, skim_tensor *w,
     static const char *const names[] = {"x", "w"};
     skim_tensor *src[3] = {x, w, state};
     return build(ctx, SKIM_OP_CAUSAL_CONV, src, names, 2, 3);
+}
+
+skim_tensor *skim_linear_rec(skim_context *ctx, skim_tensor *x, skim_tensor *a, skim_tensor *b,
+                             skim_tensor *h) {
+    static const char *const names[] = {"x", "a", "b"};
+    skim_tensor *src[4] = {x, a, b, h};
+    return build(ctx, SKIM_OP_LINEAR_REC, src, names, 3, 4);
 }

@@ -290,6 +290,14 @@ SKIM_API skim_tensor *skim_set_rows(skim_context *ctx, skim_tensor *dst, skim_te
 SKIM_API skim_tensor *skim_causal_conv(skim_context *ctx, skim_tensor *x, skim_tensor *w,
                                        skim_tensor *state);
 
+/* Diagonal gated linear recurrence over tokens, per channel c: with x, a, b F32 [C, T]
+ * (the same shape) and h F32 [C] (or [C, 1]; NULL: zeros) the value before token 0,
+ *   h_t = a_t * h_{t-1} + b_t * x_t,  y_t = h_t.
+ * Out: F32 [C, T]; its last row is the state for the next run (skim_cpy it into h).
+ * a and b come from the graph (e.g. sigmoid of projections of the block's input). */
+SKIM_API skim_tensor *skim_linear_rec(skim_context *ctx, skim_tensor *x, skim_tensor *a,
+                                      skim_tensor *b, skim_tensor *h);
+
 typedef struct skim_attn_desc {
     skim_tensor *q, *k, *v;
     skim_tensor *q_pos, *k_pos;

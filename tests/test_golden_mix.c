@@ -1,4 +1,4 @@
-/* test_golden_mix.c - the goldens of the sequence mixers (causal_conv): against a
+/* test_golden_mix.c - the goldens of the sequence mixers (causal_conv, linear_rec): against a
  * double-precision reference written here, on every backend; then as a decode loop, where
  * the same tokens run all at once and one per run with the state carried in a state
  * tensor must give the same outputs and the same final state; then the builder's
@@ -233,5 +233,132 @@ int golden_causal_conv(void) {
     f += conv_decode(300, 2, 4); /* T < K - 1: the next state keeps rows of the old one */
     f += conv_decode(3, 5, 2);
     f += conv_refusals();
+    return f;
+}
+
+/* ================================================================ linear_rec */
+
+/* h_t = a_t h_{t-1} + b_t x_t from h0 (NULL: zeros); x, a, b rows `stride` apart. */
+static void ref_linear_rec(const float *x, const float *a, const float *b, int64_t stride,
+                           const float *h0, int64_t c, int64_t n_tok, double *out) {
+    for (int64_t i = 0; i < c; i++) {
+        double h = h0 ? h0[i] : 0.0;
+        for (int64_t t = 0; t < n_tok; t++) {
+            int64_t e = t * stride + i;
+            h = (double)a[e] * h + (double)b[e] * x[e];
+            out[t * c + i] = h;
+        }
+    }
+}
+
+typedef struct rec_arg {
+    int64_t c;
+    float fill;
+} rec_arg;
+
+static void rec_net(skim_context *ctx, int64_t n_tok, const void *arg, mix_net *m) {
+    const rec_arg *ra = arg;
+    int64_t c = ra->c;
+    m->n_in = 3;
+    for (int i = 0; i < 3; i++) {
+        m->ch[i] = c;
+        m->in[i] = skim_new_input_2d(ctx, SKIM_TYPE_F32, c, n_tok);
+    }
+    m->n_st = 1;
+    m->st[0] = skim_new_state(ctx, SKIM_TYPE_F32, 1, NE(c), ra->fill);
+    m->y = skim_linear_rec(ctx, m->in[0], m->in[1], m->in[2], m->st[0]);
+    size_t nb[4] = {4, 0, 0, 0};
+    skim_tensor *last = skim_view(ctx, m->y, 1, NE(c), nb, (size_t)((n_tok - 1) * c) * 4);
+    m->fin[0] = skim_cpy(ctx, last, m->st[0]);
+}
+
+static int rec_decode(int64_t c, int64_t n_tok) {
+    float *d[3];
+    for (int i = 0; i < 3; i++) {
+        d[i] = falloc(c * n_tok);
+        fill_uniform(&G_rng, d[i], (size_t)(c * n_tok), i == 1 ? 0 : -1, 1);
+    }
+    rec_arg ra = {c, 0.25f};
+    float *h0 = falloc(c);
+    for (int64_t i = 0; i < c; i++) h0[i] = ra.fill;
+    double *ref = dalloc(c * n_tok);
+    ref_linear_rec(d[0], d[1], d[2], c, h0, c, n_tok, ref);
+    char what[96];
+    snprintf(what, sizeof what, "linear_rec decode C %lld", (long long)c);
+    int f = mix_check(what, rec_net, &ra, c, n_tok, d, ref, ref + (n_tok - 1) * c, c,
+                      TOL(LINEAR_REC));
+    for (int i = 0; i < 3; i++) free(d[i]);
+    free(h0);
+    free(ref);
+    return f;
+}
+
+static int rec_refusals(void) {
+    skim_context *ctx = NULL;
+    if (skim_context_create(NULL, &ctx) != SKIM_OK) return 1;
+    skim_tensor *x = skim_new_input_2d(ctx, SKIM_TYPE_F32, 8, 5);
+    skim_tensor *a = skim_new_input_2d(ctx, SKIM_TYPE_F32, 8, 5);
+    skim_tensor *h = skim_new_input_1d(ctx, SKIM_TYPE_F32, 8);
+    const char *op = "linear_rec";
+    int f = 0;
+    f += expect_refusal(ctx, skim_linear_rec(ctx, x, a, NULL, h), SKIM_ERR_INVALID_ARG, op, "b NULL");
+    f += expect_refusal(ctx, skim_linear_rec(ctx, x, skim_new_input_2d(ctx, SKIM_TYPE_F32, 8, 4), a, h),
+                        SKIM_ERR_SHAPE, op, "a of 4 tokens for x of 5");
+    f += expect_refusal(ctx, skim_linear_rec(ctx, x, a, skim_new_input_2d(ctx, SKIM_TYPE_F32, 9, 5), h),
+                        SKIM_ERR_SHAPE, op, "b of 9 channels for x of 8");
+    f += expect_refusal(ctx, skim_linear_rec(ctx, x, a, a, skim_new_input_1d(ctx, SKIM_TYPE_F32, 7)),
+                        SKIM_ERR_SHAPE, op, "h of 7 channels");
+    f += expect_refusal(ctx, skim_linear_rec(ctx, x, a, a, skim_new_input_2d(ctx, SKIM_TYPE_F32, 8, 2)),
+                        SKIM_ERR_SHAPE, op, "h of two rows");
+    skim_tensor *x3 = skim_new_input(ctx, SKIM_TYPE_F32, 3, NE(8, 5, 2));
+    f += expect_refusal(ctx, skim_linear_rec(ctx, x3, x3, x3, h), SKIM_ERR_SHAPE, op, "x 3-D");
+    f += expect_refusal(ctx, skim_linear_rec(ctx, x, skim_new_input_2d(ctx, SKIM_TYPE_F16, 8, 5), a, h),
+                        SKIM_ERR_TYPE, op, "a F16");
+    skim_tensor *sel = skim_select_topk(ctx, skim_new_input_1d(ctx, SKIM_TYPE_F32, 5), 2);
+    skim_tensor *xb = skim_get_rows_sel(ctx, x, sel);
+    f += expect_refusal(ctx, skim_linear_rec(ctx, xb, xb, xb, h), SKIM_ERR_SELECTION, op,
+                        "x bounded by a selection");
+    skim_context_destroy(ctx);
+    return f;
+}
+
+int golden_linear_rec(void) {
+    /* C, T, with h, x a b as views of one [3C, T] tensor */
+    static const int64_t cases[][4] = {{1, 1, 1, 0}, {7, 5, 1, 0}, {7, 5, 0, 0}, {300, 3, 1, 0},
+                                       {100, 600, 1, 0}, {70, 9, 1, 1}, {5, 1, 0, 1}};
+    int f = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        int64_t c = cases[ci][0], n_tok = cases[ci][1];
+        bool has_h = cases[ci][2] != 0, packed = cases[ci][3] != 0;
+        int64_t stride = packed ? 3 * c : c;
+        tc tcase;
+        tc_begin(&tcase, "linear_rec x[%lld,%lld]%s%s", (long long)c, (long long)n_tok,
+                 has_h ? " h" : "", packed ? " packed views" : "");
+        float *d[3], *hd = NULL;
+        skim_tensor *t[3], *th = NULL;
+        if (packed) {
+            float *all;
+            skim_tensor *ta = tc_input_f32(&tcase, &G_rng, 2, NE(stride, n_tok), -1, 1, &all);
+            for (int64_t r = 0; r < n_tok; r++) /* the gate a in [0, 1) */
+                for (int64_t i = 0; i < c; i++) all[r * stride + c + i] = 0.5f * (all[r * stride + c + i] + 1);
+            for (int i = 0; i < 3; i++) {
+                t[i] = view2(tcase.ctx, ta, c, n_tok, stride, i * c);
+                d[i] = all + i * c;
+            }
+        } else {
+            for (int i = 0; i < 3; i++)
+                t[i] = tc_input_f32(&tcase, &G_rng, 2, NE(c, n_tok), i == 1 ? 0 : -1, 1, &d[i]);
+        }
+        if (has_h) th = tc_input_f32(&tcase, &G_rng, 1, NE(c), -1, 1, &hd);
+        double *ref = dalloc(c * n_tok);
+        ref_linear_rec(d[0], d[1], d[2], stride, hd, c, n_tok, ref);
+        tc_expect_f32(&tcase, skim_linear_rec(tcase.ctx, t[0], t[1], t[2], th), ref, c * n_tok,
+                      TOL(LINEAR_REC));
+        f += RUN(&tcase);
+        free(ref);
+    }
+    f += rec_decode(6, 7);
+    f += rec_decode(300, 33);
+    f += rec_refusals();
     return f;
 }

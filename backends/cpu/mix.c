@@ -1,4 +1,4 @@
-/* mix.c - the sequence mixers: causal_conv. Inputs are [C, T] with contiguous rows (one
+/* mix.c - the sequence mixers: causal_conv, linear_rec. Inputs are [C, T] with contiguous rows (one
  * row per token); outputs are contiguous. */
 #include "cpu-int.h"
 
@@ -42,6 +42,24 @@ void skim_cpu_op_causal_conv(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
             for (int64_t i = 0; i < ch; i++) {
                 y[i] += w[i * k + j] * s[i];
             }
+        }
+    }
+}
+
+/* Channels split among threads; each walks the tokens in order. */
+void skim_cpu_op_linear_rec(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
+    const skim_tensor *t = nd->t;
+    const float *h0 = (const float *)(const void *)nd->src[3];
+    int64_t n_tok = nd->ne[1], cb, ce;
+    skim_cpu_split(nd->ne[0], c->ith, c->nth, &cb, &ce);
+    for (int64_t i = cb; i < ce; i++) {
+        float h = h0 ? h0[i] : 0.0f;
+        for (int64_t r = 0; r < n_tok; r++) {
+            float x = tok_row(nd->src[0], t->src[0], r)[i];
+            float a = tok_row(nd->src[1], t->src[1], r)[i];
+            float b = tok_row(nd->src[2], t->src[2], r)[i];
+            h = a * h + b * x;
+            ((float *)(void *)(nd->dst + (size_t)r * t->nb[1]))[i] = h;
         }
     }
 }
