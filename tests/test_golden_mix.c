@@ -1,14 +1,16 @@
 /* test_golden_mix.c - the goldens of the sequence mixers (causal_conv, linear_rec): against a
  * double-precision reference written here, on every backend; then as a decode loop, where
- * the same tokens run all at once and one per run with the state carried in a state
- * tensor must give the same outputs and the same final state; then the builder's
+ * the same tokens run all at once, one per run with the state carried in a state tensor,
+ * and as a prompt followed by one-token runs of a second plan sharing the state through a
+ * store, each giving the reference's outputs and final state; then the builder's
  * refusals of bad shapes, each with its status. */
 #include "golden.h"
 
 /* ================================================================ the decode loop */
 
 /* One mixer over T tokens of its inputs (each [ch[i], T], rows one token), reading and
- * writing back its states; y is the output [C, T], fin[i] the write of state i. */
+ * writing back its states (made unless st[i] is set); y is the output [C, T], fin[i]
+ * the write of state i. */
 typedef struct mix_net {
     int n_in;
     int64_t ch[4];
@@ -19,79 +21,114 @@ typedef struct mix_net {
 } mix_net;
 typedef void (*mix_build_fn)(skim_context *ctx, int64_t n_tok, const void *arg, mix_net *m);
 
-/* Runs the net built for T tokens once and the net built for 1 token T times (plans of
- * backend be), inputs from data[i] (ch[i] * T floats). y_all, y_step get C * T floats,
- * st_all, st_step the final state 0. Returns false after recording a failure. */
+/* Runs tokens t0..t1-1 through plan p in runs of `per` tokens, y rows into y. */
+static skim_status run_tokens(skim_plan *p, const mix_net *m, float *const *data, int64_t t0,
+                              int64_t t1, int64_t per, float *y) {
+    int64_t c = skim_tensor_ne(m->y, 0);
+    skim_status s = SKIM_OK;
+    for (int64_t t = t0; s == SKIM_OK && t < t1; t += per) {
+        for (int i = 0; i < m->n_in && s == SKIM_OK; i++) {
+            s = skim_plan_set_input(p, m->in[i], data[i] + t * m->ch[i],
+                                    (size_t)(per * m->ch[i]) * sizeof(float));
+        }
+        if (s == SKIM_OK) s = skim_plan_run(p);
+        CHECK(s == SKIM_OK, "decode loop: token %lld: %s: %s", (long long)t,
+              skim_status_str(s), skim_plan_error(p));
+        if (s == SKIM_OK && !read_f32(p, m->y, y + t * c, "y")) s = SKIM_ERR_STATE;
+    }
+    return s;
+}
+
+/* Three ways through T tokens on backend be, inputs from data[i] (ch[i] * T floats):
+ * pass 0 one run of the net built for T tokens; pass 1 T runs of the net built for one
+ * token; pass 2 a prompt net of n_prompt tokens, then the one-token net for the rest,
+ * both in one context sharing the states through a store. y[pass] gets C * T floats,
+ * st[pass] the final state 0. Returns false after recording a failure. */
 static bool mix_runs(skim_backend *be, mix_build_fn build, const void *arg, int64_t n_tok,
-                     float *const *data, float *y_all, float *y_step, float *st_all,
-                     float *st_step) {
+                     int64_t n_prompt, float *const *data, float *const *y, float *const *st) {
     bool ok = true;
-    for (int pass = 0; pass < 2 && ok; pass++) {
-        int64_t per = pass ? 1 : n_tok;
+    for (int pass = 0; pass < 3 && ok; pass++) {
         skim_context *ctx = NULL;
-        skim_graph *g = NULL;
-        skim_plan *p = NULL;
-        mix_net m;
-        memset(&m, 0, sizeof m);
+        skim_graph *g[2] = {NULL, NULL};
+        skim_plan *p[2] = {NULL, NULL};
+        skim_store *store = NULL;
+        mix_net m[2];
+        memset(m, 0, sizeof m);
         CHECK_OK(skim_context_create(NULL, &ctx), "context");
         if (!ctx) return false;
-        build(ctx, per, arg, &m);
-        skim_tensor *outs[3] = {m.y, m.fin[0], m.fin[1]};
-        skim_status s = skim_graph_build(ctx, outs, 1 + m.n_st, &g);
-        CHECK(s == SKIM_OK, "decode loop: graph_build -> %s: %s", skim_status_str(s),
-              skim_context_error(ctx));
-        if (s == SKIM_OK) {
-            s = skim_plan_create(be, g, NULL, &p);
+        int n_g = pass == 2 ? 2 : 1;
+        int64_t len[2] = {pass == 0 ? n_tok : pass == 1 ? 1 : n_prompt, 1};
+        skim_status s = SKIM_OK;
+        for (int k = 0; k < n_g && s == SKIM_OK; k++) {
+            if (k) memcpy(m[1].st, m[0].st, sizeof m[1].st); /* the prompt's states */
+            build(ctx, len[k], arg, &m[k]);
+            skim_tensor *outs[3] = {m[k].y, m[k].fin[0], m[k].fin[1]};
+            s = skim_graph_build(ctx, outs, 1 + m[k].n_st, &g[k]);
+            CHECK(s == SKIM_OK, "decode loop: graph_build -> %s: %s", skim_status_str(s),
+                  skim_context_error(ctx));
+        }
+        if (s == SKIM_OK && n_g == 2) {
+            s = skim_store_create(be, g, 2, &store);
+            CHECK(s == SKIM_OK, "decode loop: store_create -> %s: %s", skim_status_str(s),
+                  skim_backend_error(be));
+        }
+        skim_plan_desc pd = {.store = store};
+        for (int k = 0; k < n_g && s == SKIM_OK; k++) {
+            s = skim_plan_create(be, g[k], &pd, &p[k]);
             CHECK(s == SKIM_OK, "decode loop: plan_create -> %s: %s", skim_status_str(s),
                   skim_backend_error(be));
         }
-        int64_t c = s == SKIM_OK ? skim_tensor_ne(m.y, 0) : 0;
-        float *y = pass ? y_step : y_all;
-        for (int64_t t0 = 0; s == SKIM_OK && t0 < n_tok; t0 += per) {
-            for (int i = 0; i < m.n_in && s == SKIM_OK; i++) {
-                s = skim_plan_set_input(p, m.in[i], data[i] + t0 * m.ch[i],
-                                        (size_t)(per * m.ch[i]) * sizeof(float));
+        if (s == SKIM_OK) {
+            int64_t split = pass == 2 ? n_prompt : 0;
+            if (split > 0) s = run_tokens(p[0], &m[0], data, 0, split, split, y[pass]);
+            if (s == SKIM_OK) {
+                int k = n_g - 1;
+                s = run_tokens(p[k], &m[k], data, split, n_tok, len[k], y[pass]);
+                if (s == SKIM_OK && !read_f32(p[k], m[k].st[0], st[pass], "state")) {
+                    s = SKIM_ERR_STATE;
+                }
             }
-            if (s == SKIM_OK) s = skim_plan_run(p);
-            CHECK(s == SKIM_OK, "decode loop: token %lld: %s: %s", (long long)t0,
-                  skim_status_str(s), p ? skim_plan_error(p) : "");
-            if (s == SKIM_OK && !read_f32(p, m.y, y + t0 * c, "y")) s = SKIM_ERR_STATE;
-        }
-        if (s == SKIM_OK && !read_f32(p, m.st[0], pass ? st_step : st_all, "state")) {
-            s = SKIM_ERR_STATE;
         }
         ok = s == SKIM_OK;
-        skim_plan_destroy(p);
-        skim_graph_destroy(g);
+        for (int k = 0; k < 2; k++) {
+            skim_plan_destroy(p[k]);
+            skim_graph_destroy(g[k]);
+        }
+        skim_store_destroy(store);
         skim_context_destroy(ctx);
     }
     return ok;
 }
 
-/* Both runs of every backend against the references (y_ref C * T, st_ref n_st values). */
+/* The three ways of every backend against the references (y_ref C * T, st_ref n_st values). */
 static int mix_check(const char *what, mix_build_fn build, const void *arg, int64_t c,
                      int64_t n_tok, float *const *data, const double *y_ref,
                      const double *st_ref, int64_t n_st, double tol) {
+    static const char *const ways[3] = {"all tokens at once", "one token per run",
+                                        "a prompt, then one token per run"};
     int before = t_failures;
-    float *ya = falloc(c * n_tok), *ys = falloc(c * n_tok), *sa = falloc(n_st), *ss = falloc(n_st);
-    for (int b = 0; b < G_nbe; b++) {
-        if (!mix_runs(G_be[b], build, arg, n_tok, data, ya, ys, sa, ss)) continue;
-        const char *be = skim_backend_name(G_be[b]);
-        double e;
-        CHECK((e = nmse_f32(ya, y_ref, (size_t)(c * n_tok))) <= tol,
-              "%s on %s: %lld tokens at once: NMSE %.3g > %.0e", what, be, (long long)n_tok, e, tol);
-        CHECK((e = nmse_f32(ys, y_ref, (size_t)(c * n_tok))) <= tol,
-              "%s on %s: one token per run: NMSE %.3g > %.0e", what, be, e, tol);
-        CHECK((e = nmse_f32(sa, st_ref, (size_t)n_st)) <= tol,
-              "%s on %s: the state after %lld tokens at once: NMSE %.3g", what, be,
-              (long long)n_tok, e);
-        CHECK((e = nmse_f32(ss, st_ref, (size_t)n_st)) <= tol,
-              "%s on %s: the state after one token per run: NMSE %.3g", what, be, e);
+    float *y[3], *st[3];
+    for (int k = 0; k < 3; k++) {
+        y[k] = falloc(c * n_tok);
+        st[k] = falloc(n_st);
     }
-    free(ya);
-    free(ys);
-    free(sa);
-    free(ss);
+    for (int b = 0; b < G_nbe; b++) {
+        if (!mix_runs(G_be[b], build, arg, n_tok, n_tok / 2, data, y, st)) continue;
+        const char *be = skim_backend_name(G_be[b]);
+        for (int k = 0; k < 3; k++) {
+            double e;
+            CHECK((e = nmse_f32(y[k], y_ref, (size_t)(c * n_tok))) <= tol,
+                  "%s on %s, %lld tokens, %s: NMSE %.3g > %.0e", what, be, (long long)n_tok,
+                  ways[k], e, tol);
+            CHECK((e = nmse_f32(st[k], st_ref, (size_t)n_st)) <= tol,
+                  "%s on %s, %lld tokens, %s: the final state's NMSE %.3g > %.0e", what, be,
+                  (long long)n_tok, ways[k], e, tol);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        free(y[k]);
+        free(st[k]);
+    }
     return t_failures - before;
 }
 
@@ -149,7 +186,7 @@ static void conv_net(skim_context *ctx, int64_t n_tok, const void *arg, mix_net 
     m->in[0] = skim_new_input_2d(ctx, SKIM_TYPE_F32, c, n_tok);
     skim_tensor *w = skim_new_weight_2d(ctx, SKIM_TYPE_F32, k, c, a->w);
     m->n_st = 1;
-    m->st[0] = skim_new_state(ctx, SKIM_TYPE_F32, 2, NE(c, k - 1), a->fill);
+    if (!m->st[0]) m->st[0] = skim_new_state(ctx, SKIM_TYPE_F32, 2, NE(c, k - 1), a->fill);
     skim_tensor *out = skim_causal_conv(ctx, m->in[0], w, m->st[0]);
     size_t nb[4] = {4, (size_t)c * 4, 0, 0};
     m->y = skim_view(ctx, out, 2, NE(c, n_tok), nb, 0);
@@ -265,7 +302,7 @@ static void rec_net(skim_context *ctx, int64_t n_tok, const void *arg, mix_net *
         m->in[i] = skim_new_input_2d(ctx, SKIM_TYPE_F32, c, n_tok);
     }
     m->n_st = 1;
-    m->st[0] = skim_new_state(ctx, SKIM_TYPE_F32, 1, NE(c), ra->fill);
+    if (!m->st[0]) m->st[0] = skim_new_state(ctx, SKIM_TYPE_F32, 1, NE(c), ra->fill);
     m->y = skim_linear_rec(ctx, m->in[0], m->in[1], m->in[2], m->st[0]);
     size_t nb[4] = {4, 0, 0, 0};
     skim_tensor *last = skim_view(ctx, m->y, 1, NE(c), nb, (size_t)((n_tok - 1) * c) * 4);
