@@ -222,6 +222,7 @@ static int conv_refusals(void) {
     skim_tensor *st = skim_new_input_2d(ctx, SKIM_TYPE_F32, 8, 3);
     const char *op = "causal_conv";
     int f = 0;
+    if (skim_causal_conv(NULL, x, w, st)) f++, t_fail(__FILE__, __LINE__, "causal_conv: built without a context");
     f += expect_refusal(ctx, skim_causal_conv(ctx, NULL, w, st), SKIM_ERR_INVALID_ARG, op, "x NULL");
     f += expect_refusal(ctx, skim_causal_conv(ctx, x, skim_new_input_2d(ctx, SKIM_TYPE_F32, 4, 7), st),
                         SKIM_ERR_SHAPE, op, "w of 7 channels for x of 8");
@@ -338,6 +339,7 @@ static int rec_refusals(void) {
     skim_tensor *h = skim_new_input_1d(ctx, SKIM_TYPE_F32, 8);
     const char *op = "linear_rec";
     int f = 0;
+    if (skim_linear_rec(NULL, x, a, a, h)) f++, t_fail(__FILE__, __LINE__, "linear_rec: built without a context");
     f += expect_refusal(ctx, skim_linear_rec(ctx, x, a, NULL, h), SKIM_ERR_INVALID_ARG, op, "b NULL");
     f += expect_refusal(ctx, skim_linear_rec(ctx, x, skim_new_input_2d(ctx, SKIM_TYPE_F32, 8, 4), a, h),
                         SKIM_ERR_SHAPE, op, "a of 4 tokens for x of 5");
