@@ -150,6 +150,13 @@ static double flops_mul_mat_sel(const work_ctx *w, const skim_tensor *t, int64_t
     return 2.0 * other * (double)block * pairs;
 }
 
+/* causal_conv: K multiply-adds per channel and token (the state rows are copies). */
+static double flops_causal_conv(const work_ctx *w, const skim_tensor *t, int64_t *h, int64_t *k) {
+    (void)w, (void)h, (void)k;
+    const skim_tensor *x = t->src[0], *wt = t->src[1];
+    return 2.0 * (double)wt->ne[0] * (double)x->ne[0] * (double)x->ne[1];
+}
+
 static double flops_attn(const work_ctx *w, const skim_tensor *t, int64_t *head_ops,
                          int64_t *tok_ops) {
     int64_t pairs, rows;

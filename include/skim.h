@@ -278,6 +278,26 @@ SKIM_API skim_tensor *skim_set_rows(skim_context *ctx, skim_tensor *dst, skim_te
  *   scale  0 means 1/sqrt(head_dim)
  * Key j is visible to query i when k_pos[j] <= q_pos[i]. Keys of a tensor bounded by a
  * token selection exist only for the selected tokens. Out: F32 [head_dim, n_head, n_q]. */
+/* Sequence mixers: x F32 [C, T] (C channels, T tokens; rows contiguous, not bounded by a
+ * selection). In a decode loop their state (skim_new_state) is read as a source, and the
+ * part of the result that continues the sequence is written back with skim_cpy.
+ *
+ * Causal depthwise convolution along tokens with w F32 [K, C] (K taps per channel) and
+ * state F32 [C, K-1] (the K-1 tokens before x, oldest first; NULL: zeros; NULL when K is 1):
+ *   y[c, t] = sum_{j<K} w[j, c] * xs[c, t + j],  xs = the K-1 state rows, then x.
+ * Out: F32 [C, T + K - 1]: rows 0..T-1 are y, rows T..T+K-2 are the last K-1 rows of xs,
+ * the state for the next run (view them and skim_cpy them into the state). */
+SKIM_API skim_tensor *skim_causal_conv(skim_context *ctx, skim_tensor *x, skim_tensor *w,
+                                       skim_tensor *state);
+
+/* Diagonal gated linear recurrence over tokens, per channel c: with x, a, b F32 [C, T]
+ * (the same shape) and h F32 [C] (or [C, 1]; NULL: zeros) the value before token 0,
+ *   h_t = a_t * h_{t-1} + b_t * x_t,  y_t = h_t.
+ * Out: F32 [C, T]; its last row is the state for the next run (skim_cpy it into h).
+ * a and b come from the graph (e.g. sigmoid of projections of the block's input). */
+SKIM_API skim_tensor *skim_linear_rec(skim_context *ctx, skim_tensor *x, skim_tensor *a,
+                                      skim_tensor *b, skim_tensor *h);
+
 typedef struct skim_attn_desc {
     skim_tensor *q, *k, *v;
     skim_tensor *q_pos, *k_pos;

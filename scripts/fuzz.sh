@@ -39,7 +39,7 @@ for t in "${targets[@]}"; do
   case $t in
     gguf) want+=(fuzz_gguf_target) ;;
     graph) want+=(fuzz_graph) ;;
-    diff) ninja -C "$build" -t targets all 2>/dev/null | grep -q '^fuzz_diff:' && want+=(fuzz_diff) ;;
+    diff) ninja -C "$build" -t targets all 2>/dev/null | grep '^fuzz_diff:' > /dev/null && want+=(fuzz_diff) ;;
     *) echo "unknown target $t" >&2; exit 2 ;;
   esac
 done

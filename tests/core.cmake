@@ -38,8 +38,10 @@ function(skim_core_test name)
 endfunction()
 
 skim_core_test(test_golden BACKENDS INTERNAL TIMEOUT 300)
-target_sources(test_golden PRIVATE ${_skim_tests_dir}/test_golden_sel.c)
+target_sources(test_golden PRIVATE ${_skim_tests_dir}/test_golden_sel.c
+                                   ${_skim_tests_dir}/test_golden_mix.c)
 skim_core_test(test_property BACKENDS TIMEOUT 300)
+skim_core_test(test_mixer_block BACKENDS)
 skim_core_test(test_threads)
 # The kernels below the best this CPU has (skim_cpu_desc.max_isa through
 # SKIM_TEST_CPU_ISA): on x86-64 the portable C path, which is otherwise built only with

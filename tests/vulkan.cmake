@@ -1,7 +1,7 @@
 # The Vulkan test suite (included by tests/CMakeLists.txt when skim_vulkan is built).
 # The core golden and property tests run on Vulkan too (test_vulkan_create: validation
 # layer on, any message fails). A test returns 77 (SKIP) when no Vulkan device exists.
-foreach(_t test_golden test_property test_quant_k)
+foreach(_t test_golden test_property test_quant_k test_mixer_block)
   if(TARGET ${_t})
     target_sources(${_t} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/common/test_vulkan.c)
     target_compile_definitions(${_t} PRIVATE SKIM_TEST_HAVE_VULKAN)
@@ -9,12 +9,12 @@ foreach(_t test_golden test_property test_quant_k)
   endif()
 endforeach()
 # Synchronization validation on: the barriers are planned from what dispatches bind.
-foreach(_t test_golden test_property)
+foreach(_t test_golden test_property test_mixer_block)
   if(TEST ${_t})
     set_tests_properties(${_t} PROPERTIES ENVIRONMENT "SKIM_TEST_VK_SYNC=1")
   endif()
 endforeach()
-foreach(_t test_golden test_property test_quant_k)
+foreach(_t test_golden test_property test_quant_k test_mixer_block)
   if(TEST ${_t})
     set_property(TEST ${_t} PROPERTY SKIP_RETURN_CODE 77)
   endif()

@@ -153,6 +153,31 @@ skim_status skim_vk_op_rope(skim_vk_rec *r, const skim_tensor *node) {
     return skim_vk_emit(r, &d);
 }
 
+/* ---------------------------------------------------------------- sequence mixers */
+
+skim_status skim_vk_op_causal_conv(skim_vk_rec *r, const skim_tensor *node) {
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, SKIM_VK_SHADER_CAUSAL_CONV, node);
+    skim_vk_set_strides(d.pc.nba, node->src[0]);
+    d.pc.i[0] = (int32_t)node->src[1]->ne[0];
+    d.pc.i[1] = node->src[2] != NULL;
+    d.pc.i[2] = (int32_t)node->src[0]->ne[1];
+    grid_items(r, &d, node, skim_tensor_nelements(node), 256);
+    return skim_vk_emit(r, &d);
+}
+
+/* One invocation per channel, looping over the tokens. */
+skim_status skim_vk_op_linear_rec(skim_vk_rec *r, const skim_tensor *node) {
+    skim_vk_dispatch d;
+    skim_vk_dispatch_init(&d, SKIM_VK_SHADER_LINEAR_REC, node);
+    skim_vk_set_strides(d.pc.nba, node->src[0]);
+    skim_vk_set_strides(d.pc.nbb, node->src[1]);
+    skim_vk_set_strides(d.pc.neb, node->src[2]);
+    d.pc.i[0] = node->src[3] != NULL;
+    grid_items(r, &d, node, node->ne[0], 64);
+    return skim_vk_emit(r, &d);
+}
+
 skim_status skim_vk_op_argmax(skim_vk_rec *r, const skim_tensor *node) {
     skim_vk_dispatch d;
     skim_vk_dispatch_init(&d, SKIM_VK_SHADER_ARGMAX, node);

@@ -3,7 +3,8 @@
  * norms, soft_max, mul_mat on F32/F16/Q8_0/Q4_0 weights, get_rows, rope, attention with
  * and without a head selection, cont of transposed and strided views, reshape, argmax,
  * cpy and set_rows into states, head gates (HEADS and HEAD_TOKENS) feeding mul_mat_sel,
- * mul_mat_sel_k and attn, token-halts and top-k feeding get_rows_sel and scatter_add_sel),
+ * mul_mat_sel_k and attn, token-halts and top-k feeding get_rows_sel and scatter_add_sel,
+ * the sequence mixers causal_conv and linear_rec with their states written back),
  * with gate thresholds that select nothing, everything or some, and NaN scores. The graph
  * is planned and run on the CPU backend and on Vulkan with the same inputs (Vulkan as
  * applications get it, or resolving selections on the host with guard bytes; sometimes
@@ -368,13 +369,42 @@ static void op_view(gen *g, ent a) {
     }
 }
 
+/* The sequence mixers, on exact inputs only (leaves and views of them: multiples of 1/8):
+ * their sums of products may cancel, which the propagated tolerances do not measure, and
+ * on such values both backends are exact or within rounding of a few products. The
+ * state is none, an input, or a state written back as a decode loop does. */
+static void op_mixer(gen *g, ent a, ent b, bool conv) {
+    int64_t c = ne(a.t, 0), n = ne(a.t, 1);
+    if (a.tol > 0 || b.tol > 0) return;
+    int64_t k = conv ? 1 + pick(&g->b, 4) : 0, st_rows = conv ? k - 1 : 1;
+    int how = st_rows > 0 ? pick(&g->b, 3) : 0;
+    skim_tensor *st = NULL, *state = NULL;
+    if (how == 1) st = new_in(g, SKIM_TYPE_F32, c, st_rows, 0, 0);
+    if (how == 2) st = state = skim_new_state(g->ctx, SKIM_TYPE_F32, 2, (const int64_t[]){c, st_rows}, 0.5f);
+    size_t nb[2] = {4, (size_t)c * 4};
+    skim_tensor *y, *next = NULL;
+    double tol = op_tol[conv ? D_CAUSAL_CONV : D_LINEAR_REC];
+    if (conv) {
+        skim_tensor *r = skim_causal_conv(g->ctx, a.t, new_w(g, SKIM_TYPE_F32, k, c), st);
+        y = skim_view(g->ctx, r, 2, (const int64_t[]){c, n}, nb, 0);
+        if (state) next = skim_view(g->ctx, r, 2, (const int64_t[]){c, k - 1}, nb, (size_t)(n * c) * 4);
+    } else {
+        y = skim_linear_rec(g->ctx, a.t, b.t, new_in(g, SKIM_TYPE_F32, c, n, 0, 0), st);
+        if (state) next = skim_view(g->ctx, y, 2, (const int64_t[]){c, 1}, nb, (size_t)((n - 1) * c) * 4);
+    }
+    push(g, y, tol, true);
+    if (next) out(g, skim_cpy(g->ctx, next, state), tol);
+}
+
 /* Per step kind: builders that added a tensor, and that refused (fuzz_diff_main.c prints
  * them: the generator's coverage). FUZZ_DIFF_TRACE=1 prints each step, for triage. */
-long fuzz_diff_steps[16][2];
-const char *const fuzz_diff_kinds[16] = {"add", "mul", "swiglu", "scale", "silu/gelu/sigmoid",
+#define N_KINDS 18
+const int fuzz_diff_n_kinds = N_KINDS;
+long fuzz_diff_steps[N_KINDS][2];
+const char *const fuzz_diff_kinds[N_KINDS] = {"add", "mul", "swiglu", "scale", "silu/gelu/sigmoid",
     "rms_norm/layer_norm", "soft_max", "mul_mat", "views", "head gate + mul_mat_sel",
     "head gate + mul_mat_sel_k", "token_halt/topk + get_rows_sel + scatter_add_sel",
-    "rope/attn", "get_rows", "argmax", "cpy/set_rows"};
+    "rope/attn", "get_rows", "argmax", "cpy/set_rows", "causal_conv", "linear_rec"};
 
 static void step(gen *g) {
     if (g->n == 0) return;
@@ -383,7 +413,9 @@ static void step(gen *g) {
     if (ne(b.t, 0) != ne(a.t, 0) || ne(b.t, 1) != ne(a.t, 1)) b = a;
     skim_context *c = g->ctx;
     double t2 = tmax(a.tol, b.tol);
-    int code = u8(&g->b) % 16, n_before = g->n, outs_before = g->n_outs;
+    /* Kinds past the first 16 take step bytes 0xFE and 0xFF, which the inputs of
+     * corpus_diff do not use as step bytes, so that those inputs keep their graphs. */
+    int raw = u8(&g->b), code = raw >= 0xFE ? 16 + (raw & 1) : raw % 16, n_before = g->n, outs_before = g->n_outs;
     skim_tensor *last = g->pool[g->n - 1].t;
     amp_union(&g->cur, &a, &b); /* everything this step makes depends on a or b at most */
     switch (code) {
@@ -427,7 +459,8 @@ static void step(gen *g) {
     case 14: /* argmax of a, exact when a is */
         if (a.tol == 0) out(g, skim_argmax(c, a.t), 0);
         break;
-    default: op_write(g, a); break;
+    case 15: op_write(g, a); break;
+    default: op_mixer(g, a, b, code == 16); break;
     }
     /* A builder that refused (a generator's choice the op does not take) is skipped. */
     if (skim_context_status(c) != SKIM_OK) {

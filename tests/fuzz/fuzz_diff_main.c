@@ -10,8 +10,9 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 extern long fuzz_diff_counts[2];
-extern long fuzz_diff_steps[16][2];
-extern const char *const fuzz_diff_kinds[16];
+extern const int fuzz_diff_n_kinds;
+extern long fuzz_diff_steps[][2];
+extern const char *const fuzz_diff_kinds[];
 
 int main(int argc, char **argv) {
     long runs = 0;
@@ -46,7 +47,7 @@ int main(int argc, char **argv) {
         printf("SKIP: no graph was run (no Vulkan device?)\n");
         return 77;
     }
-    for (int k = 0; k < 16; k++)
+    for (int k = 0; k < fuzz_diff_n_kinds; k++)
         printf("  %-50s %6ld built, %6ld refused\n", fuzz_diff_kinds[k], fuzz_diff_steps[k][0], fuzz_diff_steps[k][1]);
     printf("PASSED: %ld inputs through fuzz_diff: %ld graphs built, %ld run on both backends and "
            "agreeing\n", runs, fuzz_diff_counts[0], fuzz_diff_counts[1]);
