@@ -391,6 +391,12 @@ if(TARGET gen_model)
       set_tests_properties(prefill_decode_${_m}_${_be} PROPERTIES LABELS "models;scale"
                            TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED scale_tiny)
     endforeach()
+    if(TEST gguf_convert_stories260K)
+      add_test(NAME prefill_decode_stories260K_${_be}
+               COMMAND test_prefill_decode ${SKIM_STORIES260K_GGUF} ${_be})
+      set_tests_properties(prefill_decode_stories260K_${_be} PROPERTIES LABELS "models;scale"
+                           TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED stories260K_gguf)
+    endif()
   endforeach()
   if(TARGET golden AND TARGET skim_vulkan)
     foreach(_m tiny-q8_0 tiny-gated-q4_0)
