@@ -84,7 +84,8 @@ typedef struct skim_model_desc {
     bool dense;               /* gated model: build without gates (see above) */
     float gate_tau, halt_tau; /* gated model: thresholds; zero: the file's */
     /* Every node of the prefill graph becomes an output, for golden comparisons between
-     * backends (costs memory: no arena reuse). */
+     * backends (costs memory: no arena reuse); prompts then run through that one window,
+     * not the smaller ones. */
     bool debug_outputs;
     /* Layer drop: bit l set leaves block l's attention (drop_attn) or feed-forward
      * (drop_mlp) sublayer out of both graphs: the residual stream passes the block's

@@ -311,9 +311,9 @@ skim_status skim_llama_build(skim_model *m, bool debug_outputs, char *msg, size_
     if (s == SKIM_OK && m->n_batch > 0) {
         s = build_graph(m, &m->pre, false, m->n_batch, debug_outputs, msg, size);
     }
-    /* The smaller windows a short prompt runs through (never with every node an output:
-     * the debug form is read from the full window). */
-    for (int32_t n = SKIM_LLAMA_MIN_WINDOW; s == SKIM_OK && n < m->n_batch &&
+    /* The smaller windows a short prompt runs through; not in the debug form, which is
+     * read from the full window (every node of it an output). */
+    for (int32_t n = SKIM_LLAMA_MIN_WINDOW; s == SKIM_OK && !debug_outputs && n < m->n_batch &&
          m->n_win < SKIM_LLAMA_MAX_WINDOWS; n *= SKIM_LLAMA_WINDOW_STEP) {
         s = build_graph(m, &m->win[m->n_win++], false, n, false, msg, size);
     }
