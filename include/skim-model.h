@@ -84,7 +84,8 @@ typedef struct skim_model_desc {
     bool dense;               /* gated model: build without gates (see above) */
     float gate_tau, halt_tau; /* gated model: thresholds; zero: the file's */
     /* Every node of the prefill graph becomes an output, for golden comparisons between
-     * backends (costs memory: no arena reuse). */
+     * backends (costs memory: no arena reuse); prompts then run through that one window,
+     * not the smaller ones. */
     bool debug_outputs;
     /* Layer drop: bit l set leaves block l's attention (drop_attn) or feed-forward
      * (drop_mlp) sublayer out of both graphs: the residual stream passes the block's
@@ -175,11 +176,13 @@ SKIM_API int32_t skim_session_n_past(const skim_session *s);
  * logits (may be NULL) receives n_vocab floats. RANGE when the cache is full. */
 SKIM_API skim_status skim_session_decode(skim_session *s, int32_t token, float *logits);
 /* Feeds n tokens; logits (may be NULL) receives those of the last one. At the start of a
- * sequence (n_past 0) and when n <= n_batch this is one run of the prefill graph
- * (skim_session_prefill); otherwise one decode step per token. */
+ * sequence (n_past 0) the first n_batch tokens are one run of the smallest prefill window
+ * that holds them (16, 64, 256, ... tokens, or n_batch: a short prompt costs a short
+ * window), and the rest are decode steps; later in a sequence, one decode step per token. */
 SKIM_API skim_status skim_session_prompt(skim_session *s, const int32_t *tokens, int32_t n,
                                          float *logits);
-/* Runs tokens[0..n-1] at positions 0..n-1 through the prefill graph (n <= n_batch; the
+/* Runs tokens[0..n-1] at positions 0..n-1 through the prefill graph, the full n_batch
+ * window whose tensors skim_model_prefill_* name (n <= n_batch; the
  * window is padded after the n tokens, which causal attention keeps from changing them)
  * and starts a new sequence from them: the caches hold positions 0..n-1 and n_past
  * becomes n, so skim_session_decode goes on at position n. logits (may be NULL) receives

@@ -19,7 +19,8 @@ typedef struct builder {
     skim_context *ctx;
     skim_llama_graph *G;
     bool decode;
-    int32_t n; /* tokens per run */
+    int32_t n;                      /* tokens per run */
+    skim_tensor *ninf_n, *zeros_n;  /* prefill: [1, n] of -inf and of 0 (key mask writes) */
 } builder;
 
 static skim_tensor *name_it(skim_tensor *t, const char *fmt, int il) {
@@ -49,9 +50,8 @@ static skim_tensor *halt_mlp(builder *b, const skim_llama_layer *L, skim_tensor 
 static skim_tensor *write_kmask(builder *b, skim_llama_layer *L, skim_tensor *pos_sel,
                                 skim_tensor *sel) {
     skim_context *ctx = b->ctx;
-    skim_tensor *km = skim_set_rows(ctx, L->kmask, b->decode ? b->m->ninf1 : b->m->ninf_batch,
-                                    b->G->pos);
-    skim_tensor *z = b->decode ? b->m->zeros : b->m->zeros_batch;
+    skim_tensor *km = skim_set_rows(ctx, L->kmask, b->decode ? b->m->ninf1 : b->ninf_n, b->G->pos);
+    skim_tensor *z = b->decode ? b->m->zeros : b->zeros_n;
     return skim_set_rows(ctx, km, skim_get_rows_sel(ctx, z, sel), pos_sel);
 }
 
@@ -178,7 +178,12 @@ static skim_status build_outputs(builder *b, bool debug, char *msg, size_t size)
 static skim_status build_graph(skim_model *m, skim_llama_graph *G, bool decode, int32_t n,
                                bool debug, char *msg, size_t size) {
     skim_context *ctx = m->ctx;
-    builder b = {m, ctx, G, decode, n};
+    builder b = {m, ctx, G, decode, n, m->ninf_batch, m->zeros_batch};
+    if (!decode && n < m->n_batch && m->gated) { /* the first n of the n_batch values */
+        int64_t ne[2] = {1, n};
+        b.ninf_n = skim_new_weight(ctx, SKIM_TYPE_F32, 2, ne, m->ninf_values);
+        b.zeros_n = skim_new_weight(ctx, SKIM_TYPE_F32, 2, ne, m->zero_values);
+    }
     G->n_tokens = n;
     G->tokens = skim_tensor_set_name(skim_new_input_1d(ctx, SKIM_TYPE_I32, n), "tokens");
     G->pos = skim_tensor_set_name(skim_new_input_1d(ctx, SKIM_TYPE_I32, n), "pos");
@@ -305,6 +310,12 @@ skim_status skim_llama_build(skim_model *m, bool debug_outputs, char *msg, size_
     }
     if (s == SKIM_OK && m->n_batch > 0) {
         s = build_graph(m, &m->pre, false, m->n_batch, debug_outputs, msg, size);
+    }
+    /* The smaller windows a short prompt runs through; not in the debug form, which is
+     * read from the full window (every node of it an output). */
+    for (int32_t n = SKIM_LLAMA_MIN_WINDOW; s == SKIM_OK && !debug_outputs && n < m->n_batch &&
+         m->n_win < SKIM_LLAMA_MAX_WINDOWS; n *= SKIM_LLAMA_WINDOW_STEP) {
+        s = build_graph(m, &m->win[m->n_win++], false, n, false, msg, size);
     }
     return s;
 }

@@ -9,6 +9,11 @@
 #include <string.h>
 
 #define SKIM_LLAMA_MAX_LAYERS 64
+/* Prefill windows smaller than n_batch: 16, 64, 256, ... tokens (a factor of 4 keeps their
+ * arenas together under half the full window's, and wastes at most 3 rows of 4). */
+#define SKIM_LLAMA_MIN_WINDOW 16
+#define SKIM_LLAMA_WINDOW_STEP 4
+#define SKIM_LLAMA_MAX_WINDOWS 8
 
 typedef struct skim_llama_layer {
     skim_tensor *attn_norm, *wq, *wk, *wv, *wo;
@@ -48,7 +53,9 @@ struct skim_model {
     skim_tensor *zeros_batch;        /* [1, n_batch] of 0: prefill's key mask values */
     float *ninf_values, *zero_values;
     skim_llama_layer layers[SKIM_LLAMA_MAX_LAYERS];
-    skim_llama_graph dec, pre;
+    skim_llama_graph dec, pre; /* pre: the full n_batch window, whose tensors are public */
+    skim_llama_graph win[SKIM_LLAMA_MAX_WINDOWS]; /* smaller prefill windows, ascending */
+    int n_win;
     uint64_t drop_attn, drop_mlp; /* skim_model_desc's layer drop */
     float *head_mask_values;      /* n_layer * n_head scores 0/1, or NULL */
     skim_tensor *head_mask[SKIM_LLAMA_MAX_LAYERS]; /* weights [n_head] of them, or NULL */

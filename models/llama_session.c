@@ -1,5 +1,9 @@
 /* llama_session.c - a model planned on a backend: decode steps through the KV cache,
- * prefill windows, run stats summed over runs, and the per-token trace of the gates. */
+ * prefill windows, run stats summed over runs, and the per-token trace of the gates.
+ *
+ * A prompt runs through the smallest prefill window that holds it: the full n_batch
+ * window and the smaller ones llama.c builds are plans of graphs of one context, sharing
+ * one store, so the weights and caches are held once however many windows there are. */
 #include "llama_int.h"
 
 #include <stdio.h>
@@ -11,6 +15,7 @@ struct skim_session {
     skim_backend *be;
     skim_store *store; /* weights once, and the caches both plans use */
     skim_plan *dec, *pre;
+    skim_plan *win[SKIM_LLAMA_MAX_WINDOWS]; /* the model's smaller windows (m->win) */
     int32_t n_past;
     int32_t *pre_tokens, *pre_pos; /* [n_batch] */
     float *pre_logits;             /* [n_vocab * n_batch] */
@@ -30,8 +35,13 @@ static skim_status plan_fail(skim_session *s, skim_status st, const char *what, 
 
 static skim_status session_plan(skim_session *s, const skim_session_desc *d, char *msg,
                                 size_t size) {
-    skim_graph *graphs[2] = {s->m->dec.graph, s->m->pre.graph};
-    skim_status st = skim_store_create(s->be, graphs, s->m->pre.graph ? 2 : 1, &s->store);
+    const skim_model *m = s->m;
+    skim_graph *graphs[2 + SKIM_LLAMA_MAX_WINDOWS] = {m->dec.graph, m->pre.graph};
+    int ng = m->pre.graph ? 2 : 1;
+    for (int i = 0; i < m->n_win; i++) {
+        graphs[ng++] = m->win[i].graph;
+    }
+    skim_status st = skim_store_create(s->be, graphs, ng, &s->store);
     if (st != SKIM_OK) {
         return skim_llama_msg(msg, size, st, "session: placing the weights and caches on %s: %s",
                               skim_backend_name(s->be), skim_backend_error(s->be));
@@ -51,6 +61,14 @@ static skim_status session_plan(skim_session *s, const skim_session_desc *d, cha
         if (st != SKIM_OK) {
             return skim_llama_msg(msg, size, st, "session: planning the prefill graph on %s: "
                                   "%s", skim_backend_name(s->be), skim_backend_error(s->be));
+        }
+        for (int i = 0; i < m->n_win; i++) {
+            st = skim_plan_create(s->be, m->win[i].graph, &pd, &s->win[i]);
+            if (st != SKIM_OK) {
+                return skim_llama_msg(msg, size, st, "session: planning the %d-token prefill "
+                                      "window on %s: %s", m->win[i].n_tokens,
+                                      skim_backend_name(s->be), skim_backend_error(s->be));
+            }
         }
         size_t nb = (size_t)s->m->n_batch;
         const skim_allocator *a = &s->m->alloc;
@@ -94,6 +112,9 @@ void skim_session_destroy(skim_session *s) {
     }
     skim_plan_destroy(s->dec);
     skim_plan_destroy(s->pre);
+    for (int i = 0; i < SKIM_LLAMA_MAX_WINDOWS; i++) {
+        skim_plan_destroy(s->win[i]);
+    }
     skim_store_destroy(s->store);
     const skim_allocator *a = &s->m->alloc;
     skim_llama_free(a, s->pre_tokens);
@@ -186,10 +207,11 @@ skim_status skim_session_decode(skim_session *s, int32_t token, float *logits) {
     return SKIM_OK;
 }
 
-/* The window through the prefill graph: logits of every position to s->pre_logits when
- * want_logits; the caches then hold positions 0..n-1. */
+/* tokens[0..n-1] through a prefill window (the full one, or with `smallest` the smallest
+ * that holds n tokens): logits of its positions to s->pre_logits when want_logits; the
+ * caches then hold positions 0..n-1. */
 static skim_status prefill_run(skim_session *s, const int32_t *tokens, int32_t n,
-                               bool want_logits) {
+                               bool want_logits, bool smallest) {
     const skim_model *m = s->m;
     if (!s->pre) {
         return fail(s, SKIM_ERR_STATE, "prefill: the model was built without prefill%s", "");
@@ -197,25 +219,34 @@ static skim_status prefill_run(skim_session *s, const int32_t *tokens, int32_t n
     if (n < 1 || n > m->n_batch) {
         return fail(s, SKIM_ERR_RANGE, "prefill: token count out of 1..n_batch%s", "");
     }
-    for (int32_t i = 0; i < m->n_batch; i++) {
+    skim_plan *p = s->pre;
+    const skim_llama_graph *G = &m->pre;
+    for (int i = 0; smallest && i < m->n_win && p == s->pre; i++) {
+        if (n <= m->win[i].n_tokens) {
+            p = s->win[i];
+            G = &m->win[i];
+        }
+    }
+    const int32_t nw = G->n_tokens;
+    for (int32_t i = 0; i < nw; i++) {
         int32_t t = i < n ? tokens[i] : 0;
         if (t < 0 || t >= m->hp.n_vocab) {
             return fail(s, SKIM_ERR_RANGE, "prefill: token id out of range%s", "");
         }
         s->pre_tokens[i] = t;
     }
-    size_t nb = (size_t)m->n_batch * sizeof(int32_t);
-    skim_status st = skim_plan_set_input(s->pre, m->pre.tokens, s->pre_tokens, nb);
-    if (st == SKIM_OK) st = skim_plan_set_input(s->pre, m->pre.pos, s->pre_pos, nb);
-    if (st == SKIM_OK) st = skim_plan_run(s->pre);
-    size_t nl = (size_t)m->hp.n_vocab * (size_t)m->n_batch * sizeof(float);
+    size_t nb = (size_t)nw * sizeof(int32_t);
+    skim_status st = skim_plan_set_input(p, G->tokens, s->pre_tokens, nb);
+    if (st == SKIM_OK) st = skim_plan_set_input(p, G->pos, s->pre_pos, nb);
+    if (st == SKIM_OK) st = skim_plan_run(p);
+    size_t nl = (size_t)m->hp.n_vocab * (size_t)nw * sizeof(float);
     if (st == SKIM_OK && want_logits) {
-        st = skim_plan_get_output(s->pre, m->pre.logits, s->pre_logits, nl);
+        st = skim_plan_get_output(p, G->logits, s->pre_logits, nl);
     }
     if (st != SKIM_OK) {
-        return plan_fail(s, st, "prefill", s->pre);
+        return plan_fail(s, st, "prefill", p);
     }
-    add_stats(&s->pre_sum, s->pre, m, m->n_batch, m->n_batch);
+    add_stats(&s->pre_sum, p, m, nw, nw);
     s->n_past = n;
     return SKIM_OK;
 }
@@ -224,15 +255,20 @@ skim_status skim_session_prompt(skim_session *s, const int32_t *tokens, int32_t 
     if (!s || (!tokens && n > 0)) {
         return SKIM_ERR_INVALID_ARG;
     }
-    if (s->pre && s->n_past == 0 && n >= 1 && n <= s->m->n_batch) {
-        skim_status st = prefill_run(s, tokens, n, logits != NULL);
-        if (st == SKIM_OK && logits) {
-            size_t nv = (size_t)s->m->hp.n_vocab;
-            memcpy(logits, s->pre_logits + (size_t)(n - 1) * nv, nv * sizeof *logits);
+    int32_t done = 0;
+    if (s->pre && s->n_past == 0 && n >= 1) {
+        /* The first n_batch tokens in one run of the smallest window that holds them. */
+        done = n < s->m->n_batch ? n : s->m->n_batch;
+        skim_status st = prefill_run(s, tokens, done, logits != NULL && done == n, true);
+        if (st != SKIM_OK || done == n) {
+            if (st == SKIM_OK && logits) {
+                size_t nv = (size_t)s->m->hp.n_vocab;
+                memcpy(logits, s->pre_logits + (size_t)(n - 1) * nv, nv * sizeof *logits);
+            }
+            return st;
         }
-        return st;
     }
-    for (int32_t i = 0; i < n; i++) {
+    for (int32_t i = done; i < n; i++) {
         skim_status st = skim_session_decode(s, tokens[i], i == n - 1 ? logits : NULL);
         if (st != SKIM_OK) {
             return st;
@@ -245,7 +281,7 @@ skim_status skim_session_prefill(skim_session *s, const int32_t *tokens, int32_t
     if (!s || !tokens) {
         return SKIM_ERR_INVALID_ARG;
     }
-    skim_status st = prefill_run(s, tokens, n, logits != NULL);
+    skim_status st = prefill_run(s, tokens, n, logits != NULL, false);
     if (st == SKIM_OK && logits) {
         memcpy(logits, s->pre_logits, (size_t)s->m->hp.n_vocab * (size_t)n * sizeof(float));
     }

@@ -391,6 +391,12 @@ if(TARGET gen_model)
       set_tests_properties(prefill_decode_${_m}_${_be} PROPERTIES LABELS "models;scale"
                            TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED scale_tiny)
     endforeach()
+    if(TEST gguf_convert_stories260K)
+      add_test(NAME prefill_decode_stories260K_${_be}
+               COMMAND test_prefill_decode ${SKIM_STORIES260K_GGUF} ${_be})
+      set_tests_properties(prefill_decode_stories260K_${_be} PROPERTIES LABELS "models;scale"
+                           TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED stories260K_gguf)
+    endif()
   endforeach()
   if(TARGET golden AND TARGET skim_vulkan)
     foreach(_m tiny-q8_0 tiny-gated-q4_0)
@@ -399,6 +405,16 @@ if(TARGET gen_model)
                         COMMAND $<TARGET_FILE:golden> -m ${_skim_scale_tmp}/${_m}.gguf)
       set_tests_properties(scale_golden_${_m} PROPERTIES LABELS "models;scale"
                            FIXTURES_REQUIRED scale_tiny)
+    endforeach()
+    # The TinyLlama shape itself, all 22 layers, Q8_0 and Q4_0, on a 64-token prompt:
+    # minutes, so skipped unless SKIM_TEST_SCALE_FULL=1 (tests/models/scale_golden_full.cmake).
+    foreach(_t q8_0 q4_0)
+      add_test(NAME scale_golden_tinyllama_${_t}
+               COMMAND ${CMAKE_COMMAND} -DGEN_MODEL=$<TARGET_FILE:gen_model>
+                       -DGOLDEN=$<TARGET_FILE:golden> -DTYPE=${_t} -DDIR=${_skim_scale_tmp}
+                       -P ${_skim_llama_dir}/scale_golden_full.cmake)
+      set_tests_properties(scale_golden_tinyllama_${_t} PROPERTIES LABELS "models;scale"
+                           TIMEOUT 3600 SKIP_REGULAR_EXPRESSION "SKIP: ")
     endforeach()
   endif()
 endif()
