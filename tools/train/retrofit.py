@@ -109,14 +109,30 @@ def cmd_train(args):
             m.lora_on = m.lora_rank > 0
             t_logp = F.log_softmax(t_logits, -1)
             t_p = t_logp.exp()
-        s_logits, st = m.forward_train(x, mode, halt_temp=temp)
+        s_logits, st = m.forward_train(x, mode, halt_temp=0.0 if args.halt_st else temp)
         s_logp = F.log_softmax(s_logits, -1)
         kl = (t_p * (t_logp - s_logp)).sum(-1).mean()
         loss = kl + lam_tok * st["exec_tok"] + lam_head * st["exec_head"]
-        if args.readout_weight > 0:  # readouts of the residual stream where halting may stop
-            for xm in st["x_mid"]:
+        if args.top1_weight > 0:  # cross-entropy to the teacher's top-1 token
+            loss = loss + args.top1_weight * F.nll_loss(
+                s_logp.reshape(-1, s_logp.shape[-1]), t_logp.argmax(-1).reshape(-1))
+        if args.readout_weight > 0 or args.halt_label_kl > 0:
+            # readouts of the residual stream before each block halting may skip: their KL
+            # to the teacher as a loss, and as the halting MLPs' label (halt where stopping
+            # keeps the top-1 token and costs under halt_label_kl nats)
+            nm = len(st["x_mid"])
+            for j, xm in enumerate(st["x_mid"]):
                 rl = F.log_softmax(m.logits_of(xm), -1)
-                loss = loss + args.readout_weight * (t_p * (t_logp - rl)).sum(-1).mean() / len(st["x_mid"])
+                rkl = (t_p * (t_logp - rl)).sum(-1)
+                if args.readout_weight > 0:
+                    loss = loss + args.readout_weight * rkl.mean() / nm
+                if args.halt_label_kl > 0:
+                    with torch.no_grad():
+                        y = ((rkl < args.halt_label_kl) &
+                             (rl.argmax(-1) == t_logp.argmax(-1))).float()
+                    z = m.halt_logit(m.halt_first + j, xm.detach())
+                    loss = loss + args.halt_label_weight * \
+                        F.binary_cross_entropy_with_logits(z, y) / nm
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -385,6 +401,14 @@ def main():
     t.add_argument("--lora-lr", type=float, default=3e-3)
     t.add_argument("--readout-weight", type=float, default=0.0,
                    help="weight of the KL of readouts before the blocks halting may skip")
+    t.add_argument("--halt-label-kl", type=float, default=0.0,
+                   help="> 0: the halting MLPs also learn, by cross-entropy, to halt where "
+                        "the readout keeps the top-1 token within this KL (nats)")
+    t.add_argument("--halt-label-weight", type=float, default=1.0)
+    t.add_argument("--halt-st", action="store_true",
+                   help="halting straight-through hard at the threshold (no concrete noise)")
+    t.add_argument("--top1-weight", type=float, default=0.0,
+                   help="weight of a cross-entropy to the teacher's top-1 token")
     e = sub.add_parser("eval", parents=[common])
     e.add_argument("--samples", required=True)
     e.add_argument("--ckpt", required=True)

@@ -6,7 +6,8 @@ assets/README.md section 3 with the llama block (grouped-query attention, SwiGLU
 feed-forward, tied or separate classifier): assets/README.md section 8 is the contract.
   - RetrofitLM.forward_train(idx, mode): 'dense' (the teacher), 'soft' (noisy soft gates,
     running halting probability), 'hard' (straight-through head gates; halting by
-    binary-concrete samples at temperature halt_temp).
+    binary-concrete samples at temperature halt_temp, or straight-through hard decisions
+    at the threshold when halt_temp is 0).
   - RetrofitLM.forward_infer(idx, gates): the inference semantics (masked-dense form of
     the skip forward), returning the masks too.
 Optional low-rank corrections of the base weights (lora_rank > 0): W + B A on the seven
@@ -188,6 +189,9 @@ class RetrofitLM(nn.Module):
                     r_hard = r_hard * (torch.sigmoid(z) < self.tau_h).float()
                 if mode == "soft":
                     p = torch.sigmoid(z + logistic_noise(z.shape))
+                elif halt_temp == 0:  # straight-through hard halting, as inference decides
+                    ps = torch.sigmoid(z)
+                    p = (ps >= self.tau_h).float() + ps - ps.detach()
                 else:
                     p = torch.sigmoid((z + logistic_noise(z.shape)) / halt_temp)
                 r = r * (1.0 - p)
