@@ -421,10 +421,11 @@ endif()
 
 # ============================================================================ retrofit
 # Gates retrofitted onto pretrained llama models by tools/train/retrofit.py (base weights
-# frozen and unchanged; assets/README.md section 8): the PyTorch forward's logits and gate
+# frozen and unchanged, or corrected by merged low-rank terms in stories260K-gated-lora;
+# assets/README.md section 8): the PyTorch forward's logits and gate
 # decisions reproduced on every backend by the gated model's vector test, and generate
 # skipping work in its run stats. Owner: retrofit.
-foreach(_rf stories260K-gated aidreams260K-gated)
+foreach(_rf stories260K-gated aidreams260K-gated stories260K-gated-lora)
   foreach(_be ${_skim_llama_backends})
     add_test(NAME retrofit_vectors_${_rf}_${_be}
              COMMAND test_gated_vectors ${PROJECT_SOURCE_DIR}/assets/${_rf}.gguf

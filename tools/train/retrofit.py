@@ -61,9 +61,9 @@ def windows(streams, T):
 
 def build(args, kv, W, ck=None):
     cfg = ck["cfg"] if ck else {"halt_hidden": args.halt_hidden, "halt_first": args.halt_first,
-                                "tau_g": 0.5, "tau_h": 0.5}
+                                "tau_g": 0.5, "tau_h": 0.5, "lora_rank": args.lora_rank}
     m = RetrofitLM(kv, W, halt_hidden=cfg["halt_hidden"], halt_first=cfg["halt_first"],
-                   tau_g=cfg["tau_g"], tau_h=cfg["tau_h"])
+                   tau_g=cfg["tau_g"], tau_h=cfg["tau_h"], lora_rank=cfg.get("lora_rank", 0))
     if ck:
         m.load_state_dict(ck["gates"])
     else:
@@ -84,7 +84,12 @@ def cmd_train(args):
     data = windows(load_samples(args.samples, tok), args.ctx)
     print(f"{len(data)} training windows of {args.ctx} tokens", flush=True)
     m = build(args, kv, W)
-    opt = torch.optim.Adam(m.parameters(), lr=args.lr)
+    lora = list(m.lora_A.parameters()) + list(m.lora_B.parameters())
+    ids = {id(p) for p in lora}
+    groups = [{"params": [p for p in m.parameters() if id(p) not in ids], "lr": args.lr}]
+    if lora:
+        groups.append({"params": lora, "lr": args.lora_lr})
+    opt = torch.optim.Adam(groups)
     gen = torch.Generator().manual_seed(args.seed)
     lam_tok, lam_head = args.lam0, args.lam0
     tgt_tok, tgt_head = 1.0 - args.target_tok_skip, 1.0 - args.target_head_skip
@@ -99,12 +104,35 @@ def cmd_train(args):
         frac = max(0.0, (step - n_soft) / max(1, args.steps - 1 - n_soft))
         temp = args.temp0 * (args.temp1 / args.temp0) ** frac
         with torch.no_grad():
+            m.lora_on = False  # the teacher: the base weights, gates off
             t_logits, _ = m.forward_train(x, "dense")
+            m.lora_on = m.lora_rank > 0
             t_logp = F.log_softmax(t_logits, -1)
-        s_logits, st = m.forward_train(x, mode, halt_temp=temp)
+            t_p = t_logp.exp()
+        s_logits, st = m.forward_train(x, mode, halt_temp=0.0 if args.halt_st else temp)
         s_logp = F.log_softmax(s_logits, -1)
-        kl = (t_logp.exp() * (t_logp - s_logp)).sum(-1).mean()
+        kl = (t_p * (t_logp - s_logp)).sum(-1).mean()
         loss = kl + lam_tok * st["exec_tok"] + lam_head * st["exec_head"]
+        if args.top1_weight > 0:  # cross-entropy to the teacher's top-1 token
+            loss = loss + args.top1_weight * F.nll_loss(
+                s_logp.reshape(-1, s_logp.shape[-1]), t_logp.argmax(-1).reshape(-1))
+        if args.readout_weight > 0 or args.halt_label_kl > 0:
+            # readouts of the residual stream before each block halting may skip: their KL
+            # to the teacher as a loss, and as the halting MLPs' label (halt where stopping
+            # keeps the top-1 token and costs under halt_label_kl nats)
+            nm = len(st["x_mid"])
+            for j, xm in enumerate(st["x_mid"]):
+                rl = F.log_softmax(m.logits_of(xm), -1)
+                rkl = (t_p * (t_logp - rl)).sum(-1)
+                if args.readout_weight > 0:
+                    loss = loss + args.readout_weight * rkl.mean() / nm
+                if args.halt_label_kl > 0:
+                    with torch.no_grad():
+                        y = ((rkl < args.halt_label_kl) &
+                             (rl.argmax(-1) == t_logp.argmax(-1))).float()
+                    z = m.halt_logit(m.halt_first + j, xm.detach())
+                    loss = loss + args.halt_label_weight * \
+                        F.binary_cross_entropy_with_logits(z, y) / nm
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -120,7 +148,8 @@ def cmd_train(args):
                               "s": round(time.time() - t0, 1)}), flush=True)
     secs = time.time() - t0
     torch.save({"gates": m.state_dict(), "cfg": {"halt_hidden": m.halt_hidden,
-                "halt_first": m.halt_first, "tau_g": 0.5, "tau_h": 0.5},
+                "halt_first": m.halt_first, "tau_g": 0.5, "tau_h": 0.5,
+                "lora_rank": m.lora_rank},
                 "args": vars(args), "train_seconds": round(secs, 1),
                 "n_windows": len(data)}, os.path.join(args.out, "gates.pt"))
     print(f"done in {secs:.0f}s", flush=True)
@@ -131,12 +160,20 @@ def cmd_train(args):
 def evaluate(m, x, n_pos):
     """KL(dense || gated) in nats and top-1 agreement over the first n_pos positions of
     the windows x, and the skipped fractions (assets/README.md section 4) over them."""
+    on = m.lora_on
+    m.lora_on = False  # the dense model: the base weights as they were
     tl, _, _, _, _ = m.forward_infer(x, gates=False)
+    m.lora_on = on
     sl, tok, head, _, _ = m.forward_infer(x, gates=True)
     V = tl.shape[-1]
     tl, sl = tl.reshape(-1, V)[:n_pos], sl.reshape(-1, V)[:n_pos]
     tp, sp = F.log_softmax(tl, -1), F.log_softmax(sl, -1)
     kl = (tp.exp() * (tp - sp)).sum(-1)
+    extra = {}
+    if on:  # the corrected weights alone, gates off
+        cl = F.log_softmax(m.forward_infer(x, gates=False)[0].reshape(-1, V)[:n_pos], -1)
+        extra = {"corrected_dense_kl_nats": float((tp.exp() * (tp - cl)).sum(-1).mean()),
+                 "corrected_dense_top1": float((tl.argmax(-1) == cl.argmax(-1)).float().mean())}
     L, H = m.n_layer, m.n_head
     tok = tok.permute(1, 2, 0).reshape(-1, L)[:n_pos]               # [pos, L]
     head = head.permute(1, 2, 0, 3).reshape(-1, L, H)[:n_pos]       # [pos, L, H]
@@ -146,7 +183,8 @@ def evaluate(m, x, n_pos):
             "token_layer_ops_skipped": 1 - run / (n_pos * L),
             "head_ops_skipped": 1 - float(head.float().sum()) / (run * H),
             "head_ops_skipped_incl_halted": 1 - float(head.float().sum()) / (n_pos * L * H),
-            "tokens_executed_per_block": [round(v, 4) for v in tok.float().mean(0).tolist()]}
+            "tokens_executed_per_block": [round(v, 4) for v in tok.float().mean(0).tolist()],
+            **extra}
 
 
 def cmd_eval(args):
@@ -223,10 +261,14 @@ def cmd_export(args):
     w = gw.GGUFWriter(alignment=32)
     w.add("general.architecture", gw.T_STRING, "skim-gated")
     w.add("general.name", gw.T_STRING, args.name)
+    corrected = m.corrected_names()
+    m.merge_lora()  # the exported weights: W + B A where corrected, float32
+    how = ("base weights frozen and unchanged" if not corrected else
+           f"base weights corrected by rank-{m.lora_rank} low-rank terms (merged)")
     w.add("general.description", gw.T_STRING,
           f"{kv.get('general.name', 'llama')} with per-token head gates and token halting "
-          "retrofitted by skim tools/train/retrofit.py: base weights frozen and unchanged, "
-          "gates distilled against the dense model")
+          f"retrofitted by skim tools/train/retrofit.py: {how}, gates distilled against "
+          "the dense model")
     for k in ("context_length", "embedding_length", "block_count", "feed_forward_length",
               "attention.head_count", "attention.head_count_kv", "rope.dimension_count"):
         w.add("skim." + k, gw.T_UINT32, int(kv["llama." + k]))
@@ -242,11 +284,18 @@ def cmd_export(args):
     # how it was made
     w.add("skim.retrofit.base", gw.T_STRING, os.path.basename(args.base))
     w.add("skim.retrofit.base_sha256", gw.T_STRING, sha)
-    w.add("skim.retrofit.base_frozen", gw.T_BOOL, True)
+    w.add("skim.retrofit.base_frozen", gw.T_BOOL, not corrected)
+    if corrected:
+        w.add("skim.retrofit.base_corrected", gw.T_STRING,
+              "W + B A (B zero at the start, trained with the gates against the base model "
+              "as teacher, then merged): " + ", ".join(corrected))
+        w.add("skim.retrofit.lora_rank", gw.T_UINT32, int(m.lora_rank))
     w.add("skim.retrofit.teacher", gw.T_STRING, "the base model, gates off")
     w.add("skim.retrofit.loss", gw.T_STRING,
           f"KL(teacher||student) + dual-ascent penalties on executed head-ops and depth "
-          f"(targets {a['target_head_skip']} / {a['target_tok_skip']} skipped)")
+          f"(targets {a['target_head_skip']} / {a['target_tok_skip']} skipped)"
+          + (f" + {a['readout_weight']} x KL of the readouts before blocks {m.halt_first}.."
+             if a.get("readout_weight") else ""))
     w.add("skim.retrofit.data", gw.T_STRING,
           f"{ck['n_windows']} windows of {a['ctx']} tokens of the teacher's own samples "
           "(skim generate, temperature 1, seeds " + args.seeds + ")")
@@ -260,6 +309,10 @@ def cmd_export(args):
                 w.add(k, t, kv[k])
     base_names = []
     for name, (ne, dt, data) in ts.items():  # base tensors: the bytes as they are
+        if name in corrected:  # ... or merged with their correction
+            a = m.w(name).detach().numpy().astype("<f4")
+            assert dt == gw.GGML_F32 and list(reversed(ne)) == list(a.shape), name
+            data = a.tobytes()
         w.tensors.append((name, ne, dt, data))
         base_names.append(name)
     f32 = lambda p: p.detach().float().numpy()  # noqa: E731
@@ -277,11 +330,12 @@ def cmd_export(args):
     w.write(args.out)
     kv2, ts2 = gw.read_gguf(args.out)
     for name in base_names:
-        assert ts2[name] == ts[name], name
+        assert (ts2[name] == ts[name]) == (name not in corrected), name
     for name, ne, dt, data in w.tensors:
         assert ts2[name] == (ne, dt, data), name
-    print(f"wrote {args.out}: {len(w.tensors)} tensors ({len(base_names)} base tensors "
-          f"byte-identical to {args.base}), {os.path.getsize(args.out)} bytes; read back OK")
+    print(f"wrote {args.out}: {len(w.tensors)} tensors ({len(base_names) - len(corrected)} "
+          f"base tensors byte-identical to {args.base}, {len(corrected)} corrected), "
+          f"{os.path.getsize(args.out)} bytes; read back OK")
 
 
 # ---------------------------------------------------------------------------- vectors
@@ -291,6 +345,7 @@ def cmd_vectors(args):
     tok = Tokenizer(kv)
     ck = torch.load(args.ckpt)
     m = build(args, kv, W, ck)
+    m.merge_lora()  # the weights as the export writes them
     val = load_samples(args.samples, tok)
     prompts = [tok.encode(t) for t in args.prompts] + [val[0][:args.excerpt]]
     L, H = m.n_layer, m.n_head
@@ -341,6 +396,19 @@ def main():
     t.add_argument("--dual-lr", type=float, default=0.02)
     t.add_argument("--lam-cap", type=float, default=2.0)
     t.add_argument("--log-every", type=int, default=10)
+    t.add_argument("--lora-rank", type=int, default=0,
+                   help="rank of the low-rank corrections of the base weights (0: frozen base)")
+    t.add_argument("--lora-lr", type=float, default=3e-3)
+    t.add_argument("--readout-weight", type=float, default=0.0,
+                   help="weight of the KL of readouts before the blocks halting may skip")
+    t.add_argument("--halt-label-kl", type=float, default=0.0,
+                   help="> 0: the halting MLPs also learn, by cross-entropy, to halt where "
+                        "the readout keeps the top-1 token within this KL (nats)")
+    t.add_argument("--halt-label-weight", type=float, default=1.0)
+    t.add_argument("--halt-st", action="store_true",
+                   help="halting straight-through hard at the threshold (no concrete noise)")
+    t.add_argument("--top1-weight", type=float, default=0.0,
+                   help="weight of a cross-entropy to the teacher's top-1 token")
     e = sub.add_parser("eval", parents=[common])
     e.add_argument("--samples", required=True)
     e.add_argument("--ckpt", required=True)

@@ -6,9 +6,14 @@ assets/README.md section 3 with the llama block (grouped-query attention, SwiGLU
 feed-forward, tied or separate classifier): assets/README.md section 8 is the contract.
   - RetrofitLM.forward_train(idx, mode): 'dense' (the teacher), 'soft' (noisy soft gates,
     running halting probability), 'hard' (straight-through head gates; halting by
-    binary-concrete samples at temperature halt_temp).
+    binary-concrete samples at temperature halt_temp, or straight-through hard decisions
+    at the threshold when halt_temp is 0).
   - RetrofitLM.forward_infer(idx, gates): the inference semantics (masked-dense form of
     the skip forward), returning the masks too.
+Optional low-rank corrections of the base weights (lora_rank > 0): W + B A on the seven
+matrices of every block (LORA_TARGETS), B zero at the start so the student begins as the
+base model. `lora_on = False` gives the base weights (the teacher); `merge_lora()` folds
+the corrections into the weights once, as the export writes them.
 """
 import math
 import os
@@ -23,6 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fastmm  # noqa: E402
 import gguf_writer as gw  # noqa: E402
 from model import logistic_noise, rope_tables, apply_rope, gelu_tanh  # noqa: E402
+
+LORA_TARGETS = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
 
 BASE_KEYS = ("context_length", "embedding_length", "block_count", "feed_forward_length",
              "attention.head_count", "attention.head_count_kv", "rope.dimension_count",
@@ -52,7 +59,7 @@ def lin(x, w, b=None):
 
 
 class RetrofitLM(nn.Module):
-    def __init__(self, kv, W, halt_hidden=16, halt_first=1, tau_g=0.5, tau_h=0.5):
+    def __init__(self, kv, W, halt_hidden=16, halt_first=1, tau_g=0.5, tau_h=0.5, lora_rank=0):
         super().__init__()
         g = lambda k: kv["llama." + k]  # noqa: E731
         self.d = g("embedding_length")
@@ -93,9 +100,37 @@ class RetrofitLM(nn.Module):
             self.halt_up_b[k] = nn.Parameter(torch.zeros(halt_hidden))
             self.halt_down[k] = nn.Parameter(torch.zeros(1, halt_hidden))
             self.halt_down_b[k] = nn.Parameter(torch.full((1,), -3.0))
+        # low-rank corrections: A random (rows of norm ~1), B zero
+        self.lora_rank, self.lora_on = lora_rank, lora_rank > 0
+        self.lora_A, self.lora_B = nn.ParameterDict(), nn.ParameterDict()
+        if lora_rank > 0:
+            for l in range(L):
+                for t in LORA_TARGETS:
+                    name = f"blk.{l}.{t}.weight"
+                    out_f, in_f = W[name].shape
+                    k = name.replace(".", "_")
+                    self.lora_A[k] = nn.Parameter(
+                        torch.randn(lora_rank, in_f, generator=gen) / math.sqrt(in_f))
+                    self.lora_B[k] = nn.Parameter(torch.zeros(out_f, lora_rank))
+
+    def corrected_names(self):
+        return [k for k in self.base_names if k.replace(".", "_") in self.lora_A]
 
     def w(self, name):
-        return getattr(self, name.replace(".", "_"))
+        k = name.replace(".", "_")
+        base = getattr(self, k)
+        if self.lora_on and k in self.lora_A:
+            return base + self.lora_B[k] @ self.lora_A[k]
+        return base
+
+    @torch.no_grad()
+    def merge_lora(self):
+        """Folds W + B A into the weight buffers (float32, as exported); corrections off."""
+        if self.lora_on:
+            for name in self.corrected_names():
+                k = name.replace(".", "_")
+                setattr(self, k, (getattr(self, k) + self.lora_B[k] @ self.lora_A[k]).contiguous())
+            self.lora_on = False
 
     # ------------------------------------------------------------------ pieces
     def halt_logit(self, l, x):
@@ -144,15 +179,19 @@ class RetrofitLM(nn.Module):
         causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
         r = torch.ones(B, T)
         r_hard = torch.ones(B, T)
-        tok_exec, head_num, head_den = [], 0.0, 0.0
+        tok_exec, head_num, head_den, x_mid = [], 0.0, 0.0, []
         hard_tok, hard_hn, hard_hd = 0.0, 0.0, 0.0
         for l in range(L):
             if mode != "dense" and l >= self.halt_first:
+                x_mid.append(x)
                 z = self.halt_logit(l, x)
                 with torch.no_grad():
                     r_hard = r_hard * (torch.sigmoid(z) < self.tau_h).float()
                 if mode == "soft":
                     p = torch.sigmoid(z + logistic_noise(z.shape))
+                elif halt_temp == 0:  # straight-through hard halting, as inference decides
+                    ps = torch.sigmoid(z)
+                    p = (ps >= self.tau_h).float() + ps - ps.detach()
                 else:
                     p = torch.sigmoid((z + logistic_noise(z.shape)) / halt_temp)
                 r = r * (1.0 - p)
@@ -200,6 +239,7 @@ class RetrofitLM(nn.Module):
             st["exec_head"] = head_num / head_den
             st["hard_exec_tok"] = hard_tok / L
             st["hard_exec_head"] = hard_hn / max(hard_hd, 1e-9)
+            st["x_mid"] = x_mid  # the residual stream before blocks halt_first.. (readouts)
         return logits, st
 
     # ------------------------------------------------------------------ inference
