@@ -350,6 +350,7 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
         d.bmul = (uint32_t)node->params.block.block;
         d.bdiv = rows;
         d.bdim = 0;
+        skim_vk_head_gate_by(r, &d, sel, node->bound);
     } else if (node->bound && node->n_dims == 2) {
         d.bounded_sel = skim_graph_slot(r->p->graph, node->bound);
         d.bmul = 1;

@@ -87,6 +87,42 @@ bool skim_vk_head_list(skim_vk_rec *r, const skim_tensor *sel, VkDeviceSize *off
     return r->pass == 0 || *off > 1;
 }
 
+static int node_index(const skim_graph *g, const skim_tensor *t) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i] == t) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The producer reads tok's count (binding 2), so tok must be produced before it, in
+ * graph order; every such consumer of heads must be bounded by the same tok. */
+void skim_vk_head_gate_by(skim_vk_rec *r, skim_vk_dispatch *d, const skim_tensor *heads,
+                          const skim_tensor *tok) {
+    skim_vk_plan *vp = r->vp;
+    const skim_graph *g = r->p->graph;
+    if (!tok || heads->sel_kind != SKIM_SEL_HEADS || !vp->gpu_resolve ||
+        !skim_vk_fills_own(r->vb, heads) || node_index(g, tok) < 0 ||
+        node_index(g, tok) > node_index(g, heads)) {
+        return;
+    }
+    int slot = skim_graph_slot(g, heads);
+    if (!vp->gate_by) {
+        vp->gate_by = skim_calloc(&r->p->be->alloc, (size_t)g->n_sels, sizeof *vp->gate_by);
+        if (!vp->gate_by) {
+            return; /* the count stays ungated */
+        }
+    }
+    if (r->pass == 0 && !vp->gate_by[slot]) {
+        vp->gate_by[slot] = tok;
+    }
+    if (vp->gate_by[slot] == tok) {
+        d->bsrc = 2;
+        d->bgate = skim_graph_slot(g, tok);
+    }
+}
+
 /* Whether nothing reads the rows that the head selection `heads` (HEADS) skips in t, whose
  * row blocks of `block` rows are heads: t is no output, and every op reading it (through
  * contiguous views at offset 0 with rows of `block`) is attention over the same heads
@@ -168,6 +204,7 @@ skim_status skim_vk_op_attn(skim_vk_rec *r, const skim_tensor *node) {
         d.bmul = 1;
         d.bdiv = 1;
         d.bdim = 0;
+        skim_vk_head_gate_by(r, &d, heads, node->bound);
     } else if (node->bound) {
         d.bounded_sel = skim_graph_slot(g, node->bound);
         d.bmul = 1;
@@ -217,6 +254,10 @@ static skim_status produce(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     int slot = skim_graph_slot(r->p->graph, node);
     if (r->pass == 1 && vp->hl_off && vp->hl_off[slot] > 1) {
         d.pc.nbb[3] = (uint32_t)(vp->hl_off[slot] / 4);
+    }
+    if (vp->gate_by && vp->gate_by[slot]) { /* the token count gating the head count */
+        d.bind[2] = vp->gate_by[slot];
+        d.pc.i[2] |= 8;
     }
     return skim_vk_emit(r, &d);
 }

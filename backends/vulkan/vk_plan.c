@@ -347,6 +347,7 @@ void skim_vk_plan_destroy(skim_plan *p) {
     skim_free(&p->be->alloc, vp->a_off);
     skim_free(&p->be->alloc, vp->ind);
     skim_free(&p->be->alloc, vp->hl_off);
+    skim_free(&p->be->alloc, vp->gate_by);
     skim_free(&p->be->alloc, vp);
     p->impl = NULL;
 }
@@ -420,6 +421,9 @@ static int64_t indirect_workgroups(const skim_plan *p) {
         if (e->src == 1) { /* the head list's length: the groups with a nonzero count */
             c = 0;
             for (int64_t gi = 0; gi < p->graph->sels[e->sel]->ne[1]; gi++) c += w[gi] > 0;
+        }
+        if (e->src == 2 && p->sel_host[e->gate][0] <= 0) {
+            c = 0;
         }
         uint32_t per = e->div ? e->div : 1u, xyz[3] = {e->xyz[0], e->xyz[1], e->xyz[2]};
         xyz[e->dim] = ((uint32_t)(c > 0 ? c : 0) * e->mul + per - 1u) / per;

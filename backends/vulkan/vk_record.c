@@ -310,6 +310,7 @@ skim_status skim_vk_emit(skim_vk_rec *r, const skim_vk_dispatch *din) {
             e->div = din->bdiv;
             e->dim = din->bdim;
             e->src = din->bsrc;
+            e->gate = din->bgate;
             memcpy(e->xyz, din->grid, sizeof e->xyz);
         }
         return SKIM_OK;

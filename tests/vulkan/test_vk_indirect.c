@@ -180,7 +180,11 @@ static float rnd(void) {
     return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
-static int measure_heads(app *a, bool per_token, long long inv[3]) {
+/* mode 0: scores [NH] gate the run; 1: [NH, 1] gate each token (the per-token form, in
+ * decode); 2: as 0, after a token halt (the token runs for inv[0..2]; inv[3] and inv[4]:
+ * it halted, with 4 and 0 heads passing: the halted token runs no head's work). */
+static int measure_heads(app *a, int mode, long long inv[5]) {
+    bool per_token = mode == 1;
     skim_backend *be = app_backend(a, SKIM_VK_RESOLVE_GPU), *cpu = NULL, *val = NULL;
     if (!be || skim_backend_create_cpu(NULL, &cpu) != SKIM_OK ||
         test_vulkan_create(&val) != SKIM_OK) {
@@ -196,10 +200,15 @@ static int measure_heads(app *a, bool per_token, long long inv[3]) {
     for (int i = 0; i < HD * NH * NK; i++) ks[i] = rnd();
     skim_context *ctx;
     skim_context_create(NULL, &ctx);
-    skim_tensor *x = skim_new_input_2d(ctx, SKIM_TYPE_F32, DH, 1);
+    skim_tensor *x0 = skim_new_input_2d(ctx, SKIM_TYPE_F32, DH, 1), *x = x0;
     skim_tensor *k = skim_new_input(ctx, SKIM_TYPE_F32, 3, (const int64_t[]){HD, NH, NK});
-    skim_tensor *pos = skim_new_input_1d(ctx, SKIM_TYPE_I32, 1);
-    /* Scores [NH] gate the run; [NH, 1] gate each token (the per-token form, in decode). */
+    skim_tensor *pos0 = skim_new_input_1d(ctx, SKIM_TYPE_I32, 1), *pos = pos0;
+    skim_tensor *ph = skim_new_input_1d(ctx, SKIM_TYPE_F32, 1);
+    if (mode == 2) {
+        skim_tensor *tok = skim_token_halt(ctx, ph, 0.5f, NULL);
+        x = skim_get_rows_sel(ctx, x0, tok);
+        pos = skim_get_rows_sel(ctx, pos0, tok);
+    }
     skim_tensor *ts = per_token ? skim_new_input_2d(ctx, SKIM_TYPE_F32, NH, 1)
                                 : skim_new_input_1d(ctx, SKIM_TYPE_F32, NH);
     skim_tensor *heads = skim_head_gate(ctx, ts, 0.5f);
@@ -224,17 +233,24 @@ static int measure_heads(app *a, bool per_token, long long inv[3]) {
              skim_plan_create(cpu, g, NULL, &p[1]) != SKIM_OK ||
              skim_plan_create(val, g, NULL, &p[2]) != SKIM_OK;
     for (int b = 0; !rc && b < 3; b++) {
-        skim_plan_set_input(p[b], x, xs, sizeof xs);
+        skim_plan_set_input(p[b], x0, xs, sizeof xs);
         skim_plan_set_input(p[b], k, ks, sizeof ks);
-        skim_plan_set_input(p[b], pos, &p0, sizeof p0);
+        skim_plan_set_input(p[b], pos0, &p0, sizeof p0);
     }
     /* Heads 1 and 3 pass at 2 active: a listed head that is not the first. */
-    static const int active[3] = {0, 2, 4};
-    for (int c = 0; !rc && c < 3; c++) {
+    static const int active[5] = {0, 2, 4, 4, 0};
+    for (int c = 0; !rc && c < (mode == 2 ? 5 : 3); c++) {
+        float halt = c >= 3 ? 1.0f : 0.0f;
         for (int i = 0; i < NH; i++) sc[i] = active[c] == 4 || (active[c] == 2 && i % 2) ? 1.0f : 0.0f;
-        for (int b = 0; b < 3; b++) skim_plan_set_input(p[b], ts, sc, sizeof sc);
+        for (int b = 0; b < 3; b++) {
+            skim_plan_set_input(p[b], ts, sc, sizeof sc);
+            if (mode == 2) skim_plan_set_input(p[b], ph, &halt, sizeof halt);
+        }
         inv[c] = counted_run(a, p[0]);
         rc = inv[c] < 0 || skim_plan_run(p[1]) != SKIM_OK || skim_plan_run(p[2]) != SKIM_OK;
+        if (c >= 3) {
+            continue; /* the token halted: y has no rows */
+        }
         for (int b = 0; !rc && b < 3; b++) {
             rc = skim_plan_get_output(p[b], y, ys[b], sizeof ys[b]) != SKIM_OK;
         }
@@ -267,9 +283,9 @@ int main(void) {
         app_destroy(&a);
         return rc == 77 ? 77 : 1;
     }
-    long long gpu[3], host[3], hd[3], ht[3];
+    long long gpu[3], host[3], hd[5], ht[5], hh[5];
     int fail = measure(&a, SKIM_VK_RESOLVE_GPU, gpu) || measure(&a, SKIM_VK_RESOLVE_HOST, host) ||
-               measure_heads(&a, false, hd) || measure_heads(&a, true, ht);
+               measure_heads(&a, 0, hd) || measure_heads(&a, 1, ht) || measure_heads(&a, 2, hh);
     app_destroy(&a);
     if (fail) {
         printf("FAILED: a run did not complete\n");
@@ -284,11 +300,15 @@ int main(void) {
     printf("compute invocations for 0 / 2 / 4 active heads of %d: %lld / %lld / %lld\n", NH,
            hd[0], hd[1], hd[2]);
     printf("  the same, gated per token: %lld / %lld / %lld\n", ht[0], ht[1], ht[2]);
+    printf("  the same after a token halt: %lld / %lld / %lld; the token halted, 4 / 0 heads: "
+           "%lld / %lld\n", hh[0], hh[1], hh[2], hh[3], hh[4]);
     /* attn.comp: one workgroup of 64 invocations per active head and query; mul_mat_sel's
      * Q: one workgroup of 64 per 256 rows of the active heads (0, 1, 2); the rest of the
      * work does not depend on the heads. */
     bool heads_ok = hd[1] - hd[0] == 2LL * 64 + 64 && hd[2] - hd[0] == 4LL * 64 + 128 &&
-                    ht[1] - ht[0] == 2LL * 64 + 64 && ht[2] - ht[0] == 4LL * 64 + 128;
+                    ht[1] - ht[0] == 2LL * 64 + 64 && ht[2] - ht[0] == 4LL * 64 + 128 &&
+                    hh[1] - hh[0] == 2LL * 64 + 64 && hh[2] - hh[0] == 4LL * 64 + 128 &&
+                    hh[3] == hh[4] && hh[4] < hh[0];
     printf("%s\n", !ok ? "FAILED: skipped tokens launched work"
                       : !heads_ok ? "FAILED: skipped heads launched attention workgroups" : "PASSED");
     return ok && heads_ok ? 0 : 1;
