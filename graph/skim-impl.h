@@ -297,6 +297,7 @@ struct skim_plan {
     bool has_run;
     int64_t submits, recordings; /* set by the backend for the last run */
     int64_t dispatches, barriers; /* set by the backend: what a run records */
+    int64_t workgroups;     /* set by the backend: what the last run launched */
     skim_store *store;      /* weights and states (the plan's own when not shared) */
     void *impl;
     char msg[SKIM_MSG_LEN];

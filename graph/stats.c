@@ -225,4 +225,5 @@ void skim_plan_compute_stats(skim_plan *p) {
     s->recordings = p->recordings;
     s->dispatches = p->dispatches;
     s->barriers = p->barriers;
+    s->workgroups = p->workgroups;
 }

@@ -163,6 +163,9 @@ typedef struct skim_run_stats {
     /* Sublayers a model builder left out of the graph (skim_model_desc drop_attn and
      * drop_mlp), summed over runs by the model's sessions; 0 from a plan. */
     int64_t sublayers_dropped;
+    /* Compute workgroups the last run launched: the grids of its direct dispatches, and of
+     * its indirect dispatches as the run's selections made them (0 on the CPU). */
+    int64_t workgroups;
 } skim_run_stats;
 
 SKIM_API skim_status skim_plan_get_stats(const skim_plan *p, skim_run_stats *out);

@@ -177,6 +177,7 @@ static void add_stats(skim_run_stats *sum, const skim_plan *p, const skim_model 
     sum->recordings += r.recordings;
     sum->dispatches += r.dispatches;
     sum->barriers += r.barriers;
+    sum->workgroups += r.workgroups;
 }
 
 skim_status skim_session_decode(skim_session *s, int32_t token, float *logits) {

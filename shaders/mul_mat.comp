@@ -12,6 +12,11 @@
  * one group too) are computed, the rest are zero; SEL_K: only the listed column blocks of
  * w take part. With one group (HEADS) the list holds heads; with one
  * group per head (HEAD_TOKENS) group h lists the columns n for which head h is active.
+ * Bit 17 of i[1] (SEL, head blocks of whole RM-row groups): the rows go over the listed
+ * heads only (row r of the grid is row r % block of the (r / block)-th listed head, of
+ * a list at binding 3 of a count and then i[2] heads at most: a HEADS selection, or the
+ * head list of a per-token one of one column); the skipped heads' rows are not written,
+ * since nothing reads them.
  * i[3] = r2 | r3 << 16 (the batch broadcast ratios).
  * Epilogue (a fused chain, bits of op above the low byte): E (binding 4, contiguous, bound
  * at offset 0) added per output row (EPI_ROW) or element by element (EPI_FULL), then an
@@ -76,7 +81,7 @@ bool sel_has(uint g, uint v) {
 
 /* Bit c: head h is active for column n0 + c. */
 uint head_cols(uint h, uint n0, uint ncol) {
-    if ((pc.i[1] >> 16) == 0) { /* HEADS: one list of heads (HEAD_TOKENS may have 1 group too) */
+    if (((pc.i[1] >> 16) & 1) == 0) { /* HEADS: one list of heads (HEAD_TOKENS may have 1 group too) */
         return sel_has(0u, h) ? (1u << ncol) - 1u : 0u;
     }
     uint bits = 0u;
@@ -98,6 +103,15 @@ void main() {
     uint n0 = gl_WorkGroupID.y * (64u / tr) * RN + (t / tr) * RN;
     uint bz = gl_WorkGroupID.z;
     uint M = pc.ne[0];
+    uint block = uint(max(pc.i[0], 1));
+    bool listed = (pc.i[1] & (1 << 17)) != 0;
+    if (listed) { /* rows of the listed heads only: j-th listed head */
+        uint j = m0 / block;
+        if (j >= uint(min(Ci[pc.off[3]], pc.i[2]))) {
+            return;
+        }
+        m0 = uint(Ci[pc.off[3] + 1u + j]) * block + m0 % block;
+    }
     if (m0 >= M || n0 >= n.y) {
         return;
     }
@@ -107,12 +121,11 @@ void main() {
     uint wb = pc.off[1] + (b2 / r2) * pc.nba[2] + (b3 / r3) * pc.nba[3];
     uint xb = pc.off[2] + b2 * pc.nbb[2] + b3 * pc.nbb[3];
     uint K = pc.neb[0];
-    uint block = uint(max(pc.i[0], 1));
     uint mop = pc.op & 0xffu;
     uint act[RM];
     [[unroll]] for (uint r = 0u; r < RM; r++) {
         act[r] = r < nrow ? (1u << ncol) - 1u : 0u;
-        if (mop == SKIM_VK_OP_MUL_MAT_SEL && r < nrow) {
+        if (mop == SKIM_VK_OP_MUL_MAT_SEL && r < nrow && !listed) {
             act[r] = head_cols((m0 + r) / block, n0, ncol);
         }
     }

@@ -3,7 +3,9 @@
  * arithmetic: a workgroup makes 8 output rows; each subgroup takes rows
  * gl_SubgroupID, + gl_NumSubgroups ...; its lanes stride along k (neighbouring lanes read
  * neighbouring weights) and subgroupAdd sums them. Same bindings and push constants as
- * mul_mat.comp (op DENSE only); devices without subgroup arithmetic use mul_mat.comp. */
+ * mul_mat.comp (op DENSE only, with its epilogue: E at binding 4 added per output row
+ * (EPI_ROW) or element by element (EPI_FULL), then an activation); devices without
+ * subgroup arithmetic use mul_mat.comp. */
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #include "common.glsl"
@@ -38,7 +40,10 @@ void main() {
         [[unroll]] for (uint c = 0u; c < NC; c++) {
             float s = subgroupAdd(acc[c]);
             if (subgroupElect() && c < ncol) {
-                D[pc.off[0] + m + (n0 + c) * pc.nbd[1] + b2 * pc.nbd[2] + b3 * pc.nbd[3]] = s;
+                uint e = m + (n0 + c) * pc.nbd[1] + b2 * pc.nbd[2] + b3 * pc.nbd[3];
+                if ((pc.op & SKIM_VK_EPI_ROW) != 0u) s += E[m];
+                if ((pc.op & SKIM_VK_EPI_FULL) != 0u) s += E[e];
+                D[pc.off[0] + e] = skim_epi_act(s, pc.op);
             }
         }
     }

@@ -12,16 +12,23 @@
  *   i[2] & 4.
  * op TOPK: the i[3] highest scores (ties: lower index; NaN counts as highest).
  * i[0] groups, i[1] capacity, i[2] & 1: the input's rows are bounded by binding 9;
+ * i[2] & 8 (HEAD_GATE): binding 2 holds a token selection gating the head count;
  * neb[0] = input elements; f[0] = tau.
  * Then, as indirect.comp would in a dispatch of its own, the VkDispatchIndirectCommand of
  * every dispatch consuming this selection: the indirect table and commands at binding 3
  * (entry e: 8 words from 8e, its command 3 words from nbb[2] + 3e), nbb[0] entries
- * (0: none), nbb[1] this selection's slot; count = group 0's count. */
+ * (0: none), nbb[1] this selection's slot; count = group 0's count, or with word 7 of
+ * the entry 1 the head list's length, with 2 group 0's count taken as zero when the
+ * token selection at binding 2 (i[2] & 8) has none (decode: the token halted).
+ * The head list (when nbb[3] != 0, at word nbb[3] of binding 3): the number of groups
+ * with a nonzero count, then those groups in ascending order (for a per-token head gate
+ * of one token: the active heads, which its consumers dispatch over). */
 #include "common.glsl"
 #define WG 256u
 layout(local_size_x = 256) in;
 shared uint scan[WG];
 shared uint nan_count;
+shared uint n_listed;
 
 /* The inclusive prefix count of `keep` over the workgroup; *total: the workgroup's count.
  * Called in uniform control flow. */
@@ -73,7 +80,7 @@ void main() {
     uint words0 = pc.off[0];
     if (t == 0u) nan_count = 0u;
     barrier();
-    uint first = 0u;
+    uint first = 0u, listed = 0u, hl = pc.nbb[3];
     for (uint g = 0u; g < groups; g++) {
         uint n = cap;
         if ((pc.i[2] & 1) != 0) n = min(n, uint(max(BOUND[0], 0)));
@@ -105,15 +112,25 @@ void main() {
             if (keep) Di[words0 + groups + g * cap + total + incl - 1u] = int(value);
             total += chunk;
         }
-        if (t == 0u) Di[words0 + g] = int(total);
+        if (t == 0u) {
+            Di[words0 + g] = int(total);
+            if (hl != 0u && total > 0u) Cu[hl + 1u + listed++] = g;
+        }
         if (g == 0u) first = total;
+    }
+    if (t == 0u) {
+        n_listed = listed;
+        if (hl != 0u) Cu[hl] = listed;
     }
     barrier();
     if (t == 0u) Di[words0 + groups + groups * cap] = int(nan_count);
     for (uint e = t; e < pc.nbb[0]; e += WG) {
         uint b = e * 8u;
         if (Cu[b] != pc.nbb[1]) continue;
-        uvec3 g3 = skim_indirect_grid(first, Cu[b + 1u], Cu[b + 2u], Cu[b + 3u],
+        uint src = Cu[b + 7u];
+        uint count = src == 1u ? n_listed : first;
+        if (src == 2u && (pc.i[2] & 8) != 0 && Bi[pc.off[2]] <= 0) count = 0u;
+        uvec3 g3 = skim_indirect_grid(count, Cu[b + 1u], Cu[b + 2u], Cu[b + 3u],
                                       uvec3(Cu[b + 4u], Cu[b + 5u], Cu[b + 6u]));
         uint d = pc.nbb[2] + e * 3u;
         Cu[d] = g3.x;

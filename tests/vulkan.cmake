@@ -126,12 +126,15 @@ endif()
 # statistics query around a run recorded into the test's own command buffer.
 if(SKIM_VOLK_DIR)
   add_executable(test_vk_indirect ${CMAKE_CURRENT_SOURCE_DIR}/vulkan/test_vk_indirect.c
+                 ${CMAKE_CURRENT_SOURCE_DIR}/common/test_vulkan.c
                  ${SKIM_VOLK_DIR}/volk.c)
   set_source_files_properties(${SKIM_VOLK_DIR}/volk.c PROPERTIES COMPILE_OPTIONS "-w")
-  target_compile_definitions(test_vk_indirect PRIVATE VK_NO_PROTOTYPES)
-  target_link_libraries(test_vk_indirect PRIVATE skim_vulkan skim_core ${CMAKE_DL_LIBS} skim_warnings)
+  target_compile_definitions(test_vk_indirect PRIVATE VK_NO_PROTOTYPES SKIM_TEST_HAVE_VULKAN)
+  target_include_directories(test_vk_indirect PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/common)
+  target_link_libraries(test_vk_indirect PRIVATE skim_vulkan skim_cpu skim_core ${CMAKE_DL_LIBS} skim_warnings)
   add_test(NAME test_vk_indirect COMMAND test_vk_indirect)
-  set_tests_properties(test_vk_indirect PROPERTIES LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 120)
+  set_tests_properties(test_vk_indirect PROPERTIES LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 120
+                       ENVIRONMENT "SKIM_TEST_VK_SYNC=1")
 endif()
 
 # Stand-ins for other GPUs: lavapipe with 4-wide (128-bit) and 16-wide (512-bit) vectors,
@@ -181,6 +184,11 @@ endif()
 # against the same graph unfused, with synchronization validation.
 skim_vk_test(test_vk_fused ENV "SKIM_TEST_VK_SYNC=1")
 target_link_libraries(test_vk_fused PRIVATE skim_test_common)
+# The same chains through mul_mv.comp's epilogue (the matvec kernel GPUs get at N <= 4).
+add_test(NAME test_vk_fused_mul_mv COMMAND test_vk_fused)
+set_tests_properties(test_vk_fused_mul_mv PROPERTIES
+                     ENVIRONMENT "SKIM_VK_MUL_MV=1;SKIM_TEST_VK_SYNC=1"
+                     LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
 # The unfused recording (every node its own dispatch, indirect.comp after each producer)
 # stays tested: 30 property seeds with synchronization validation.
 if(TARGET test_property)

@@ -140,10 +140,12 @@ static inline VkResult skim_vk_begin(skim_vk_backend *vb, VkCommandBuffer cb,
 }
 
 /* One indirect dispatch: its command is (ceil(count * mul / div) in dimension dim, the
- * fixed extents in the others), count being word 0 of selection `sel` (a g->sels slot). */
+ * fixed extents in the others), count being word 0 of selection `sel` (a g->sels slot),
+ * or with src 1 the length of its head list (the groups with a nonzero count); with src
+ * 2, word 0 of `sel`, taken as zero when word 0 of selection `gate` is not positive. */
 typedef struct skim_vk_indirect {
-    int sel;
-    uint32_t mul, div, dim, xyz[3];
+    int sel, gate;
+    uint32_t mul, div, dim, xyz[3], src;
 } skim_vk_indirect;
 
 typedef struct skim_vk_plan {
@@ -167,6 +169,14 @@ typedef struct skim_vk_plan {
     int64_t submit_mark; /* vb->n_submits when the current run started */
     int64_t begin_mark;  /* vb->n_begins then */
     int64_t plan_begins; /* command buffers begun at plan time (the first run reports them) */
+    int64_t wg_direct;   /* workgroups of the recorded direct dispatches */
+    /* Per g->sels slot: the byte offset in `indirect` of the selection's head list (its
+     * producer writes the count, then the groups with a nonzero count), 0 when none;
+     * the counting pass marks the lists that consumers want with 1. */
+    VkDeviceSize *hl_off;
+    /* Per g->sels slot of a HEADS selection: the token selection whose count gates its
+     * consumers' head counts (skim_vk_head_gate_by), or NULL. */
+    const skim_tensor **gate_by;
 } skim_vk_plan;
 
 /* A byte range a recorded dispatch reads or writes (vk_record.c's barrier planning). */
@@ -195,6 +205,7 @@ typedef struct skim_vk_rec {
     int pass;
     skim_status st;
     int64_t n_dispatch, n_barrier; /* recorded by pass 1: the run stats' figures */
+    int64_t n_wg;                  /* pass 1: workgroups of the direct dispatches */
     struct skim_vk_queued *q;      /* pass 1: the dispatches in graph order */
     int n_q, cap_q;
     skim_vk_fusion *fuse;          /* per node index (vk_fuse.c) */
@@ -212,8 +223,12 @@ typedef struct skim_vk_dispatch {
     uint32_t grid[3];
     int bounded_sel;
     uint32_t bmul, bdiv, bdim;
+    uint32_t bsrc; /* 1: the count is the length of the selection's head list; 2: word 0,
+                      zero when word 0 of selection slot bgate is not positive */
+    int bgate;
     VkPipeline pipe; /* non-null: this pipeline instead of `shader` (custom ops) */
-    const skim_vk_buffer *raw[4]; /* non-null: bindings 0..3 hold this whole buffer */
+    const skim_vk_buffer *raw[9]; /* non-null: binding k holds this buffer from raw_off[k] */
+    VkDeviceSize raw_off[9];
     uint32_t writes; /* bit k: binding k is written too (binding 0 always is) */
 } skim_vk_dispatch;
 
@@ -321,6 +336,19 @@ SKIM_HIDDEN void skim_vk_dispatch_init(skim_vk_dispatch *d, skim_vk_shader_id sh
 /* Fills pc.ne / nbd (and bound) from node, nba from src0, nbb / neb from src1. */
 SKIM_HIDDEN void skim_vk_set_strides(uint32_t nb[4], const skim_tensor *t);
 SKIM_HIDDEN bool skim_vk_supports(skim_backend *be, const skim_tensor *node);
+/* vk_ops_sel.c: whether nothing reads the rows of t (row blocks of `block`: heads) that
+ * the HEADS selection `heads` skips (call with depth 0). */
+/* vk_ops_sel.c: whether the consumers of head selection sel (HEAD_TOKENS of one token)
+ * may read its head list instead: in the counting pass it asks sel's producer for one;
+ * in the recording pass *off is the list's byte offset in the indirect buffer. */
+SKIM_HIDDEN bool skim_vk_head_list(skim_vk_rec *r, const skim_tensor *sel, VkDeviceSize *off);
+/* vk_ops_sel.c: for a dispatch over the listed heads of HEADS selection `heads` whose
+ * rows are bounded by token selection tok: whether heads' producer can take its count
+ * as zero when tok's is (then d->bsrc = 2, d->bgate = tok's slot are set). */
+SKIM_HIDDEN void skim_vk_head_gate_by(skim_vk_rec *r, skim_vk_dispatch *d,
+                                      const skim_tensor *heads, const skim_tensor *tok);
+SKIM_HIDDEN bool skim_vk_head_rows_unread(const skim_graph *g, const skim_tensor *t,
+                                          const skim_tensor *heads, int64_t block, int depth);
 
 #define SKIM_OP(E, n, s, sh, fl, t) \
     SKIM_HIDDEN skim_status skim_vk_op_##n(skim_vk_rec *r, const skim_tensor *node);

@@ -299,6 +299,23 @@ static skim_vk_shader_id vec4_shader(skim_type t) {
     }
 }
 
+/* Whether mul_mat_sel node runs over its listed heads only, leaving the skipped heads'
+ * rows unwritten: a HEADS selection (the list is the selection), or a per-token one of a
+ * single column (the list is its producer's head list, at *hl in the indirect buffer);
+ * head blocks of whole 4-row groups (an invocation's rows stay in one head); nothing
+ * reading those rows (of the fused chain's result when node heads one). */
+static bool sel_compact(skim_vk_rec *r, const skim_tensor *node, uint32_t op, VkDeviceSize *hl) {
+    const skim_tensor *sel = node->src[2];
+    const skim_tensor *out = r->cur ? r->cur->last : node;
+    int64_t block = node->params.block.block;
+    *hl = 0;
+    if (op != SKIM_VK_OP_MUL_MAT_SEL || block % 4 != 0 || node->ne[2] * node->ne[3] != 1 ||
+        node->ne[0] > 256 * 65535 || !skim_vk_head_rows_unread(r->p->graph, out, sel, block, 0)) {
+        return false;
+    }
+    return sel->sel_kind == SKIM_SEL_HEADS || (node->ne[1] == 1 && skim_vk_head_list(r, sel, hl));
+}
+
 /* mul_mat, mul_mat_sel, mul_mat_sel_k: a workgroup makes 64 rows x 16 columns, or 256 rows
  * x 4 columns for at most 4 columns (decode). */
 static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
@@ -328,11 +345,11 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
         d.grid[0] = (uint32_t)((node->ne[0] + 255) / 256);
         d.grid[1] = 1;
     }
-    /* Decode on a GPU: subgroups along k (mul_mv.comp, which has no epilogue: not for a
-     * fused chain), 8 rows per workgroup. Not on a CPU
+    /* Decode on a GPU: subgroups along k (mul_mv.comp, a fused chain's epilogue too), 8
+     * rows per workgroup. Not on a CPU
      * device: lavapipe (Mesa 22.3) ran a 4096^2 matvec 2.5x slower that way than with
      * mul_mat.comp's 4 rows per invocation. */
-    if (op == SKIM_VK_OP_MUL_MAT && !node->bound && !r->cur && node->ne[1] <= 4 && node->ne[0] <= 8 * 65535 &&
+    if (op == SKIM_VK_OP_MUL_MAT && !node->bound && node->ne[1] <= 4 && node->ne[0] <= 8 * 65535 &&
         r->vb->info.subgroup_arith &&
         (r->vb->info.device_type != VK_PHYSICAL_DEVICE_TYPE_CPU || r->vb->force_mul_mv)) {
         d.shader = by_wtype(w->type, SKIM_VK_SHADER_MUL_MV_F32);
@@ -340,7 +357,26 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
         d.grid[1] = 1;
     }
     fuse_into(r, &d, 4);
-    if (node->bound && node->n_dims == 2) {
+    VkDeviceSize hl = 0;
+    if (sel_compact(r, node, op, &hl)) {
+        /* Workgroups over the listed heads' rows only (count * block rows, on the GPU an
+         * indirect dispatch); a column bound is kept by the shader's extent. */
+        uint32_t rows = narrow ? 256u : 64u;
+        int64_t cap = hl ? sel->ne[1] : sel->ne[0];
+        if (hl) {
+            d.raw[3] = &r->vp->indirect;
+            d.raw_off[3] = hl;
+            d.bsrc = 1;
+        }
+        d.pc.i[1] |= 1 << 17;
+        d.pc.i[2] = (int32_t)cap;
+        d.grid[0] = (uint32_t)((cap * node->params.block.block + rows - 1) / rows);
+        d.bounded_sel = skim_graph_slot(r->p->graph, sel);
+        d.bmul = (uint32_t)node->params.block.block;
+        d.bdiv = rows;
+        d.bdim = 0;
+        skim_vk_head_gate_by(r, &d, sel, node->bound);
+    } else if (node->bound && node->n_dims == 2) {
         d.bounded_sel = skim_graph_slot(r->p->graph, node->bound);
         d.bmul = 1;
         d.bdiv = narrow ? 4 : 16;

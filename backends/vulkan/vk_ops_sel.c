@@ -66,6 +66,98 @@ static bool skipped_rows_unread(const skim_graph *g, const skim_tensor *node,
     return true;
 }
 
+bool skim_vk_head_list(skim_vk_rec *r, const skim_tensor *sel, VkDeviceSize *off) {
+    skim_vk_plan *vp = r->vp;
+    const skim_graph *g = r->p->graph;
+    if (sel->sel_kind != SKIM_SEL_HEAD_TOKENS || sel->ne[0] != 1 || !vp->gpu_resolve ||
+        !skim_vk_fills_own(r->vb, sel)) {
+        return false;
+    }
+    int slot = skim_graph_slot(g, sel);
+    if (!vp->hl_off) {
+        vp->hl_off = skim_calloc(&r->p->be->alloc, (size_t)g->n_sels, sizeof *vp->hl_off);
+        if (!vp->hl_off) {
+            return false; /* the consumer keeps the selection itself */
+        }
+    }
+    if (r->pass == 0) {
+        vp->hl_off[slot] = 1;
+    }
+    *off = vp->hl_off[slot];
+    return r->pass == 0 || *off > 1;
+}
+
+static int node_index(const skim_graph *g, const skim_tensor *t) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i] == t) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The producer reads tok's count (binding 2), so tok must be produced before it, in
+ * graph order; every such consumer of heads must be bounded by the same tok. */
+void skim_vk_head_gate_by(skim_vk_rec *r, skim_vk_dispatch *d, const skim_tensor *heads,
+                          const skim_tensor *tok) {
+    skim_vk_plan *vp = r->vp;
+    const skim_graph *g = r->p->graph;
+    if (!tok || heads->sel_kind != SKIM_SEL_HEADS || !vp->gpu_resolve ||
+        !skim_vk_fills_own(r->vb, heads) || node_index(g, tok) < 0 ||
+        node_index(g, tok) > node_index(g, heads)) {
+        return;
+    }
+    int slot = skim_graph_slot(g, heads);
+    if (!vp->gate_by) {
+        vp->gate_by = skim_calloc(&r->p->be->alloc, (size_t)g->n_sels, sizeof *vp->gate_by);
+        if (!vp->gate_by) {
+            return; /* the count stays ungated */
+        }
+    }
+    if (r->pass == 0 && !vp->gate_by[slot]) {
+        vp->gate_by[slot] = tok;
+    }
+    if (vp->gate_by[slot] == tok) {
+        d->bsrc = 2;
+        d->bgate = skim_graph_slot(g, tok);
+    }
+}
+
+/* Whether nothing reads the rows that the head selection `heads` (HEADS) skips in t, whose
+ * row blocks of `block` rows are heads: t is no output, and every op reading it (through
+ * contiguous views at offset 0 with rows of `block`) is attention over the same heads
+ * reading it as q, or a rope (which keeps each row within its head) whose result is read
+ * only so in turn. Then a product may leave those rows unwritten. */
+bool skim_vk_head_rows_unread(const skim_graph *g, const skim_tensor *t,
+                              const skim_tensor *heads, int64_t block, int depth) {
+    for (int i = 0; i < g->n_outputs; i++) {
+        if (skim_tensor_base(g->outputs[i]) == t) {
+            return false;
+        }
+    }
+    for (int i = 0; depth < 3 && i < g->n_nodes; i++) {
+        const skim_tensor *n = g->nodes[i];
+        for (int k = 0; k < SKIM_MAX_SRC && n->kind == SKIM_KIND_NODE; k++) {
+            const skim_tensor *s = n->src[k];
+            if (!s || skim_tensor_base(s) != t) {
+                continue;
+            }
+            if ((s->view_src && s->view_offs != 0) || !skim_tensor_is_contiguous(s) ||
+                s->ne[0] != block) {
+                return false;
+            }
+            bool q_of_attn = n->op == SKIM_OP_ATTN && k == SKIM_ATTN_Q &&
+                             n->src[SKIM_ATTN_HEADS] == heads;
+            bool rope = n->op == SKIM_OP_ROPE && k == 0 &&
+                        skim_vk_head_rows_unread(g, n, heads, block, depth + 1);
+            if (!q_of_attn && !rope) {
+                return false;
+            }
+        }
+    }
+    return depth < 3;
+}
+
 skim_status skim_vk_op_attn(skim_vk_rec *r, const skim_tensor *node) {
     skim_tensor *const *s = node->src;
     const skim_tensor *q = s[SKIM_ATTN_Q], *k = s[SKIM_ATTN_K], *v = s[SKIM_ATTN_V];
@@ -94,13 +186,25 @@ skim_status skim_vk_op_attn(skim_vk_rec *r, const skim_tensor *node) {
      * over the listed heads only (i[2] = 3), on the GPU as an indirect dispatch of
      * count(heads) along x. With a token bound too, the larger extent is compacted. */
     const skim_graph *g = r->p->graph;
-    if (heads && heads->sel_kind == SKIM_SEL_HEADS &&
-        (!node->bound || node->ne[2] <= node->ne[1]) && skipped_rows_unread(g, node, heads)) {
+    VkDeviceSize hl = 0;
+    bool listed = heads && heads->sel_kind == SKIM_SEL_HEADS;
+    if (heads && !listed && node->ne[2] == 1 && skipped_rows_unread(g, node, heads) &&
+        skim_vk_head_list(r, heads, &hl)) {
+        /* One query: its (head, token) pairs are the listed heads of the head list. */
+        d.raw[8] = &r->vp->indirect;
+        d.raw_off[8] = hl;
+        d.bsrc = 1;
+        d.pc.i[3] = (int32_t)heads->ne[1];
+        listed = true;
+    }
+    if (listed && (!node->bound || node->ne[2] <= node->ne[1]) &&
+        skipped_rows_unread(g, node, heads)) {
         d.pc.i[2] = 3;
         d.bounded_sel = skim_graph_slot(g, heads);
         d.bmul = 1;
         d.bdiv = 1;
         d.bdim = 0;
+        skim_vk_head_gate_by(r, &d, heads, node->bound);
     } else if (node->bound) {
         d.bounded_sel = skim_graph_slot(g, node->bound);
         d.bmul = 1;
@@ -146,6 +250,14 @@ static skim_status produce(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
         d.pc.nbb[0] = (uint32_t)vp->n_ind;
         d.pc.nbb[1] = (uint32_t)skim_graph_slot(r->p->graph, node);
         d.pc.nbb[2] = (uint32_t)(vp->ind_cmd_off / 4);
+    }
+    int slot = skim_graph_slot(r->p->graph, node);
+    if (r->pass == 1 && vp->hl_off && vp->hl_off[slot] > 1) {
+        d.pc.nbb[3] = (uint32_t)(vp->hl_off[slot] / 4);
+    }
+    if (vp->gate_by && vp->gate_by[slot]) { /* the token count gating the head count */
+        d.bind[2] = vp->gate_by[slot];
+        d.pc.i[2] |= 8;
     }
     return skim_vk_emit(r, &d);
 }

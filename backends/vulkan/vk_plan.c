@@ -214,16 +214,26 @@ static skim_status record(skim_plan *p) {
     if (res != VK_SUCCESS) {
         return PFAIL(p, skim_vk_status(res), "vulkan: descriptor pool: %s", skim_vk_result_str(res));
     }
-    /* The indirect table (8 words per entry), then the commands (3 words each). */
+    /* The indirect table (8 words per entry), then the commands (3 words each), then the
+     * head lists, each at a multiple of 256 bytes (any device's storage-buffer offset
+     * alignment: consumers bind them from there). */
     VkDeviceSize tbl = 32u * (VkDeviceSize)vp->n_ind;
     vp->ind_cmd_off = tbl;
-    st = skim_vk_buffer_create(vb, &vp->indirect, tbl + 12u * (VkDeviceSize)vp->n_ind + 16,
+    VkDeviceSize ind_end = tbl + 12u * (VkDeviceSize)vp->n_ind + 16;
+    for (int i = 0; vp->hl_off && i < p->graph->n_sels; i++) {
+        if (vp->hl_off[i]) {
+            ind_end = (ind_end + 255u) & ~(VkDeviceSize)255u;
+            vp->hl_off[i] = ind_end;
+            ind_end += 4u * (1u + (VkDeviceSize)p->graph->sels[i]->ne[1]);
+        }
+    }
+    st = skim_vk_buffer_create(vb, &vp->indirect, ind_end,
                                VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
                                VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT, false, "indirect");
     for (int k = 0; st == SKIM_OK && k < vp->n_ind; k++) {
         const skim_vk_indirect *e = &vp->ind[k];
         uint32_t w[8] = {(uint32_t)e->sel, e->mul, e->div, e->dim, e->xyz[0], e->xyz[1],
-                         e->xyz[2], 0};
+                         e->xyz[2], e->src};
         st = skim_vk_upload(vb, &vp->indirect, 32u * (VkDeviceSize)k, w, sizeof w);
     }
     if (st != SKIM_OK) {
@@ -336,6 +346,8 @@ void skim_vk_plan_destroy(skim_plan *p) {
     skim_free(&p->be->alloc, vp->st_off);
     skim_free(&p->be->alloc, vp->a_off);
     skim_free(&p->be->alloc, vp->ind);
+    skim_free(&p->be->alloc, vp->hl_off);
+    skim_free(&p->be->alloc, vp->gate_by);
     skim_free(&p->be->alloc, vp);
     p->impl = NULL;
 }
@@ -397,6 +409,29 @@ skim_status skim_vk_wait(skim_plan *p) {
     return skim_vk_finish(p);
 }
 
+/* The workgroups the run's indirect dispatches launched: each command as select.comp and
+ * indirect.comp wrote it (skim_indirect_grid), from the selection counts read back. */
+static int64_t indirect_workgroups(const skim_plan *p) {
+    const skim_vk_plan *vp = p->impl;
+    int64_t n = 0;
+    for (int k = 0; vp->gpu_resolve && k < vp->n_ind; k++) {
+        const skim_vk_indirect *e = &vp->ind[k];
+        const int32_t *w = p->sel_host[e->sel];
+        int32_t c = w[0];
+        if (e->src == 1) { /* the head list's length: the groups with a nonzero count */
+            c = 0;
+            for (int64_t gi = 0; gi < p->graph->sels[e->sel]->ne[1]; gi++) c += w[gi] > 0;
+        }
+        if (e->src == 2 && p->sel_host[e->gate][0] <= 0) {
+            c = 0;
+        }
+        uint32_t per = e->div ? e->div : 1u, xyz[3] = {e->xyz[0], e->xyz[1], e->xyz[2]};
+        xyz[e->dim] = ((uint32_t)(c > 0 ? c : 0) * e->mul + per - 1u) / per;
+        n += (int64_t)xyz[0] * xyz[1] * xyz[2];
+    }
+    return n;
+}
+
 skim_status skim_vk_finish(skim_plan *p) {
     skim_vk_backend *vb = p->be->impl;
     skim_vk_plan *vp = p->impl;
@@ -418,6 +453,7 @@ skim_status skim_vk_finish(skim_plan *p) {
     p->submits = vb->n_submits - vp->submit_mark;
     p->recordings = vb->n_begins - vp->begin_mark + (p->has_run ? 0 : vp->plan_begins);
     skim_vk_unlock(vb);
+    p->workgroups = vp->wg_direct + indirect_workgroups(p);
     uint32_t flags = ((const uint32_t *)vp->params.map)[0];
     if (vb->guard) {
         skim_status st = skim_vk_guard_check(p);

@@ -196,6 +196,7 @@ static void record_one(skim_vk_rec *r, const skim_vk_queued *q) {
         t->vkCmdDispatchIndirect(cb, r->vp->indirect.buf, (VkDeviceSize)q->ind);
     } else {
         t->vkCmdDispatch(cb, q->d.grid[0], q->d.grid[1], q->d.grid[2]);
+        r->n_wg += (int64_t)q->d.grid[0] * q->d.grid[1] * q->d.grid[2];
     }
     r->n_dispatch++;
 }
@@ -243,8 +244,8 @@ static skim_status write_set(skim_vk_rec *r, skim_vk_dispatch *d, VkDescriptorSe
     for (int k = 0; k < SKIM_VK_N_BINDINGS; k++) {
         const skim_tensor *t = k < 9 ? d->bind[k] : (k == SKIM_VK_B_BOUND ? d->bind_bound : NULL);
         skim_status st = SKIM_OK;
-        if (k < 4 && d->raw[k]) {
-            raw_info(d->raw[k], 0, &bi[k]);
+        if (k < 9 && d->raw[k]) {
+            raw_info(d->raw[k], d->raw_off[k], &bi[k]);
         } else if (k == SKIM_VK_B_PARAMS) {
             raw_info(&vp->params, 0, &bi[k]);
         } else if (t) {
@@ -308,6 +309,8 @@ skim_status skim_vk_emit(skim_vk_rec *r, const skim_vk_dispatch *din) {
             e->mul = din->bmul;
             e->div = din->bdiv;
             e->dim = din->bdim;
+            e->src = din->bsrc;
+            e->gate = din->bgate;
             memcpy(e->xyz, din->grid, sizeof e->xyz);
         }
         return SKIM_OK;
@@ -390,6 +393,7 @@ skim_status skim_vk_record_pass(skim_vk_rec *r) {
         record_queue(r);
         r->p->dispatches = r->n_dispatch;
         r->p->barriers = r->n_barrier;
+        r->vp->wg_direct = r->n_wg;
     }
     skim_free(&r->p->be->alloc, r->q);
     r->q = NULL;

@@ -199,13 +199,14 @@ static void bench_decode_on(skim_backend *be, dstack *s, dstack *u, int reps) {
     double m1 = bench_median(t[0], reps), mu = bench_median(tu, reps);
     const char *bn = skim_backend_name(be), *tn = skim_type_name(s->wt);
     printf("  %-7s %-5s ungated  %9.2f ms/token  %.3f of a=1   %4lld dispatches %4lld "
-           "barriers\n", bn, tn, mu * 1e3, mu / m1, (long long)stu.dispatches,
-           (long long)stu.barriers);
+           "barriers %6lld workgroups\n", bn, tn, mu * 1e3, mu / m1, (long long)stu.dispatches,
+           (long long)stu.barriers, (long long)stu.workgroups);
     for (int i = 0; i < 4; i++) {
         double mi = bench_median(t[i], reps);
         printf("  %-7s %-5s a=%.2f   %9.2f ms/token  %.3f of a=1   %4lld dispatches %4lld "
-               "barriers  (target <= %.2f: %s; GFLOP %.3f of %.3f)\n", bn, tn, fr[i],
-               mi * 1e3, mi / m1, (long long)st[i].dispatches, (long long)st[i].barriers,
+               "barriers %6lld workgroups  (target <= %.2f: %s; GFLOP %.3f of %.3f)\n", bn, tn,
+               fr[i], mi * 1e3, mi / m1, (long long)st[i].dispatches, (long long)st[i].barriers,
+               (long long)st[i].workgroups,
                fr[i] + 0.10, mi / m1 <= fr[i] + 0.10 ? "met" : "MISSED",
                st[i].flops_executed * 1e-9, st[i].flops_dense * 1e-9);
     }

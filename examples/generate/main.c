@@ -138,6 +138,8 @@ void ex_print_skipped(const char *what, const skim_run_stats *st, int n_head) {
     if (st->runs > 0 && st->dispatches > 0) {
         fprintf(stderr, "runs: %.1f dispatches and %.1f pipeline barriers per run\n",
                 (double)st->dispatches / (double)st->runs, (double)st->barriers / (double)st->runs);
+        fprintf(stderr, "runs: %.1f workgroups launched per run\n",
+                (double)st->workgroups / (double)st->runs);
     }
 }
 

@@ -5,11 +5,14 @@
  * dispatches follows the selection (0 tokens: only the producer and the indirect fill
  * run). SKIM_VK_RESOLVE_HOST: direct dispatches, the same count every time. Skipped heads
  * launch no attention workgroups either (a head gate, attention, its output projection
- * through mul_mat_sel_k): 0, 2 and 4 of 4 heads. Exits 77 when there is no device or no
+ * through mul_mat_sel_k), nor Q's product (mul_mat_sel): 0, 2 and 4 of 4 heads, gated for
+ * the run or per token (one token). Exits 77 when there is no device or no
  * pipelineStatisticsQuery. */
 #include <volk.h>
 
+#include "skim-cpu.h"
 #include "skim-vulkan.h"
+#include "test_backends.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -160,21 +163,58 @@ static int measure(app *a, skim_vulkan_resolve mode, long long inv[3]) {
     return rc;
 }
 
-/* Invocations for 0, 2 and 4 active heads of NH (GPU resolve): q of one token, keys and
- * values of NK tokens, attention over the selected heads, its output projected by
- * mul_mat_sel_k (which reads the selected heads' rows only). */
-enum { HD = 64, NH = 4, NK = 8 };
-static int measure_heads(app *a, long long inv[3]) {
-    skim_backend *be = app_backend(a, SKIM_VK_RESOLVE_GPU);
-    if (!be) return 1;
+/* Invocations for 0, 2 and 4 active heads of NH (GPU resolve): q of one token projected
+ * by mul_mat_sel over the selected heads and roped, keys and values of NK tokens,
+ * attention over the selected heads, its output projected by mul_mat_sel_k (which reads
+ * the selected heads' rows only). Nothing reads the skipped heads' rows of q: its
+ * product runs over the selected heads only. The result must equal the CPU backend's, on
+ * the application's device and on a backend with validation (and, with
+ * SKIM_TEST_VK_SYNC=1, synchronization validation) on. */
+enum { HD = 128, NH = 4, NK = 8, DH = HD * NH };
+static float wo[DH * DH], wq[DH * DH], xs[DH], ks[HD * NH * NK], sc[NH];
+static float ys[3][DH];
+
+static uint32_t rng = 12345u;
+static float rnd(void) {
+    rng = rng * 1664525u + 1013904223u;
+    return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* mode 0: scores [NH] gate the run; 1: [NH, 1] gate each token (the per-token form, in
+ * decode); 2: as 0, after a token halt (the token runs for inv[0..2]; inv[3] and inv[4]:
+ * it halted, with 4 and 0 heads passing: the halted token runs no head's work). */
+static int measure_heads(app *a, int mode, long long inv[5]) {
+    bool per_token = mode == 1;
+    skim_backend *be = app_backend(a, SKIM_VK_RESOLVE_GPU), *cpu = NULL, *val = NULL;
+    if (!be || skim_backend_create_cpu(NULL, &cpu) != SKIM_OK ||
+        test_vulkan_create(&val) != SKIM_OK) {
+        skim_backend_destroy(be);
+        skim_backend_destroy(cpu);
+        return 1;
+    }
+    for (int i = 0; i < DH * DH; i++) {
+        wo[i] = rnd() * 0.05f;
+        wq[i] = rnd() * 0.05f;
+    }
+    for (int i = 0; i < DH; i++) xs[i] = rnd();
+    for (int i = 0; i < HD * NH * NK; i++) ks[i] = rnd();
     skim_context *ctx;
     skim_context_create(NULL, &ctx);
-    static float wo[HD * NH * HD * NH], qs[HD * NH], ks[HD * NH * NK], sc[NH];
-    skim_tensor *q = skim_new_input(ctx, SKIM_TYPE_F32, 3, (const int64_t[]){HD, NH, 1});
+    skim_tensor *x0 = skim_new_input_2d(ctx, SKIM_TYPE_F32, DH, 1), *x = x0;
     skim_tensor *k = skim_new_input(ctx, SKIM_TYPE_F32, 3, (const int64_t[]){HD, NH, NK});
-    skim_tensor *pos = skim_new_input_1d(ctx, SKIM_TYPE_I32, 1);
-    skim_tensor *ts = skim_new_input_1d(ctx, SKIM_TYPE_F32, NH);
+    skim_tensor *pos0 = skim_new_input_1d(ctx, SKIM_TYPE_I32, 1), *pos = pos0;
+    skim_tensor *ph = skim_new_input_1d(ctx, SKIM_TYPE_F32, 1);
+    if (mode == 2) {
+        skim_tensor *tok = skim_token_halt(ctx, ph, 0.5f, NULL);
+        x = skim_get_rows_sel(ctx, x0, tok);
+        pos = skim_get_rows_sel(ctx, pos0, tok);
+    }
+    skim_tensor *ts = per_token ? skim_new_input_2d(ctx, SKIM_TYPE_F32, NH, 1)
+                                : skim_new_input_1d(ctx, SKIM_TYPE_F32, NH);
     skim_tensor *heads = skim_head_gate(ctx, ts, 0.5f);
+    skim_tensor *q = skim_mul_mat_sel(ctx, skim_new_weight_2d(ctx, SKIM_TYPE_F32, DH, DH, wq), x,
+                                      heads, HD);
+    q = skim_rope(ctx, skim_reshape_3d(ctx, q, HD, NH, 1), pos, SKIM_ROPE_NORM, HD, 10000.0f);
     skim_attn_desc ad;
     memset(&ad, 0, sizeof ad);
     ad.q = q;
@@ -186,25 +226,52 @@ static int measure_heads(app *a, long long inv[3]) {
     skim_tensor *w = skim_new_weight_2d(ctx, SKIM_TYPE_F32, HD * NH, HD * NH, wo);
     skim_tensor *y = skim_mul_mat_sel_k(ctx, w, at, heads, HD);
     skim_graph *g;
-    skim_plan *p = NULL;
+    skim_plan *p[3] = {NULL, NULL, NULL};
     int32_t p0 = NK;
     int rc = skim_graph_build(ctx, &y, 1, &g) != SKIM_OK ||
-             skim_plan_create(be, g, NULL, &p) != SKIM_OK;
-    if (!rc) {
-        skim_plan_set_input(p, q, qs, sizeof qs);
-        skim_plan_set_input(p, k, ks, sizeof ks);
-        skim_plan_set_input(p, pos, &p0, sizeof p0);
+             skim_plan_create(be, g, NULL, &p[0]) != SKIM_OK ||
+             skim_plan_create(cpu, g, NULL, &p[1]) != SKIM_OK ||
+             skim_plan_create(val, g, NULL, &p[2]) != SKIM_OK;
+    for (int b = 0; !rc && b < 3; b++) {
+        skim_plan_set_input(p[b], x0, xs, sizeof xs);
+        skim_plan_set_input(p[b], k, ks, sizeof ks);
+        skim_plan_set_input(p[b], pos0, &p0, sizeof p0);
     }
-    static const int active[3] = {0, 2, 4};
-    for (int c = 0; !rc && c < 3; c++) {
-        for (int i = 0; i < NH; i++) sc[i] = i < active[c] ? 1.0f : 0.0f;
-        skim_plan_set_input(p, ts, sc, sizeof sc);
-        inv[c] = counted_run(a, p);
-        rc = inv[c] < 0;
+    /* Heads 1 and 3 pass at 2 active: a listed head that is not the first. */
+    static const int active[5] = {0, 2, 4, 4, 0};
+    for (int c = 0; !rc && c < (mode == 2 ? 5 : 3); c++) {
+        float halt = c >= 3 ? 1.0f : 0.0f;
+        for (int i = 0; i < NH; i++) sc[i] = active[c] == 4 || (active[c] == 2 && i % 2) ? 1.0f : 0.0f;
+        for (int b = 0; b < 3; b++) {
+            skim_plan_set_input(p[b], ts, sc, sizeof sc);
+            if (mode == 2) skim_plan_set_input(p[b], ph, &halt, sizeof halt);
+        }
+        inv[c] = counted_run(a, p[0]);
+        rc = inv[c] < 0 || skim_plan_run(p[1]) != SKIM_OK || skim_plan_run(p[2]) != SKIM_OK;
+        if (c >= 3) {
+            continue; /* the token halted: y has no rows */
+        }
+        for (int b = 0; !rc && b < 3; b++) {
+            rc = skim_plan_get_output(p[b], y, ys[b], sizeof ys[b]) != SKIM_OK;
+        }
+        for (int b = 0; !rc && b < 3; b += 2) {
+            double err = 0, ref = 0;
+            for (int i = 0; i < DH; i++) {
+                err += (ys[b][i] - ys[1][i]) * (double)(ys[b][i] - ys[1][i]);
+                ref += (double)ys[1][i] * ys[1][i];
+            }
+            if (err > 1e-10 * (ref > 1e-30 ? ref : 1e-30) || (c > 0 && ref == 0)) {
+                printf("FAILED: %d heads: Vulkan (%s) and CPU differ (squared error %g of %g)\n",
+                       active[c], b ? "validated" : "application's device", err, ref);
+                rc = 1;
+            }
+        }
     }
-    skim_plan_destroy(p);
+    for (int b = 0; b < 3; b++) skim_plan_destroy(p[b]);
     skim_context_destroy(ctx);
     skim_backend_destroy(be);
+    skim_backend_destroy(cpu);
+    skim_backend_destroy(val);
     return rc;
 }
 
@@ -216,9 +283,9 @@ int main(void) {
         app_destroy(&a);
         return rc == 77 ? 77 : 1;
     }
-    long long gpu[3], host[3], hd[3];
+    long long gpu[3], host[3], hd[5], ht[5], hh[5];
     int fail = measure(&a, SKIM_VK_RESOLVE_GPU, gpu) || measure(&a, SKIM_VK_RESOLVE_HOST, host) ||
-               measure_heads(&a, hd);
+               measure_heads(&a, 0, hd) || measure_heads(&a, 1, ht) || measure_heads(&a, 2, hh);
     app_destroy(&a);
     if (fail) {
         printf("FAILED: a run did not complete\n");
@@ -232,9 +299,16 @@ int main(void) {
               gpu[1] - gpu[0] == (long long)D * T && host[0] == host[2] && host[0] > gpu[1];
     printf("compute invocations for 0 / 2 / 4 active heads of %d: %lld / %lld / %lld\n", NH,
            hd[0], hd[1], hd[2]);
-    /* attn.comp: one workgroup of 64 invocations per active head and query; the rest of
-     * the work does not depend on the heads. */
-    bool heads_ok = hd[1] - hd[0] == 2LL * 64 && hd[2] - hd[0] == 4LL * 64;
+    printf("  the same, gated per token: %lld / %lld / %lld\n", ht[0], ht[1], ht[2]);
+    printf("  the same after a token halt: %lld / %lld / %lld; the token halted, 4 / 0 heads: "
+           "%lld / %lld\n", hh[0], hh[1], hh[2], hh[3], hh[4]);
+    /* attn.comp: one workgroup of 64 invocations per active head and query; mul_mat_sel's
+     * Q: one workgroup of 64 per 256 rows of the active heads (0, 1, 2); the rest of the
+     * work does not depend on the heads. */
+    bool heads_ok = hd[1] - hd[0] == 2LL * 64 + 64 && hd[2] - hd[0] == 4LL * 64 + 128 &&
+                    ht[1] - ht[0] == 2LL * 64 + 64 && ht[2] - ht[0] == 4LL * 64 + 128 &&
+                    hh[1] - hh[0] == 2LL * 64 + 64 && hh[2] - hh[0] == 4LL * 64 + 128 &&
+                    hh[3] == hh[4] && hh[4] < hh[0];
     printf("%s\n", !ok ? "FAILED: skipped tokens launched work"
                       : !heads_ok ? "FAILED: skipped heads launched attention workgroups" : "PASSED");
     return ok && heads_ok ? 0 : 1;
