@@ -1,4 +1,5 @@
-/* matmul_k.c - the matmul core's AVX2 tiles for F32 and F16 w rows, blocked along k.
+/* matmul_k.c - the matmul core's AVX2 tiles for F32, F16, Q8_0 and Q4_0 w rows, blocked
+ * along k.
  *
  * The core (matmul.c) runs each 4 x 3 tile over the whole contraction: for K = 4096 the 4
  * w rows and 3 x rows of a tile (112 KiB) do not fit in L1, so every tile streams them
@@ -8,8 +9,8 @@
  * chunk's products with fused multiply-adds and stores them back. A lane still sees
  * k = l mod 8 in increasing order with the same operations, and the lanes reduce as the
  * core's, so every output has the core's bits: the results depend neither on the thread
- * count nor on which path ran. F16 w chunks are converted (exactly) into a small buffer
- * once per chunk and used by every x row. */
+ * count nor on which path ran. F16, Q8_0 and Q4_0 w chunks are decoded (exactly, as the
+ * core decodes them) into a small buffer once per chunk and used by every x row. */
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
@@ -88,7 +89,7 @@ AVX2_F16C static void zero(float *a, int64_t n) {
 }
 
 /* Rows [m0, m1) (at most GR) against nx (at most GX) x rows. */
-AVX2_F16C static void group(const skim_cpu_mm *mm, int64_t m0, int64_t m1, const float *const *xr,
+AVX2_F16C static void group(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1, const float *const *xr,
                             const int64_t *ycol, int64_t nx, float *acc, float *wbuf) {
     int64_t L = mm->k1 - mm->k0, np = (m1 - m0 + 3) / 4;
     zero(acc, np * 4 * nx * 8);
@@ -100,11 +101,14 @@ AVX2_F16C static void group(const skim_cpu_mm *mm, int64_t m0, int64_t m1, const
             for (int r = 0; r < 4; r++) {
                 int64_t mr = m + r < m1 ? m + r : m; /* a short panel repeats its first row */
                 const uint8_t *row = mm->w + (size_t)mr * mm->wrow;
+                w[r] = wbuf + r * KC;
                 if (mm->wt == SKIM_TYPE_F32) {
                     w[r] = (const float *)(const void *)row + kk;
-                } else {
+                } else if (mm->wt == SKIM_TYPE_F16) {
                     f16_chunk((const uint16_t *)(const void *)row + kk, wbuf + r * KC, kl);
-                    w[r] = wbuf + r * KC;
+                } else { /* Q8_0 or Q4_0: kk and kl are whole blocks */
+                    size_t bb = skim_type_block_bytes(mm->wt);
+                    skim_cpu_row_decode(c, mm->wt, row + (size_t)(kk / SKIM_QK) * bb, wbuf + r * KC, kl);
                 }
             }
             float *ap = acc + p * 4 * nx * 8;
@@ -134,14 +138,16 @@ bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
                       const float *const *xrows, const int64_t *ycol, int64_t n_x) {
 #ifdef SKIM_CPU_X86
     int64_t L = mm->k1 - mm->k0;
-    if (!c->avx2 || (mm->wt != SKIM_TYPE_F32 && mm->wt != SKIM_TYPE_F16) || L < 8 || L % 8 != 0) {
+    bool q = mm->wt == SKIM_TYPE_Q8_0 || mm->wt == SKIM_TYPE_Q4_0;
+    if (!c->avx2 || (mm->wt != SKIM_TYPE_F32 && mm->wt != SKIM_TYPE_F16 && !q) || L < 8 ||
+        L % 8 != 0 || (q && (mm->k0 % SKIM_QK != 0 || L % SKIM_QK != 0))) {
         return false;
     }
     float acc[GR * GX * 8], wbuf[4 * KC];
     for (int64_t i = 0; i < n_x; i += GX) {
         int64_t nx = n_x - i < GX ? n_x - i : GX;
         for (int64_t m = m0; m < m1; m += GR) {
-            group(mm, m, m1 - m < GR ? m1 : m + GR, xrows + i, ycol + i, nx, acc, wbuf);
+            group(c, mm, m, m1 - m < GR ? m1 : m + GR, xrows + i, ycol + i, nx, acc, wbuf);
         }
     }
     return true;
