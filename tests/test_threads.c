@@ -7,6 +7,7 @@
 
 #include "skim-cpu.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +180,85 @@ static void columns_agree(skim_backend *b1, skim_backend *b3, trng *r) {
     free(w), free(x), free(y5), free(y1), free(q);
 }
 
+/* dot(w, x) in the order the matmul core states (matmul.c): lane l sums k = l mod 8 over
+ * the first floor(K/8)*8 values, the lanes reduce as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)),
+ * then the tail is added in order. fused: each lane step is one fused multiply-add (the
+ * AVX2 and NEON paths); else a rounded product, then a rounded sum (the portable path). */
+static float order_dot(const float *w, const float *x, int64_t K, int fused) {
+    float a[8] = {0};
+    int64_t K8 = K & ~(int64_t)7;
+    for (int64_t k = 0; k < K8; k++) {
+        volatile float prod = w[k] * x[k];
+        a[k % 8] = fused ? fmaf(w[k], x[k], a[k % 8]) : a[k % 8] + prod;
+    }
+    float t = 0.0f;
+    for (int64_t k = K8; k < K; k++) {
+        volatile float prod = w[k] * x[k];
+        t = t + prod;
+    }
+    return (((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))) + t;
+}
+
+/* F32, F16, Q8_0 and Q4_0 products (the k-blocked tiles: chunks of 256 values, groups of 16 w rows and
+ * 48 x rows, short panels) give exactly order_dot's bits, fused or not, every output the
+ * same way. (K a multiple of 8: a tail's sum may be contracted by the compiler.) */
+static void order_exact(skim_backend *b1, skim_backend *b3, trng *r) {
+    static const int64_t Ks[] = {32, 544, 1056};
+    static const int64_t Ns[] = {1, 4, 16, 50};
+    enum { M = 37 };
+    static const skim_type types[] = {SKIM_TYPE_F32, SKIM_TYPE_F16, SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
+    for (int ti = 0; ti < 4; ti++) {
+        skim_type t = types[ti];
+        for (int ki = 0; ki < 3; ki++) {
+            for (int ni = 0; ni < 4; ni++) {
+                int64_t K = Ks[ki], N = Ns[ni];
+                float *w = malloc((size_t)(K * M) * sizeof(float));
+                float *x = malloc((size_t)(K * N) * sizeof(float));
+                float *y = malloc((size_t)(M * N) * sizeof(float));
+                void *q = malloc(skim_row_size(t, K) * M);
+                skim_context *ctx = NULL;
+                if (!w || !x || !y || !q || skim_context_create(NULL, &ctx) != SKIM_OK) {
+                    t_fail(__FILE__, __LINE__, "order: out of memory");
+                    free(w), free(x), free(y), free(q);
+                    return;
+                }
+                fill_uniform(r, w, (size_t)(K * M), -1, 1);
+                fill_uniform(r, x, (size_t)(K * N), -1, 1);
+                skim_quantize(t, w, q, M, K);
+                CHECK(skim_dequantize(t, q, w, K * M), "order: dequantize");
+                skim_tensor *tw = skim_new_weight_2d(ctx, t, K, M, q);
+                skim_tensor *tx = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, N);
+                skim_tensor *ty = skim_mul_mat(ctx, tw, tx);
+                skim_graph *g = NULL;
+                CHECK(skim_graph_build(ctx, &ty, 1, &g) == SKIM_OK, "order: build: %s", skim_context_error(ctx));
+                for (int bi = 0; g && bi < 2; bi++) {
+                    skim_plan *p = NULL;
+                    skim_status s = skim_plan_create(bi ? b3 : b1, g, NULL, &p);
+                    if (s == SKIM_OK) s = skim_plan_set_input(p, tx, x, (size_t)(K * N) * sizeof(float));
+                    if (s == SKIM_OK) s = skim_plan_run(p);
+                    if (s == SKIM_OK) s = skim_plan_get_output(p, ty, y, (size_t)(M * N) * sizeof(float));
+                    CHECK(s == SKIM_OK, "order: run -> %s", skim_status_str(s));
+                    int bad[2] = {0, 0};
+                    for (int64_t n = 0; s == SKIM_OK && n < N; n++) {
+                        for (int64_t m = 0; m < M; m++) {
+                            for (int f = 0; f < 2; f++) {
+                                float want = order_dot(w + m * K, x + n * K, K, f);
+                                bad[f] += memcmp(&want, &y[n * M + m], sizeof want) != 0;
+                            }
+                        }
+                    }
+                    CHECK(s != SKIM_OK || bad[0] == 0 || bad[1] == 0,
+                          "order %s K=%lld N=%lld, %d thread(s): %d outputs differ from the fused order, %d from the unfused",
+                          skim_type_name(t), (long long)K, (long long)N, bi ? 3 : 1, bad[1], bad[0]);
+                    skim_plan_destroy(p);
+                }
+                skim_context_destroy(ctx);
+                free(w), free(x), free(y), free(q);
+            }
+        }
+    }
+}
+
 int main(void) {
     skim_backend *b1 = cpu(1), *b3 = cpu(3);
     if (!b1 || !b3) return 1;
@@ -235,6 +315,7 @@ int main(void) {
         free(in.data);
     }
     columns_agree(b1, b3, &r);
+    order_exact(b1, b3, &r);
     skim_backend_destroy(b1);
     skim_backend_destroy(b3);
     for (int i = 0; i < 3; i++) concurrent_plans(&r);

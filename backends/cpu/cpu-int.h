@@ -170,6 +170,12 @@ SKIM_HIDDEN bool skim_cpu_mv_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, i
 SKIM_HIDDEN bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                   int64_t m1, const float *const *xrows, const int64_t *ycol,
                                   int64_t n_x);
+/* matmul_k.c: F32, F16, Q8_0 or Q4_0 w rows with AVX2, blocked along k, the same bits as
+ * the core; false when it does not apply (no AVX2, another type, a contraction not a
+ * multiple of 8, or for Q8_0 and Q4_0 not whole blocks). */
+SKIM_HIDDEN bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
+                                  int64_t m1, const float *const *xrows, const int64_t *ycol,
+                                  int64_t n_x);
 /* n (a multiple of 32) Q8_0 or Q4_0 values to floats with SIMD; false when none applies. */
 SKIM_HIDDEN bool skim_cpu_row_decode(const skim_cpu_ctx *c, skim_type t, const uint8_t *src,
                                      float *dst, int64_t n);

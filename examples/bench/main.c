@@ -7,9 +7,11 @@
  * read plus bytes written per second (as STREAM counts Copy), median of 5. First, the
  * cost of a node itself: a chain of 1,000 adds of 16 floats, in microseconds per node.
  *
- * Usage: bench [max_threads (2)] [min_seconds_per_case (0.5)] [MxKxN]
+ * Then soft_max and rms_norm over 1024 rows of 4096 (bytes read plus written per second).
+ *
+ * Usage: bench [max_threads (2)] [min_seconds_per_case (0.5)] [MxKxN | rows]
  * MxKxN: that one shape instead (e.g. 4096x14336x1, ggml's matvec case), every type, no
- * bandwidth lines. */
+ * bandwidth lines; "rows": the node cost and the row ops only. */
 #define _POSIX_C_SOURCE 200809L
 #include "skim.h"
 #include "skim-backend.h"
@@ -88,6 +90,20 @@ static int node_overhead(skim_backend *be, int threads) {
     return s != SKIM_OK;
 }
 
+/* Runs p at least 3 times and for min_s seconds (at most 64 runs), each time into times[]. */
+static skim_status time_runs(skim_plan *p, double min_s, double times[64], int *n_out) {
+    skim_status s = SKIM_OK;
+    int n = 0;
+    double t_start = now();
+    while (s == SKIM_OK && n < 64 && (n < 3 || now() - t_start < min_s)) {
+        double t0 = now();
+        s = skim_plan_run(p);
+        times[n++] = now() - t0;
+    }
+    *n_out = n;
+    return s;
+}
+
 /* One case; returns 0 on success and the median time in *med_out. */
 typedef struct variant {
     skim_type type;
@@ -115,12 +131,7 @@ static int bench(skim_backend *be, int threads, variant v, int64_t K, int64_t M,
     if (s == SKIM_OK) s = skim_plan_run(p); /* warm-up */
     double times[64];
     int n = 0;
-    double t_start = now();
-    while (s == SKIM_OK && n < 64 && (n < 3 || now() - t_start < min_s)) {
-        double t0 = now();
-        s = skim_plan_run(p);
-        times[n++] = now() - t0;
-    }
+    if (s == SKIM_OK) s = time_runs(p, min_s, times, &n);
     if (s != SKIM_OK) {
         fprintf(stderr, "bench: %s: %s %s\n", skim_status_str(s), skim_context_error(ctx),
                 p ? skim_plan_error(p) : skim_backend_error(be));
@@ -140,6 +151,37 @@ static int bench(skim_backend *be, int threads, variant v, int64_t K, int64_t M,
     return s != SKIM_OK;
 }
 
+/* soft_max (scale 1, no mask) or rms_norm (eps 1e-6) over rows of 4096, 1024 rows: the
+ * median time and the bytes read plus written per second. Returns 0 on success. */
+static int bench_rowop(skim_backend *be, int threads, int op, const float *xsrc, double min_s) {
+    enum { RK = 4096, RN = 1024 };
+    skim_context *ctx = NULL;
+    if (skim_context_create(NULL, &ctx) != SKIM_OK) return 1;
+    skim_tensor *x = skim_new_input_2d(ctx, SKIM_TYPE_F32, RK, RN);
+    skim_tensor *y = op ? skim_rms_norm(ctx, x, 1e-6f) : skim_soft_max(ctx, x, NULL, 1.0f);
+    skim_graph *g = NULL;
+    skim_plan *p = NULL;
+    skim_status s = skim_graph_build(ctx, &y, 1, &g);
+    if (s == SKIM_OK) s = skim_plan_create(be, g, NULL, &p);
+    if (s == SKIM_OK) s = skim_plan_set_input(p, x, xsrc, skim_tensor_nbytes(x));
+    if (s == SKIM_OK) s = skim_plan_run(p);
+    double times[64];
+    int n = 0;
+    if (s == SKIM_OK) s = time_runs(p, min_s, times, &n);
+    if (s == SKIM_OK) {
+        qsort(times, (size_t)n, sizeof times[0], cmp_double);
+        double med = times[n / 2], bytes = 2.0 * 4.0 * RK * RN;
+        printf("%-8s %5d x %4d      %d thread%s  %9.3f ms (median of %2d)  %7.2f GB/s\n",
+               op ? "rms_norm" : "soft_max", RK, RN, threads, threads > 1 ? "s" : " ", med * 1e3,
+               n, bytes / med * 1e-9);
+    } else {
+        fprintf(stderr, "bench: row op: %s\n", skim_status_str(s));
+    }
+    skim_plan_destroy(p);
+    skim_context_destroy(ctx);
+    return s != SKIM_OK;
+}
+
 int main(int argc, char **argv) {
     int max_threads = argc > 1 ? atoi(argv[1]) : 2;
     double min_s = argc > 2 ? atof(argv[2]) : 0.5;
@@ -148,7 +190,8 @@ int main(int argc, char **argv) {
                                    {4096, 4096, 16},   {4096, 4096, 32}, {4096, 4096, 256}};
     int n_shapes = N_SHAPES;
     long long cm, ck, cn;
-    if (argc > 3) {
+    int rows_only = argc > 3 && strcmp(argv[3], "rows") == 0;
+    if (argc > 3 && !rows_only) {
         if (sscanf(argv[3], "%lldx%lldx%lld", &cm, &ck, &cn) != 3 || cm < 1 || ck < 32 ||
             ck % 32 || cn < 1 || cm * ck > (1ll << 28) || ck * cn > (1ll << 26)) {
             fprintf(stderr, "bench: shape '%s': want MxKxN, K a multiple of 32\n", argv[3]);
@@ -186,6 +229,14 @@ int main(int argc, char **argv) {
         if (skim_backend_create_cpu(&d, &be) != SKIM_OK) return 1;
         if (threads == 1) printf("device: %s\n", skim_backend_device(be));
         bad |= node_overhead(be, threads);
+        if (n_shapes > 1) {
+            bad |= bench_rowop(be, threads, 0, x, min_s);
+            bad |= bench_rowop(be, threads, 1, x, min_s);
+        }
+        if (rows_only) {
+            skim_backend_destroy(be);
+            continue;
+        }
         double mv[N_VARIANTS] = {0};
         for (int si = 0; si < n_shapes; si++)
             for (int ti = 0; ti < N_VARIANTS; ti++)

@@ -1,0 +1,158 @@
+/* matmul_k.c - the matmul core's AVX2 tiles for F32, F16, Q8_0 and Q4_0 w rows, blocked
+ * along k.
+ *
+ * The core (matmul.c) runs each 4 x 3 tile over the whole contraction: for K = 4096 the 4
+ * w rows and 3 x rows of a tile (112 KiB) do not fit in L1, so every tile streams them
+ * from L2 or memory, and F16 rows are first converted whole into scratch. Here k is cut
+ * into chunks of KC: for one chunk, the x rows of the task (up to GX) and 4 w rows at a
+ * time stay in L1, and every tile loads its 8-lane accumulators from a buffer, adds the
+ * chunk's products with fused multiply-adds and stores them back. A lane still sees
+ * k = l mod 8 in increasing order with the same operations, and the lanes reduce as the
+ * core's, so every output has the core's bits: the results depend neither on the thread
+ * count nor on which path ran. F16, Q8_0 and Q4_0 w chunks are decoded (exactly, as the
+ * core decodes them) into a small buffer once per chunk and used by every x row. */
+#include "cpu-int.h"
+#include "cpu-simd.h"
+
+#ifdef SKIM_CPU_X86
+
+#define KC 256 /* contraction values per chunk */
+#define GR 16  /* w rows per group (the accumulators of a group stay in L2) */
+#define GX 48  /* x rows per group */
+
+#define AVX2_F16C __attribute__((target("avx2,fma,f16c")))
+
+/* acc[r * ld + j] (8 lanes each) += w[r] . x[j] over kl values, for 4 w rows, 3 x rows. */
+AVX2_F16C static void tile43(const float *const w[4], const float *const x[3], int64_t kl,
+                             float *acc, int64_t ld) {
+    float *a0 = acc, *a1 = acc + 8 * ld, *a2 = acc + 16 * ld, *a3 = acc + 24 * ld;
+    __m256 c00 = _mm256_loadu_ps(a0), c01 = _mm256_loadu_ps(a0 + 8), c02 = _mm256_loadu_ps(a0 + 16);
+    __m256 c10 = _mm256_loadu_ps(a1), c11 = _mm256_loadu_ps(a1 + 8), c12 = _mm256_loadu_ps(a1 + 16);
+    __m256 c20 = _mm256_loadu_ps(a2), c21 = _mm256_loadu_ps(a2 + 8), c22 = _mm256_loadu_ps(a2 + 16);
+    __m256 c30 = _mm256_loadu_ps(a3), c31 = _mm256_loadu_ps(a3 + 8), c32 = _mm256_loadu_ps(a3 + 16);
+    const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+    const float *x0 = x[0], *x1 = x[1], *x2 = x[2];
+    for (int64_t k = 0; k < kl; k += 8) {
+        __m256 b0 = _mm256_loadu_ps(x0 + k), b1 = _mm256_loadu_ps(x1 + k);
+        __m256 b2 = _mm256_loadu_ps(x2 + k);
+        __m256 v = _mm256_loadu_ps(w0 + k);
+        c00 = _mm256_fmadd_ps(v, b0, c00);
+        c01 = _mm256_fmadd_ps(v, b1, c01);
+        c02 = _mm256_fmadd_ps(v, b2, c02);
+        v = _mm256_loadu_ps(w1 + k);
+        c10 = _mm256_fmadd_ps(v, b0, c10);
+        c11 = _mm256_fmadd_ps(v, b1, c11);
+        c12 = _mm256_fmadd_ps(v, b2, c12);
+        v = _mm256_loadu_ps(w2 + k);
+        c20 = _mm256_fmadd_ps(v, b0, c20);
+        c21 = _mm256_fmadd_ps(v, b1, c21);
+        c22 = _mm256_fmadd_ps(v, b2, c22);
+        v = _mm256_loadu_ps(w3 + k);
+        c30 = _mm256_fmadd_ps(v, b0, c30);
+        c31 = _mm256_fmadd_ps(v, b1, c31);
+        c32 = _mm256_fmadd_ps(v, b2, c32);
+    }
+    _mm256_storeu_ps(a0, c00), _mm256_storeu_ps(a0 + 8, c01), _mm256_storeu_ps(a0 + 16, c02);
+    _mm256_storeu_ps(a1, c10), _mm256_storeu_ps(a1 + 8, c11), _mm256_storeu_ps(a1 + 16, c12);
+    _mm256_storeu_ps(a2, c20), _mm256_storeu_ps(a2 + 8, c21), _mm256_storeu_ps(a2 + 16, c22);
+    _mm256_storeu_ps(a3, c30), _mm256_storeu_ps(a3 + 8, c31), _mm256_storeu_ps(a3 + 16, c32);
+}
+
+/* The same for one x row. */
+AVX2_F16C static void tile41(const float *const w[4], const float *x, int64_t kl, float *acc,
+                             int64_t ld) {
+    float *a0 = acc, *a1 = acc + 8 * ld, *a2 = acc + 16 * ld, *a3 = acc + 24 * ld;
+    __m256 c0 = _mm256_loadu_ps(a0), c1 = _mm256_loadu_ps(a1);
+    __m256 c2 = _mm256_loadu_ps(a2), c3 = _mm256_loadu_ps(a3);
+    const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+    for (int64_t k = 0; k < kl; k += 8) {
+        __m256 b = _mm256_loadu_ps(x + k);
+        c0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k), b, c0);
+        c1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k), b, c1);
+        c2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + k), b, c2);
+        c3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + k), b, c3);
+    }
+    _mm256_storeu_ps(a0, c0), _mm256_storeu_ps(a1, c1);
+    _mm256_storeu_ps(a2, c2), _mm256_storeu_ps(a3, c3);
+}
+
+AVX2_F16C static void f16_chunk(const uint16_t *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i += 8) {
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(src + i))));
+    }
+}
+
+AVX2_F16C static void zero(float *a, int64_t n) {
+    for (int64_t i = 0; i < n; i += 8) {
+        _mm256_storeu_ps(a + i, _mm256_setzero_ps());
+    }
+}
+
+/* Rows [m0, m1) (at most GR) against nx (at most GX) x rows. */
+AVX2_F16C static void group(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1, const float *const *xr,
+                            const int64_t *ycol, int64_t nx, float *acc, float *wbuf) {
+    int64_t L = mm->k1 - mm->k0, np = (m1 - m0 + 3) / 4;
+    zero(acc, np * 4 * nx * 8);
+    for (int64_t kc = 0; kc < L; kc += KC) {
+        int64_t kl = L - kc < KC ? L - kc : KC, kk = mm->k0 + kc;
+        for (int64_t p = 0; p < np; p++) {
+            int64_t m = m0 + 4 * p;
+            const float *w[4];
+            for (int r = 0; r < 4; r++) {
+                int64_t mr = m + r < m1 ? m + r : m; /* a short panel repeats its first row */
+                const uint8_t *row = mm->w + (size_t)mr * mm->wrow;
+                w[r] = wbuf + r * KC;
+                if (mm->wt == SKIM_TYPE_F32) {
+                    w[r] = (const float *)(const void *)row + kk;
+                } else if (mm->wt == SKIM_TYPE_F16) {
+                    f16_chunk((const uint16_t *)(const void *)row + kk, wbuf + r * KC, kl);
+                } else { /* Q8_0 or Q4_0: kk and kl are whole blocks */
+                    size_t bb = skim_type_block_bytes(mm->wt);
+                    skim_cpu_row_decode(c, mm->wt, row + (size_t)(kk / SKIM_QK) * bb, wbuf + r * KC, kl);
+                }
+            }
+            float *ap = acc + p * 4 * nx * 8;
+            int64_t j = 0;
+            for (; j + 3 <= nx; j += 3) {
+                const float *x[3] = {xr[j] + kk, xr[j + 1] + kk, xr[j + 2] + kk};
+                tile43(w, x, kl, ap + j * 8, nx);
+            }
+            for (; j < nx; j++) {
+                tile41(w, xr[j] + kk, kl, ap + j * 8, nx);
+            }
+        }
+    }
+    for (int64_t m = m0; m < m1; m++) {
+        const float *a = acc + ((m - m0) * nx) * 8;
+        for (int64_t j = 0; j < nx; j++) {
+            /* + 0.0f: the core adds its (here empty) tail, which turns -0 into +0 */
+            float v = skim_cpu_hsum_avx(_mm256_loadu_ps(a + j * 8)) + 0.0f;
+            float *y = mm->y + ycol[j] * mm->ldy + m;
+            *y = mm->acc ? *y + v : v;
+        }
+    }
+}
+#endif /* SKIM_CPU_X86 */
+
+bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
+                      const float *const *xrows, const int64_t *ycol, int64_t n_x) {
+#ifdef SKIM_CPU_X86
+    int64_t L = mm->k1 - mm->k0;
+    bool q = mm->wt == SKIM_TYPE_Q8_0 || mm->wt == SKIM_TYPE_Q4_0;
+    if (!c->avx2 || (mm->wt != SKIM_TYPE_F32 && mm->wt != SKIM_TYPE_F16 && !q) || L < 8 ||
+        L % 8 != 0 || (q && (mm->k0 % SKIM_QK != 0 || L % SKIM_QK != 0))) {
+        return false;
+    }
+    float acc[GR * GX * 8], wbuf[4 * KC];
+    for (int64_t i = 0; i < n_x; i += GX) {
+        int64_t nx = n_x - i < GX ? n_x - i : GX;
+        for (int64_t m = m0; m < m1; m += GR) {
+            group(c, mm, m, m1 - m < GR ? m1 : m + GR, xrows + i, ycol + i, nx, acc, wbuf);
+        }
+    }
+    return true;
+#else
+    (void)c, (void)mm, (void)m0, (void)m1, (void)xrows, (void)ycol, (void)n_x;
+    return false;
+#endif
+}
