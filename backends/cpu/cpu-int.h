@@ -157,10 +157,10 @@ SKIM_HIDDEN size_t skim_cpu_mm_scratch(int64_t k);
 SKIM_HIDDEN float skim_cpu_dot(const skim_cpu_ctx *c, const float *a, const float *b, int64_t n);
 SKIM_HIDDEN void skim_cpu_axpy(const skim_cpu_ctx *c, float *y, float a, const float *x,
                                int64_t n);
-/* matvec.c: up to SKIM_CPU_MV_MAX x rows with F16, Q8_0 or Q4_0 w rows decoded in
- * registers, the same bits as the core; false when no such kernel applies (no SIMD, F32,
- * a contraction range that is not whole blocks of 32). */
-#define SKIM_CPU_MV_MAX 2
+/* matvec.c: up to SKIM_CPU_MV_MAX x rows with F32, F16, Q8_0 or Q4_0 w rows decoded in
+ * registers, the same bits as the core; false when no such kernel applies (no SIMD, F32
+ * or more than 2 x rows on NEON, a contraction range that is not whole blocks of 32). */
+#define SKIM_CPU_MV_MAX 8
 SKIM_HIDDEN bool skim_cpu_mv_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                  int64_t m1, const float *const *xrows, const int64_t *ycol,
                                  int64_t n_x);

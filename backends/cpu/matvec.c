@@ -1,11 +1,12 @@
-/* matvec.c - products with F16, Q8_0 and Q4_0 weights for a few x rows (decode), and the
- * vector decoding of such rows for the matmul core's panels.
+/* matvec.c - products with F32, F16, Q8_0 and Q4_0 weights for a few x rows (decode, up to
+ * SKIM_CPU_MV_MAX), and the vector decoding of such rows for the matmul core's panels.
  *
  * The matmul core converts a panel of 4 w rows to floats in scratch, then runs its tiles.
  * For a few x rows that write and re-read costs more than the arithmetic, so here the w
  * rows are decoded in registers, 32 values at a time, and multiplied at once: each weight
- * byte is read from memory once per run (the 4 rows of a panel stay in L1 while the x
- * rows pass). The decoded values are exact (d * q with an 11-bit d and a small integer q;
+ * byte is read from memory once per run. With AVX2 a decoded block serves up to 4 x rows
+ * (tiles of 8 w rows x 1, 4 x 2, 2 x 3, 2 x 4; more x rows run in groups of 4 over the
+ * same 8 w rows, which stay in L1 or L2); on NEON a panel of 4 rows meets 1 or 2 x rows. The decoded values are exact (d * q with an 11-bit d and a small integer q;
  * fp16 to fp32) and every dot keeps the core's order (lane l accumulates k = l mod 8 with
  * fused multiply-adds, the same lane reduction, an empty tail), so the results are the
  * bits the core would give: they depend neither on the thread count nor on whether this
@@ -97,6 +98,56 @@ AVX2_F16C static inline void f16_avx(const uint8_t *blk, __m256 v[4]) {
 COL_AVX(col_q8_avx, q8_avx, 2 + SKIM_QK)
 COL_AVX(col_q4_avx, q4_avx, 2 + SKIM_QK / 2)
 COL_AVX(col_f16_avx, f16_avx, 2 * SKIM_QK)
+
+AVX2_F16C static inline void f32_avx(const uint8_t *blk, __m256 v[4]) {
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps((const float *)(const void *)blk + 8 * i);
+    }
+}
+
+/* out[r * NX + j] = dot(w row r, x row j) over nb blocks of 32, for R w rows and NX x
+ * rows (R * NX <= 8 accumulators): each w block is decoded once in registers and used by
+ * the NX x rows, whose loads the R rows share. The loops have constant bounds and unroll,
+ * so the accumulators stay in registers. */
+#define TILE_AVX(name, decode, bb, R, NX)                                                  \
+    AVX2_F16C static void name(const uint8_t *const *w, const float *const *x, int64_t nb, \
+                               float *out) {                                               \
+        __m256 acc[R][NX];                                                                 \
+        for (int r = 0; r < (R); r++) {                                                    \
+            for (int j = 0; j < (NX); j++) {                                               \
+                acc[r][j] = _mm256_setzero_ps();                                           \
+            }                                                                              \
+        }                                                                                  \
+        for (int64_t b = 0; b < nb; b++) {                                                 \
+            for (int r = 0; r < (R); r++) {                                                \
+                __m256 v[4];                                                               \
+                decode(w[r] + (size_t)b * (bb), v);                                        \
+                for (int j = 0; j < (NX); j++) {                                           \
+                    const float *xb = x[j] + 32 * b;                                       \
+                    acc[r][j] = _mm256_fmadd_ps(v[0], _mm256_loadu_ps(xb), acc[r][j]);     \
+                    acc[r][j] = _mm256_fmadd_ps(v[1], _mm256_loadu_ps(xb + 8), acc[r][j]); \
+                    acc[r][j] = _mm256_fmadd_ps(v[2], _mm256_loadu_ps(xb + 16), acc[r][j]);\
+                    acc[r][j] = _mm256_fmadd_ps(v[3], _mm256_loadu_ps(xb + 24), acc[r][j]);\
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < (R); r++) {                                                    \
+            for (int j = 0; j < (NX); j++) {                                               \
+                out[r * (NX) + j] = skim_cpu_hsum_avx(acc[r][j]) + 0.0f;                   \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+/* The tiles of each type: 8 rows x 1, 4 x 2, 2 x 3 and 2 x 4 (index NX - 1). */
+#define TILES_AVX(t, decode, bb)                                                           \
+    TILE_AVX(t##_8x1, decode, bb, 8, 1)                                                    \
+    TILE_AVX(t##_4x2, decode, bb, 4, 2)                                                    \
+    TILE_AVX(t##_2x3, decode, bb, 2, 3)                                                    \
+    TILE_AVX(t##_2x4, decode, bb, 2, 4)
+TILES_AVX(nt_f32, f32_avx, 4 * SKIM_QK)
+TILES_AVX(nt_f16, f16_avx, 2 * SKIM_QK)
+TILES_AVX(nt_q8, q8_avx, 2 + SKIM_QK)
+TILES_AVX(nt_q4, q4_avx, 2 + SKIM_QK / 2)
 
 #define ROW_AVX(name, decode, bb)                                                          \
     AVX2_F16C static void name(const uint8_t *src, float *dst, int64_t nb) {              \
@@ -243,17 +294,73 @@ bool skim_cpu_row_decode(const skim_cpu_ctx *c, skim_type t, const uint8_t *src,
     return true;
 }
 
+#ifdef SKIM_CPU_X86
+typedef void (*tile_fn)(const uint8_t *const *w, const float *const *x, int64_t nb, float *out);
+static const int tile_rows[4] = {8, 4, 2, 2}; /* w rows of the tile for 1-4 x rows */
+
+/* Up to 4 x rows at a time (a group) against w rows [m0, m1), 8 rows at a time so that
+ * the groups re-read them from L1 or L2; a short tile repeats its first row. */
+static void tiles_run(const tile_fn f[4], const skim_cpu_mm *mm, size_t off, int64_t m0,
+                      int64_t m1, const float *const *xrows, const int64_t *ycol, int64_t n_x) {
+    int64_t nb = (mm->k1 - mm->k0) / SKIM_QK;
+    for (int64_t m = m0; m < m1; m += 8) {
+        int64_t me = m + 8 < m1 ? m + 8 : m1;
+        for (int64_t j0 = 0; j0 < n_x; j0 += 4) {
+            int nx = n_x - j0 < 4 ? (int)(n_x - j0) : 4, R = tile_rows[nx - 1];
+            const float *x[4];
+            for (int j = 0; j < nx; j++) {
+                x[j] = xrows[j0 + j] + mm->k0;
+            }
+            for (int64_t mr = m; mr < me; mr += R) {
+                const uint8_t *w[8];
+                for (int r = 0; r < R; r++) {
+                    w[r] = mm->w + (size_t)(mr + r < me ? mr + r : mr) * mm->wrow + off;
+                }
+                float out[8];
+                f[nx - 1](w, x, nb, out);
+                int rr = me - mr < R ? (int)(me - mr) : R;
+                for (int j = 0; j < nx; j++) {
+                    float *y = mm->y + ycol[j0 + j] * mm->ldy + mr;
+                    for (int r = 0; r < rr; r++) {
+                        y[r] = mm->acc ? y[r] + out[r * nx + j] : out[r * nx + j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+static bool tiles_of(skim_type t, tile_fn f[4]) {
+#define SET_TILES(p) (f[0] = p##_8x1, f[1] = p##_4x2, f[2] = p##_2x3, f[3] = p##_2x4, true)
+    switch (t) {
+    case SKIM_TYPE_F32: return SET_TILES(nt_f32);
+    case SKIM_TYPE_F16: return SET_TILES(nt_f16);
+    case SKIM_TYPE_Q8_0: return SET_TILES(nt_q8);
+    case SKIM_TYPE_Q4_0: return SET_TILES(nt_q4);
+    default: return false;
+    }
+#undef SET_TILES
+}
+#endif /* SKIM_CPU_X86 */
+
 bool skim_cpu_mv_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
                      const float *const *xrows, const int64_t *ycol, int64_t n_x) {
-    col_fn f = col_kernel(c, mm->wt);
     int64_t L = mm->k1 - mm->k0;
-    /* Whole blocks of 32 only (F16 too: its kernel reads 32 values a step). */
-    if (!f || mm->k0 % SKIM_QK != 0 || L % SKIM_QK != 0) {
+    /* Whole blocks of 32 only (F32 and F16 too: their kernels read 32 values a step). */
+    if (mm->k0 % SKIM_QK != 0 || L % SKIM_QK != 0) {
         return false;
     }
-    size_t off = (size_t)(mm->k0 / SKIM_QK) * skim_type_block_bytes(mm->wt);
-    if (mm->wt == SKIM_TYPE_F16) {
-        off = (size_t)mm->k0 * 2;
+    size_t off = (size_t)(mm->k0 / skim_type_block_size(mm->wt)) * skim_type_block_bytes(mm->wt);
+#ifdef SKIM_CPU_X86
+    tile_fn tf[4];
+    if (c->avx2 && tiles_of(mm->wt, tf)) {
+        tiles_run(tf, mm, off, m0, m1, xrows, ycol, n_x);
+        return true;
+    }
+#endif
+    col_fn f = col_kernel(c, mm->wt);
+    if (!f || n_x > 2) { /* NEON: 1 or 2 x rows, as before */
+        return false;
     }
     for (int64_t m = m0; m < m1; m += 4) {
         int mr = m1 - m < 4 ? (int)(m1 - m) : 4;
