@@ -353,13 +353,16 @@ bool skim_cpu_mv_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, i
     size_t off = (size_t)(mm->k0 / skim_type_block_size(mm->wt)) * skim_type_block_bytes(mm->wt);
 #ifdef SKIM_CPU_X86
     tile_fn tf[4];
-    if (c->avx2 && tiles_of(mm->wt, tf)) {
+    /* One x row with Q8_0 or Q4_0: the 4-row column kernel below is a little faster than
+     * the 8 x 1 tile (their decoding, not the accumulator chains, bounds them). */
+    bool col1 = n_x == 1 && (mm->wt == SKIM_TYPE_Q8_0 || mm->wt == SKIM_TYPE_Q4_0);
+    if (c->avx2 && !col1 && tiles_of(mm->wt, tf)) {
         tiles_run(tf, mm, off, m0, m1, xrows, ycol, n_x);
         return true;
     }
 #endif
     col_fn f = col_kernel(c, mm->wt);
-    if (!f || n_x > 2) { /* NEON: 1 or 2 x rows, as before */
+    if (!f || n_x > 2) { /* NEON: 1 or 2 x rows, as before; x86: Q8_0 and Q4_0 at 1 */
         return false;
     }
     for (int64_t m = m0; m < m1; m += 4) {
