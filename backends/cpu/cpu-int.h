@@ -147,6 +147,7 @@ typedef struct skim_cpu_mm {
     float *y;
     int64_t ldy;
     bool acc;
+    bool qa; /* activations rounded to 8 bits (the plan flag, for one x row per matrix) */
 } skim_cpu_mm;
 SKIM_HIDDEN void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                  int64_t m1, const float *const *xrows, const int64_t *ycol,

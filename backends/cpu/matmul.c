@@ -353,7 +353,7 @@ void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, i
                      const float *const *xrows, const int64_t *ycol, int64_t n_x) {
     int64_t L = mm->k1 - mm->k0;
     size_t stride = (size_t)L + 2 * SKIM_QK_K;
-    if (n_x <= 0 || (c->qact && skim_cpu_mvq_run(c, mm, m0, m1, xrows, ycol, n_x)) ||
+    if (n_x <= 0 || (mm->qa && skim_cpu_mvq_run(c, mm, m0, m1, xrows, ycol, n_x)) ||
         (n_x <= SKIM_CPU_MV_MAX && skim_cpu_mv_run(c, mm, m0, m1, xrows, ycol, n_x)) ||
         skim_cpu_mmk_run(c, mm, m0, m1, xrows, ycol, n_x)) {
         return;
@@ -381,7 +381,7 @@ void skim_cpu_op_mul_mat(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
     int64_t n_mc = (M + MC - 1) / MC, n_nc = (N + NB - 1) / NB;
     int64_t tb, te;
     skim_cpu_split(B3 * B2 * n_nc * n_mc, c->ith, c->nth, &tb, &te);
-    skim_cpu_mm mm = {w->type, NULL, w->nb[1], 0, w->ne[0], NULL, M, false};
+    skim_cpu_mm mm = {w->type, NULL, w->nb[1], 0, w->ne[0], NULL, M, false, c->qact && x->ne[1] == 1};
     const float *xr[NB];
     int64_t yc[NB];
     for (int64_t task = tb; task < te; task++) {
