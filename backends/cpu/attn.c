@@ -7,6 +7,7 @@
  * weighted sum of V in rank order: the same arithmetic in both modes. Unselected heads
  * (or head-query pairs) and rows without a visible key output zero. */
 #include "cpu-int.h"
+#include "cpu-simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -80,51 +81,93 @@ typedef struct attn_group {
     float mx[SKIM_CPU_MAX_GRP], l[SKIM_CPU_MAX_GRP];
 } attn_group;
 
-/* Scores of every visible key for the active heads; each K row converted once. */
-static void group_scores(const skim_cpu_ctx *c, const skim_cpu_node *nd, const attn_setup *s,
-                         attn_group *ag, int64_t kvh, int32_t qp, float *buf) {
-    for (int64_t g = 0; g < ag->n; g++) {
-        ag->mx[g] = -INFINITY;
-    }
-    for (int64_t r = 0; r < s->n_ranks; r++) {
-        int64_t j = skim_cpu_row_of(c, s->k->bound, r);
-        int64_t kp = s->kpos ? s->kpos[j] : j;
-        const float *kr = kp <= qp ? kv_row(c, s->k, nd->src[SKIM_ATTN_K], kvh, j, buf) : NULL;
-        float km = s->kmask ? s->kmask[r] : 0.0f;
-        for (int64_t g = 0; g < ag->n; g++) {
-            if (!ag->active[g]) {
-                continue;
-            }
-            float v = kr ? skim_cpu_dot(c, ag->q[g], kr, s->hd) * s->scale + km : -INFINITY;
-            ag->sc[g][r] = v;
-            /* a NaN makes the max NaN, so the whole row is NaN, as the math says */
-            ag->mx[g] = (v > ag->mx[g] || isnan(v)) && !isnan(ag->mx[g]) ? v : ag->mx[g];
-        }
-    }
+/* The dot product and y += a * x of the matmul core (the same bits), called through the
+ * core's dispatch; with AVX2 and a head dimension that is a multiple of 8 the two loops
+ * below are compiled again with them inline (a call per key and head cost more than the
+ * 8-value products). */
+static inline float dot_c(const skim_cpu_ctx *c, const float *a, const float *b, int64_t n) {
+    return skim_cpu_dot(c, a, b, n);
+}
+static inline void axpy_c(const skim_cpu_ctx *c, float *y, float a, const float *x, int64_t n) {
+    skim_cpu_axpy(c, y, a, x, n);
 }
 
-/* Softmax weights and the weighted sum of V, in rank order; each V row converted once. */
-static void group_values(const skim_cpu_ctx *c, const skim_cpu_node *nd, const attn_setup *s,
-                         attn_group *ag, int64_t kvh, float *buf) {
-    for (int64_t r = 0; r < s->n_ranks; r++) {
-        const float *vr = NULL;
-        for (int64_t g = 0; g < ag->n; g++) {
-            if (!ag->active[g] || ag->mx[g] == -INFINITY) {
-                continue;
-            }
-            float sc = ag->sc[g][r];
-            float p = sc == -INFINITY ? 0.0f : expf(sc - ag->mx[g]);
-            ag->l[g] += p;
-            if (p != 0.0f) {
-                if (!vr) {
-                    int64_t j = skim_cpu_row_of(c, s->k->bound, r);
-                    vr = kv_row(c, s->v, nd->src[SKIM_ATTN_V], kvh, j, buf);
-                }
-                skim_cpu_axpy(c, ag->acc[g], p, vr, s->hd);
-            }
-        }
+#ifdef SKIM_CPU_X86
+#define ATTN_AVX2 __attribute__((target("avx2,fma")))
+/* n a multiple of 8: dot_avx's lanes, reduction and empty tail (+ 0.0f). */
+ATTN_AVX2 static inline float dot_avx8(const skim_cpu_ctx *c, const float *a, const float *b,
+                                       int64_t n) {
+    (void)c;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t k = 0; k < n; k += 8) {
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc);
+    }
+    return skim_cpu_hsum_avx(acc) + 0.0f;
+}
+/* n a multiple of 8: axpy_avx's fused multiply-adds. */
+ATTN_AVX2 static inline void axpy_avx8(const skim_cpu_ctx *c, float *y, float a, const float *x,
+                                       int64_t n) {
+    (void)c;
+    __m256 va = _mm256_set1_ps(a);
+    for (int64_t i = 0; i < n; i += 8) {
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     }
 }
+#endif
+
+/* Scores of every visible key for the active heads (each K row converted once); then the
+ * softmax weights and the weighted sum of V, in rank order (each V row converted once). */
+#define ATTN_LOOPS(SUF, ATTR, DOT, AXPY)                                                   \
+    ATTR static void group_scores##SUF(const skim_cpu_ctx *c, const skim_cpu_node *nd,    \
+                                       const attn_setup *s, attn_group *ag, int64_t kvh,  \
+                                       int32_t qp, float *buf) {                          \
+        for (int64_t g = 0; g < ag->n; g++) {                                              \
+            ag->mx[g] = -INFINITY;                                                         \
+        }                                                                                  \
+        for (int64_t r = 0; r < s->n_ranks; r++) {                                         \
+            int64_t j = skim_cpu_row_of(c, s->k->bound, r);                                \
+            int64_t kp = s->kpos ? s->kpos[j] : j;                                         \
+            const float *kr =                                                              \
+                kp <= qp ? kv_row(c, s->k, nd->src[SKIM_ATTN_K], kvh, j, buf) : NULL;      \
+            float km = s->kmask ? s->kmask[r] : 0.0f;                                      \
+            for (int64_t g = 0; g < ag->n; g++) {                                          \
+                if (!ag->active[g]) {                                                      \
+                    continue;                                                              \
+                }                                                                          \
+                float v = kr ? DOT(c, ag->q[g], kr, s->hd) * s->scale + km : -INFINITY;    \
+                ag->sc[g][r] = v;                                                          \
+                /* a NaN makes the max NaN, so the whole row is NaN, as the math says */   \
+                ag->mx[g] = (v > ag->mx[g] || isnan(v)) && !isnan(ag->mx[g]) ? v : ag->mx[g]; \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+    ATTR static void group_values##SUF(const skim_cpu_ctx *c, const skim_cpu_node *nd,    \
+                                       const attn_setup *s, attn_group *ag, int64_t kvh,  \
+                                       float *buf) {                                      \
+        for (int64_t r = 0; r < s->n_ranks; r++) {                                         \
+            const float *vr = NULL;                                                        \
+            for (int64_t g = 0; g < ag->n; g++) {                                          \
+                if (!ag->active[g] || ag->mx[g] == -INFINITY) {                            \
+                    continue;                                                              \
+                }                                                                          \
+                float sc = ag->sc[g][r];                                                   \
+                float p = sc == -INFINITY ? 0.0f : expf(sc - ag->mx[g]);                   \
+                ag->l[g] += p;                                                             \
+                if (p != 0.0f) {                                                           \
+                    if (!vr) {                                                             \
+                        int64_t j = skim_cpu_row_of(c, s->k->bound, r);                    \
+                        vr = kv_row(c, s->v, nd->src[SKIM_ATTN_V], kvh, j, buf);           \
+                    }                                                                      \
+                    AXPY(c, ag->acc[g], p, vr, s->hd);                                     \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+ATTN_LOOPS(_c, , dot_c, axpy_c)
+#ifdef SKIM_CPU_X86
+ATTN_LOOPS(_avx, ATTN_AVX2, dot_avx8, axpy_avx8)
+#endif
 
 /* Heads h0 .. h0+n-1 (n <= SKIM_CPU_MAX_GRP), all of KV head kvh, for query row i. */
 static void attn_group_run(const skim_cpu_ctx *c, const skim_cpu_node *nd, const attn_setup *s,
@@ -145,8 +188,17 @@ static void attn_group_run(const skim_cpu_ctx *c, const skim_cpu_node *nd, const
         any = any || ag.active[g];
     }
     if (any) {
-        group_scores(c, nd, s, &ag, kvh, s->qpos[i], buf);
-        group_values(c, nd, s, &ag, kvh, buf);
+#ifdef SKIM_CPU_X86
+        if (c->avx2 && s->hd % 8 == 0) {
+            group_scores_avx(c, nd, s, &ag, kvh, s->qpos[i], buf);
+            group_values_avx(c, nd, s, &ag, kvh, buf);
+            any = false;
+        }
+#endif
+    }
+    if (any) {
+        group_scores_c(c, nd, s, &ag, kvh, s->qpos[i], buf);
+        group_values_c(c, nd, s, &ag, kvh, buf);
     }
     for (int64_t g = 0; g < n; g++) {
         int64_t h = h0 + g;
