@@ -126,12 +126,12 @@ static void concurrent_plans(trng *r) {
     gs_free(&m);
 }
 
-/* The decode-shaped products (1 and 2 x rows, w decoded in registers) give the bits of
- * the wider products' tiles: y of x[:, 0] and of x[:, 3..4] equal columns of y of x[K, 5],
- * on 1 and 3 threads, for M not a multiple of 4. */
+/* The decode-shaped products (up to 8 x rows, w decoded in registers) give the bits of
+ * the wider products' tiles: y of x[:, 0] and of x[:, 3..4] equal columns of y of x[K, 50]
+ * (past the small-N tiles), on 1 and 3 threads, for M not a multiple of 4 or 8. */
 static void columns_agree(skim_backend *b1, skim_backend *b3, trng *r) {
     static const skim_type types[] = {SKIM_TYPE_F32, SKIM_TYPE_F16, SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
-    enum { K = 1024, M = 203, N = 5 };
+    enum { K = 1024, M = 203, N = 50 };
     float *w = malloc((size_t)K * M * sizeof(float)), *x = malloc((size_t)K * N * sizeof(float));
     float *y5 = malloc((size_t)M * N * sizeof(float)), *y1 = malloc((size_t)M * 3 * sizeof(float));
     void *q = malloc(skim_row_size(SKIM_TYPE_F32, K) * M);
@@ -167,10 +167,10 @@ static void columns_agree(skim_backend *b1, skim_backend *b3, trng *r) {
             CHECK(s == SKIM_OK, "columns %s: run -> %s", skim_type_name(types[ti]), skim_status_str(s));
             if (s == SKIM_OK) {
                 CHECK(memcmp(y1, y5, (size_t)M * sizeof(float)) == 0,
-                      "columns %s, %d thread(s): y of one x row differs from column 0 of y of 5",
+                      "columns %s, %d thread(s): y of one x row differs from column 0 of y of 50",
                       skim_type_name(types[ti]), bi ? 3 : 1);
                 CHECK(memcmp(y1 + M, y5 + 3 * M, (size_t)M * 2 * sizeof(float)) == 0,
-                      "columns %s, %d thread(s): y of two x rows differs from columns 3-4 of y of 5",
+                      "columns %s, %d thread(s): y of two x rows differs from columns 3-4 of y of 50",
                       skim_type_name(types[ti]), bi ? 3 : 1);
             }
             skim_plan_destroy(p);
