@@ -218,6 +218,12 @@ SKIM_API skim_status skim_session_last_trace(skim_session *s, skim_token_trace *
  * session was created (skim_session_reset keeps them); `selections` is NULL in the sums. */
 SKIM_API skim_status skim_session_get_stats(const skim_session *s, bool decode,
                                             skim_run_stats *out);
+/* What the session holds on its backend, by part: the store's weights (0 on the CPU,
+ * which reads them in place) and states (the KV caches and key masks), and the arenas of
+ * the graphs planned so far (skim_graph_arena_size summed: a plan is made when a chunk
+ * size or the prefill window is first used). Any pointer may be NULL. */
+SKIM_API skim_status skim_session_query_bytes(const skim_session *s, uint64_t *weights,
+                                              uint64_t *states, uint64_t *arenas);
 /* The plans, for callers that want them (the prefill plan: NULL until the first
  * skim_session_prefill, or for a missing prefill). */
 SKIM_API skim_plan *skim_session_decode_plan(const skim_session *s);

@@ -416,6 +416,28 @@ skim_status skim_session_last_trace(skim_session *s, skim_token_trace *out) {
     return SKIM_OK;
 }
 
+skim_status skim_session_query_bytes(const skim_session *s, uint64_t *weights,
+                                     uint64_t *states, uint64_t *arenas) {
+    if (!s) {
+        return SKIM_ERR_INVALID_ARG;
+    }
+    uint64_t w = 0, st = 0, ar = 0;
+    skim_status r = skim_store_query_bytes(s->store, &w, &st);
+    if (r != SKIM_OK) {
+        return r;
+    }
+    const skim_model *m = s->m;
+    ar = s->dec ? skim_graph_arena_size(m->dec.graph) : 0;
+    ar += s->pre ? skim_graph_arena_size(m->pre.graph) : 0;
+    for (int i = 0; i < m->n_win; i++) {
+        ar += s->win[i] ? skim_graph_arena_size(m->win[i].graph) : 0;
+    }
+    if (weights) *weights = w;
+    if (states) *states = st;
+    if (arenas) *arenas = ar;
+    return SKIM_OK;
+}
+
 skim_status skim_session_get_stats(const skim_session *s, bool decode, skim_run_stats *out) {
     if (!s || !out) {
         return SKIM_ERR_INVALID_ARG;
