@@ -91,7 +91,7 @@ static int generate_loop(gen *g, skim_sampler *smp, int32_t last) {
                 (long long)g->prompt_n, (long long)g->prompt_runs, g->prompt_runs == 1 ? "" : "s",
                 g->prompt_s, g->prompt_s > 0 ? (double)g->prompt_n / g->prompt_s : 0.0);
     }
-    fprintf(stderr, "\ngenerated %d tokens in %.3f s: %.1f tokens/s (decode)\n", generated, dt,
+    fprintf(stderr, "\ngenerated %d tokens in %.3f s: %.1f tokens/s\n", generated, dt,
             dt > 0 ? generated / dt : 0.0);
     fprintf(stderr, "CPU time %.3f s (all threads): %.1f tokens per CPU-second\n", cpu,
             cpu > 0 ? generated / cpu : 0.0);
