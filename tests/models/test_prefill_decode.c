@@ -171,6 +171,8 @@ static void check_windows(skim_model *m, skim_backend *be, bool device, const in
                           uint64_t shared, uint64_t pre) {
     uint64_t base = held(be, device);
     skim_session *s = prefill_session(m, be);
+    uint64_t w0 = 0, k0 = 0, a0 = 0, w1 = 0, k1 = 0, a1 = 0;
+    CHECK(skim_session_query_bytes(s, &w0, &k0, &a0) == SKIM_OK, "query_bytes");
     const int prompts[3] = {11, 40, N_BATCH}; /* one chunk each: 16, 64, 80 */
     for (int k = 0; k < 3 && s; k++) {
         CHECK(skim_session_reset(s) == SKIM_OK, "reset");
@@ -178,6 +180,16 @@ static void check_windows(skim_model *m, skim_backend *be, bool device, const in
               skim_session_error(s));
     }
     uint64_t session = held(be, device) - base;
+    /* The session's parts: the store's weights and states, unchanged by the chunk plans;
+     * the arenas, the decode graph's alone at first, then more; all held by the backend
+     * (device bytes hold the weights too, host bytes do not: the CPU reads them in place). */
+    CHECK(skim_session_query_bytes(s, &w1, &k1, &a1) == SKIM_OK, "query_bytes");
+    CHECK(w1 == w0 && k1 == k0 && k0 > 0 && (device ? w0 > 0 : w0 == 0) &&
+          a0 == skim_graph_arena_size(skim_model_decode_graph(m)) && a1 > a0 &&
+          session >= k1 + a1 + (device ? w1 : 0), "session parts: weights %llu -> %llu, states "
+          "%llu -> %llu, arenas %llu -> %llu, held %llu", (unsigned long long)w0,
+          (unsigned long long)w1, (unsigned long long)k0, (unsigned long long)k1,
+          (unsigned long long)a0, (unsigned long long)a1, (unsigned long long)session);
     skim_session_destroy(s);
     printf("  a session with the 16-, 64- and 80-token chunks holds %llu bytes, the decode and "
            "full-window plans %llu (the full window's plan alone: %llu)\n",
