@@ -37,7 +37,11 @@
 
 static double now(void) {
     struct timespec ts;
+#if defined(_WIN32) && !defined(TIME_UTC) /* MinGW's msvcrt: winpthreads' clock */
+    clock_gettime(CLOCK_REALTIME, &ts);
+#else
     timespec_get(&ts, TIME_UTC);
+#endif
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
