@@ -380,7 +380,7 @@ if(TARGET gen_model)
                    --token-frac 0.6 ${_skim_scale_tmp}/tiny-gated-q4_0.gguf)
   set_tests_properties(gen_model_tiny gen_model_tiny_gated PROPERTIES LABELS "models;scale"
                        TIMEOUT 60 FIXTURES_SETUP scale_tiny)
-  # A prompt in one prefill run, then decode from the caches it filled, against decode
+  # A prompt in prefill chunks, then decode from the caches they filled, against decode
   # steps only.
   skim_llama_test(test_prefill_decode)
   target_link_libraries(test_prefill_decode PRIVATE skim_test_common)
