@@ -9,9 +9,13 @@
  *   keys 0..n_kv-1, n_kv a run parameter; grouped-query heads);
  * - the prefill graph: a window of up to n_batch tokens at positions 0..n-1, causal
  *   attention within the window, logits for every position; it also writes the window's
- *   keys and values (and the gated model's key masks) into the decode graph's caches. A
- *   session places both graphs' weights and caches in one skim_store (skim-backend.h),
- *   so a prompt is fed in one run of the prefill graph and decode goes on from there.
+ *   keys and values (and the gated model's key masks) into the decode graph's caches;
+ * - prefill chunks of 16, 64, 256, ... tokens below n_batch and of n_batch (not public):
+ *   the decode graph's form for several tokens at once, each chunk writing its keys and
+ *   values into the caches and attending to every cached position before it and causally
+ *   within itself; the logits of one row (the last token's).
+ * A session places every graph's weights and caches in one skim_store (skim-backend.h),
+ * so a prompt of any length is fed chunk by chunk and decode goes on from there.
  *
  * Architectures (general.architecture):
  * - "llama": RMSNorm, RoPE in NORM mode (interleaved pairs), grouped-query attention,
@@ -150,6 +154,11 @@ SKIM_API skim_graph *skim_model_prefill_graph(const skim_model *m);
 SKIM_API skim_tensor *skim_model_prefill_hidden(const skim_model *m, int layer);
 SKIM_API skim_tensor *skim_model_prefill_logits(const skim_model *m);
 SKIM_API skim_tensor *skim_model_prefill_tokens(const skim_model *m);
+/* Block `layer`'s decode states, F32: which 0 the K cache and 1 the V cache [kv_dim,
+ * n_ctx], 2 the gated model's key mask [1, n_ctx]; readable with skim_plan_get_output on
+ * a session's decode plan. NULL when out of range or absent (a dropped attention, a block
+ * without halting). */
+SKIM_API skim_tensor *skim_model_cache(const skim_model *m, int layer, int which);
 
 /* ---------------------------------------------------------------- sessions */
 
@@ -175,14 +184,17 @@ SKIM_API int32_t skim_session_n_past(const skim_session *s);
 /* Runs one token at position n_past through the decode graph and advances n_past;
  * logits (may be NULL) receives n_vocab floats. RANGE when the cache is full. */
 SKIM_API skim_status skim_session_decode(skim_session *s, int32_t token, float *logits);
-/* Feeds n tokens; logits (may be NULL) receives those of the last one. At the start of a
- * sequence (n_past 0) the first n_batch tokens are one run of the smallest prefill window
- * that holds them (16, 64, 256, ... tokens, or n_batch: a short prompt costs a short
- * window), and the rest are decode steps; later in a sequence, one decode step per token. */
+/* Feeds n tokens at positions n_past..n_past+n-1, at the start of a sequence or after
+ * earlier tokens; logits (may be NULL) receives those of the last one. The tokens run in
+ * prefill chunks (16, 64, 256, ... or n_batch tokens; the last chunk may be padded past
+ * the prompt into free cache positions), each attending to the cache before it, chosen to
+ * compute the fewest rows (a run counting as 8 rows); one or two tokens, or a model built
+ * without prefill, run as decode steps. RANGE (and nothing fed) for a token id out of
+ * range or past n_ctx. The first use of a chunk size plans it (a planning status then). */
 SKIM_API skim_status skim_session_prompt(skim_session *s, const int32_t *tokens, int32_t n,
                                          float *logits);
 /* Runs tokens[0..n-1] at positions 0..n-1 through the prefill graph, the full n_batch
- * window whose tensors skim_model_prefill_* name (n <= n_batch; the
+ * window whose tensors skim_model_prefill_* name (planned by the first call; n <= n_batch; the
  * window is padded after the n tokens, which causal attention keeps from changing them)
  * and starts a new sequence from them: the caches hold positions 0..n-1 and n_past
  * becomes n, so skim_session_decode goes on at position n. logits (may be NULL) receives
@@ -206,7 +218,14 @@ SKIM_API skim_status skim_session_last_trace(skim_session *s, skim_token_trace *
  * session was created (skim_session_reset keeps them); `selections` is NULL in the sums. */
 SKIM_API skim_status skim_session_get_stats(const skim_session *s, bool decode,
                                             skim_run_stats *out);
-/* The plans, for callers that want them (NULL for a missing prefill). */
+/* What the session holds on its backend, by part: the store's weights (0 on the CPU,
+ * which reads them in place) and states (the KV caches and key masks), and the arenas of
+ * the graphs planned so far (skim_graph_arena_size summed: a plan is made when a chunk
+ * size or the prefill window is first used). Any pointer may be NULL. */
+SKIM_API skim_status skim_session_query_bytes(const skim_session *s, uint64_t *weights,
+                                              uint64_t *states, uint64_t *arenas);
+/* The plans, for callers that want them (the prefill plan: NULL until the first
+ * skim_session_prefill, or for a missing prefill). */
 SKIM_API skim_plan *skim_session_decode_plan(const skim_session *s);
 SKIM_API skim_plan *skim_session_prefill_plan(const skim_session *s);
 

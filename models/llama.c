@@ -1,9 +1,11 @@
 /* llama.c - the llama-family and gated graph builders, and the model's life cycle.
  *
- * Both graphs are built once on the model's context and share its weight tensors. The
- * block is written once for both: `decode` adds the KV cache (set_rows into per-block
- * state tensors at the token's position, attention over the cache with n_kv keys) and the
- * gated model's key mask; prefill attends within its window, where the keys of a block
+ * The graphs are built once on the model's context and share its weight tensors. The
+ * block is written once for all: the cached form (the decode graph, one token, and the
+ * prefill chunks of 16, 64, ..., n_batch tokens) adds the KV cache (set_rows into per-block
+ * state tensors at the tokens' positions, attention over the cache with n_kv keys, causal
+ * by position) and the gated model's key mask; the window prefill (the public one, whose
+ * tensors skim_model_prefill_* name) attends within its window, where the keys of a block
  * are the compact rows of the tokens that run it (bounded by the block's selection), so
  * halted tokens are absent as keys without a mask. assets/README.md section 3 is the
  * gated forward pass this follows step by step. */
@@ -18,9 +20,9 @@ typedef struct builder {
     skim_model *m;
     skim_context *ctx;
     skim_llama_graph *G;
-    bool decode;
+    bool cached;                    /* attention over the KV cache (decode and chunks) */
     int32_t n;                      /* tokens per run */
-    skim_tensor *ninf_n, *zeros_n;  /* prefill: [1, n] of -inf and of 0 (key mask writes) */
+    skim_tensor *ninf_n, *zeros_n;  /* [1, n] of -inf and of 0 (key mask writes) */
 } builder;
 
 static skim_tensor *name_it(skim_tensor *t, const char *fmt, int il) {
@@ -50,15 +52,15 @@ static skim_tensor *halt_mlp(builder *b, const skim_llama_layer *L, skim_tensor 
 static skim_tensor *write_kmask(builder *b, skim_llama_layer *L, skim_tensor *pos_sel,
                                 skim_tensor *sel) {
     skim_context *ctx = b->ctx;
-    skim_tensor *km = skim_set_rows(ctx, L->kmask, b->decode ? b->m->ninf1 : b->ninf_n, b->G->pos);
-    skim_tensor *z = b->decode ? b->m->zeros : b->zeros_n;
-    return skim_set_rows(ctx, km, skim_get_rows_sel(ctx, z, sel), pos_sel);
+    skim_tensor *km = skim_set_rows(ctx, L->kmask, b->ninf_n, b->G->pos);
+    return skim_set_rows(ctx, km, skim_get_rows_sel(ctx, b->zeros_n, sel), pos_sel);
 }
 
 /* K and V of the current tokens written into the block's caches (and the key mask when
- * the block has halting). In decode the attention desc then reads the caches; prefill
- * attends within its window and keeps the writes as outputs, so that a decode plan
- * sharing the states goes on from the cache it filled. */
+ * the block has halting). In the cached form (decode, chunks) the attention desc then
+ * reads the caches: every position before the run and the run's own, causally; the
+ * window prefill attends within its window and keeps the writes as outputs, so that a
+ * decode plan sharing the states goes on from the cache it filled. */
 static void write_kv(builder *b, int il, skim_tensor *k, skim_tensor *v, skim_tensor *pos,
                      skim_tensor *sel, skim_attn_desc *ad) {
     skim_context *ctx = b->ctx;
@@ -68,7 +70,7 @@ static void write_kv(builder *b, int il, skim_tensor *k, skim_tensor *v, skim_te
     skim_tensor *kc = skim_set_rows(ctx, L->k_cache, skim_reshape_2d(ctx, k, kv, b->n), pos);
     skim_tensor *vc = skim_set_rows(ctx, L->v_cache, v, pos);
     skim_tensor *km = L->kmask && sel ? write_kmask(b, L, pos, sel) : NULL;
-    if (!b->decode) {
+    if (!b->cached) {
         skim_llama_graph *G = b->G;
         G->writes[G->n_writes++] = kc;
         G->writes[G->n_writes++] = vc;
@@ -106,7 +108,7 @@ static skim_tensor *attention(builder *b, int il, skim_tensor *h, skim_tensor *p
     ad.q_pos = pos;
     ad.heads = heads;
     write_kv(b, il, k, v, pos, sel, &ad);
-    if (!b->decode) {
+    if (!b->cached) {
         ad.k = k;
         ad.v = skim_reshape_3d(ctx, v, hd, hp->n_head_kv, b->n);
         ad.k_pos = pos;
@@ -175,11 +177,16 @@ static skim_tensor *block(builder *b, int il, skim_tensor *x, skim_tensor *sel) 
 
 static skim_status build_outputs(builder *b, bool debug, char *msg, size_t size);
 
-static skim_status build_graph(skim_model *m, skim_llama_graph *G, bool decode, int32_t n,
+/* A graph of n tokens per run: cached (attention over the KV cache, n_kv a parameter:
+ * the decode graph when n is 1, a prefill chunk otherwise) or the window prefill. */
+static skim_status build_graph(skim_model *m, skim_llama_graph *G, bool cached, int32_t n,
                                bool debug, char *msg, size_t size) {
     skim_context *ctx = m->ctx;
-    builder b = {m, ctx, G, decode, n, m->ninf_batch, m->zeros_batch};
-    if (!decode && n < m->n_batch && m->gated) { /* the first n of the n_batch values */
+    builder b = {m, ctx, G, cached, n, m->ninf_batch, m->zeros_batch};
+    if (n == 1) {
+        b.ninf_n = m->ninf1;
+        b.zeros_n = m->zeros;
+    } else if (n < m->n_batch && m->gated) { /* the first n of the n_batch values */
         int64_t ne[2] = {1, n};
         b.ninf_n = skim_new_weight(ctx, SKIM_TYPE_F32, 2, ne, m->ninf_values);
         b.zeros_n = skim_new_weight(ctx, SKIM_TYPE_F32, 2, ne, m->zero_values);
@@ -187,7 +194,7 @@ static skim_status build_graph(skim_model *m, skim_llama_graph *G, bool decode, 
     G->n_tokens = n;
     G->tokens = skim_tensor_set_name(skim_new_input_1d(ctx, SKIM_TYPE_I32, n), "tokens");
     G->pos = skim_tensor_set_name(skim_new_input_1d(ctx, SKIM_TYPE_I32, n), "pos");
-    if (decode) {
+    if (cached) {
         G->n_kv = skim_tensor_set_name(skim_new_param(ctx, 1, m->n_ctx, 1), "n_kv");
     }
     skim_tensor *x = skim_tensor_set_name(skim_get_rows(ctx, m->tok_embd, G->tokens), "embd");
@@ -205,6 +212,10 @@ static skim_status build_graph(skim_model *m, skim_llama_graph *G, bool decode, 
         skim_tensor *y = block(&b, il, x, sel);
         x = y == x ? y : name_it(y, "blk.%d.out", il);
         G->hidden[il] = x;
+    }
+    if (cached && n > 1 && x) { /* a chunk: the logits of one row, its last real token's */
+        G->last = skim_tensor_set_name(skim_new_input_1d(ctx, SKIM_TYPE_I32, 1), "last");
+        x = skim_get_rows(ctx, x, G->last);
     }
     G->logits = skim_tensor_set_name(skim_mul_mat(ctx, m->output, norm(&b, x, m->out_norm)),
                                      "logits");
@@ -242,7 +253,7 @@ static skim_status build_outputs(builder *b, bool debug, char *msg, size_t size)
     skim_tensor *outs[4 * SKIM_LLAMA_MAX_LAYERS + 1];
     int n = 0;
     outs[n++] = G->logits;
-    if (!b->decode) {
+    if (!b->cached) {
         for (int il = 0; il < b->m->hp.n_layer; il++) {
             /* A block with both sublayers dropped passes its input on: one output. */
             if (il == 0 || G->hidden[il] != G->hidden[il - 1]) {
@@ -256,9 +267,10 @@ static skim_status build_outputs(builder *b, bool debug, char *msg, size_t size)
     skim_status s = skim_graph_build(b->ctx, outs, n, &G->graph);
     if (s != SKIM_OK) {
         return skim_llama_msg(msg, size, s, "model: building the %s graph: %s",
-                              b->decode ? "decode" : "prefill", skim_context_error(b->ctx));
+                              !b->cached ? "prefill" : b->n == 1 ? "decode" : "prefill chunk",
+                              skim_context_error(b->ctx));
     }
-    return debug && !b->decode ? all_outputs(b, msg, size) : SKIM_OK;
+    return debug && !b->cached ? all_outputs(b, msg, size) : SKIM_OK;
 }
 
 static skim_status make_states(skim_model *m, char *msg, size_t size) {
@@ -311,11 +323,13 @@ skim_status skim_llama_build(skim_model *m, bool debug_outputs, char *msg, size_
     if (s == SKIM_OK && m->n_batch > 0) {
         s = build_graph(m, &m->pre, false, m->n_batch, debug_outputs, msg, size);
     }
-    /* The smaller windows a short prompt runs through; not in the debug form, which is
-     * read from the full window (every node of it an output). */
-    for (int32_t n = SKIM_LLAMA_MIN_WINDOW; s == SKIM_OK && !debug_outputs && n < m->n_batch &&
-         m->n_win < SKIM_LLAMA_MAX_WINDOWS; n *= SKIM_LLAMA_WINDOW_STEP) {
-        s = build_graph(m, &m->win[m->n_win++], false, n, false, msg, size);
+    /* The chunks a prompt runs through (cached form, smaller than n_batch, then n_batch). */
+    for (int32_t n = SKIM_LLAMA_MIN_WINDOW; s == SKIM_OK && n < m->n_batch &&
+         m->n_win < SKIM_LLAMA_MAX_WINDOWS - 1; n *= SKIM_LLAMA_WINDOW_STEP) {
+        s = build_graph(m, &m->win[m->n_win++], true, n, false, msg, size);
+    }
+    if (s == SKIM_OK && m->n_batch > 1) {
+        s = build_graph(m, &m->win[m->n_win++], true, m->n_batch, false, msg, size);
     }
     return s;
 }
@@ -487,4 +501,12 @@ skim_tensor *skim_model_prefill_logits(const skim_model *m) {
 
 skim_tensor *skim_model_prefill_tokens(const skim_model *m) {
     return m && m->pre.graph ? m->pre.tokens : NULL;
+}
+
+skim_tensor *skim_model_cache(const skim_model *m, int layer, int which) {
+    if (!m || layer < 0 || layer >= m->hp.n_layer) {
+        return NULL;
+    }
+    const skim_llama_layer *L = &m->layers[layer];
+    return which == 0 ? L->k_cache : which == 1 ? L->v_cache : which == 2 ? L->kmask : NULL;
 }

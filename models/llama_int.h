@@ -9,8 +9,7 @@
 #include <string.h>
 
 #define SKIM_LLAMA_MAX_LAYERS 64
-/* Prefill windows smaller than n_batch: 16, 64, 256, ... tokens (a factor of 4 keeps their
- * arenas together under half the full window's, and wastes at most 3 rows of 4). */
+/* Prefill chunks (cached form): 16, 64, 256, ... tokens below n_batch, then n_batch. */
 #define SKIM_LLAMA_MIN_WINDOW 16
 #define SKIM_LLAMA_WINDOW_STEP 4
 #define SKIM_LLAMA_MAX_WINDOWS 8
@@ -28,7 +27,8 @@ typedef struct skim_llama_layer {
 /* The tensors of one built graph that the session touches. */
 typedef struct skim_llama_graph {
     skim_graph *graph;
-    skim_tensor *tokens, *pos, *n_kv; /* n_kv: decode only */
+    skim_tensor *tokens, *pos, *n_kv; /* n_kv: cached form only */
+    skim_tensor *last; /* chunks: I32 [1], the row whose logits are computed */
     skim_tensor *logits;
     skim_tensor *hidden[SKIM_LLAMA_MAX_LAYERS];
     skim_tensor *tok_sel[SKIM_LLAMA_MAX_LAYERS];  /* token selection per block, or NULL */
@@ -54,7 +54,7 @@ struct skim_model {
     float *ninf_values, *zero_values;
     skim_llama_layer layers[SKIM_LLAMA_MAX_LAYERS];
     skim_llama_graph dec, pre; /* pre: the full n_batch window, whose tensors are public */
-    skim_llama_graph win[SKIM_LLAMA_MAX_WINDOWS]; /* smaller prefill windows, ascending */
+    skim_llama_graph win[SKIM_LLAMA_MAX_WINDOWS]; /* prefill chunks, ascending to n_batch */
     int n_win;
     uint64_t drop_attn, drop_mlp; /* skim_model_desc's layer drop */
     float *head_mask_values;      /* n_layer * n_head scores 0/1, or NULL */

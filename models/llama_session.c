@@ -1,9 +1,13 @@
 /* llama_session.c - a model planned on a backend: decode steps through the KV cache,
- * prefill windows, run stats summed over runs, and the per-token trace of the gates.
+ * prefill chunks and the window prefill, run stats summed over runs, and the per-token
+ * trace of the gates.
  *
- * A prompt runs through the smallest prefill window that holds it: the full n_batch
- * window and the smaller ones llama.c builds are plans of graphs of one context, sharing
- * one store, so the weights and caches are held once however many windows there are. */
+ * A prompt runs chunk by chunk through the cached-form graphs llama.c builds (16, 64, ...,
+ * n_batch tokens, and the decode graph for one), each attending to every cached position
+ * before it: chunk_choice picks the chunks. All graphs are of one context and share one
+ * store, so the weights and caches are held once however many plans there are; a plan is
+ * made when first used, so a session that never calls skim_session_prefill holds no
+ * window-prefill arena, and one that only prefills holds no chunk arenas. */
 #include "llama_int.h"
 
 #include <stdio.h>
@@ -14,11 +18,12 @@ struct skim_session {
     skim_model *m;
     skim_backend *be;
     skim_store *store; /* weights once, and the caches both plans use */
-    skim_plan *dec, *pre;
-    skim_plan *win[SKIM_LLAMA_MAX_WINDOWS]; /* the model's smaller windows (m->win) */
+    skim_plan_desc pd; /* of every plan */
+    skim_plan *dec, *pre; /* pre: made by the first skim_session_prefill */
+    skim_plan *win[SKIM_LLAMA_MAX_WINDOWS]; /* the model's chunks (m->win), made when used */
     int32_t n_past;
     int32_t *pre_tokens, *pre_pos; /* [n_batch] */
-    float *pre_logits;             /* [n_vocab * n_batch] */
+    float *pre_logits;             /* [n_vocab * n_batch], made by the first prefill */
     skim_run_stats dec_sum, pre_sum;
     char msg[SKIM_MODEL_MSG_LEN];
 };
@@ -46,43 +51,38 @@ static skim_status session_plan(skim_session *s, const skim_session_desc *d, cha
         return skim_llama_msg(msg, size, st, "session: placing the weights and caches on %s: %s",
                               skim_backend_name(s->be), skim_backend_error(s->be));
     }
-    skim_plan_desc pd;
-    memset(&pd, 0, sizeof pd);
-    pd.mode = d ? d->mode : SKIM_MODE_SKIP;
-    pd.store = s->store;
-    pd.flags = d ? d->plan_flags : 0;
-    st = skim_plan_create(s->be, s->m->dec.graph, &pd, &s->dec);
+    s->pd.mode = d ? d->mode : SKIM_MODE_SKIP;
+    s->pd.store = s->store;
+    s->pd.flags = d ? d->plan_flags : 0;
+    st = skim_plan_create(s->be, s->m->dec.graph, &s->pd, &s->dec);
     if (st != SKIM_OK) {
         return skim_llama_msg(msg, size, st, "session: planning the decode graph on %s: %s",
                               skim_backend_name(s->be), skim_backend_error(s->be));
     }
     if (s->m->pre.graph) {
-        st = skim_plan_create(s->be, s->m->pre.graph, &pd, &s->pre);
-        if (st != SKIM_OK) {
-            return skim_llama_msg(msg, size, st, "session: planning the prefill graph on %s: "
-                                  "%s", skim_backend_name(s->be), skim_backend_error(s->be));
-        }
-        for (int i = 0; i < m->n_win; i++) {
-            st = skim_plan_create(s->be, m->win[i].graph, &pd, &s->win[i]);
-            if (st != SKIM_OK) {
-                return skim_llama_msg(msg, size, st, "session: planning the %d-token prefill "
-                                      "window on %s: %s", m->win[i].n_tokens,
-                                      skim_backend_name(s->be), skim_backend_error(s->be));
-            }
-        }
         size_t nb = (size_t)s->m->n_batch;
         const skim_allocator *a = &s->m->alloc;
         s->pre_tokens = skim_llama_alloc(a, nb * sizeof *s->pre_tokens);
         s->pre_pos = skim_llama_alloc(a, nb * sizeof *s->pre_pos);
-        s->pre_logits = skim_llama_alloc(a, nb * (size_t)s->m->hp.n_vocab * sizeof *s->pre_logits);
-        if (!s->pre_tokens || !s->pre_pos || !s->pre_logits) {
+        if (!s->pre_tokens || !s->pre_pos) {
             return skim_llama_msg(msg, size, SKIM_ERR_OUT_OF_MEMORY, "session: out of memory");
-        }
-        for (size_t i = 0; i < nb; i++) {
-            s->pre_pos[i] = (int32_t)i;
         }
     }
     return SKIM_OK;
+}
+
+/* *slot, the plan of graph g, made now when it is not yet: what names it in the error. */
+static skim_status lazy_plan(skim_session *s, skim_plan **slot, skim_graph *g, const char *what,
+                             int32_t n) {
+    if (*slot) {
+        return SKIM_OK;
+    }
+    skim_status st = skim_plan_create(s->be, g, &s->pd, slot);
+    if (st != SKIM_OK) {
+        snprintf(s->msg, sizeof s->msg, "planning the %d-token %s on %s: %s", (int)n, what,
+                 skim_backend_name(s->be), skim_backend_error(s->be));
+    }
+    return st;
 }
 
 skim_status skim_session_create(skim_model *m, skim_backend *be, const skim_session_desc *desc,
@@ -208,81 +208,157 @@ skim_status skim_session_decode(skim_session *s, int32_t token, float *logits) {
     return SKIM_OK;
 }
 
-/* tokens[0..n-1] through a prefill window (the full one, or with `smallest` the smallest
- * that holds n tokens): logits of its positions to s->pre_logits when want_logits; the
- * caches then hold positions 0..n-1. */
+/* tokens[0..n-1] through the window prefill (the full n_batch window), positions 0..n-1:
+ * the logits of its positions to s->pre_logits when want_logits; the caches then hold
+ * positions 0..n-1. */
 static skim_status prefill_run(skim_session *s, const int32_t *tokens, int32_t n,
-                               bool want_logits, bool smallest) {
+                               bool want_logits) {
     const skim_model *m = s->m;
-    if (!s->pre) {
+    if (!m->pre.graph) {
         return fail(s, SKIM_ERR_STATE, "prefill: the model was built without prefill%s", "");
     }
     if (n < 1 || n > m->n_batch) {
         return fail(s, SKIM_ERR_RANGE, "prefill: token count out of 1..n_batch%s", "");
     }
-    skim_plan *p = s->pre;
     const skim_llama_graph *G = &m->pre;
-    for (int i = 0; smallest && i < m->n_win && p == s->pre; i++) {
-        if (n <= m->win[i].n_tokens) {
-            p = s->win[i];
-            G = &m->win[i];
-        }
-    }
     const int32_t nw = G->n_tokens;
-    for (int32_t i = 0; i < nw; i++) {
-        int32_t t = i < n ? tokens[i] : 0;
-        if (t < 0 || t >= m->hp.n_vocab) {
+    for (int32_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab) {
             return fail(s, SKIM_ERR_RANGE, "prefill: token id out of range%s", "");
         }
-        s->pre_tokens[i] = t;
+    }
+    size_t nl = (size_t)m->hp.n_vocab * (size_t)nw * sizeof(float);
+    if (!s->pre_logits && !(s->pre_logits = skim_llama_alloc(&m->alloc, nl))) {
+        return fail(s, SKIM_ERR_OUT_OF_MEMORY, "prefill: out of memory%s", "");
+    }
+    skim_status st = lazy_plan(s, &s->pre, G->graph, "prefill window", nw);
+    if (st != SKIM_OK) {
+        return st;
+    }
+    for (int32_t i = 0; i < nw; i++) {
+        s->pre_tokens[i] = i < n ? tokens[i] : 0;
+        s->pre_pos[i] = i;
     }
     size_t nb = (size_t)nw * sizeof(int32_t);
-    skim_status st = skim_plan_set_input(p, G->tokens, s->pre_tokens, nb);
-    if (st == SKIM_OK) st = skim_plan_set_input(p, G->pos, s->pre_pos, nb);
-    if (st == SKIM_OK) st = skim_plan_run(p);
-    size_t nl = (size_t)m->hp.n_vocab * (size_t)nw * sizeof(float);
+    st = skim_plan_set_input(s->pre, G->tokens, s->pre_tokens, nb);
+    if (st == SKIM_OK) st = skim_plan_set_input(s->pre, G->pos, s->pre_pos, nb);
+    if (st == SKIM_OK) st = skim_plan_run(s->pre);
     if (st == SKIM_OK && want_logits) {
-        st = skim_plan_get_output(p, G->logits, s->pre_logits, nl);
+        st = skim_plan_get_output(s->pre, G->logits, s->pre_logits, nl);
     }
     if (st != SKIM_OK) {
-        return plan_fail(s, st, "prefill", p);
+        return plan_fail(s, st, "prefill", s->pre);
     }
-    add_stats(&s->pre_sum, p, m, nw, nw);
+    add_stats(&s->pre_sum, s->pre, m, nw, nw);
     s->n_past = n;
     return SKIM_OK;
 }
 
+/* The chunk that starts a prompt's remaining r tokens: the index into m->win, or -1 for
+ * a decode step. Chosen by the least cost over the whole rest, a run costing the rows it
+ * computes plus RUN_COST rows: full chunks, and at the end one chunk padded past the
+ * prompt when its padding fits in the cache's `slack` free positions after the prompt (a
+ * padded row writes the cache at its position; the next token written there replaces
+ * it before anything reads it). */
+enum { RUN_COST = 8 };
+static int chunk_choice(const skim_model *m, int32_t r, int32_t slack, int64_t *cost) {
+    int best = -1;
+    cost[0] = 0;
+    for (int32_t x = 1; x <= r; x++) {
+        cost[x] = cost[x - 1] + 1 + RUN_COST; /* a decode step */
+        int bx = -1;
+        for (int i = m->n_win - 1; i >= 0; i--) { /* ties: the larger chunk, fewer runs */
+            int32_t w = m->win[i].n_tokens;
+            int64_t c = w <= x ? w + RUN_COST + cost[x - w]
+                        : w - x <= slack ? w + RUN_COST : INT64_MAX;
+            if (c < cost[x]) {
+                cost[x] = c;
+                bx = i;
+            }
+        }
+        best = bx;
+    }
+    return best;
+}
+
+/* One run of chunk `wi` (or a decode step when -1) on tokens[0..r-1] at positions
+ * n_past..: the caches then hold them; logits (may be NULL) receives the last one's. */
+static skim_status chunk_run(skim_session *s, int wi, const int32_t *tokens, int32_t r,
+                             float *logits) {
+    const skim_model *m = s->m;
+    if (wi < 0) {
+        skim_status st = SKIM_OK;
+        for (int32_t i = 0; i < r && st == SKIM_OK; i++) {
+            st = skim_session_decode(s, tokens[i], i == r - 1 ? logits : NULL);
+        }
+        return st;
+    }
+    const skim_llama_graph *G = &m->win[wi];
+    const int32_t nw = G->n_tokens, past = s->n_past, last = r - 1;
+    skim_status st = lazy_plan(s, &s->win[wi], G->graph, "prefill chunk", nw);
+    if (st != SKIM_OK) {
+        return st;
+    }
+    skim_plan *p = s->win[wi];
+    for (int32_t i = 0; i < nw; i++) {
+        s->pre_tokens[i] = i < r ? tokens[i] : 0;
+        s->pre_pos[i] = past + i;
+    }
+    size_t nb = (size_t)nw * sizeof(int32_t);
+    st = skim_plan_set_input(p, G->tokens, s->pre_tokens, nb);
+    if (st == SKIM_OK) st = skim_plan_set_input(p, G->pos, s->pre_pos, nb);
+    if (st == SKIM_OK) st = skim_plan_set_input(p, G->last, &last, sizeof last);
+    if (st == SKIM_OK) st = skim_plan_set_param(p, G->n_kv, past + r);
+    if (st == SKIM_OK) st = skim_plan_run(p);
+    if (st == SKIM_OK && logits) {
+        st = skim_plan_get_output(p, G->logits, logits, (size_t)m->hp.n_vocab * sizeof *logits);
+    }
+    if (st != SKIM_OK) {
+        return plan_fail(s, st, "prompt", p);
+    }
+    add_stats(&s->pre_sum, p, m, nw, past + r);
+    s->n_past = past + r;
+    return SKIM_OK;
+}
+
 skim_status skim_session_prompt(skim_session *s, const int32_t *tokens, int32_t n, float *logits) {
-    if (!s || (!tokens && n > 0)) {
+    if (!s || n < 0 || (!tokens && n > 0)) {
         return SKIM_ERR_INVALID_ARG;
     }
-    int32_t done = 0;
-    if (s->pre && s->n_past == 0 && n >= 1) {
-        /* The first n_batch tokens in one run of the smallest window that holds them. */
-        done = n < s->m->n_batch ? n : s->m->n_batch;
-        skim_status st = prefill_run(s, tokens, done, logits != NULL && done == n, true);
-        if (st != SKIM_OK || done == n) {
-            if (st == SKIM_OK && logits) {
-                size_t nv = (size_t)s->m->hp.n_vocab;
-                memcpy(logits, s->pre_logits + (size_t)(n - 1) * nv, nv * sizeof *logits);
-            }
-            return st;
+    const skim_model *m = s->m;
+    for (int32_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab) {
+            return fail(s, SKIM_ERR_RANGE, "prompt: token id out of range%s", "");
         }
     }
-    for (int32_t i = done; i < n; i++) {
-        skim_status st = skim_session_decode(s, tokens[i], i == n - 1 ? logits : NULL);
-        if (st != SKIM_OK) {
-            return st;
-        }
+    if (n > m->n_ctx - s->n_past) {
+        return fail(s, SKIM_ERR_RANGE, "prompt: past the cache's end%s", "");
     }
-    return SKIM_OK;
+    if (m->n_win == 0 || n <= 1) {
+        return chunk_run(s, -1, tokens, n, logits);
+    }
+    int64_t *cost = skim_llama_alloc(&m->alloc, ((size_t)n + 1) * sizeof *cost);
+    if (!cost) {
+        return fail(s, SKIM_ERR_OUT_OF_MEMORY, "prompt: out of memory%s", "");
+    }
+    const int32_t slack = m->n_ctx - s->n_past - n;
+    skim_status st = SKIM_OK;
+    for (int32_t done = 0; done < n && st == SKIM_OK;) {
+        int32_t r = n - done;
+        int wi = chunk_choice(m, r, slack, cost);
+        int32_t k = wi < 0 ? 1 : m->win[wi].n_tokens < r ? m->win[wi].n_tokens : r;
+        st = chunk_run(s, wi, tokens + done, k, done + k == n ? logits : NULL);
+        done += k;
+    }
+    skim_llama_free(&m->alloc, cost);
+    return st;
 }
 
 skim_status skim_session_prefill(skim_session *s, const int32_t *tokens, int32_t n, float *logits) {
     if (!s || !tokens) {
         return SKIM_ERR_INVALID_ARG;
     }
-    skim_status st = prefill_run(s, tokens, n, logits != NULL, false);
+    skim_status st = prefill_run(s, tokens, n, logits != NULL);
     if (st == SKIM_OK && logits) {
         memcpy(logits, s->pre_logits, (size_t)s->m->hp.n_vocab * (size_t)n * sizeof(float));
     }
@@ -291,8 +367,11 @@ skim_status skim_session_prefill(skim_session *s, const int32_t *tokens, int32_t
 
 skim_status skim_session_prefill_read(skim_session *s, const skim_tensor *t, void *dst,
                                       size_t size) {
-    if (!s || !s->pre) {
+    if (!s) {
         return SKIM_ERR_INVALID_ARG;
+    }
+    if (!s->pre) {
+        return fail(s, SKIM_ERR_STATE, "prefill_read: no prefill has run%s", "");
     }
     skim_status st = skim_plan_get_output(s->pre, t, dst, size);
     return st == SKIM_OK ? st : plan_fail(s, st, "prefill_read", s->pre);
@@ -334,6 +413,28 @@ skim_status skim_session_last_trace(skim_session *s, skim_token_trace *out) {
             }
         }
     }
+    return SKIM_OK;
+}
+
+skim_status skim_session_query_bytes(const skim_session *s, uint64_t *weights,
+                                     uint64_t *states, uint64_t *arenas) {
+    if (!s) {
+        return SKIM_ERR_INVALID_ARG;
+    }
+    uint64_t w = 0, st = 0, ar = 0;
+    skim_status r = skim_store_query_bytes(s->store, &w, &st);
+    if (r != SKIM_OK) {
+        return r;
+    }
+    const skim_model *m = s->m;
+    ar = s->dec ? skim_graph_arena_size(m->dec.graph) : 0;
+    ar += s->pre ? skim_graph_arena_size(m->pre.graph) : 0;
+    for (int i = 0; i < m->n_win; i++) {
+        ar += s->win[i] ? skim_graph_arena_size(m->win[i].graph) : 0;
+    }
+    if (weights) *weights = w;
+    if (states) *states = st;
+    if (arenas) *arenas = ar;
     return SKIM_OK;
 }
 

@@ -380,10 +380,12 @@ if(TARGET gen_model)
                    --token-frac 0.6 ${_skim_scale_tmp}/tiny-gated-q4_0.gguf)
   set_tests_properties(gen_model_tiny gen_model_tiny_gated PROPERTIES LABELS "models;scale"
                        TIMEOUT 60 FIXTURES_SETUP scale_tiny)
-  # A prompt in one prefill run, then decode from the caches it filled, against decode
+  # A prompt in prefill chunks, then decode from the caches they filled, against decode
   # steps only.
   skim_llama_test(test_prefill_decode)
   target_link_libraries(test_prefill_decode PRIVATE skim_test_common)
+  skim_llama_test(test_prefill_chunks)
+  target_link_libraries(test_prefill_chunks PRIVATE skim_test_common)
   foreach(_be ${_skim_llama_backends})
     foreach(_m tiny-q8_0 tiny-gated-q4_0)
       add_test(NAME prefill_decode_${_m}_${_be}
@@ -391,6 +393,16 @@ if(TARGET gen_model)
       set_tests_properties(prefill_decode_${_m}_${_be} PROPERTIES LABELS "models;scale"
                            TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED scale_tiny)
     endforeach()
+    # Prompts past the largest chunk and after cached positions, chunk by chunk.
+    add_test(NAME prefill_chunks_tiny-gated-q4_0_${_be}
+             COMMAND test_prefill_chunks ${_skim_scale_tmp}/tiny-gated-q4_0.gguf ${_be})
+    set_tests_properties(prefill_chunks_tiny-gated-q4_0_${_be} PROPERTIES LABELS "models;scale"
+                         TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED scale_tiny)
+    # Without ../shared/data the file is not made, and the test says so and skips.
+    add_test(NAME prefill_chunks_stories260K_${_be}
+             COMMAND test_prefill_chunks ${SKIM_STORIES260K_GGUF} ${_be})
+    set_tests_properties(prefill_chunks_stories260K_${_be} PROPERTIES LABELS "models;scale"
+                         TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED stories260K_gguf)
     if(TEST gguf_convert_stories260K)
       add_test(NAME prefill_decode_stories260K_${_be}
                COMMAND test_prefill_decode ${SKIM_STORIES260K_GGUF} ${_be})

@@ -11,6 +11,7 @@ typedef struct options {
     const char *drop_attn, *drop_mlp, *head_mask; /* layer lists, a head-mask file */
     bool dense, qact;
     int n, threads;
+    int ctx, batch; /* --ctx, --batch: cache positions and largest prefill chunk; 0: default */
     float temp, top_p, tau_g, tau_h;
     uint64_t seed;
 } options;

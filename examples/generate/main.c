@@ -7,7 +7,11 @@
  *   generate [-m MODEL.gguf] [--backend vulkan|cpu] [--dense] [-n N] [--temp T]
  *            [--top-p P] [--seed S] [--prompt TEXT] [--threads N] [--trace FILE.svg]
  *            [--eval FILE] [--drop-attn LIST] [--drop-mlp LIST] [--head-mask FILE] [--qact]
+ *            [--ctx N] [--batch N]
  *
+ * --ctx: cache positions (default: the file's context length); --batch: the largest
+ * prefill chunk and the prefill window (default: --ctx); a prompt runs in chunks of up to
+ * that many tokens.
  * --drop-attn / --drop-mlp leave the attention / feed-forward sublayers of the listed
  * blocks ("3,5-7") out of the model; --head-mask prunes heads statically (a file of
  * n_layer x n_head 0/1 values, as tools/importance writes). --qact rounds activations to
@@ -45,7 +49,8 @@ static int usage(void) {
     fprintf(stderr, "usage: generate [-m MODEL.gguf] [--backend vulkan|cpu] [--dense] [-n N] "
                     "[--temp T] [--top-p P] [--seed S] [--prompt TEXT] [--threads N] "
                     "[--trace FILE.svg] [--eval FILE] [--tau-g T] [--tau-h T]\n"
-                    "                [--drop-attn LIST] [--drop-mlp LIST] [--head-mask FILE] [--qact]\n"
+                    "                [--drop-attn LIST] [--drop-mlp LIST] [--head-mask FILE] [--qact]"
+                    " [--ctx N] [--batch N]\n"
                     "  --qact: activations rounded to 8 bits before Q8_0/Q4_0 products (CPU)\n"
                     "  default model: %s\n",
             SKIM_DEFAULT_MODEL);
@@ -80,6 +85,8 @@ static bool parse(int argc, char **argv, options *o) {
         else if (strcmp(a, "--seed") == 0) o->seed = strtoull(v, NULL, 10);
         else if (strcmp(a, "--prompt") == 0 || strcmp(a, "-p") == 0) o->prompt = v;
         else if (strcmp(a, "--threads") == 0) o->threads = atoi(v);
+        else if (strcmp(a, "--ctx") == 0) o->ctx = atoi(v);
+        else if (strcmp(a, "--batch") == 0) o->batch = atoi(v);
         else if (strcmp(a, "--trace") == 0) o->trace = v;
         else if (strcmp(a, "--eval") == 0) o->eval = v;
         else if (strcmp(a, "--drop-attn") == 0) o->drop_attn = v;
@@ -179,7 +186,8 @@ int main(int argc, char **argv) {
     md.dense = o.dense;
     md.gate_tau = o.tau_g;
     md.halt_tau = o.tau_h;
-    md.n_batch = 0; /* prefill windows of n_ctx tokens: evaluation, and prompts in one run */
+    md.n_ctx = o.ctx > 0 ? o.ctx : 0;
+    md.n_batch = o.batch > 0 ? o.batch : 0; /* 0: n_ctx tokens (evaluation, long prompts) */
     skim_model *m = NULL;
     char msg[SKIM_MODEL_MSG_LEN] = "";
     double t0 = ex_now_s();

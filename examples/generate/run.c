@@ -1,5 +1,5 @@
-/* run.c - generation: the prompt in one run of the prefill graph (one decode step per
- * token with --trace, which draws every token), then sample, stream and time. */
+/* run.c - generation: the prompt in prefill chunks (skim_session_prompt; one decode step
+ * per token with --trace, which draws every token), then sample, stream and time. */
 #include "generate.h"
 
 #include <stdio.h>
@@ -19,7 +19,8 @@ typedef struct gen {
     int32_t *hist; /* every token so far, for refilling the cache when it is full */
     int n_hist, cap_hist;
     ex_trace trace;
-    int64_t prompt_n;  /* tokens fed by one prefill run (0: none) */
+    int64_t prompt_n;  /* tokens fed by skim_session_prompt (0: none) */
+    int64_t prompt_runs; /* its prefill runs and decode steps */
     double prompt_s;
 } gen;
 
@@ -86,9 +87,9 @@ static int generate_loop(gen *g, skim_sampler *smp, int32_t last) {
     fflush(stdout);
     double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
     if (g->prompt_n > 0) {
-        fprintf(stderr, "\nprompt: %lld tokens in one prefill run, %.3f s: %.1f tokens/s",
-                (long long)g->prompt_n, g->prompt_s,
-                g->prompt_s > 0 ? (double)g->prompt_n / g->prompt_s : 0.0);
+        fprintf(stderr, "\nprompt: %lld tokens in %lld run%s, %.3f s: prefill %.1f tokens/s",
+                (long long)g->prompt_n, (long long)g->prompt_runs, g->prompt_runs == 1 ? "" : "s",
+                g->prompt_s, g->prompt_s > 0 ? (double)g->prompt_n / g->prompt_s : 0.0);
     }
     fprintf(stderr, "\ngenerated %d tokens in %.3f s: %.1f tokens/s\n", generated, dt,
             dt > 0 ? generated / dt : 0.0);
@@ -111,23 +112,34 @@ static int start(gen *g, skim_sampler *smp) {
     fputs(prompt, stdout);
     fflush(stdout);
     int rc = 0;
-    int32_t prev = -1;
-    if (!o->trace && n <= skim_model_n_batch(g->m)) {
+    int32_t prev = -1, *feed = ptok;
+    int32_t n_ctx = skim_model_n_ctx(g->m);
+    if (!o->trace && n > n_ctx) { /* the newest half of the window, as the cache slides */
+        fprintf(stderr, "\n(the prompt's %lld tokens pass the %d-position cache: its last %d "
+                "are fed)\n", (long long)n, n_ctx, n_ctx / 2);
+        feed = ptok + n - n_ctx / 2;
+        n = n_ctx / 2;
+    }
+    if (!o->trace && n > 0) {
+        skim_run_stats pre, dec;
         double t0 = ex_now_s();
-        if (skim_session_prompt(g->s, ptok, (int32_t)n, g->logits) != SKIM_OK) {
+        if (skim_session_prompt(g->s, feed, (int32_t)n, g->logits) != SKIM_OK) {
             fprintf(stderr, "\n%s\n", skim_session_error(g->s));
             free(ptok);
             return 1;
         }
         g->prompt_s = ex_now_s() - t0;
         g->prompt_n = n;
-        for (int64_t i = 0; i < n && g->n_hist < g->cap_hist; i++) g->hist[g->n_hist++] = ptok[i];
-        prev = ptok[n - 1];
+        skim_session_get_stats(g->s, false, &pre);
+        skim_session_get_stats(g->s, true, &dec);
+        g->prompt_runs = pre.runs + dec.runs;
+        for (int64_t i = 0; i < n && g->n_hist < g->cap_hist; i++) g->hist[g->n_hist++] = feed[i];
+        prev = feed[n - 1];
         n = 0;
     }
     for (int64_t i = 0; i < n && rc == 0; i++) {
-        rc = step(g, prev, ptok[i]) ? 0 : 1;
-        prev = ptok[i];
+        rc = step(g, prev, feed[i]) ? 0 : 1;
+        prev = feed[i];
     }
     free(ptok);
     return rc ? rc : generate_loop(g, smp, prev);
@@ -143,10 +155,22 @@ static bool session_timed(gen *g, skim_backend *be, char *msg, size_t size) {
 }
 
 /* What the backend holds by its own accounting, and the process's peak resident set (a
- * memory-mapped model's pages that were read count there, not in the backend's bytes). */
-static void print_memory(skim_backend *be) {
+ * memory-mapped model's pages that were read count there, not in the backend's bytes);
+ * then the session's parts (weights placed, KV caches, arenas of the plans made) and
+ * what the backend holds against their sum: device bytes on Vulkan, host bytes on the CPU
+ * (whose weights stay in the mapped file, outside the backend's bytes). */
+static void print_memory(skim_backend *be, const skim_session *s) {
     skim_memory_stats ms;
     if (skim_backend_query_memory(be, &ms) != SKIM_OK) return;
+    uint64_t w = 0, kv = 0, ar = 0;
+    if (skim_session_query_bytes(s, &w, &kv, &ar) == SKIM_OK) {
+        const double mib = 1048576.0, sum = (double)(w + kv + ar);
+        bool dev = ms.device_bytes > 0;
+        double held = dev ? (double)ms.device_bytes : (double)ms.host_bytes;
+        fprintf(stderr, "memory: weights %.1f MiB + KV %.1f MiB + arenas %.1f MiB = %.1f MiB; "
+                "%s bytes %.1f MiB = %.3f of that\n", w / mib, kv / mib, ar / mib, sum / mib,
+                dev ? "device" : "backend host", held / mib, sum > 0 ? held / sum : 0.0);
+    }
     fprintf(stderr, "memory: backend host %.1f MiB, device %.1f MiB", ms.host_bytes / 1048576.0,
             (double)ms.device_bytes / 1048576.0);
 #if defined(__unix__) || defined(__APPLE__)
@@ -188,7 +212,7 @@ int run_generate(const options *o, skim_model *m, skim_backend *be, const ex_tex
         fprintf(stderr, "sampler: bad --temp or --top-p\n");
     } else {
         rc = start(&g, smp);
-        print_memory(be);
+        print_memory(be, g.s);
         skim_run_stats st;
         skim_session_get_stats(g.s, true, &st);
         ex_print_skipped(skim_model_is_dense(m) ? "work skipped (no gates)" : "work skipped", &st,
