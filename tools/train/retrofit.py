@@ -4,6 +4,7 @@ short distillation, the base weights frozen (assets/README.md section 8).
 
   retrofit.py train   --base B.gguf --samples DIR --out RUN [--steps N ...]
   retrofit.py eval    --base B.gguf --samples DIR --ckpt RUN/gates.pt [--points ...]
+                      [--calibrate HEAD,TOK ... --calib-samples DIR2]
   retrofit.py depth-cost --base B.gguf --samples DIR
   retrofit.py export  --base B.gguf --ckpt RUN/gates.pt --out assets/X.gguf
   retrofit.py vectors --base B.gguf --ckpt RUN/gates.pt --samples DIR --out assets/X.json
@@ -90,6 +91,7 @@ def cmd_train(args):
     if lora:
         groups.append({"params": lora, "lr": args.lora_lr})
     opt = torch.optim.Adam(groups)
+    lr0s = [gp["lr"] for gp in opt.param_groups]
     gen = torch.Generator().manual_seed(args.seed)
     lam_tok, lam_head = args.lam0, args.lam0
     tgt_tok, tgt_head = 1.0 - args.target_tok_skip, 1.0 - args.target_head_skip
@@ -113,6 +115,16 @@ def cmd_train(args):
         s_logp = F.log_softmax(s_logits, -1)
         kl = (t_p * (t_logp - s_logp)).sum(-1).mean()
         loss = kl + lam_tok * st["exec_tok"] + lam_head * st["exec_head"]
+        if args.margin_weight > 0:
+            # hinge on the top-1 margin: the student's logit of the teacher's top-1 token
+            # should lead every other by the teacher's own lead (capped at --margin)
+            t_log = t_logits.detach()
+            t2 = t_log.topk(2, -1)
+            want = (t2.values[..., 0] - t2.values[..., 1]).clamp(max=args.margin)
+            a = t2.indices[..., :1]
+            sa = s_logits.gather(-1, a).squeeze(-1)
+            other = s_logits.scatter(-1, a, float("-inf")).amax(-1)
+            loss = loss + args.margin_weight * F.relu(want - (sa - other)).mean()
         if args.top1_weight > 0:  # cross-entropy to the teacher's top-1 token
             loss = loss + args.top1_weight * F.nll_loss(
                 s_logp.reshape(-1, s_logp.shape[-1]), t_logp.argmax(-1).reshape(-1))
@@ -133,6 +145,10 @@ def cmd_train(args):
                     z = m.halt_logit(m.halt_first + j, xm.detach())
                     loss = loss + args.halt_label_weight * \
                         F.binary_cross_entropy_with_logits(z, y) / nm
+        if args.cosine:  # learning rates fall to a tenth along a half cosine
+            f = 0.1 + 0.45 * (1 + math.cos(math.pi * step / max(1, args.steps - 1)))
+            for gp, lr0 in zip(opt.param_groups, lr0s):
+                gp["lr"] = lr0 * f
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -187,6 +203,39 @@ def evaluate(m, x, n_pos):
             **extra}
 
 
+@torch.no_grad()
+def skipped(m, x, n_pos):
+    """(head-ops skipped among running tokens, token-layer ops skipped) over the first
+    n_pos positions of x, at m's thresholds."""
+    _, tok, head, _, _ = m.forward_infer(x, gates=True)
+    L, H = m.n_layer, m.n_head
+    tok = tok.permute(1, 2, 0).reshape(-1, L)[:n_pos]
+    head = head.permute(1, 2, 0, 3).reshape(-1, L, H)[:n_pos]
+    run = float(tok.float().sum())
+    return 1 - float(head.float().sum()) / max(run * H, 1.0), 1 - run / (n_pos * L)
+
+
+def calibrate(m, x, n_pos, head_tgt, tok_tgt, iters=16):
+    """Thresholds that skip at least head_tgt of the head-ops and tok_tgt of the
+    token-layer ops on x (calibration samples, not the evaluation's), each as close to
+    its target as bisection finds: the largest tau_h, then the smallest tau_g, twice
+    (halting sees the gates' effect on the residual stream and the reverse)."""
+    m.tau_g, m.tau_h = 0.5, 1.0
+    for _ in range(2):
+        if tok_tgt > 0:
+            lo, hi = 0.0, 1.0  # token-layer ops skipped falls as tau_h rises
+            for _ in range(iters):
+                m.tau_h = (lo + hi) / 2
+                lo, hi = (m.tau_h, hi) if skipped(m, x, n_pos)[1] >= tok_tgt else (lo, m.tau_h)
+            m.tau_h = lo
+        lo, hi = 0.0, 1.0  # head-ops skipped rises with tau_g
+        for _ in range(iters):
+            m.tau_g = (lo + hi) / 2
+            lo, hi = (lo, m.tau_g) if skipped(m, x, n_pos)[0] >= head_tgt else (m.tau_g, hi)
+        m.tau_g = hi
+    return m.tau_g, m.tau_h
+
+
 def cmd_eval(args):
     torch.set_num_threads(1)
     kv, W = read_llama_gguf(args.base)
@@ -201,11 +250,24 @@ def cmd_eval(args):
     out = {"checkpoint": os.path.relpath(args.ckpt), "train_seconds": ck.get("train_seconds"),
            "validation": f"{args.positions} positions: windows of {args.ctx} tokens of the "
                          f"teacher samples in {os.path.relpath(args.samples)}", "points": []}
-    for pt in args.points:
-        tg, th = (float(v) for v in pt.split(","))
+    pts = [("points", pt) for pt in args.points] if not args.calibrate else []
+    if args.calibrate:
+        xc = windows(load_samples(args.calib_samples, tok), args.ctx)[:need]
+        out["calibration"] = (f"thresholds by bisection on {args.positions} positions of "
+                              f"{os.path.relpath(args.calib_samples)}")
+        pts = [("calibrate", pt) for pt in args.calibrate]
+    for how, pt in pts:
+        a, b = (float(v) for v in pt.split(","))
+        extra = {}
+        if how == "calibrate":
+            tg, th = calibrate(m, xc, args.positions, a, b)
+            extra = {"target_head_skip": a, "target_tok_skip": b,
+                     "calibration_skipped": [round(v, 4) for v in skipped(m, xc, args.positions)]}
+        else:
+            tg, th = a, b
         m.tau_g, m.tau_h = tg, th
         r = evaluate(m, x, args.positions)
-        r = {"tau_g": tg, "tau_h": th, **r}
+        r = {"tau_g": round(tg, 6), "tau_h": round(th, 6), **extra, **r}
         out["points"].append(r)
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}),
               flush=True)
@@ -217,8 +279,10 @@ def cmd_eval(args):
 
 @torch.no_grad()
 def cmd_depth_cost(args):
-    """What halting can cost a frozen model: every token stops before block k (no gates),
-    KL and top-1 agreement against the full depth over the same positions as eval."""
+    """What skipping can cost a frozen model, over the same positions as eval (KL and top-1
+    agreement against the full model): every token stopping before block k (no gates);
+    the least and the most costly single head turned off for every token; and an
+    optimistic bound on halting (each token stops where its readout keeps the top-1)."""
     torch.set_num_threads(1)
     kv, W = read_llama_gguf(args.base)
     x = windows(load_samples(args.samples, Tokenizer(kv)), args.ctx)
@@ -226,6 +290,10 @@ def cmd_depth_cost(args):
     m = RetrofitLM(kv, W, halt_first=kv["llama.block_count"])
     full, _, _, _, _ = m.forward_infer(x, gates=False)
     tp = F.log_softmax(full.reshape(-1, full.shape[-1])[:args.positions], -1)
+    # an optimistic bound for halting on frozen weights: each position stops at the first
+    # block k >= --halt-first whose cut readout keeps its top-1 token (the keys halted
+    # tokens withdraw from later blocks are not counted against it)
+    stop = torch.full((tp.shape[0],), m.n_layer)
     for k in range(m.n_layer - 1, 0, -1):
         nb = m.n_layer
         m.n_layer = k  # the blocks from k on run for nobody
@@ -233,10 +301,32 @@ def cmd_depth_cost(args):
         m.n_layer = nb
         sp = F.log_softmax(cut.reshape(-1, cut.shape[-1])[:args.positions], -1)
         kl = (tp.exp() * (tp - sp)).sum(-1)
+        if k >= args.halt_first:
+            stop = torch.where(tp.argmax(-1) == sp.argmax(-1), torch.full_like(stop, k), stop)
         print(json.dumps({"blocks_run": k, "positions": int(kl.numel()),
                           "kl_nats": round(float(kl.mean()), 4),
                           "top1_agreement": round(float((tp.argmax(-1) == sp.argmax(-1))
                                                         .float().mean()), 4)}))
+    # what one head costs: each head of each block off for every token (gates forced)
+    m.n_layer, worst, best = nb, None, None
+    for l in range(m.n_layer):
+        for j in range(m.n_head):
+            for b in m.gate_b:
+                b.data.fill_(30.0)
+            m.gate_b[l].data[j] = -30.0
+            g, _, _, _, _ = m.forward_infer(x, gates=True)
+            sp = F.log_softmax(g.reshape(-1, g.shape[-1])[:args.positions], -1)
+            r = (float((tp.exp() * (tp - sp)).sum(-1).mean()),
+                 float((tp.argmax(-1) == sp.argmax(-1)).float().mean()), l, j)
+            best = r if best is None or r[1] > best[1] else best
+            worst = r if worst is None or r[1] < worst[1] else worst
+    for what, r in (("least", best), ("most", worst)):
+        print(json.dumps({"one_head_off": what + " costly", "block": r[2], "head": r[3],
+                          "head_ops_skipped": round(1 / (m.n_layer * m.n_head), 4),
+                          "kl_nats": round(r[0], 4), "top1_agreement": round(r[1], 4)}))
+    print(json.dumps({"oracle_halting_from_block": args.halt_first,
+                      "token_layer_ops_skipped": round(1 - float(stop.float().mean()) / m.n_layer, 4),
+                      "tokens_halted": round(float((stop < m.n_layer).float().mean()), 4)}))
 
 
 # ---------------------------------------------------------------------------- export
@@ -346,6 +436,10 @@ def cmd_vectors(args):
     ck = torch.load(args.ckpt)
     m = build(args, kv, W, ck)
     m.merge_lora()  # the weights as the export writes them
+    if args.tau_g is not None:
+        m.tau_g = args.tau_g
+    if args.tau_h is not None:
+        m.tau_h = args.tau_h
     val = load_samples(args.samples, tok)
     prompts = [tok.encode(t) for t in args.prompts] + [val[0][:args.excerpt]]
     L, H = m.n_layer, m.n_head
@@ -407,6 +501,12 @@ def main():
     t.add_argument("--halt-label-weight", type=float, default=1.0)
     t.add_argument("--halt-st", action="store_true",
                    help="halting straight-through hard at the threshold (no concrete noise)")
+    t.add_argument("--margin-weight", type=float, default=0.0,
+                   help="weight of a hinge on the student's lead of the teacher's top-1 token")
+    t.add_argument("--margin", type=float, default=1.0,
+                   help="the lead asked for: the teacher's own, capped at this (logits)")
+    t.add_argument("--cosine", action="store_true",
+                   help="learning rates fall along a half cosine to a tenth")
     t.add_argument("--top1-weight", type=float, default=0.0,
                    help="weight of a cross-entropy to the teacher's top-1 token")
     e = sub.add_parser("eval", parents=[common])
@@ -415,6 +515,10 @@ def main():
     e.add_argument("--positions", type=int, default=2000)
     e.add_argument("--points", nargs="+", default=["0.5,0.5"],
                    help="tau_g,tau_h pairs")
+    e.add_argument("--calibrate", nargs="+", default=None,
+                   help="HEAD,TOK skipped-fraction targets: thresholds found on "
+                        "--calib-samples, then measured on --samples (replaces --points)")
+    e.add_argument("--calib-samples", default=None)
     e.add_argument("--out", default=None)
     dc = sub.add_parser("depth-cost", parents=[common])
     dc.add_argument("--samples", required=True)
@@ -433,6 +537,8 @@ def main():
     v.add_argument("--model-name", required=True)
     v.add_argument("--prompts", nargs="+", default=["Once upon a time", "Tom and Lily went"])
     v.add_argument("--excerpt", type=int, default=40)
+    v.add_argument("--tau-g", type=float, default=None, help="the thresholds the file ships")
+    v.add_argument("--tau-h", type=float, default=None)
     args = ap.parse_args()
     {"train": cmd_train, "eval": cmd_eval, "depth-cost": cmd_depth_cost, "export": cmd_export,
      "vectors": cmd_vectors}[args.cmd](args)
