@@ -358,6 +358,16 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     }
     fuse_into(r, &d, 4);
     VkDeviceSize hl = 0;
+    if (op == SKIM_VK_OP_MUL_MAT_SEL_K && sel->sel_kind == SKIM_SEL_HEAD_TOKENS &&
+        node->ne[1] == 1 && skim_vk_head_list(r, sel, &hl)) {
+        /* One column of per-token head gates: its active heads are the producer's head
+         * list, which the shader loops over as it does a HEADS selection. */
+        d.raw[3] = &r->vp->indirect;
+        d.raw_off[3] = hl;
+        d.pc.i[1] = 1;
+        d.pc.i[2] = (int32_t)sel->ne[1];
+        hl = 0;
+    }
     if (sel_compact(r, node, op, &hl)) {
         /* Workgroups over the listed heads' rows only (count * block rows, on the GPU an
          * indirect dispatch); a column bound is kept by the shader's extent. */
