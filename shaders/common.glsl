@@ -11,7 +11,12 @@
 
 layout(push_constant) uniform PC { skim_vk_pc pc; };
 
-#define SKIM_BUF(b, name, T) layout(std430, set = 0, binding = b) buffer name##_blk { T name[]; };
+/* A shader whose workgroups read each other's writes (select.comp) defines SKIM_BUF_QUAL
+ * coherent before including this file. */
+#ifndef SKIM_BUF_QUAL
+#define SKIM_BUF_QUAL
+#endif
+#define SKIM_BUF(b, name, T) layout(std430, set = 0, binding = b) SKIM_BUF_QUAL buffer name##_blk { T name[]; };
 SKIM_BUF(0, D, float)
 SKIM_BUF(0, Du, uint)
 SKIM_BUF(0, Di, int)

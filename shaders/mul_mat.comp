@@ -10,8 +10,10 @@
  * op: DENSE; SEL: row blocks (heads) of i[0] rows listed in the selection at binding 3
  * (i[1] & 0xffff groups of capacity i[2]; i[1] >> 16 is 1 for HEAD_TOKENS, which may have
  * one group too) are computed, the rest are zero; SEL_K: only the listed column blocks of
- * w take part. With one group (HEADS) the list holds heads; with one
- * group per head (HEAD_TOKENS) group h lists the columns n for which head h is active.
+ * w take part. With one group (HEADS) the list holds heads (SEL_K loops over it); with one
+ * group per head (HEAD_TOKENS) group h lists the columns n for which head h is active
+ * (SEL_K of one column: the backend binds the producer's head list instead, a list of
+ * i[2] heads at most, and clears bit 16).
  * Bit 17 of i[1] (SEL, head blocks of whole RM-row groups): the rows go over the listed
  * heads only (row r of the grid is row r % block of the (r / block)-th listed head, of
  * a list at binding 3 of a count and then i[2] heads at most: a HEADS selection, or the
@@ -133,11 +135,16 @@ void main() {
     [[unroll]] for (uint r = 0u; r < RM; r++)
         [[unroll]] for (uint c = 0u; c < RN; c++) acc[r][c] = 0.0;
     uint any = act[0] | act[1] | act[2] | act[3];
-    uint nblk = mop == SKIM_VK_OP_MUL_MAT_SEL_K ? K / block : 1u;
-    for (uint hb = 0u; any != 0u && hb < nblk; hb++) {
+    /* SEL_K over one list of heads: the listed blocks only (count at word 0, then the
+     * heads); per-token lists: every block, its columns looked up. */
+    bool klist = mop == SKIM_VK_OP_MUL_MAT_SEL_K && ((pc.i[1] >> 16) & 1) == 0;
+    uint nblk = mop != SKIM_VK_OP_MUL_MAT_SEL_K ? 1u
+              : klist ? uint(clamp(Ci[pc.off[3]], 0, pc.i[2])) : K / block;
+    for (uint j = 0u; any != 0u && j < nblk; j++) {
+        uint hb = klist ? uint(Ci[pc.off[3] + 1u + j]) : j;
         uint k0 = 0u, k1 = K, cols = (1u << ncol) - 1u;
         if (mop == SKIM_VK_OP_MUL_MAT_SEL_K) {
-            cols = head_cols(hb, n0, ncol);
+            cols = klist ? cols : head_cols(hb, n0, ncol);
             if (cols == 0u) continue;
             k0 = hb * block;
             k1 = k0 + block;

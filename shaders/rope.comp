@@ -1,17 +1,23 @@
 #version 450
 /* rope.comp - x [head_dim, n_head, n_tok] (src0, strided rows), pos I32 [n_tok] (src1).
  * i[0] = mode (0 interleaved pairs, 1 half-split), i[1] = n_dims, f[0] = freq_base.
- * One invocation per output element; the angle is pos * base^(-2i/n_dims). */
+ * One invocation per output element; the angle is pos * base^(-2i/n_dims).
+ * i[2] != 0: over the listed heads only (a list at binding 3: a count, then at most i[2]
+ * heads; element e is of the (e / head_dim % count)-th listed head); the other heads'
+ * rows are not written (nothing reads them). */
 #include "common.glsl"
 layout(local_size_x = 256) in;
 
 void main() {
     uvec4 n = skim_extent();
+    bool listed = pc.i[2] != 0;
+    if (listed) n.y = uint(clamp(Ci[pc.off[3]], 0, pc.i[2]));
     uint e = gl_GlobalInvocationID.x + gl_GlobalInvocationID.y * 65535u * 256u;
     if (e >= n.x * n.y * n.z * n.w) {
         return;
     }
     uvec4 i = skim_unflatten(e, n);
+    if (listed) i.y = uint(Ci[pc.off[3] + 1u + i.y]);
     uint a0 = pc.off[1] + skim_dot_strides(uvec4(0u, i.y, i.z, i.w), 1u, pc.nba[1], pc.nba[2], pc.nba[3]);
     uint k = i.x, nd = uint(pc.i[1]);
     float r;

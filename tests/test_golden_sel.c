@@ -178,7 +178,9 @@ int golden_head_gate(void) {
     static const struct { int64_t nh, nt; float tau; int nan; } cs[] = {
         {1, 0, 0.0f, 0}, {8, 0, 0.2f, 1}, {8, 0, 2.0f, 0}, {8, 0, -2.0f, 0}, {300, 0, 0.5f, 3},
         {4, 7, 0.0f, 2}, {16, 300, 0.5f, 5}, {4, 7, 2.0f, 0}, {4, 7, -2.0f, 0}, {1, 1, 0.0f, 0},
-        {6, 5, 2.0f, 3} /* only NaN scores pass */};
+        {6, 5, 2.0f, 3} /* only NaN scores pass */,
+        /* more candidates than one workgroup of the Vulkan producer (256) per group */
+        {700, 0, 0.3f, 6}, {3, 1100, 0.2f, 9}, {2, 2000, 2.0f, 4}};
     int f = 0;
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
         int64_t nh = cs[ci].nh, nt = cs[ci].nt, ns = nh * (nt ? nt : 1);
@@ -209,7 +211,10 @@ int golden_token_halt(void) {
     static const struct { int64_t n; float tau0, tau1; int nan, compact; } cs[] = {
         {1, 0.5f, NAN, 0, 0},  {9, 0.5f, NAN, 2, 0},  {300, 0.6f, NAN, 4, 0}, {9, -1.0f, NAN, 0, 0},
         {9, 2.0f, NAN, 0, 0},  {9, 0.7f, 0.6f, 0, 0}, {300, 0.8f, 0.5f, 3, 0}, {9, 0.7f, 0.6f, 0, 1},
-        {300, 0.8f, 0.5f, 0, 1}, {12, 2.0f, -1.0f, 0, 1}, {1, 0.5f, 0.5f, 0, 1}};
+        {300, 0.8f, 0.5f, 0, 1}, {12, 2.0f, -1.0f, 0, 1}, {1, 0.5f, 0.5f, 0, 1},
+        /* several workgroups of the Vulkan producer (256 candidates each) */
+        {3000, 0.5f, NAN, 6, 0}, {3000, 0.7f, 0.5f, 3, 0}, {2000, 0.8f, 0.5f, 0, 1},
+        {1000, 2.0f, 0.3f, 2, 1}};
     int f = 0;
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
         int64_t n = cs[ci].n;
@@ -270,7 +275,12 @@ int golden_select_topk(void) {
     /* n, k, NaN scores (never more than k: a NaN never skips work, so each must be kept) */
     static const struct { uint16_t n; int k, nan; } cs[] = {{1, 1, 0},   {9, 3, 0},   {9, 9, 0},  {300, 37, 0},
                                                             {300, 1, 0}, {12, 5, 0},  {12, 5, 2}, {300, 37, 5},
-                                                            {4, 1, 1}};
+                                                            {4, 1, 1},
+        /* several workgroups of the Vulkan producer (256 candidates each), with many ties
+         * across chunks, -0 beside +0 and infinities: k inside a run of equal scores, at
+         * both ends, and all */
+        {3000, 1, 0}, {3000, 1234, 7}, {3000, 2999, 0}, {3000, 3000, 3}, {700, 300, 0},
+        {257, 200, 0}, {4096, 2048, 0}};
     int f = 0;
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
         size_t n = cs[ci].n;
@@ -279,6 +289,11 @@ int golden_select_topk(void) {
         tc_begin(&c, "select_topk n %zu k %d, %d NaN", n, k, cs[ci].nan);
         float *s = falloc((int64_t)n);
         for (size_t i = 0; i < n; i++) s[i] = (float)trng_int(&G_rng, 0, 9); /* many ties */
+        if (n > 256) /* signed zeros (equal scores), infinities, negative scores */
+            for (size_t i = 0; i < n; i += 5) {
+                static const float special[] = {-0.0f, 0.0f, INFINITY, -INFINITY, -3.0f, -0.0f};
+                s[i] = special[(size_t)trng_int(&G_rng, 0, 5)];
+            }
         for (int i = 0; i < cs[ci].nan; i++) s[(size_t)(i * 7 + 1) % n] = NAN;
         unsigned char *taken = calloc(n, 1);
         for (int r = 0; r < k; r++) { /* the highest not taken (NaN first), lower index on ties */

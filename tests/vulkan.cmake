@@ -9,7 +9,7 @@ foreach(_t test_golden test_property test_quant_k test_mixer_block)
   endif()
 endforeach()
 # Synchronization validation on: the barriers are planned from what dispatches bind.
-foreach(_t test_golden test_property test_mixer_block)
+foreach(_t test_golden test_property test_mixer_block test_quant_k)
   if(TEST ${_t})
     set_tests_properties(${_t} PROPERTIES ENVIRONMENT "SKIM_TEST_VK_SYNC=1")
   endif()
@@ -77,16 +77,17 @@ if(SKIM_VALGRIND AND TARGET embed)
 endif()
 
 # Variants the device would not pick on its own: mul_mv.comp (subgroups along k, for GPUs)
-# on lavapipe too, and the direct (non-indirect) dispatches of SKIM_VK_RESOLVE=host.
+# on lavapipe too, and the direct (non-indirect) dispatches of SKIM_VK_RESOLVE=host;
+# synchronization validation on in each.
 if(TARGET test_golden)
   add_test(NAME test_vk_golden_mul_mv COMMAND test_golden mul_mat)
   add_test(NAME test_vk_quant_k_mul_mv COMMAND test_quant_k)
-  set_tests_properties(test_vk_quant_k_mul_mv PROPERTIES ENVIRONMENT "SKIM_VK_MUL_MV=1"
+  set_tests_properties(test_vk_quant_k_mul_mv PROPERTIES ENVIRONMENT "SKIM_VK_MUL_MV=1;SKIM_TEST_VK_SYNC=1"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 120)
   add_test(NAME test_vk_golden_resolve_host COMMAND test_golden)
-  set_tests_properties(test_vk_golden_mul_mv PROPERTIES ENVIRONMENT "SKIM_VK_MUL_MV=1"
+  set_tests_properties(test_vk_golden_mul_mv PROPERTIES ENVIRONMENT "SKIM_VK_MUL_MV=1;SKIM_TEST_VK_SYNC=1"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
-  set_tests_properties(test_vk_golden_resolve_host PROPERTIES ENVIRONMENT "SKIM_VK_RESOLVE=host"
+  set_tests_properties(test_vk_golden_resolve_host PROPERTIES ENVIRONMENT "SKIM_VK_RESOLVE=host;SKIM_TEST_VK_SYNC=1"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
   # Without guard bytes, with the arena's memory reuse (graph/'s liveness plan, what
   # applications get past a few MiB of intermediates), synchronization validation on.
@@ -99,7 +100,7 @@ if(TARGET test_golden)
   # mul_mat's scalar loads where it would take the VEC4 variant.
   add_test(NAME test_vk_golden_no_subgroup COMMAND test_golden)
   set_tests_properties(test_vk_golden_no_subgroup PROPERTIES
-                       ENVIRONMENT "SKIM_VK_NO_SUBGROUP=1;SKIM_VK_WG_ROWS=256;SKIM_VK_NO_VEC4=1"
+                       ENVIRONMENT "SKIM_VK_NO_SUBGROUP=1;SKIM_VK_WG_ROWS=256;SKIM_VK_NO_VEC4=1;SKIM_TEST_VK_SYNC=1"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
 if(TARGET test_property)

@@ -177,6 +177,9 @@ typedef struct skim_vk_plan {
     /* Per g->sels slot of a HEADS selection: the token selection whose count gates its
      * consumers' head counts (skim_vk_head_gate_by), or NULL. */
     const skim_tensor **gate_by;
+    /* Per g->sels slot: the byte offset in `indirect` of its producer's scratch
+     * (select.comp: a ticket, the chunks' counts), zero before the first run. */
+    VkDeviceSize *sc_off;
 } skim_vk_plan;
 
 /* A byte range a recorded dispatch reads or writes (vk_record.c's barrier planning). */
@@ -327,6 +330,15 @@ static inline size_t skim_vk_unit(skim_type t) {
 }
 /* Whether node's producer (select.comp) writes its consumers' indirect commands itself,
  * so that no indirect.comp dispatch follows it (a fusion: not with SKIM_VK_FUSE=0). */
+/* select.comp: the candidates of one workgroup, and the scratch words of a selection's
+ * producer (a ticket, T, need, NaN, then two per (group, chunk)). */
+#define SKIM_VK_SEL_CHUNK 256
+static inline int64_t skim_vk_sel_chunks(const skim_tensor *sel) {
+    return (sel->ne[0] + SKIM_VK_SEL_CHUNK - 1) / SKIM_VK_SEL_CHUNK;
+}
+static inline int64_t skim_vk_sel_scratch_words(const skim_tensor *sel) {
+    return 4 + 2 * sel->ne[1] * skim_vk_sel_chunks(sel);
+}
 static inline bool skim_vk_fills_own(const skim_vk_backend *vb, const skim_tensor *node) {
     return !vb->no_fuse && (node->op == SKIM_OP_HEAD_GATE || node->op == SKIM_OP_TOKEN_HALT ||
                             node->op == SKIM_OP_SELECT_TOPK);

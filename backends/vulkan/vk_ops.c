@@ -142,6 +142,45 @@ skim_status skim_vk_op_soft_max(skim_vk_rec *r, const skim_tensor *node) {
     return skim_vk_emit(r, &d);
 }
 
+/* Rope over the active heads only: when node's rows are q of attention over a head
+ * selection and nothing reads the skipped heads' rows (skim_vk_head_rows_unread), the
+ * workgroups go over the listed heads: a HEADS selection, or the head list of a per-token
+ * one of one token; on the GPU an indirect dispatch of count * head_dim * n_tok items. */
+static void rope_listed(skim_vk_rec *r, skim_vk_dispatch *d, const skim_tensor *node) {
+    const skim_graph *g = r->p->graph;
+    const skim_tensor *heads = NULL;
+    for (int i = 0; i < g->n_nodes && !heads; i++) {
+        const skim_tensor *n = g->nodes[i];
+        if (n->op == SKIM_OP_ATTN && n->src[SKIM_ATTN_Q] &&
+            skim_tensor_base(n->src[SKIM_ATTN_Q]) == node) {
+            heads = n->src[SKIM_ATTN_HEADS];
+        }
+    }
+    int64_t items = node->ne[0] * node->ne[2];
+    if (!heads || node->ne[3] != 1 || (node->bound && node->ne[2] != 1) || d->grid[1] != 1 ||
+        !skim_vk_head_rows_unread(g, node, heads, node->ne[0], 0)) {
+        return;
+    }
+    VkDeviceSize hl = 0;
+    if (heads->sel_kind == SKIM_SEL_HEADS && heads->ne[0] == node->ne[1]) {
+        d->bind[3] = heads;
+    } else if (heads->sel_kind == SKIM_SEL_HEAD_TOKENS && heads->ne[1] == node->ne[1] &&
+               node->ne[2] == 1 && skim_vk_head_list(r, heads, &hl)) {
+        d->raw[3] = &r->vp->indirect;
+        d->raw_off[3] = hl;
+        d->bsrc = 1;
+    } else {
+        return;
+    }
+    d->pc.i[2] = (int32_t)node->ne[1];
+    d->bounded_sel = skim_graph_slot(g, heads);
+    d->bmul = (uint32_t)items;
+    d->bdiv = 256;
+    d->bdim = 0;
+    d->bgate = 0;
+    skim_vk_head_gate_by(r, d, heads, node->bound);
+}
+
 skim_status skim_vk_op_rope(skim_vk_rec *r, const skim_tensor *node) {
     skim_vk_dispatch d;
     skim_vk_dispatch_init(&d, SKIM_VK_SHADER_ROPE, node);
@@ -150,6 +189,7 @@ skim_status skim_vk_op_rope(skim_vk_rec *r, const skim_tensor *node) {
     d.pc.i[1] = node->params.rope.n_dims;
     d.pc.f[0] = node->params.rope.freq_base;
     grid_items(r, &d, node, skim_tensor_nelements(node), 256);
+    rope_listed(r, &d, node);
     return skim_vk_emit(r, &d);
 }
 
@@ -358,6 +398,16 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     }
     fuse_into(r, &d, 4);
     VkDeviceSize hl = 0;
+    if (op == SKIM_VK_OP_MUL_MAT_SEL_K && sel->sel_kind == SKIM_SEL_HEAD_TOKENS &&
+        node->ne[1] == 1 && skim_vk_head_list(r, sel, &hl)) {
+        /* One column of per-token head gates: its active heads are the producer's head
+         * list, which the shader loops over as it does a HEADS selection. */
+        d.raw[3] = &r->vp->indirect;
+        d.raw_off[3] = hl;
+        d.pc.i[1] = 1;
+        d.pc.i[2] = (int32_t)sel->ne[1];
+        hl = 0;
+    }
     if (sel_compact(r, node, op, &hl)) {
         /* Workgroups over the listed heads' rows only (count * block rows, on the GPU an
          * indirect dispatch); a column bound is kept by the shader's extent. */

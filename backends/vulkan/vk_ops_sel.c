@@ -259,7 +259,20 @@ static skim_status produce(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
         d.bind[2] = vp->gate_by[slot];
         d.pc.i[2] |= 8;
     }
-    return skim_vk_emit(r, &d);
+    /* A workgroup per (chunk of 256 candidates, group); past one chunk per group, a second
+     * dispatch writes the entries at the chunks' offsets (select.comp). */
+    int64_t chunks = skim_vk_sel_chunks(node);
+    d.grid[0] = (uint32_t)chunks;
+    d.grid[1] = (uint32_t)node->ne[1];
+    if (r->pass == 1) {
+        d.pc.nba[0] = (uint32_t)(vp->sc_off[slot] / 4);
+    }
+    skim_status st = skim_vk_emit(r, &d);
+    if (st == SKIM_OK && chunks > 1) {
+        d.pc.nba[1] = 1;
+        st = skim_vk_emit(r, &d);
+    }
+    return st;
 }
 
 skim_status skim_vk_op_head_gate(skim_vk_rec *r, const skim_tensor *n) {

@@ -227,6 +227,17 @@ static skim_status record(skim_plan *p) {
             ind_end += 4u * (1u + (VkDeviceSize)p->graph->sels[i]->ne[1]);
         }
     }
+    /* Then each producer's scratch (select.comp). */
+    vp->sc_off = skim_calloc(&p->be->alloc, (size_t)(p->graph->n_sels ? p->graph->n_sels : 1),
+                             sizeof *vp->sc_off);
+    if (!vp->sc_off) {
+        return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    VkDeviceSize sc_begin = ind_end = (ind_end + 15u) & ~(VkDeviceSize)15u;
+    for (int i = 0; i < p->graph->n_sels; i++) {
+        vp->sc_off[i] = ind_end;
+        ind_end += 4u * (VkDeviceSize)skim_vk_sel_scratch_words(p->graph->sels[i]);
+    }
     st = skim_vk_buffer_create(vb, &vp->indirect, ind_end,
                                VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
                                VK_BUFFER_USAGE_INDIRECT_BUFFER_BIT, false, "indirect");
@@ -235,6 +246,9 @@ static skim_status record(skim_plan *p) {
         uint32_t w[8] = {(uint32_t)e->sel, e->mul, e->div, e->dim, e->xyz[0], e->xyz[1],
                          e->xyz[2], e->src};
         st = skim_vk_upload(vb, &vp->indirect, 32u * (VkDeviceSize)k, w, sizeof w);
+    }
+    if (st == SKIM_OK) {
+        st = skim_vk_fill(vb, &vp->indirect, sc_begin, ind_end - sc_begin, 0);
     }
     if (st != SKIM_OK) {
         return PFAIL(p, st, "%s", vb->be->msg);
@@ -347,6 +361,7 @@ void skim_vk_plan_destroy(skim_plan *p) {
     skim_free(&p->be->alloc, vp->a_off);
     skim_free(&p->be->alloc, vp->ind);
     skim_free(&p->be->alloc, vp->hl_off);
+    skim_free(&p->be->alloc, vp->sc_off);
     skim_free(&p->be->alloc, vp->gate_by);
     skim_free(&p->be->alloc, vp);
     p->impl = NULL;

@@ -5,7 +5,7 @@
  * dispatches follows the selection (0 tokens: only the producer and the indirect fill
  * run). SKIM_VK_RESOLVE_HOST: direct dispatches, the same count every time. Skipped heads
  * launch no attention workgroups either (a head gate, attention, its output projection
- * through mul_mat_sel_k), nor Q's product (mul_mat_sel): 0, 2 and 4 of 4 heads, gated for
+ * through mul_mat_sel_k), nor Q's product (mul_mat_sel) and rope: 0, 2 and 4 of 4 heads, gated for
  * the run or per token (one token). Exits 77 when there is no device or no
  * pipelineStatisticsQuery. */
 #include <volk.h>
@@ -303,13 +303,14 @@ int main(void) {
     printf("  the same after a token halt: %lld / %lld / %lld; the token halted, 4 / 0 heads: "
            "%lld / %lld\n", hh[0], hh[1], hh[2], hh[3], hh[4]);
     /* attn.comp: one workgroup of 64 invocations per active head and query; mul_mat_sel's
-     * Q: one workgroup of 64 per 256 rows of the active heads (0, 1, 2); the rest of the
-     * work does not depend on the heads. */
-    bool heads_ok = hd[1] - hd[0] == 2LL * 64 + 64 && hd[2] - hd[0] == 4LL * 64 + 128 &&
-                    ht[1] - ht[0] == 2LL * 64 + 64 && ht[2] - ht[0] == 4LL * 64 + 128 &&
-                    hh[1] - hh[0] == 2LL * 64 + 64 && hh[2] - hh[0] == 4LL * 64 + 128 &&
+     * Q: one workgroup of 64 per 256 rows of the active heads (0, 1, 2); the rope: one
+     * workgroup of 256 per 256 elements of the active heads' rows (0, 1, 2 of HD = 128);
+     * the rest of the work does not depend on the heads. */
+    const long long r2 = 2LL * 64 + 64 + 256, r4 = 4LL * 64 + 128 + 512;
+    bool heads_ok = hd[1] - hd[0] == r2 && hd[2] - hd[0] == r4 && ht[1] - ht[0] == r2 &&
+                    ht[2] - ht[0] == r4 && hh[1] - hh[0] == r2 && hh[2] - hh[0] == r4 &&
                     hh[3] == hh[4] && hh[4] < hh[0];
     printf("%s\n", !ok ? "FAILED: skipped tokens launched work"
-                      : !heads_ok ? "FAILED: skipped heads launched attention workgroups" : "PASSED");
+                      : !heads_ok ? "FAILED: skipped heads launched attention, Q or rope workgroups" : "PASSED");
     return ok && heads_ok ? 0 : 1;
 }
