@@ -11,12 +11,14 @@
 # attention entropy replaced) and MIX_DENSEST (the densest blocks replaced by the same
 # recipe; tools/train/distill.py, assets/README.md section 9).
 #
-#   tools/bench/gated_table.sh [BUILD_DIR] [N] [REPEATS]      (defaults: build 120 3)
+#   tools/bench/gated_table.sh [BUILD_DIR] [N] [REPEATS] [ROWS]
+# (defaults: build 120 3 all; ROWS: all, or one of drop, prune, mix, with the full model)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
 n=${2:-120}
 repeats=${3:-3}
+rows=${4:-all}
 gen=$build/examples/generate/generate
 imp=$build/models/importance/importance
 text=../shared/data/tinyshakespeare.txt
@@ -66,19 +68,27 @@ row() { # label args...
       "$(speed vulkan "$@")"
 }
 
-echo "drop order (1 - cos, least important first): $order; heads: $(tr '\n' ',' < "$tmp/heads.txt")"
+echo "drop order (1 - cos, least important first): $order; heads, least important first:" \
+    "$(awk '{printf "%sb%sh%s", (NR > 1 ? " " : ""), $1, $2}' "$tmp/heads.txt")"
 echo "| model | bits per character | decode tok/s CPU (per CPU-s) | decode tok/s Vulkan (per CPU-s) |"
 echo "|---|---|---|---|"
 row "full gated model" -m "$model"
 IFS=, read -r -a blocks <<< "$order"
+[ "$rows" = all ] || [ "$rows" = drop ] || blocks=()
 list=""
 for b in "${blocks[@]}"; do
   list=${list:+$list,}$b
   row "attention of blocks $list dropped" -m "$model" --drop-attn "$list"
 done
-for k in 2 4 6 8; do
+ks=(2 4 6 8)
+[ "$rows" = all ] || [ "$rows" = prune ] || ks=()
+for k in "${ks[@]}"; do
   row "$k of 16 heads pruned" -m "$model" --head-mask "$(mask $k)"
 done
-[ -f "$mix" ] && row "recurrence in blocks of lowest attention entropy ($mix)" -m "$mix"
-[ -f "$mix_densest" ] && row "recurrence in blocks of highest attention entropy" -m "$mix_densest"
+[ "$rows" = all ] || [ "$rows" = mix ] || exit 0
+# The recurrences' blocks (skim.mixer.layers of the two files), dropped instead, beside them.
+row "attention of blocks 1,2 dropped (lowest attention entropy)" -m "$model" --drop-attn 1,2
+[ -f "$mix" ] && row "recurrence in blocks 1,2 ($mix)" -m "$mix"
+row "attention of blocks 0,3 dropped (highest attention entropy)" -m "$model" --drop-attn 0,3
+[ -f "$mix_densest" ] && row "recurrence in blocks 0,3 (densest)" -m "$mix_densest"
 exit 0
