@@ -131,6 +131,25 @@ static skim_tensor *feed_forward(builder *b, int il, skim_tensor *x) {
     return skim_mul_mat(ctx, L->ffn_down, u);
 }
 
+/* The linear recurrence of block il in place of attention (assets/README.md section 9),
+ * over every token of the normalised residual stream h (halted tokens too: the state
+ * advances on each token). The state is read in the cached graphs (decode and chunks) and
+ * written by every graph: with n > 1 from the row of the last real token (G->last), not
+ * from the padding. */
+static skim_tensor *recurrence(builder *b, int il, skim_tensor *h) {
+    skim_context *ctx = b->ctx;
+    skim_llama_layer *L = &b->m->layers[il];
+    skim_llama_graph *G = b->G;
+    skim_tensor *v = skim_mul_mat(ctx, L->rec_x, h);
+    skim_tensor *ga = skim_sigmoid(ctx, skim_add(ctx, skim_mul_mat(ctx, L->rec_a, h), L->rec_a_b));
+    skim_tensor *gb = skim_sigmoid(ctx, skim_add(ctx, skim_mul_mat(ctx, L->rec_b, h), L->rec_b_b));
+    skim_tensor *y = name_it(skim_linear_rec(ctx, v, ga, gb, b->cached ? L->rec_state : NULL),
+                             "blk.%d.rec", il);
+    skim_tensor *last = b->n == 1 ? y : skim_get_rows(ctx, y, G->last);
+    G->writes[G->n_writes++] = name_it(skim_cpy(ctx, last, L->rec_state), "blk.%d.rec_write", il);
+    return name_it(skim_mul_mat(ctx, L->rec_out, y), "blk.%d.attn_out", il);
+}
+
 /* The block's head selection: its gate's (gated), the static head mask's, or NULL. */
 static skim_tensor *block_heads(builder *b, int il, skim_tensor *h) {
     skim_context *ctx = b->ctx;
@@ -156,7 +175,12 @@ static skim_tensor *block(builder *b, int il, skim_tensor *x, skim_tensor *sel) 
     bool run_attn = !(b->m->drop_attn >> il & 1), run_mlp = !(b->m->drop_mlp >> il & 1);
     skim_tensor *xa = sel ? skim_get_rows_sel(ctx, x, sel) : x;
     skim_tensor *att = NULL, *ff = NULL, *xa2 = xa;
-    if (run_attn) {
+    if (run_attn && (b->m->rec_layers >> il & 1)) {
+        skim_tensor *h = name_it(norm(b, x, L->attn_norm), "blk.%d.attn_norm", il);
+        skim_tensor *r = recurrence(b, il, h);
+        att = sel ? skim_get_rows_sel(ctx, r, sel) : r;
+        xa2 = skim_add(ctx, xa, att);
+    } else if (run_attn) {
         skim_tensor *pos = sel ? skim_get_rows_sel(ctx, b->G->pos, sel) : b->G->pos;
         skim_tensor *h = name_it(norm(b, xa, L->attn_norm), "blk.%d.attn_norm", il);
         skim_tensor *heads = block_heads(b, il, h);
@@ -197,6 +221,9 @@ static skim_status build_graph(skim_model *m, skim_llama_graph *G, bool cached, 
     if (cached) {
         G->n_kv = skim_tensor_set_name(skim_new_param(ctx, 1, m->n_ctx, 1), "n_kv");
     }
+    if (n > 1 && (cached || (m->rec_layers & ~m->drop_attn))) {
+        G->last = skim_tensor_set_name(skim_new_input_1d(ctx, SKIM_TYPE_I32, 1), "last");
+    }
     skim_tensor *x = skim_tensor_set_name(skim_get_rows(ctx, m->tok_embd, G->tokens), "embd");
     skim_tensor *prev = NULL;
     for (int il = 0; il < m->hp.n_layer && x; il++) {
@@ -214,7 +241,6 @@ static skim_status build_graph(skim_model *m, skim_llama_graph *G, bool cached, 
         G->hidden[il] = x;
     }
     if (cached && n > 1 && x) { /* a chunk: the logits of one row, its last real token's */
-        G->last = skim_tensor_set_name(skim_new_input_1d(ctx, SKIM_TYPE_I32, 1), "last");
         x = skim_get_rows(ctx, x, G->last);
     }
     G->logits = skim_tensor_set_name(skim_mul_mat(ctx, m->output, norm(&b, x, m->out_norm)),
@@ -260,9 +286,9 @@ static skim_status build_outputs(builder *b, bool debug, char *msg, size_t size)
                 outs[n++] = G->hidden[il];
             }
         }
-        for (int i = 0; i < G->n_writes; i++) {
-            outs[n++] = G->writes[i];
-        }
+    }
+    for (int i = 0; i < G->n_writes; i++) {
+        outs[n++] = G->writes[i];
     }
     skim_status s = skim_graph_build(b->ctx, outs, n, &G->graph);
     if (s != SKIM_OK) {
@@ -281,6 +307,12 @@ static skim_status make_states(skim_model *m, char *msg, size_t size) {
         int64_t ne[2] = {kv, m->n_ctx}, nm[2] = {1, m->n_ctx};
         if (m->drop_attn >> il & 1) {
             continue; /* nothing reads or writes a dropped attention's caches */
+        }
+        if (m->rec_layers >> il & 1) {
+            int64_t nr[2] = {hp->n_embd, 1};
+            L->rec_state = name_it(skim_new_state(m->ctx, SKIM_TYPE_F32, 2, nr, 0.0f),
+                                   "blk.%d.rec_state", il);
+            continue;
         }
         L->k_cache = name_it(skim_new_state(m->ctx, SKIM_TYPE_F32, 2, ne, 0.0f), "blk.%d.k_cache",
                              il);

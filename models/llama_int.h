@@ -20,6 +20,9 @@ typedef struct skim_llama_layer {
     /* skim-gated */
     skim_tensor *gate_w, *gate_b;
     skim_tensor *halt_norm, *halt_up, *halt_up_b, *halt_down, *halt_down_b;
+    /* a block whose attention is a linear recurrence (assets/README.md section 9) */
+    skim_tensor *rec_x, *rec_a, *rec_a_b, *rec_b, *rec_b_b, *rec_out;
+    skim_tensor *rec_state; /* its state [n_embd, 1] */
     /* decode states: K and V caches [kv_dim, n_ctx], key mask [1, n_ctx] (gated) */
     skim_tensor *k_cache, *v_cache, *kmask;
 } skim_llama_layer;
@@ -28,12 +31,14 @@ typedef struct skim_llama_layer {
 typedef struct skim_llama_graph {
     skim_graph *graph;
     skim_tensor *tokens, *pos, *n_kv; /* n_kv: cached form only */
-    skim_tensor *last; /* chunks: I32 [1], the row whose logits are computed */
+    skim_tensor *last; /* I32 [1], the last real token's row: a chunk's logits and the
+                        * recurrences' state (chunks, and the window with recurrences) */
     skim_tensor *logits;
     skim_tensor *hidden[SKIM_LLAMA_MAX_LAYERS];
     skim_tensor *tok_sel[SKIM_LLAMA_MAX_LAYERS];  /* token selection per block, or NULL */
     skim_tensor *head_sel[SKIM_LLAMA_MAX_LAYERS]; /* head selection per block, or NULL */
-    skim_tensor *writes[3 * SKIM_LLAMA_MAX_LAYERS]; /* prefill: the cache writes (outputs) */
+    /* the state writes, outputs: caches in prefill, recurrence states in both graphs */
+    skim_tensor *writes[3 * SKIM_LLAMA_MAX_LAYERS];
     int n_writes;
     int32_t n_tokens;
 } skim_llama_graph;
@@ -57,6 +62,7 @@ struct skim_model {
     skim_llama_graph win[SKIM_LLAMA_MAX_WINDOWS]; /* prefill chunks, ascending to n_batch */
     int n_win;
     uint64_t drop_attn, drop_mlp; /* skim_model_desc's layer drop */
+    uint64_t rec_layers;          /* blocks whose attention is a linear recurrence */
     float *head_mask_values;      /* n_layer * n_head scores 0/1, or NULL */
     skim_tensor *head_mask[SKIM_LLAMA_MAX_LAYERS]; /* weights [n_head] of them, or NULL */
 };

@@ -204,10 +204,24 @@ static skim_status layer_weights(skim_model *m, int il, char *msg, size_t size) 
         if ((s = weight(m, n, a, b, opt, &L->field, msg, size)) != SKIM_OK) return s;     \
     } while (0)
     W(attn_norm, "attn_norm.weight", d, 0, false);
-    W(wq, "attn_q.weight", d, d, false);
-    W(wk, "attn_k.weight", d, kv, false);
-    W(wv, "attn_v.weight", d, kv, false);
-    W(wo, "attn_output.weight", d, d, false);
+    /* A block with rec_x has a linear recurrence in place of attention (assets/README.md
+     * section 9): no attention weights and no head gate. */
+    snprintf(n, sizeof n, "blk.%d.rec_x.weight", il);
+    bool rec = skim_gguf_find_tensor(m->gguf, n) >= 0;
+    if (rec) {
+        m->rec_layers |= (uint64_t)1 << il;
+        W(rec_x, "rec_x.weight", d, d, false);
+        W(rec_a, "rec_a.weight", d, d, false);
+        W(rec_a_b, "rec_a.bias", d, 0, false);
+        W(rec_b, "rec_b.weight", d, d, false);
+        W(rec_b_b, "rec_b.bias", d, 0, false);
+        W(rec_out, "rec_out.weight", d, d, false);
+    } else {
+        W(wq, "attn_q.weight", d, d, false);
+        W(wk, "attn_k.weight", d, kv, false);
+        W(wv, "attn_v.weight", d, kv, false);
+        W(wo, "attn_output.weight", d, d, false);
+    }
     W(ffn_norm, "ffn_norm.weight", d, 0, false);
     W(ffn_up, "ffn_up.weight", d, f, false);
     W(ffn_down, "ffn_down.weight", f, d, false);
@@ -215,8 +229,10 @@ static skim_status layer_weights(skim_model *m, int il, char *msg, size_t size) 
         W(ffn_gate, "ffn_gate.weight", d, f, false);
     }
     if (hp->arch == SKIM_ARCH_GATED && !m->dense) {
-        W(gate_w, "attn_gate.weight", d, hp->n_head, false);
-        W(gate_b, "attn_gate.bias", hp->n_head, 0, false);
+        if (!rec) {
+            W(gate_w, "attn_gate.weight", d, hp->n_head, false);
+            W(gate_b, "attn_gate.bias", hp->n_head, 0, false);
+        }
         if (il >= hp->halt_first) {
             W(halt_norm, "halt_norm.weight", d, 0, false);
             W(halt_up, "halt_up.weight", d, hp->halt_hidden, false);

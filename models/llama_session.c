@@ -151,23 +151,29 @@ static double dropped_flops(const skim_model *m, int64_t n, int64_t keys) {
     double attn = 2.0 * d * (qd + 2.0 * kvd) * n + 2.0 * qd * d * n +
                   4.0 * hp->head_dim * (double)keys * hp->n_head * n;
     double mlp = 2.0 * d * ff * (hp->ffn == SKIM_FFN_SWIGLU ? 3.0 : 2.0) * n;
-    return attn * skim_llama_popcount(m->drop_attn) + mlp * skim_llama_popcount(m->drop_mlp);
+    double rec = 8.0 * d * d * n; /* a recurrence's four products */
+    return attn * skim_llama_popcount(m->drop_attn & ~m->rec_layers) +
+           rec * skim_llama_popcount(m->drop_attn & m->rec_layers) +
+           mlp * skim_llama_popcount(m->drop_mlp);
 }
 
 /* Adds the plan's last run of n tokens over `keys` keys; dropped sublayers count in the
- * dense figures with every head and token of the run, as full selections would. */
+ * dense figures with every head and token of the run, as full selections would (the
+ * head and token-layer ops are counted at attention nodes, so a recurrence counts in
+ * neither). */
 static void add_stats(skim_run_stats *sum, const skim_plan *p, const skim_model *m, int32_t n,
                       int32_t keys) {
     skim_run_stats r;
     if (skim_plan_get_stats(p, &r) != SKIM_OK) {
         return;
     }
-    int64_t n_attn = skim_llama_popcount(m->drop_attn), n_mlp = skim_llama_popcount(m->drop_mlp);
+    int64_t n_attn = skim_llama_popcount(m->drop_attn & ~m->rec_layers);
+    int64_t n_mlp = skim_llama_popcount(m->drop_mlp);
     sum->head_ops_executed += r.head_ops_executed;
     sum->head_ops_dense += r.head_ops_dense + n_attn * m->hp.n_head * n;
     sum->token_layer_ops_executed += r.token_layer_ops_executed;
     sum->token_layer_ops_dense += r.token_layer_ops_dense + n_attn * n;
-    sum->sublayers_dropped += n_attn + n_mlp;
+    sum->sublayers_dropped += skim_llama_popcount(m->drop_attn) + n_mlp;
     sum->flops_dense += dropped_flops(m, n, keys);
     sum->flops_executed += r.flops_executed;
     sum->flops_dense += r.flops_dense;
@@ -240,8 +246,10 @@ static skim_status prefill_run(skim_session *s, const int32_t *tokens, int32_t n
         s->pre_pos[i] = i;
     }
     size_t nb = (size_t)nw * sizeof(int32_t);
+    int32_t last = n - 1; /* the recurrences' state is the last real token's */
     st = skim_plan_set_input(s->pre, G->tokens, s->pre_tokens, nb);
     if (st == SKIM_OK) st = skim_plan_set_input(s->pre, G->pos, s->pre_pos, nb);
+    if (st == SKIM_OK && G->last) st = skim_plan_set_input(s->pre, G->last, &last, sizeof last);
     if (st == SKIM_OK) st = skim_plan_run(s->pre);
     if (st == SKIM_OK && want_logits) {
         st = skim_plan_get_output(s->pre, G->logits, s->pre_logits, nl);

@@ -44,16 +44,9 @@ static size_t make_file(defect df, void **out) {
         skim_gguf_writer_add_tensor(w, t[i].name, SKIM_TYPE_F32, 2, ne, weights,
                                     (size_t)(ne[0] * ne[1]) * sizeof(float));
     }
-    uint64_t size = 0;
-    void *buf = NULL;
-    if (skim_gguf_writer_query_size(w, &size) == SKIM_OK && (buf = malloc(size)) != NULL &&
-        skim_gguf_writer_write_memory(w, buf, size) != SKIM_OK) {
-        free(buf);
-        buf = NULL;
-    }
-    skim_gguf_writer_destroy(w);
-    *out = buf;
-    return buf ? (size_t)size : 0;
+    size_t size = 0;
+    *out = model_check_write(w, &size);
+    return *out ? size : 0;
 }
 
 /* An allocator that fails the n-th allocation and counts what is live. */

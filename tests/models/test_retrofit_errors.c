@@ -25,31 +25,16 @@ static void *make_file(const char *act, bool as_int, size_t *size) {
     } else {
         skim_gguf_writer_set_str(w, "skim.ffn.activation", act);
     }
-    uint64_t n = 0;
-    void *buf = NULL;
-    if (skim_gguf_writer_query_size(w, &n) == SKIM_OK && (buf = malloc(n)) != NULL &&
-        skim_gguf_writer_write_memory(w, buf, n) != SKIM_OK) {
-        free(buf);
-        buf = NULL;
-    }
-    skim_gguf_writer_destroy(w);
-    *size = (size_t)n;
-    return buf;
+    return model_check_write(w, size);
 }
 
 static void check(const char *act, bool as_int, skim_status want) {
     size_t n = 0;
     void *buf = make_file(act, as_int, &n);
     skim_gguf *g = NULL;
-    skim_gguf_error err;
-    CHECK(buf && skim_gguf_open_memory(buf, n, NULL, &g, &err) == SKIM_OK, "file not written");
-    if (!g) {
-        free(buf);
-        return;
-    }
     skim_model *m = NULL;
     char msg[SKIM_MODEL_MSG_LEN] = "";
-    skim_status s = skim_model_load(g, NULL, &m, msg, sizeof msg);
+    skim_status s = model_check_load(buf, n, &g, &m, msg, sizeof msg);
     CHECK(s == want && !m && strstr(msg, "skim.ffn.activation"),
           "activation %s: %s (%s), %s expected", as_int ? "(an integer)" : act,
           skim_status_str(s), msg, skim_status_str(want));

@@ -16,6 +16,33 @@ import gguf_writer as gw  # noqa: E402
 from common import load_model  # noqa: E402
 
 
+def add_hparams(w, cfg):
+    """The skim.* keys of assets/README.md section 1 from a Config."""
+    u32 = lambda k, v: w.add(k, gw.T_UINT32, int(v))  # noqa: E731
+    f32 = lambda k, v: w.add(k, gw.T_FLOAT32, float(v))  # noqa: E731
+    u32("skim.context_length", cfg.ctx)
+    u32("skim.embedding_length", cfg.d)
+    u32("skim.block_count", cfg.n_layer)
+    u32("skim.head_count", cfg.n_head)
+    u32("skim.head_count_kv", cfg.n_head)
+    u32("skim.attention.key_length", cfg.head_dim)
+    u32("skim.feed_forward_length", cfg.ff)
+    w.add("skim.ffn.activation", gw.T_STRING, "gelu_tanh")
+    f32("skim.attention.layer_norm_rms_epsilon", cfg.eps)
+    f32("skim.rope.freq_base", cfg.rope_base)
+    u32("skim.rope.dimension_count", cfg.head_dim)
+    u32("skim.rope.mode", 0)
+    f32("skim.gate.threshold", cfg.tau_g)
+    f32("skim.halt.threshold", cfg.tau_h)
+    u32("skim.halt.hidden", cfg.halt_hidden)
+    u32("skim.halt.first_block", 1)
+
+
+def add_tokenizer(w, chars):
+    w.add("tokenizer.ggml.model", gw.T_STRING, "char")
+    w.add("tokenizer.ggml.tokens", gw.T_ARRAY, (gw.T_STRING, list(chars)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default="tools/train/runs/gated/final.pt")
@@ -37,26 +64,8 @@ def main():
     w.add("general.description", gw.T_STRING,
           "Character-level transformer with per-token head gates and token halting, "
           "trained on Tiny Shakespeare by skim tools/train/train_gated.py")
-    u32 = lambda k, v: w.add(k, gw.T_UINT32, int(v))  # noqa: E731
-    f32 = lambda k, v: w.add(k, gw.T_FLOAT32, float(v))  # noqa: E731
-    u32("skim.context_length", cfg.ctx)
-    u32("skim.embedding_length", cfg.d)
-    u32("skim.block_count", cfg.n_layer)
-    u32("skim.head_count", cfg.n_head)
-    u32("skim.head_count_kv", cfg.n_head)
-    u32("skim.attention.key_length", cfg.head_dim)
-    u32("skim.feed_forward_length", cfg.ff)
-    w.add("skim.ffn.activation", gw.T_STRING, "gelu_tanh")
-    f32("skim.attention.layer_norm_rms_epsilon", cfg.eps)
-    f32("skim.rope.freq_base", cfg.rope_base)
-    u32("skim.rope.dimension_count", cfg.head_dim)
-    u32("skim.rope.mode", 0)
-    f32("skim.gate.threshold", cfg.tau_g)
-    f32("skim.halt.threshold", cfg.tau_h)
-    u32("skim.halt.hidden", cfg.halt_hidden)
-    u32("skim.halt.first_block", 1)
-    w.add("tokenizer.ggml.model", gw.T_STRING, "char")
-    w.add("tokenizer.ggml.tokens", gw.T_ARRAY, (gw.T_STRING, list(chars)))
+    add_hparams(w, cfg)
+    add_tokenizer(w, chars)
 
     def t(name, p):
         w.add_tensor(name, p.detach().cpu().float().numpy())

@@ -253,7 +253,16 @@ class GatedLM(nn.Module):
         idx [B, T]. Returns logits [B, T, V], tok_active [L, B, T] bool, head_active
         [L, B, T, H] bool (False for tokens not running the block), p_halt [L, B, T]
         (0 for block 0), g [L, B, T, H]."""
+        return self.forward_hard(idx, gates)
+
+    def forward_hard(self, idx, gates=True, mixers=None, collect=None):
+        """forward_infer's semantics with gradients. mixers: {block: module} whose output
+        on the normalised stream of every token replaces that block's attention (section
+        9; tools/train/distill.py; no heads: head_active is the running tokens' all).
+        collect: a dict receiving per block 'x' (its input), 'upd' (the attention or mixer
+        output), 'active', 'heads' and, for attention, 'attn' (the maps)."""
         cfg = self.cfg
+        mixers = mixers or {}
         B, T = idx.shape
         L, H = cfg.n_layer, cfg.n_head
         x = self.tok(idx)
@@ -266,27 +275,39 @@ class GatedLM(nn.Module):
         g_all = torch.zeros(L, B, T, H)
         for l, b in enumerate(self.blocks):
             if gates and b.halt is not None:
-                p = torch.sigmoid(b.halt(x))
+                with torch.no_grad():
+                    p = torch.sigmoid(b.halt(x))
                 p_all[l] = p
                 active = active & ~(p >= cfg.tau_h)  # NaN never halts
             tok_act[l] = active
             h = b.attn_norm(x)
-            q, k, v = b.qkv(h, self.cos, self.sin)
-            s = fastmm.bmm(q, k.transpose(-1, -2)) / math.sqrt(cfg.head_dim)  # [B, H, Tq, Tk]
-            allowed = causal[None] & (active[:, None, :] | eye[None])  # [B, Tq, Tk]
-            s = s.masked_fill(~allowed[:, None], float("-inf"))
-            o = fastmm.bmm(torch.softmax(s, dim=-1), v)  # [B, H, T, hd]
-            if gates:
-                g = torch.sigmoid(b.gate(h))
-                g_all[l] = g
-                ha = ~(g < cfg.tau_g)  # NaN counts as active
+            if l in mixers:
+                upd = mixers[l](h)
+                head_act[l] = active[..., None].expand(B, T, H)
             else:
-                ha = torch.ones(B, T, H, dtype=torch.bool)
-            head_act[l] = ha & active[..., None]
-            o = o * ha.transpose(1, 2)[..., None].float()
-            o = o.transpose(1, 2).reshape(B, T, cfg.d)
+                q, k, v = b.qkv(h, self.cos, self.sin)
+                s = fastmm.bmm(q, k.transpose(-1, -2)) / math.sqrt(cfg.head_dim)  # [B, H, Tq, Tk]
+                allowed = causal[None] & (active[:, None, :] | eye[None])  # [B, Tq, Tk]
+                s = s.masked_fill(~allowed[:, None], float("-inf"))
+                att = torch.softmax(s, dim=-1)
+                o = fastmm.bmm(att, v)  # [B, H, T, hd]
+                if gates:
+                    g = torch.sigmoid(b.gate(h))
+                    g_all[l] = g.detach()
+                    ha = ~(g < cfg.tau_g)  # NaN counts as active
+                else:
+                    ha = torch.ones(B, T, H, dtype=torch.bool)
+                head_act[l] = ha & active[..., None]
+                o = o * ha.transpose(1, 2)[..., None].float()
+                o = o.transpose(1, 2).reshape(B, T, cfg.d)
+                upd = b.wo(o)
+                if collect is not None:
+                    collect.setdefault("attn", {})[l] = att.detach()
+            if collect is not None:
+                for key, val in (("x", x), ("upd", upd), ("active", active), ("heads", head_act[l])):
+                    collect.setdefault(key, {})[l] = val.detach().clone()
             m = active[..., None]
-            x = torch.where(m, x + b.wo(o), x)
+            x = torch.where(m, x + upd, x)
             x = torch.where(m, x + b.ffn(x), x)
         logits = self.out(self.out_norm(x))
         return logits, tok_act, head_act, p_all, g_all
