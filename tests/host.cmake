@@ -62,7 +62,8 @@ endif()
 #   ./fuzz_graph -max_total_time=60 <new corpus dir> tests/fuzz/corpus
 file(GLOB _skim_fuzz_graph_corpus CONFIGURE_DEPENDS ${_skim_fuzz_dir}/corpus/*)
 add_executable(test_fuzz_graph_corpus ${_skim_fuzz_dir}/fuzz_graph.c ${_skim_fuzz_dir}/fuzz_graph_main.c)
-target_include_directories(test_fuzz_graph_corpus PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/common)
+target_include_directories(test_fuzz_graph_corpus PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/common
+                           ${PROJECT_SOURCE_DIR}/graph)
 target_link_libraries(test_fuzz_graph_corpus PRIVATE skim_core skim_cpu skim_warnings m)
 add_test(NAME host_fuzz_graph_corpus COMMAND test_fuzz_graph_corpus ${_skim_fuzz_graph_corpus})
 set_tests_properties(host_fuzz_graph_corpus PROPERTIES LABELS "host;fuzz" TIMEOUT 300)

@@ -1,8 +1,8 @@
 /* fuzz_graph.c - a libFuzzer target that builds random graphs through the public API from
  * the fuzzer's bytes and runs them on the CPU backend. The bytes are a program: a header
  * (context limits, an allocation to fail), then one instruction per step: make a leaf
- * (input, weight, state, param; any type, 1-4 dims, small or zero sizes), apply an op,
- * a view or a selection to tensors picked from a pool (or NULL), clear the error. Then the
+ * (input, weight, state, param; any type, 1-4 dims, small or zero sizes), apply an op
+ * (any row of graph/ops.def, through a table generated from it), a view or a selection to tensors picked from a pool (or NULL), clear the error. Then the
  * last tensors become the outputs: build, plan, set every input from the bytes (indices
  * and parameters in or out of range, NaN scores), run twice, read every output and
  * selection, the stats. Most programs are misuse; every call must return a status. Any
@@ -14,6 +14,8 @@
 #include "skim.h"
 #include "skim-backend.h"
 #include "skim-cpu.h"
+#include "skim-custom.h"
+#include "skim-impl.h" /* SKIM_OP_* of graph/ops.def */
 #include "fuzz_bytes.h"
 #include "failing_alloc.h"
 
@@ -150,41 +152,157 @@ static skim_tensor *op_view(prog *g, skim_tensor *a) {
     }
 }
 
+/* One builder per row of ops.def, each reading its own bytes after the two pool picks;
+ * the table below is generated from ops.def, so a row without its fz_<name> fails to
+ * compile here and a new op is fuzzed from the day it is added. */
+static skim_tensor *fz_get_rows(prog *g, skim_tensor *a, skim_tensor *b2) {
+    return skim_get_rows(g->ctx, a, b2);
+}
+static skim_tensor *fz_add(prog *g, skim_tensor *a, skim_tensor *b2) { return skim_add(g->ctx, a, b2); }
+static skim_tensor *fz_mul(prog *g, skim_tensor *a, skim_tensor *b2) { return skim_mul(g->ctx, a, b2); }
+static skim_tensor *fz_scale(prog *g, skim_tensor *a, skim_tensor *b2) {
+    (void)b2;
+    return skim_scale(g->ctx, a, f32(&g->b));
+}
+static skim_tensor *fz_rms_norm(prog *g, skim_tensor *a, skim_tensor *b2) {
+    (void)b2;
+    return skim_rms_norm(g->ctx, a, fabsf(f32(&g->b)));
+}
+static skim_tensor *fz_layer_norm(prog *g, skim_tensor *a, skim_tensor *b2) {
+    (void)b2;
+    return skim_layer_norm(g->ctx, a, f32(&g->b));
+}
+static skim_tensor *fz_mul_mat(prog *g, skim_tensor *a, skim_tensor *b2) {
+    return skim_mul_mat(g->ctx, a, b2);
+}
+static skim_tensor *fz_rope(prog *g, skim_tensor *a, skim_tensor *b2) {
+    skim_rope_mode mode = (skim_rope_mode)(u8(&g->b) % 3);
+    return skim_rope(g->ctx, a, b2, mode, u8(&g->b) % 10, 10000.0f);
+}
+static skim_tensor *fz_soft_max(prog *g, skim_tensor *a, skim_tensor *b2) {
+    skim_tensor *mask = (u8(&g->b) & 1) ? b2 : NULL;
+    return skim_soft_max(g->ctx, a, mask, f32(&g->b));
+}
+static skim_tensor *fz_silu(prog *g, skim_tensor *a, skim_tensor *b2) {
+    (void)b2;
+    return skim_silu(g->ctx, a);
+}
+static skim_tensor *fz_gelu(prog *g, skim_tensor *a, skim_tensor *b2) {
+    (void)b2;
+    return skim_gelu(g->ctx, a);
+}
+static skim_tensor *fz_sigmoid(prog *g, skim_tensor *a, skim_tensor *b2) {
+    (void)b2;
+    return skim_sigmoid(g->ctx, a);
+}
+static skim_tensor *fz_swiglu(prog *g, skim_tensor *a, skim_tensor *b2) {
+    return skim_swiglu(g->ctx, a, b2);
+}
+static skim_tensor *fz_cont(prog *g, skim_tensor *a, skim_tensor *b2) {
+    (void)b2;
+    return skim_cont(g->ctx, a);
+}
+static skim_tensor *fz_cpy(prog *g, skim_tensor *a, skim_tensor *b2) { return skim_cpy(g->ctx, a, b2); }
+static skim_tensor *fz_argmax(prog *g, skim_tensor *a, skim_tensor *b2) {
+    (void)b2;
+    return skim_argmax(g->ctx, a);
+}
+static skim_tensor *fz_set_rows(prog *g, skim_tensor *a, skim_tensor *b2) {
+    return skim_set_rows(g->ctx, a, b2, pick(g));
+}
+static skim_tensor *fz_attn(prog *g, skim_tensor *a, skim_tensor *b2) {
+    (void)a, (void)b2;
+    return op_attn(g);
+}
+static skim_tensor *fz_head_gate(prog *g, skim_tensor *a, skim_tensor *b2) {
+    (void)b2;
+    return skim_head_gate(g->ctx, a, f32(&g->b));
+}
+static skim_tensor *fz_token_halt(prog *g, skim_tensor *a, skim_tensor *b2) {
+    float tau = f32(&g->b);
+    return skim_token_halt(g->ctx, a, tau, (u8(&g->b) & 1) ? b2 : NULL);
+}
+static skim_tensor *fz_select_topk(prog *g, skim_tensor *a, skim_tensor *b2) {
+    (void)b2;
+    return skim_select_topk(g->ctx, a, i32(&g->b));
+}
+static skim_tensor *fz_get_rows_sel(prog *g, skim_tensor *a, skim_tensor *b2) {
+    return skim_get_rows_sel(g->ctx, a, b2);
+}
+static skim_tensor *fz_scatter_add_sel(prog *g, skim_tensor *a, skim_tensor *b2) {
+    return skim_scatter_add_sel(g->ctx, a, b2, pick(g));
+}
+static skim_tensor *fz_mul_mat_sel(prog *g, skim_tensor *a, skim_tensor *b2) {
+    skim_tensor *sel = pick(g);
+    return skim_mul_mat_sel(g->ctx, a, b2, sel, u8(&g->b) % 10);
+}
+static skim_tensor *fz_mul_mat_sel_k(prog *g, skim_tensor *a, skim_tensor *b2) {
+    skim_tensor *sel = pick(g);
+    return skim_mul_mat_sel_k(g->ctx, a, b2, sel, u8(&g->b) % 10);
+}
+/* A custom op of the CPU backend: the output has input 0's shape (or a fuzzed one) and is
+ * filled with a constant, row range by row range. */
+static void fz_custom_cpu(const skim_custom_call *call) {
+    if (call->dst.type != SKIM_TYPE_F32) return;
+    int64_t ne0 = call->dst.ne[0];
+    for (int64_t r = call->row_begin; r < call->row_end; r++) {
+        float *row = (float *)((char *)call->dst.data + (size_t)r * call->dst.nb[1]);
+        for (int64_t i = 0; i < ne0; i++) row[i] = 0.5f;
+    }
+}
+static skim_tensor *fz_custom(prog *g, skim_tensor *a, skim_tensor *b2) {
+    skim_custom_desc d;
+    memset(&d, 0, sizeof d);
+    uint8_t k = u8(&g->b);
+    d.name = (k & 1) ? "fuzz_custom" : NULL;
+    d.type = (k & 2) ? SKIM_TYPE_I32 : SKIM_TYPE_F32;
+    d.n_dims = (k & 4) ? dims(&g->b, d.ne) : 0;
+    d.params_size = (k & 8) ? (size_t)u8(&g->b) : 0;
+    d.cpu = (k & 16) ? NULL : fz_custom_cpu;
+    d.dispatch = (skim_custom_dispatch)((k >> 5) % 4);
+    uint8_t params[256] = {0};
+    skim_tensor *src[2] = {a, b2};
+    return skim_custom(g->ctx, &d, src, (k & 128) ? 2 : 1, params);
+}
+static skim_tensor *fz_causal_conv(prog *g, skim_tensor *a, skim_tensor *b2) {
+    return skim_causal_conv(g->ctx, a, b2, (u8(&g->b) & 1) ? pick(g) : NULL);
+}
+static skim_tensor *fz_linear_rec(prog *g, skim_tensor *a, skim_tensor *b2) {
+    skim_tensor *gb = pick(g);
+    return skim_linear_rec(g->ctx, a, b2, gb, (u8(&g->b) & 1) ? pick(g) : NULL);
+}
+
+typedef skim_tensor *(*fz_builder)(prog *g, skim_tensor *a, skim_tensor *b2);
+static const fz_builder fz_by_op[SKIM_OP_COUNT] = {
+#define SKIM_OP(e, name, n_src, shader, flops, tol) [SKIM_OP_##e] = fz_##name,
+#include "ops.def"
+#undef SKIM_OP
+};
+
+/* Step codes 0..24 as the corpus was written (each an op of the table); 28 takes the next
+ * byte as an index into the whole table, so every op of ops.def is reached. */
+static const uint8_t fz_code_op[25] = {
+    SKIM_OP_ADD, SKIM_OP_MUL, SKIM_OP_SCALE, SKIM_OP_RMS_NORM, SKIM_OP_LAYER_NORM,
+    SKIM_OP_MUL_MAT, SKIM_OP_ROPE, SKIM_OP_SOFT_MAX, SKIM_OP_SILU, SKIM_OP_GELU,
+    SKIM_OP_SIGMOID, SKIM_OP_SWIGLU, SKIM_OP_CONT, SKIM_OP_CPY, SKIM_OP_ARGMAX,
+    SKIM_OP_SET_ROWS, SKIM_OP_ATTN, SKIM_OP_GET_ROWS, SKIM_OP_HEAD_GATE, SKIM_OP_TOKEN_HALT,
+    SKIM_OP_SELECT_TOPK, SKIM_OP_GET_ROWS_SEL, SKIM_OP_SCATTER_ADD_SEL, SKIM_OP_MUL_MAT_SEL,
+    SKIM_OP_MUL_MAT_SEL_K,
+};
+
 /* One op on tensors from the pool. */
 static skim_tensor *op(prog *g, uint8_t code) {
     skim_context *c = g->ctx;
     skim_tensor *a = pick(g), *b2 = pick(g);
-    switch (code % 30) {
-    case 0: return skim_add(c, a, b2);
-    case 1: return skim_mul(c, a, b2);
-    case 2: return skim_scale(c, a, f32(&g->b));
-    case 3: return skim_rms_norm(c, a, fabsf(f32(&g->b)));
-    case 4: return skim_layer_norm(c, a, f32(&g->b));
-    case 5: return skim_mul_mat(c, a, b2);
-    case 6: return skim_rope(c, a, b2, (skim_rope_mode)(u8(&g->b) % 3), u8(&g->b) % 10, 10000.0f);
-    case 7: return skim_soft_max(c, a, (u8(&g->b) & 1) ? b2 : NULL, f32(&g->b));
-    case 8: return skim_silu(c, a);
-    case 9: return skim_gelu(c, a);
-    case 10: return skim_sigmoid(c, a);
-    case 11: return skim_swiglu(c, a, b2);
-    case 12: return skim_cont(c, a);
-    case 13: return skim_cpy(c, a, b2);
-    case 14: return skim_argmax(c, a);
-    case 15: return skim_set_rows(c, a, b2, pick(g));
-    case 16: return op_attn(g);
-    case 17: return skim_get_rows(c, a, b2);
-    case 18: return skim_head_gate(c, a, f32(&g->b));
-    case 19: return skim_token_halt(c, a, f32(&g->b), (u8(&g->b) & 1) ? b2 : NULL);
-    case 20: return skim_select_topk(c, a, i32(&g->b));
-    case 21: return skim_get_rows_sel(c, a, b2);
-    case 22: return skim_scatter_add_sel(c, a, b2, pick(g));
-    case 23: return skim_mul_mat_sel(c, a, b2, pick(g), u8(&g->b) % 10);
-    case 24: return skim_mul_mat_sel_k(c, a, b2, pick(g), u8(&g->b) % 10);
+    int k = code % 30;
+    if (k < 25) return fz_by_op[fz_code_op[k]](g, a, b2);
+    switch (k) {
     case 25: case 26: return op_view(g, a);
     case 27:
         skim_context_clear_error(c);
         g->n_at_clear = g->f->n;
         return NULL;
+    case 28: return fz_by_op[1 + u8(&g->b) % (SKIM_OP_COUNT - 1)](g, a, b2);
     default: return skim_tensor_set_name(a, "fuzzed");
     }
 }
@@ -198,7 +316,7 @@ static void step(prog *g) {
     skim_status before = skim_context_status(g->ctx);
     skim_tensor *t = op(g, k);
     /* The sticky error: after one, builders return NULL (clear_error resets it). */
-    if (before != SKIM_OK && k % 30 != 27 && k % 30 < 28) PROMISE(t == NULL);
+    if (before != SKIM_OK && k % 30 != 27 && k % 30 < 29) PROMISE(t == NULL);
     push(g, t);
 }
 
