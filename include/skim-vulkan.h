@@ -137,6 +137,11 @@ typedef struct skim_vulkan_info {
     uint32_t subgroup_size;
     uint64_t max_storage_range; /* maxStorageBufferRange */
     bool gpu_resolve;          /* selections are compacted on the GPU */
+    /* The most bytes one device buffer of a store takes (the smaller of
+     * maxMemoryAllocationSize and the largest heap): weights or states past it are placed
+     * in several buffers, each tensor wholly in one; a tensor alone past it is refused. */
+    uint64_t max_block;
+    int64_t store_blocks;      /* the buffers the backend's stores hold now */
 } skim_vulkan_info;
 SKIM_API bool skim_vulkan_query_info(const skim_backend *be, skim_vulkan_info *out);
 

@@ -42,6 +42,9 @@ skim_vk_test(test_vk_lifecycle)
 # Ops over tensors past maxStorageBufferRange split into pieces (a 4096-byte stand-in
 # limit, SKIM_VK_MAX_RANGE, set by the test itself), sync validation on.
 skim_vk_test(test_vk_split ENV "SKIM_TEST_VK_SYNC=1")
+# A store's weights and states in several buffers past the most one allocation holds (a
+# 16384-byte stand-in limit, SKIM_VK_MAX_ALLOC, set by the test itself), sync validation on.
+skim_vk_test(test_vk_blocks ENV "SKIM_TEST_VK_SYNC=1")
 # Plans of one backend on four threads at once (the thread rule of skim-backend.h), and
 # the same with every transfer through the shared staging area (SKIM_VK_STAGING).
 skim_vk_test(test_vk_threads)

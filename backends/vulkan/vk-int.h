@@ -105,6 +105,10 @@ typedef struct skim_vk_backend {
     int64_t n_submits; /* every vkQueueSubmit this backend made (runs report the difference) */
     int64_t n_begins;  /* every vkBeginCommandBuffer it made (skim_vk_begin), likewise */
     VkDeviceSize max_alloc; /* maxMemoryAllocationSize */
+    /* The most bytes one block of a store (weights, states) takes: max_alloc, at most the
+     * largest heap's size, or the lower SKIM_VK_MAX_ALLOC (tests; vk_memory.c). */
+    VkDeviceSize block_max;
+    int64_t n_blocks; /* store blocks held (skim_vulkan_info.store_blocks), under lock */
     /* maxStorageBufferRange, or the lower SKIM_VK_MAX_RANGE (the split path's tests): a
      * binding never spans more; an op over a larger tensor runs in pieces (vk_split.c). */
     VkDeviceSize max_range;
@@ -148,9 +152,17 @@ typedef struct skim_vk_indirect {
     uint32_t mul, div, dim, xyz[3], src;
 } skim_vk_indirect;
 
+/* A store's weights or states: packed into n buffers ("blocks") of at most
+ * vb->block_max bytes each, every tensor wholly inside one (vk_memory.c). */
+typedef struct skim_vk_blocks {
+    skim_vk_buffer *b;
+    int n;
+} skim_vk_blocks;
+
 typedef struct skim_vk_plan {
     skim_vk_buffer arena, inputs, params, indirect, dummy;
-    skim_vk_buffer weights, states; /* the plan's store's (not owned) */
+    skim_vk_blocks weights, states; /* the plan's store's (not owned) */
+    int *w_blk, *st_blk; /* per slot: its block in weights / states */
     skim_vk_buffer readback; /* host-visible: every selection's words after a run */
     VkDeviceSize *w_off, *in_off, *st_off; /* per slot: offset in its buffer */
     VkDeviceSize *a_off; /* guard bytes on: per tensor id, its own offset in the arena */
@@ -255,6 +267,14 @@ SKIM_HIDDEN skim_status skim_vk_download(skim_vk_backend *vb, skim_vk_buffer *b,
 SKIM_HIDDEN void skim_vk_staging_destroy(skim_vk_backend *vb);
 SKIM_HIDDEN skim_status skim_vk_fill(skim_vk_backend *vb, skim_vk_buffer *b, VkDeviceSize off,
                                      VkDeviceSize size, uint32_t word);
+/* Places list[0..n) into blocks of at most vb->block_max bytes (guard gaps when guard):
+ * offs[i] and blk[i] per tensor; creates the blocks' buffers in *out (allocated; freed by
+ * skim_vk_blocks_destroy). TOO_LARGE, naming the bytes against the limit, when one tensor
+ * alone passes it. */
+SKIM_HIDDEN skim_status skim_vk_blocks_create(skim_vk_backend *vb, skim_vk_blocks *out,
+                                              skim_tensor *const *list, int n, VkDeviceSize *offs,
+                                              int *blk, bool guard, const char *what);
+SKIM_HIDDEN void skim_vk_blocks_destroy(skim_vk_backend *vb, skim_vk_blocks *bl);
 
 /* ---------------------------------------------------------------- vk_pipeline.c */
 SKIM_HIDDEN skim_status skim_vk_pipelines_init(skim_vk_backend *vb);
@@ -307,6 +327,12 @@ SKIM_HIDDEN skim_status skim_vk_fuse_plan(skim_vk_rec *r);
  * returns the buffer's size. */
 SKIM_HIDDEN VkDeviceSize skim_vk_guard_pack(bool guard, VkDeviceSize *offs,
                                             skim_tensor *const *list, int n);
+/* The same over blocks of at most `limit` bytes, each with its own leading guard: offs[i]
+ * within block blk[i]; sizes[b] per block (n + 1 entries at most). Returns the number of
+ * blocks, or -1 with *bad the index of a tensor that alone passes the limit. */
+SKIM_HIDDEN int skim_vk_guard_pack_blocks(bool guard, VkDeviceSize limit, VkDeviceSize *offs,
+                                          int *blk, VkDeviceSize *sizes,
+                                          skim_tensor *const *list, int n, int *bad);
 /* The arena's layout and size: with guard bytes, or when it costs little memory, every
  * arena tensor its own offset (vp->a_off); otherwise graph/'s liveness plan. */
 SKIM_HIDDEN skim_status skim_vk_arena_layout(skim_plan *p, VkDeviceSize *arena_size);

@@ -162,6 +162,11 @@ bool skim_vulkan_query_info(const skim_backend *be, skim_vulkan_info *out) {
     if (!be || !out || be->iface != &vk_iface) {
         return false;
     }
-    *out = ((const skim_vk_backend *)be->impl)->info;
+    skim_vk_backend *vb = be->impl;
+    skim_vk_lock(vb); /* the count changes under it (stores made and freed) */
+    *out = vb->info;
+    out->max_block = vb->block_max;
+    out->store_blocks = vb->n_blocks;
+    skim_vk_unlock(vb);
     return true;
 }

@@ -284,6 +284,18 @@ static void query_features(skim_vk_backend *vb, VkPhysicalDeviceVulkan11Features
     vb->i.GetPhysicalDeviceProperties2(vb->phys, &p2);
     /* Vulkan 1.1 requires at least 1 GiB; a 0 (a faulty layer) reads as that minimum. */
     vb->max_alloc = m3.maxMemoryAllocationSize ? m3.maxMemoryAllocationSize : (VkDeviceSize)1 << 30;
+    VkDeviceSize heap = 0; /* the largest heap: a block larger than it cannot be had */
+    for (uint32_t h = 0; h < vb->memprops.memoryHeapCount; h++) {
+        VkDeviceSize sz = vb->memprops.memoryHeaps[h].size;
+        heap = sz > heap ? sz : heap;
+    }
+    vb->block_max = heap && heap < vb->max_alloc ? heap : vb->max_alloc;
+    /* The tests of stores in several blocks: SKIM_VK_MAX_ALLOC=N lowers the limit of a
+     * store's blocks (weights, states) to N bytes; a plan's own buffers keep the device's. */
+    VkDeviceSize test_alloc = (VkDeviceSize)env_int("SKIM_VK_MAX_ALLOC", 0);
+    if (test_alloc >= 4096 && test_alloc < vb->block_max) {
+        vb->block_max = test_alloc;
+    }
     vb->max_range = vb->props.limits.maxStorageBufferRange;
     VkDeviceSize test_range = (VkDeviceSize)env_int("SKIM_VK_MAX_RANGE", 0);
     if (test_range >= 256 && test_range < vb->max_range) {

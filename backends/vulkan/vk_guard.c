@@ -37,6 +37,28 @@ VkDeviceSize skim_vk_guard_pack(bool guard, VkDeviceSize *offs, skim_tensor *con
     return o;
 }
 
+int skim_vk_guard_pack_blocks(bool guard, VkDeviceSize limit, VkDeviceSize *offs, int *blk,
+                              VkDeviceSize *sizes, skim_tensor *const *list, int n, int *bad) {
+    VkDeviceSize gap = guard ? SKIM_VK_GUARD : 0, o = gap;
+    int b = 0;
+    for (int i = 0; i < n; i++) {
+        VkDeviceSize need = align_up(skim_tensor_nbytes(list[i])) + gap;
+        if (gap + need > limit) {
+            *bad = i;
+            return -1;
+        }
+        if (o + need > limit) { /* o > gap here: the block holds a tensor already */
+            sizes[b++] = o;
+            o = gap;
+        }
+        offs[i] = o;
+        blk[i] = b;
+        o += need;
+    }
+    sizes[b] = o;
+    return b + 1;
+}
+
 /* Whether node t owns arena memory (not a view or a write into its base). */
 static bool owns_arena(const skim_graph *g, const skim_tensor *t) {
     return g->mem[t->id].kind == SKIM_MEM_ARENA && skim_tensor_base(t) == t;
@@ -76,11 +98,15 @@ skim_status skim_vk_arena_layout(skim_plan *p, VkDeviceSize *arena_size) {
 typedef skim_status (*region_fn)(skim_plan *p, skim_vk_buffer *b, const void *host,
                                  VkDeviceSize at, VkDeviceSize end, const skim_tensor *after);
 
+/* The regions of buffer b holding list's tensors: those of block j (blk NULL: all). */
 static skim_status list_regions(skim_plan *p, skim_vk_buffer *b, const void *host,
                                 skim_tensor *const *list, int n, const VkDeviceSize *offs,
-                                region_fn fn) {
+                                const int *blk, int j, region_fn fn) {
     skim_status st = fn(p, b, host, 0, SKIM_VK_GUARD, NULL);
     for (int i = 0; st == SKIM_OK && i < n; i++) {
+        if (blk && blk[i] != j) {
+            continue;
+        }
         VkDeviceSize next = align_up(offs[i] + skim_tensor_nbytes(list[i])) + SKIM_VK_GUARD;
         st = fn(p, b, host, word_end(offs[i], list[i]), next, list[i]);
     }
@@ -118,8 +144,9 @@ static skim_status check_region(skim_plan *p, skim_vk_buffer *b, const void *hos
     for (VkDeviceSize k = at; k < end; k++) {
         uint32_t w = SKIM_VK_GUARD_WORD;
         if (h[k] != ((const unsigned char *)&w)[k % 4]) {
-            const char *what = b == &vp->arena ? "arena" : b == &vp->states ? "states"
-                             : b == &vp->inputs ? "inputs" : "weights";
+            const char *what = b == &vp->arena ? "arena" : b == &vp->inputs ? "inputs"
+                             : b >= vp->states.b && b < vp->states.b + vp->states.n ? "states"
+                             : "weights";
             return PFAIL(p, SKIM_ERR_STATE, "vulkan: a stray write: byte %llu of the guard %s %s%s "
                          "(%s buffer) changed", (unsigned long long)(k - at),
                          after ? "after" : "at the start of the buffer", after ? after->name : "",
@@ -129,30 +156,46 @@ static skim_status check_region(skim_plan *p, skim_vk_buffer *b, const void *hos
     return SKIM_OK;
 }
 
-/* Every guarded buffer (arena, states, inputs, weights) to fn, with its bytes when read. */
-static skim_status each_buffer(skim_plan *p, bool read, region_fn fn) {
+/* One guarded buffer to fn, with its bytes when read: the arena's tensors when list is
+ * NULL, otherwise those of list in block j (blk NULL: all). */
+static skim_status one_buffer(skim_plan *p, skim_vk_buffer *b, bool read, region_fn fn,
+                              skim_tensor *const *list, int n, const VkDeviceSize *offs,
+                              const int *blk, int j) {
     skim_vk_backend *vb = p->be->impl;
+    skim_status st = SKIM_OK;
+    void *host = NULL;
+    if (read) {
+        host = skim_alloc(&p->be->alloc, (size_t)b->size);
+        if (!host) {
+            return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory (guard check)");
+        }
+        st = skim_vk_download(vb, b, 0, host, (size_t)b->size);
+        if (st != SKIM_OK) {
+            PFAIL(p, st, "%s", vb->be->msg);
+        }
+    }
+    if (st == SKIM_OK) {
+        st = list ? list_regions(p, b, host, list, n, offs, blk, j, fn) : arena_regions(p, host, fn);
+    }
+    skim_free(&p->be->alloc, host);
+    return st;
+}
+
+/* Every guarded buffer (arena, the states' blocks, inputs, the weights' blocks) to fn. */
+static skim_status each_buffer(skim_plan *p, bool read, region_fn fn) {
     skim_vk_plan *vp = p->impl;
     const skim_graph *g = p->graph;
-    skim_vk_buffer *bufs[4] = {&vp->arena, &vp->states, &vp->inputs, &vp->weights};
-    skim_status st = SKIM_OK;
-    for (int k = 0; st == SKIM_OK && k < 4; k++) {
-        void *host = NULL;
-        if (read) {
-            host = skim_alloc(&p->be->alloc, (size_t)bufs[k]->size);
-            if (!host) {
-                return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory (guard check)");
-            }
-            st = skim_vk_download(vb, bufs[k], 0, host, (size_t)bufs[k]->size);
-            if (st != SKIM_OK) {
-                PFAIL(p, st, "%s", vb->be->msg);
-            }
-        }
-        if (st == SKIM_OK && k == 0) st = arena_regions(p, host, fn);
-        if (st == SKIM_OK && k == 1) st = list_regions(p, bufs[k], host, g->states, g->n_states, vp->st_off, fn);
-        if (st == SKIM_OK && k == 2) st = list_regions(p, bufs[k], host, g->inputs, g->n_inputs, vp->in_off, fn);
-        if (st == SKIM_OK && k == 3) st = list_regions(p, bufs[k], host, g->weights, g->n_weights, vp->w_off, fn);
-        skim_free(&p->be->alloc, host);
+    skim_status st = one_buffer(p, &vp->arena, read, fn, NULL, 0, NULL, NULL, 0);
+    for (int j = 0; st == SKIM_OK && j < vp->states.n; j++) {
+        st = one_buffer(p, &vp->states.b[j], read, fn, g->states, g->n_states, vp->st_off,
+                        vp->st_blk, j);
+    }
+    if (st == SKIM_OK) {
+        st = one_buffer(p, &vp->inputs, read, fn, g->inputs, g->n_inputs, vp->in_off, NULL, 0);
+    }
+    for (int j = 0; st == SKIM_OK && j < vp->weights.n; j++) {
+        st = one_buffer(p, &vp->weights.b[j], read, fn, g->weights, g->n_weights, vp->w_off,
+                        vp->w_blk, j);
     }
     return st;
 }

@@ -1,5 +1,5 @@
-/* vk_memory.c - buffers (one allocation each: a plan has a handful, a store two) and the
- * transfers between host and device.
+/* vk_memory.c - buffers (one allocation each: a plan has a handful, a store two or more:
+ * its blocks, below) and the transfers between host and device.
  *
  * Memory types, in the order tried: for device buffers a DEVICE_LOCAL type that is not
  * HOST_VISIBLE (where the device has one: a discrete GPU's VRAM, outside a 256 MiB BAR
@@ -372,4 +372,54 @@ skim_status skim_vk_fill(skim_vk_backend *vb, skim_vk_buffer *b, VkDeviceSize of
         done += n;
     }
     return SKIM_OK;
+}
+
+/* ---------------------------------------------------------------- blocks
+ * A store's weights (or states) can pass maxMemoryAllocationSize (a 1B model's weights,
+ * 1-4 GiB in F16 or Q8_0, against 1-4 GiB on many devices), or the largest heap: they go
+ * into several buffers, filled in list order, a new one begun where the next tensor would
+ * pass vb->block_max. A tensor is never split between two: bindings name one buffer. */
+
+skim_status skim_vk_blocks_create(skim_vk_backend *vb, skim_vk_blocks *out,
+                                  skim_tensor *const *list, int n, VkDeviceSize *offs, int *blk,
+                                  bool guard, const char *what) {
+    memset(out, 0, sizeof *out);
+    VkDeviceSize *sizes = skim_calloc(&vb->be->alloc, (size_t)n + 1, sizeof *sizes);
+    if (!sizes) {
+        return FAIL(vb, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    int bad = -1;
+    int nb = skim_vk_guard_pack_blocks(guard, vb->block_max, offs, blk, sizes, list, n, &bad);
+    if (nb < 0) {
+        skim_free(&vb->be->alloc, sizes);
+        return FAIL(vb, SKIM_ERR_TOO_LARGE, "vulkan: %s tensor %s needs %llu bytes (more "
+                    "with alignment%s), past the %llu bytes one device allocation holds here (the "
+                    "smaller of maxMemoryAllocationSize and the largest heap)", what,
+                    list[bad]->name[0] ? list[bad]->name : "#",
+                    (unsigned long long)skim_tensor_nbytes(list[bad]), guard ? " and guards" : "",
+                    (unsigned long long)vb->block_max);
+    }
+    out->b = skim_calloc(&vb->be->alloc, (size_t)nb, sizeof *out->b);
+    skim_status st = out->b ? SKIM_OK
+                            : FAIL(vb, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    for (int b = 0; st == SKIM_OK && b < nb; b++) {
+        st = skim_vk_buffer_create(vb, &out->b[b], sizes[b], VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                                   false, what);
+        out->n = st == SKIM_OK ? b + 1 : b;
+    }
+    vb->n_blocks += out->n; /* held now (skim_vulkan_info.store_blocks) */
+    skim_free(&vb->be->alloc, sizes);
+    if (st != SKIM_OK) {
+        skim_vk_blocks_destroy(vb, out);
+    }
+    return st;
+}
+
+void skim_vk_blocks_destroy(skim_vk_backend *vb, skim_vk_blocks *bl) {
+    for (int b = 0; bl->b && b < bl->n; b++) {
+        skim_vk_buffer_destroy(vb, &bl->b[b]);
+    }
+    vb->n_blocks -= bl->n;
+    skim_free(&vb->be->alloc, bl->b);
+    memset(bl, 0, sizeof *bl);
 }

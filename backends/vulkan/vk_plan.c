@@ -35,7 +35,7 @@ skim_status skim_vk_reset_states(skim_plan *p) {
     skim_vk_plan *vp = p->impl;
     const skim_graph *g = p->graph;
     for (int i = 0; i < g->n_states; i++) {
-        skim_status st = skim_vk_fill(vb, &vp->states, vp->st_off[i],
+        skim_status st = skim_vk_fill(vb, &vp->states.b[vp->st_blk[i]], vp->st_off[i],
                                       skim_tensor_nbytes(g->states[i]), fill_word(g->states[i]));
         if (st != SKIM_OK) {
             return PFAIL(p, st, "%s", vb->be->msg);
@@ -45,24 +45,28 @@ skim_status skim_vk_reset_states(skim_plan *p) {
 }
 
 /* ---------------------------------------------------------------- stores
- * The weights uploaded once and the states, each packed into one device buffer (with
- * guard gaps in guard mode, which the plans using them fill and check); a plan binds
- * these buffers as its own (vp->weights, vp->states: copies of the handles). */
+ * The weights uploaded once and the states, each packed into device buffers (one, or
+ * several past vb->block_max: vk_memory.c's blocks; with guard gaps in guard mode, which
+ * the plans using them fill and check); a plan binds these buffers as its own
+ * (vp->weights, vp->states: the store's arrays, not copied). */
 
 typedef struct skim_vk_store {
-    skim_vk_buffer weights, states;
-    VkDeviceSize *w_off, *st_off; /* per store slot */
+    skim_vk_blocks weights, states;
+    VkDeviceSize *w_off, *st_off; /* per store slot: offset in its block */
+    int *w_blk, *st_blk;          /* per store slot: its block */
 } skim_vk_store;
 
 void skim_vk_store_destroy(skim_store *s) {
     skim_vk_backend *vb = s->be->impl;
     skim_vk_store *vs = s->impl;
     skim_vk_lock(vb);
-    skim_vk_buffer_destroy(vb, &vs->weights);
-    skim_vk_buffer_destroy(vb, &vs->states);
+    skim_vk_blocks_destroy(vb, &vs->weights);
+    skim_vk_blocks_destroy(vb, &vs->states);
     skim_vk_unlock(vb);
     skim_free(&s->be->alloc, vs->w_off);
     skim_free(&s->be->alloc, vs->st_off);
+    skim_free(&s->be->alloc, vs->w_blk);
+    skim_free(&s->be->alloc, vs->st_blk);
     skim_free(&s->be->alloc, vs);
     s->impl = NULL;
 }
@@ -70,7 +74,8 @@ void skim_vk_store_destroy(skim_store *s) {
 skim_status skim_vk_store_fill(skim_store *s, int i) {
     skim_vk_backend *vb = s->be->impl;
     skim_vk_store *vs = s->impl;
-    return skim_vk_fill(vb, &vs->states, vs->st_off[i], skim_tensor_nbytes(s->states[i]),
+    return skim_vk_fill(vb, &vs->states.b[vs->st_blk[i]], vs->st_off[i],
+                        skim_tensor_nbytes(s->states[i]),
                         fill_word(s->states[i]));
 }
 
@@ -93,26 +98,35 @@ static skim_status store_create(skim_backend *be, skim_store *s) {
     s->impl = vs;
     vs->w_off = skim_calloc(&be->alloc, (size_t)s->n_weights + 1, sizeof *vs->w_off);
     vs->st_off = skim_calloc(&be->alloc, (size_t)s->n_states + 1, sizeof *vs->st_off);
-    if (!vs->w_off || !vs->st_off) {
+    vs->w_blk = skim_calloc(&be->alloc, (size_t)s->n_weights + 1, sizeof *vs->w_blk);
+    vs->st_blk = skim_calloc(&be->alloc, (size_t)s->n_states + 1, sizeof *vs->st_blk);
+    if (!vs->w_off || !vs->st_off || !vs->w_blk || !vs->st_blk) {
         return skim_backend_fail(be, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
     }
-    VkDeviceSize wsz = skim_vk_guard_pack(vb->guard != 0, vs->w_off, s->weights, s->n_weights);
-    VkDeviceSize ssz = skim_vk_guard_pack(vb->guard != 0, vs->st_off, s->states, s->n_states);
-    const VkBufferUsageFlags sb = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
-    skim_status st = skim_vk_buffer_create(vb, &vs->weights, wsz, sb, false, "weights");
-    if (st == SKIM_OK) st = skim_vk_buffer_create(vb, &vs->states, ssz, sb, false, "states");
+    for (int i = 0; i < s->n_weights; i++) {
+        if (!s->weights[i]->data) {
+            return skim_backend_fail(be, SKIM_ERR_STATE, "vulkan: weight %s has no data",
+                                     s->weights[i]->name);
+        }
+    }
+    bool guard = vb->guard != 0;
+    skim_status st = skim_vk_blocks_create(vb, &vs->weights, s->weights, s->n_weights, vs->w_off,
+                                           vs->w_blk, guard, "weights");
+    if (st == SKIM_OK) {
+        st = skim_vk_blocks_create(vb, &vs->states, s->states, s->n_states, vs->st_off,
+                                   vs->st_blk, guard, "states");
+    }
     for (int i = 0; st == SKIM_OK && i < s->n_weights; i++) {
         const skim_tensor *w = s->weights[i];
-        if (!w->data) {
-            return skim_backend_fail(be, SKIM_ERR_STATE, "vulkan: weight %s has no data", w->name);
-        }
-        st = skim_vk_upload(vb, &vs->weights, vs->w_off[i], w->data, skim_tensor_nbytes(w));
+        st = skim_vk_upload(vb, &vs->weights.b[vs->w_blk[i]], vs->w_off[i], w->data,
+                            skim_tensor_nbytes(w));
     }
     for (int i = 0; st == SKIM_OK && i < s->n_states; i++) {
         st = skim_vk_store_fill(s, i);
     }
-    s->weight_bytes = vs->weights.mem_bytes;
-    s->state_bytes = vs->states.mem_bytes;
+    s->weight_bytes = s->state_bytes = 0;
+    for (int b = 0; b < vs->weights.n; b++) s->weight_bytes += vs->weights.b[b].mem_bytes;
+    for (int b = 0; b < vs->states.n; b++) s->state_bytes += vs->states.b[b].mem_bytes;
     return st;
 }
 
@@ -131,14 +145,20 @@ static skim_status make_buffers(skim_plan *p) {
     vp->states = vs->states;
     vp->w_off = skim_calloc(&p->be->alloc, (size_t)g->n_weights + 1, sizeof *vp->w_off);
     vp->st_off = skim_calloc(&p->be->alloc, (size_t)g->n_states + 1, sizeof *vp->st_off);
-    if (!vp->w_off || !vp->st_off) {
+    vp->w_blk = skim_calloc(&p->be->alloc, (size_t)g->n_weights + 1, sizeof *vp->w_blk);
+    vp->st_blk = skim_calloc(&p->be->alloc, (size_t)g->n_states + 1, sizeof *vp->st_blk);
+    if (!vp->w_off || !vp->st_off || !vp->w_blk || !vp->st_blk) {
         return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
     }
     for (int i = 0; i < g->n_weights; i++) {
-        vp->w_off[i] = vs->w_off[skim_store_slot(p->store, g->weights[i])];
+        int k = skim_store_slot(p->store, g->weights[i]);
+        vp->w_off[i] = vs->w_off[k];
+        vp->w_blk[i] = vs->w_blk[k];
     }
     for (int i = 0; i < g->n_states; i++) {
-        vp->st_off[i] = vs->st_off[skim_store_slot(p->store, g->states[i])];
+        int k = skim_store_slot(p->store, g->states[i]);
+        vp->st_off[i] = vs->st_off[k];
+        vp->st_blk[i] = vs->st_blk[k];
     }
     VkDeviceSize asz = 0;
     st = skim_vk_arena_layout(p, &asz);
@@ -358,6 +378,8 @@ void skim_vk_plan_destroy(skim_plan *p) {
     skim_free(&p->be->alloc, vp->w_off);
     skim_free(&p->be->alloc, vp->in_off);
     skim_free(&p->be->alloc, vp->st_off);
+    skim_free(&p->be->alloc, vp->w_blk);
+    skim_free(&p->be->alloc, vp->st_blk);
     skim_free(&p->be->alloc, vp->a_off);
     skim_free(&p->be->alloc, vp->ind);
     skim_free(&p->be->alloc, vp->hl_off);

@@ -50,9 +50,15 @@ bool skim_vk_locate(const skim_plan *p, const skim_tensor *t, skim_vk_buffer **b
         *buf = (skim_vk_buffer *)&vp->arena;
         o = vp->a_off ? vp->a_off[base->id] : m->offset;
         break;
-    case SKIM_MEM_WEIGHT: *buf = (skim_vk_buffer *)&vp->weights; o = vp->w_off[m->slot]; break;
+    case SKIM_MEM_WEIGHT: /* a store's tensor: its block, then its offset there */
+        *buf = &vp->weights.b[vp->w_blk[m->slot]];
+        o = vp->w_off[m->slot];
+        break;
     case SKIM_MEM_INPUT: *buf = (skim_vk_buffer *)&vp->inputs; o = vp->in_off[m->slot]; break;
-    case SKIM_MEM_STATE: *buf = (skim_vk_buffer *)&vp->states; o = vp->st_off[m->slot]; break;
+    case SKIM_MEM_STATE:
+        *buf = &vp->states.b[vp->st_blk[m->slot]];
+        o = vp->st_off[m->slot];
+        break;
     default: return false;
     }
     *region_end = o + skim_tensor_nbytes(base);
