@@ -79,7 +79,8 @@ typedef struct skim_plan_desc {
 /* Creates a store for every weight and state of graphs[0 .. n_graphs-1], which must be
  * of one context and outlive the store. Returns OK, INVALID_ARG (NULL, n_graphs < 1,
  * graphs of different contexts), STATE (a context with an error, a weight without
- * data), OUT_OF_MEMORY, DEVICE_MEMORY, DEVICE; skim_backend_error says why. */
+ * data), OUT_OF_MEMORY, DEVICE_MEMORY, TOO_LARGE (a tensor past the most one device
+ * allocation holds), DEVICE; skim_backend_error says why. */
 SKIM_API skim_status skim_store_create(skim_backend *be, skim_graph *const *graphs, int n_graphs,
                                        skim_store **out_store);
 /* Releases the caller's reference: the memory goes when the last plan using the store is

@@ -261,6 +261,15 @@ if(TARGET generate)
                 -n 60 --prompt "Once upon a time")
       set_tests_properties(generate_stories260K_${_be} PROPERTIES
                            FIXTURES_REQUIRED stories260K_gguf)
+      if(_be STREQUAL "vulkan") # the store in several device buffers (256 KiB each)
+        skim_example_test(generate_stories260K_vulkan_blocks
+          DEFS -DSTDOUT_SHA256=acafc72b7b71228fa8f8bb998abafb3d2c5c8bcf5d1626e59b23b69f3bb11f7d
+               "-DREGEX=generated 60 tokens" "-DSKIP_REGEX=${_skim_no_vk}"
+          COMMAND $<TARGET_FILE:generate> -m ${SKIM_STORIES260K_GGUF} --backend vulkan --temp 0
+                  -n 60 --prompt "Once upon a time")
+        set_tests_properties(generate_stories260K_vulkan_blocks PROPERTIES
+                             FIXTURES_REQUIRED stories260K_gguf ENVIRONMENT "SKIM_VK_MAX_ALLOC=262144")
+      endif()
     endif()
   endforeach()
   # tools/importance ranks stories260K's attention sublayers and heads on text and writes
@@ -327,6 +336,12 @@ if(TARGET golden)
       DEFS "-DREGEX=    4 +[0-9.e+-]+ +[0-9.e+-]+ +[0-9.e+-]+|no node diverges past 0.001"
       COMMAND $<TARGET_FILE:golden> -m ${SKIM_STORIES260K_GGUF} --prompt "Once upon a time")
     set_tests_properties(golden_stories260K PROPERTIES FIXTURES_REQUIRED stories260K_gguf)
+    # The same with the store in several device buffers (SKIM_VK_MAX_ALLOC: 256 KiB each).
+    skim_example_test(golden_stories260K_blocks
+      DEFS "-DREGEX=    4 +[0-9.e+-]+ +[0-9.e+-]+ +[0-9.e+-]+|no node diverges past 0.001"
+      COMMAND $<TARGET_FILE:golden> -m ${SKIM_STORIES260K_GGUF} --prompt "Once upon a time")
+    set_tests_properties(golden_stories260K_blocks PROPERTIES FIXTURES_REQUIRED stories260K_gguf
+                         ENVIRONMENT "SKIM_VK_MAX_ALLOC=262144")
   endif()
 endif()
 
@@ -410,6 +425,15 @@ if(TARGET gen_model)
                            TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED stories260K_gguf)
     endif()
   endforeach()
+  # The store's weights and states in several device buffers (SKIM_VK_MAX_ALLOC: at most
+  # 256 KiB each, against stories260K's 1 MiB of weights); the test checks that they are.
+  if(TEST gguf_convert_stories260K AND "vulkan" IN_LIST _skim_llama_backends)
+    add_test(NAME prefill_decode_stories260K_vulkan_blocks
+             COMMAND test_prefill_decode ${SKIM_STORIES260K_GGUF} vulkan)
+    set_tests_properties(prefill_decode_stories260K_vulkan_blocks PROPERTIES
+                         LABELS "models;scale;vulkan" ENVIRONMENT "SKIM_VK_MAX_ALLOC=262144"
+                         TIMEOUT 120 SKIP_RETURN_CODE 77 FIXTURES_REQUIRED stories260K_gguf)
+  endif()
   if(TARGET golden AND TARGET skim_vulkan)
     foreach(_m tiny-q8_0 tiny-gated-q4_0)
       skim_example_test(scale_golden_${_m} TIMEOUT 120

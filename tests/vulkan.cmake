@@ -45,6 +45,20 @@ skim_vk_test(test_vk_split ENV "SKIM_TEST_VK_SYNC=1")
 # A store's weights and states in several buffers past the most one allocation holds (a
 # 16384-byte stand-in limit, SKIM_VK_MAX_ALLOC, set by the test itself), sync validation on.
 skim_vk_test(test_vk_blocks ENV "SKIM_TEST_VK_SYNC=1")
+# The gated stacks and the mixer blocks with every store in buffers of at most 64 KiB
+# (weights in several of them; the golden cases hold one weight each, so never split).
+if(TARGET test_property)
+  add_test(NAME test_vk_property_blocks COMMAND test_property 40 500)
+  set_tests_properties(test_vk_property_blocks PROPERTIES
+                       ENVIRONMENT "SKIM_VK_MAX_ALLOC=65536;SKIM_TEST_VK_SYNC=1"
+                       LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()
+if(TARGET test_mixer_block)
+  add_test(NAME test_vk_mixer_block_blocks COMMAND test_mixer_block)
+  set_tests_properties(test_vk_mixer_block_blocks PROPERTIES
+                       ENVIRONMENT "SKIM_VK_MAX_ALLOC=65536;SKIM_TEST_VK_SYNC=1"
+                       LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()
 # Plans of one backend on four threads at once (the thread rule of skim-backend.h), and
 # the same with every transfer through the shared staging area (SKIM_VK_STAGING).
 skim_vk_test(test_vk_threads)

@@ -12,6 +12,9 @@
  *
  * Exit 77 (ctest SKIP) when the backend is not there. */
 #include "prefill_setup.h"
+#ifdef SKIM_TEST_HAVE_VULKAN
+#  include "skim-vulkan.h"
+#endif
 
 #include <math.h>
 #include <stdio.h>
@@ -220,6 +223,21 @@ int main(int argc, char **argv) {
         uint64_t shared = 0, pre = 0;
         check_shared(m, be, device, &shared, &pre);
         check_windows(m, be, device, ids, shared, pre);
+#ifdef SKIM_TEST_HAVE_VULKAN
+        /* SKIM_VK_MAX_ALLOC (the *_blocks variants): the session's store really is in
+         * more buffers than one for the weights and one for the states. */
+        if (device && getenv("SKIM_VK_MAX_ALLOC")) {
+            skim_session *s = prefill_session(m, be);
+            skim_vulkan_info info;
+            memset(&info, 0, sizeof info);
+            CHECK(s && skim_vulkan_query_info(be, &info) && info.store_blocks > 2,
+                  "store buffers with SKIM_VK_MAX_ALLOC: %lld", s ? (long long)info.store_blocks : -1LL);
+            printf("store buffers with SKIM_VK_MAX_ALLOC=%s: %lld (at most %llu bytes each)\n",
+                   getenv("SKIM_VK_MAX_ALLOC"), s ? (long long)info.store_blocks : -1LL,
+                   s ? (unsigned long long)info.max_block : 0ull);
+            skim_session_destroy(s);
+        }
+#endif
     }
     skim_model_destroy(m);
     skim_backend_destroy(be);

@@ -100,6 +100,9 @@ static void run_case(skim_backend *be, outs *o) {
 static double max_rel(const float *a, const float *b, int n) {
     double e = 0, m = 0;
     for (int i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(b[i])) {
+            return INFINITY; /* fmax would pass a NaN over */
+        }
         e = fmax(e, fabs((double)a[i] - b[i]));
         m = fmax(m, fabs((double)b[i]));
     }
