@@ -83,8 +83,31 @@ static void plan_free(skim_plan *p) {
     skim_free(a, p);
 }
 
+/* A selection's words are int32 (counts and indices: graph/ and every backend): its groups
+ * and capacity, and all its words, must fit that before anything is allocated for it. */
+static skim_status check_sel_sizes(skim_backend *be, const skim_graph *g) {
+    char nm[SKIM_TNAME_LEN];
+    for (int i = 0; i < g->n_sels; i++) {
+        const skim_tensor *s = g->sels[i];
+        uint64_t groups = (uint64_t)s->ne[1], cap = (uint64_t)s->ne[0];
+        if (s->ne[0] < 0 || s->ne[1] < 0 || groups > INT32_MAX || cap > INT32_MAX ||
+            groups * (cap + 1) + 1 > INT32_MAX) {
+            return skim_backend_fail(be, SKIM_ERR_TOO_LARGE, "plan_create: selection %s holds "
+                                     "%llu groups of capacity %llu; a plan addresses at most "
+                                     "%d words of a selection", skim_core_tname(s, nm),
+                                     (unsigned long long)groups, (unsigned long long)cap,
+                                     INT32_MAX);
+        }
+    }
+    return SKIM_OK;
+}
+
 static skim_status plan_alloc(skim_backend *be, skim_graph *g, skim_plan_mode mode,
                               skim_plan **out) {
+    skim_status cs = check_sel_sizes(be, g);
+    if (cs != SKIM_OK) {
+        return cs;
+    }
     const skim_allocator *a = &be->alloc;
     skim_plan *p = skim_calloc(a, 1, sizeof *p);
     if (!p) {

@@ -557,6 +557,24 @@ static skim_status c_plan_ctx_error(env *e) {
     CHECK(p == SENTINEL, "plan_create wrote out_plan on failure");
     return s;
 }
+/* A head selection of capacity 2^40 (tokens): refused at plan time, before its words
+ * (terabytes) or anything else are allocated. */
+static skim_status c_plan_sel_capacity(env *e) {
+    skim_tensor *sc = skim_new_input(e->ctx, SKIM_TYPE_F32, 2,
+                                     (const int64_t[]){6, (int64_t)1 << 40});
+    skim_tensor *y = skim_tensor_set_name(skim_head_gate(e->ctx, sc, 0.5f), "hugesel");
+    skim_graph *g = NULL;
+    if (!y || skim_graph_build(e->ctx, &y, 1, &g) != SKIM_OK) {
+        t_fail(__FILE__, __LINE__, "the selection's graph: %s", skim_context_error(e->ctx));
+        return SKIM_OK;
+    }
+    skim_plan *p = SENTINEL;
+    skim_status s = skim_plan_create(e->be, g, NULL, &p);
+    set_msg(e, skim_backend_error(e->be));
+    CHECK(p == SENTINEL, "plan_create wrote out_plan on failure");
+    skim_graph_destroy(g);
+    return s;
+}
 static skim_status c_set_data_input(env *e) {
     float d[8] = {0};
     skim_status s = skim_tensor_set_data(in2(e, 4, 2, "x"), d, sizeof d);
@@ -764,6 +782,7 @@ static const mcase cases[] = {
     {"get_selection: not a selection", SKIM_ERR_INVALID_ARG, "yout", c_get_selection_not_sel},
     {"plan_create: NULL graph", SKIM_ERR_INVALID_ARG, "NULL", c_plan_null_graph},
     {"plan_create: the context has an error", SKIM_ERR_STATE, "error", c_plan_ctx_error},
+    {"plan_create: a selection past int32 words", SKIM_ERR_TOO_LARGE, "capacity 1099511627776", c_plan_sel_capacity},
     {"set_data: on an input", SKIM_ERR_STATE, NULL, c_set_data_input},
     {"set_data: wrong size", SKIM_ERR_SHAPE, NULL, c_set_data_size},
     {"context_create: NULL out", SKIM_ERR_INVALID_ARG, NULL, c_context_create_null},
