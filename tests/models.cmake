@@ -452,6 +452,14 @@ if(TARGET gen_model)
       set_tests_properties(scale_golden_tinyllama_${_t} PROPERTIES LABELS "models;scale"
                            TIMEOUT 3600 SKIP_REGULAR_EXPRESSION "SKIP: ")
     endforeach()
+    # The same shape at 2 layers in Q8_0 (a 233 MB file; about 45 s and 640 MB here),
+    # always run: every layer's nodes, embedding and 32000-row output matrix included.
+    add_test(NAME scale_golden_tinyllama_2l_q8_0
+             COMMAND ${CMAKE_COMMAND} -DGEN_MODEL=$<TARGET_FILE:gen_model>
+                     -DGOLDEN=$<TARGET_FILE:golden> -DTYPE=q8_0 -DLAYERS=2 -DALWAYS=1
+                     -DDIR=${_skim_scale_tmp} -P ${_skim_llama_dir}/scale_golden_full.cmake)
+    set_tests_properties(scale_golden_tinyllama_2l_q8_0 PROPERTIES LABELS "models;scale"
+                         TIMEOUT 300 SKIP_REGULAR_EXPRESSION "SKIP: ")
   endif()
 endif()
 

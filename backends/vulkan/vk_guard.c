@@ -145,8 +145,10 @@ static skim_status check_region(skim_plan *p, skim_vk_buffer *b, const void *hos
         uint32_t w = SKIM_VK_GUARD_WORD;
         if (h[k] != ((const unsigned char *)&w)[k % 4]) {
             const char *what = b == &vp->arena ? "arena" : b == &vp->inputs ? "inputs"
-                             : b >= vp->states.b && b < vp->states.b + vp->states.n ? "states"
                              : "weights";
+            for (int j = 0; j < vp->states.n; j++) {
+                what = b == &vp->states.b[j] ? "states" : what;
+            }
             return PFAIL(p, SKIM_ERR_STATE, "vulkan: a stray write: byte %llu of the guard %s %s%s "
                          "(%s buffer) changed", (unsigned long long)(k - at),
                          after ? "after" : "at the start of the buffer", after ? after->name : "",

@@ -6,8 +6,10 @@
 # environment sets SKIM_TEST_SCALE_FULL=1; otherwise it prints "SKIP:" (ctest reports the
 # test skipped).
 #
-#   cmake -DGEN_MODEL=P -DGOLDEN=P -DTYPE=q8_0|q4_0 -DDIR=D [-DLAYERS=N] -P scale_golden_full.cmake
-if(NOT "$ENV{SKIM_TEST_SCALE_FULL}" STREQUAL "1")
+# ALWAYS=1 runs it without SKIM_TEST_SCALE_FULL (the 2-layer test: under a minute).
+#
+#   cmake -DGEN_MODEL=P -DGOLDEN=P -DTYPE=q8_0|q4_0 -DDIR=D [-DLAYERS=N] [-DALWAYS=1] -P scale_golden_full.cmake
+if(NOT ALWAYS AND NOT "$ENV{SKIM_TEST_SCALE_FULL}" STREQUAL "1")
   message("SKIP: set SKIM_TEST_SCALE_FULL=1 to run the TinyLlama-shape golden (minutes)")
   return()
 endif()
