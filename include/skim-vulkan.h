@@ -16,11 +16,15 @@
  *                          staging area of N bytes (as on a GPU without host-visible VRAM)
  *   SKIM_VK_MAX_RANGE=N    tests: bindings of at most N bytes (>= 256), below the device's
  *                          maxStorageBufferRange, so that ops split as they do past it
+ *   SKIM_VK_MAX_ALLOC=N    tests: store and arena buffers of at most N bytes (>= 4096), so
+ *                          that they split into several as they do past the limit
  *
  * Memory: weights, states and intermediates live in device-local memory (a type that is
  * not host-visible where the device has one), with a fallback to another type when an
- * allocation fails; a buffer past maxMemoryAllocationSize, or that no heap can hold, fails
- * with DEVICE_MEMORY naming its bytes and the heaps' sizes. Transfers to memory that is
+ * allocation fails; a store's weights and states, and a plan's intermediates, past
+ * maxMemoryAllocationSize (or the largest heap) are placed in several buffers, each tensor
+ * wholly in one (a tensor alone past it: TOO_LARGE); any other buffer past maxMemoryAllocationSize, or that no heap can
+ * hold, fails with DEVICE_MEMORY naming its bytes and the heaps' sizes. Transfers to memory that is
  * not host-visible go through a staging area the backend keeps (at most 16 MiB). get_rows
  * and plain 2-D mul_mat over a tensor past maxStorageBufferRange (an embedding, an output
  * matrix over a large vocabulary) run as several dispatches over ranges of its rows; other

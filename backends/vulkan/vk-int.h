@@ -105,8 +105,8 @@ typedef struct skim_vk_backend {
     int64_t n_submits; /* every vkQueueSubmit this backend made (runs report the difference) */
     int64_t n_begins;  /* every vkBeginCommandBuffer it made (skim_vk_begin), likewise */
     VkDeviceSize max_alloc; /* maxMemoryAllocationSize */
-    /* The most bytes one block of a store (weights, states) takes: max_alloc, at most the
-     * largest heap's size, or the lower SKIM_VK_MAX_ALLOC (tests; vk_memory.c). */
+    /* The most bytes one block of a store (weights, states) or of an arena takes:
+     * max_alloc, at most the largest heap's size, or the lower SKIM_VK_MAX_ALLOC (tests). */
     VkDeviceSize block_max;
     int64_t n_blocks; /* store blocks held (skim_vulkan_info.store_blocks), under lock */
     /* maxStorageBufferRange, or the lower SKIM_VK_MAX_RANGE (the split path's tests): a
@@ -160,7 +160,11 @@ typedef struct skim_vk_blocks {
 } skim_vk_blocks;
 
 typedef struct skim_vk_plan {
-    skim_vk_buffer arena, inputs, params, indirect, dummy;
+    skim_vk_buffer inputs, params, indirect, dummy;
+    /* The arena: one buffer, or several past vb->block_max, block j holding the layout's
+     * bytes [a_start[j], a_start[j + 1]) (vk_guard.c's skim_vk_arena_split). */
+    skim_vk_blocks arena;
+    VkDeviceSize *a_start;
     skim_vk_blocks weights, states; /* the plan's store's (not owned) */
     int *w_blk, *st_blk; /* per slot: its block in weights / states */
     skim_vk_buffer readback; /* host-visible: every selection's words after a run */
@@ -271,6 +275,9 @@ SKIM_HIDDEN skim_status skim_vk_fill(skim_vk_backend *vb, skim_vk_buffer *b, VkD
  * offs[i] and blk[i] per tensor; creates the blocks' buffers in *out (allocated; freed by
  * skim_vk_blocks_destroy). TOO_LARGE, naming the bytes against the limit, when one tensor
  * alone passes it. */
+/* Buffers of the given sizes in *out (allocated; freed by skim_vk_blocks_destroy). */
+SKIM_HIDDEN skim_status skim_vk_blocks_make(skim_vk_backend *vb, skim_vk_blocks *out,
+                                            const VkDeviceSize *sizes, int n, const char *what);
 SKIM_HIDDEN skim_status skim_vk_blocks_create(skim_vk_backend *vb, skim_vk_blocks *out,
                                               skim_tensor *const *list, int n, VkDeviceSize *offs,
                                               int *blk, bool guard, const char *what);
@@ -336,6 +343,12 @@ SKIM_HIDDEN int skim_vk_guard_pack_blocks(bool guard, VkDeviceSize limit, VkDevi
 /* The arena's layout and size: with guard bytes, or when it costs little memory, every
  * arena tensor its own offset (vp->a_off); otherwise graph/'s liveness plan. */
 SKIM_HIDDEN skim_status skim_vk_arena_layout(skim_plan *p, VkDeviceSize *arena_size);
+/* vp->a_start: the arena's blocks, cut between tensors (and their guards) so that none
+ * passes vb->block_max; TOO_LARGE, naming it, when one tensor alone does. */
+SKIM_HIDDEN skim_status skim_vk_arena_split(skim_plan *p, VkDeviceSize arena_size, int *n_blocks);
+/* The layout address of an arena tensor (base), and the arena block holding an address. */
+SKIM_HIDDEN VkDeviceSize skim_vk_arena_addr(const skim_plan *p, const skim_tensor *base);
+SKIM_HIDDEN int skim_vk_arena_block(const skim_vk_plan *vp, VkDeviceSize addr);
 SKIM_HIDDEN skim_status skim_vk_guard_fill(skim_plan *p);
 /* After a run: STATE (and a message) when a guard byte changed. */
 SKIM_HIDDEN skim_status skim_vk_guard_check(skim_plan *p);

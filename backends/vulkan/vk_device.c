@@ -290,8 +290,8 @@ static void query_features(skim_vk_backend *vb, VkPhysicalDeviceVulkan11Features
         heap = sz > heap ? sz : heap;
     }
     vb->block_max = heap && heap < vb->max_alloc ? heap : vb->max_alloc;
-    /* The tests of stores in several blocks: SKIM_VK_MAX_ALLOC=N lowers the limit of a
-     * store's blocks (weights, states) to N bytes; a plan's own buffers keep the device's. */
+    /* The tests of stores and arenas in several blocks: SKIM_VK_MAX_ALLOC=N lowers their
+     * blocks' limit to N bytes; a plan's other buffers keep the device's. */
     VkDeviceSize test_alloc = (VkDeviceSize)env_int("SKIM_VK_MAX_ALLOC", 0);
     if (test_alloc >= 4096 && test_alloc < vb->block_max) {
         vb->block_max = test_alloc;

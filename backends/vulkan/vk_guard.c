@@ -94,6 +94,70 @@ skim_status skim_vk_arena_layout(skim_plan *p, VkDeviceSize *arena_size) {
     return SKIM_OK;
 }
 
+VkDeviceSize skim_vk_arena_addr(const skim_plan *p, const skim_tensor *base) {
+    const skim_vk_plan *vp = p->impl;
+    return vp->a_off ? vp->a_off[base->id] : p->graph->mem[base->id].offset;
+}
+
+int skim_vk_arena_block(const skim_vk_plan *vp, VkDeviceSize addr) {
+    int lo = 0, hi = vp->arena.n - 1; /* the last block whose start is <= addr */
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (vp->a_start[mid] <= addr) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+}
+
+/* The arena's bytes cut into blocks of at most vb->block_max: from each block's start, the
+ * cut goes as far as the limit allows and then back to the start of any tensor (with its
+ * trailing guard) it would fall inside, so that no tensor spans two blocks. */
+skim_status skim_vk_arena_split(skim_plan *p, VkDeviceSize size, int *n_blocks) {
+    skim_vk_backend *vb = p->be->impl;
+    skim_vk_plan *vp = p->impl;
+    const skim_graph *g = p->graph;
+    VkDeviceSize gap = vb->guard ? SKIM_VK_GUARD : 0, lim = vb->block_max;
+    vp->a_start = skim_calloc(&p->be->alloc, (size_t)g->n_nodes + 2, sizeof *vp->a_start);
+    if (!vp->a_start) {
+        return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    int n = 0;
+    for (VkDeviceSize start = 0; size - start > lim;) {
+        VkDeviceSize cut = start + lim;
+        const skim_tensor *inside = NULL;
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (int i = 0; i < g->n_nodes; i++) {
+                const skim_tensor *t = g->nodes[i];
+                if (!owns_arena(g, t)) continue;
+                VkDeviceSize a = skim_vk_arena_addr(p, t);
+                VkDeviceSize b = align_up(a + skim_tensor_nbytes(t)) + gap;
+                if (a < cut && cut < b) {
+                    cut = a;
+                    inside = t;
+                    moved = true;
+                }
+            }
+        }
+        if (n + 2 > g->n_nodes + 1) { /* more blocks than tensors: empty stretches */
+            return PFAIL(p, SKIM_ERR_TOO_LARGE, "vulkan: the arena (%llu bytes) does not cut "
+                         "into blocks of %llu bytes", (unsigned long long)size,
+                         (unsigned long long)lim);
+        }
+        if (cut <= start) {
+            return PFAIL(p, SKIM_ERR_TOO_LARGE, "vulkan: arena tensor %s (%s) needs %llu bytes, "
+                         "past the %llu bytes one device allocation holds here (the smaller of "
+                         "maxMemoryAllocationSize and the largest heap)",
+                         inside->name[0] ? inside->name : "#", skim_op_name(inside->op),
+                         (unsigned long long)skim_tensor_nbytes(inside), (unsigned long long)lim);
+        }
+        vp->a_start[++n] = cut;
+        start = cut;
+    }
+    vp->a_start[++n] = size;
+    *n_blocks = n;
+    return SKIM_OK;
+}
+
 /* Calls fn for every guard region of the plan's guarded buffers; stops at a non-OK. */
 typedef skim_status (*region_fn)(skim_plan *p, skim_vk_buffer *b, const void *host,
                                  VkDeviceSize at, VkDeviceSize end, const skim_tensor *after);
@@ -113,16 +177,19 @@ static skim_status list_regions(skim_plan *p, skim_vk_buffer *b, const void *hos
     return st;
 }
 
-static skim_status arena_regions(skim_plan *p, const void *host, region_fn fn) {
+/* The regions of arena block j: the arena's leading guard (block 0), and the guard after
+ * each tensor in it (offsets within the block). */
+static skim_status arena_regions(skim_plan *p, skim_vk_buffer *b, const void *host, int j,
+                                 region_fn fn) {
     skim_vk_plan *vp = p->impl;
     const skim_graph *g = p->graph;
-    skim_status st = fn(p, &vp->arena, host, 0, SKIM_VK_GUARD, NULL);
+    skim_status st = j == 0 ? fn(p, b, host, 0, SKIM_VK_GUARD, NULL) : SKIM_OK;
     for (int i = 0; st == SKIM_OK && i < g->n_nodes; i++) {
         skim_tensor *t = g->nodes[i];
-        if (owns_arena(g, t)) {
-            VkDeviceSize o = vp->a_off[t->id];
+        if (owns_arena(g, t) && skim_vk_arena_block(vp, vp->a_off[t->id]) == j) {
+            VkDeviceSize o = vp->a_off[t->id] - vp->a_start[j];
             VkDeviceSize next = align_up(o + skim_tensor_nbytes(t)) + SKIM_VK_GUARD;
-            st = fn(p, &vp->arena, host, word_end(o, t), next, t);
+            st = fn(p, b, host, word_end(o, t), next, t);
         }
     }
     return st;
@@ -144,10 +211,12 @@ static skim_status check_region(skim_plan *p, skim_vk_buffer *b, const void *hos
     for (VkDeviceSize k = at; k < end; k++) {
         uint32_t w = SKIM_VK_GUARD_WORD;
         if (h[k] != ((const unsigned char *)&w)[k % 4]) {
-            const char *what = b == &vp->arena ? "arena" : b == &vp->inputs ? "inputs"
-                             : "weights";
+            const char *what = b == &vp->inputs ? "inputs" : "weights";
             for (int j = 0; j < vp->states.n; j++) {
                 what = b == &vp->states.b[j] ? "states" : what;
+            }
+            for (int j = 0; j < vp->arena.n; j++) {
+                what = b == &vp->arena.b[j] ? "arena" : what;
             }
             return PFAIL(p, SKIM_ERR_STATE, "vulkan: a stray write: byte %llu of the guard %s %s%s "
                          "(%s buffer) changed", (unsigned long long)(k - at),
@@ -158,7 +227,7 @@ static skim_status check_region(skim_plan *p, skim_vk_buffer *b, const void *hos
     return SKIM_OK;
 }
 
-/* One guarded buffer to fn, with its bytes when read: the arena's tensors when list is
+/* One guarded buffer to fn, with its bytes when read: arena block j's tensors when list is
  * NULL, otherwise those of list in block j (blk NULL: all). */
 static skim_status one_buffer(skim_plan *p, skim_vk_buffer *b, bool read, region_fn fn,
                               skim_tensor *const *list, int n, const VkDeviceSize *offs,
@@ -177,7 +246,8 @@ static skim_status one_buffer(skim_plan *p, skim_vk_buffer *b, bool read, region
         }
     }
     if (st == SKIM_OK) {
-        st = list ? list_regions(p, b, host, list, n, offs, blk, j, fn) : arena_regions(p, host, fn);
+        st = list ? list_regions(p, b, host, list, n, offs, blk, j, fn)
+                  : arena_regions(p, b, host, j, fn);
     }
     skim_free(&p->be->alloc, host);
     return st;
@@ -187,7 +257,10 @@ static skim_status one_buffer(skim_plan *p, skim_vk_buffer *b, bool read, region
 static skim_status each_buffer(skim_plan *p, bool read, region_fn fn) {
     skim_vk_plan *vp = p->impl;
     const skim_graph *g = p->graph;
-    skim_status st = one_buffer(p, &vp->arena, read, fn, NULL, 0, NULL, NULL, 0);
+    skim_status st = SKIM_OK;
+    for (int j = 0; st == SKIM_OK && j < vp->arena.n; j++) {
+        st = one_buffer(p, &vp->arena.b[j], read, fn, NULL, 0, NULL, NULL, j);
+    }
     for (int j = 0; st == SKIM_OK && j < vp->states.n; j++) {
         st = one_buffer(p, &vp->states.b[j], read, fn, g->states, g->n_states, vp->st_off,
                         vp->st_blk, j);
@@ -222,8 +295,10 @@ void skim_vk_guard_record_stray(skim_plan *p) {
             mb.dstAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT;
             vb->d.vkCmdPipelineBarrier(vp->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                                        VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
-            VkDeviceSize at = (word_end(vp->a_off[t->id], t) + 3) & ~(VkDeviceSize)3;
-            vb->d.vkCmdFillBuffer(vp->cmd, vp->arena.buf, at, 4, 0);
+            int j = skim_vk_arena_block(vp, vp->a_off[t->id]);
+            VkDeviceSize o = vp->a_off[t->id] - vp->a_start[j];
+            VkDeviceSize at = (word_end(o, t) + 3) & ~(VkDeviceSize)3;
+            vb->d.vkCmdFillBuffer(vp->cmd, vp->arena.b[j].buf, at, 4, 0);
             return;
         }
     }

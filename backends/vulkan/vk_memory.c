@@ -380,6 +380,23 @@ skim_status skim_vk_fill(skim_vk_backend *vb, skim_vk_buffer *b, VkDeviceSize of
  * into several buffers, filled in list order, a new one begun where the next tensor would
  * pass vb->block_max. A tensor is never split between two: bindings name one buffer. */
 
+skim_status skim_vk_blocks_make(skim_vk_backend *vb, skim_vk_blocks *out,
+                                const VkDeviceSize *sizes, int n, const char *what) {
+    memset(out, 0, sizeof *out);
+    out->b = skim_calloc(&vb->be->alloc, (size_t)(n ? n : 1), sizeof *out->b);
+    skim_status st = out->b ? SKIM_OK
+                            : FAIL(vb, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    for (int b = 0; st == SKIM_OK && b < n; b++) {
+        st = skim_vk_buffer_create(vb, &out->b[b], sizes[b], VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
+                                   false, what);
+        out->n = st == SKIM_OK ? b + 1 : b;
+    }
+    if (st != SKIM_OK) {
+        skim_vk_blocks_destroy(vb, out);
+    }
+    return st;
+}
+
 skim_status skim_vk_blocks_create(skim_vk_backend *vb, skim_vk_blocks *out,
                                   skim_tensor *const *list, int n, VkDeviceSize *offs, int *blk,
                                   bool guard, const char *what) {
@@ -399,19 +416,8 @@ skim_status skim_vk_blocks_create(skim_vk_backend *vb, skim_vk_blocks *out,
                     (unsigned long long)skim_tensor_nbytes(list[bad]), guard ? " and guards" : "",
                     (unsigned long long)vb->block_max);
     }
-    out->b = skim_calloc(&vb->be->alloc, (size_t)nb, sizeof *out->b);
-    skim_status st = out->b ? SKIM_OK
-                            : FAIL(vb, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
-    for (int b = 0; st == SKIM_OK && b < nb; b++) {
-        st = skim_vk_buffer_create(vb, &out->b[b], sizes[b], VK_BUFFER_USAGE_STORAGE_BUFFER_BIT,
-                                   false, what);
-        out->n = st == SKIM_OK ? b + 1 : b;
-    }
-    vb->n_blocks += out->n; /* held now (skim_vulkan_info.store_blocks) */
+    skim_status st = skim_vk_blocks_make(vb, out, sizes, nb, what);
     skim_free(&vb->be->alloc, sizes);
-    if (st != SKIM_OK) {
-        skim_vk_blocks_destroy(vb, out);
-    }
     return st;
 }
 
@@ -419,7 +425,6 @@ void skim_vk_blocks_destroy(skim_vk_backend *vb, skim_vk_blocks *bl) {
     for (int b = 0; bl->b && b < bl->n; b++) {
         skim_vk_buffer_destroy(vb, &bl->b[b]);
     }
-    vb->n_blocks -= bl->n;
     skim_free(&vb->be->alloc, bl->b);
     memset(bl, 0, sizeof *bl);
 }

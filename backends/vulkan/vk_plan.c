@@ -60,6 +60,7 @@ void skim_vk_store_destroy(skim_store *s) {
     skim_vk_backend *vb = s->be->impl;
     skim_vk_store *vs = s->impl;
     skim_vk_lock(vb);
+    vb->n_blocks -= vs->weights.n + vs->states.n; /* skim_vulkan_info.store_blocks */
     skim_vk_blocks_destroy(vb, &vs->weights);
     skim_vk_blocks_destroy(vb, &vs->states);
     skim_vk_unlock(vb);
@@ -116,6 +117,7 @@ static skim_status store_create(skim_backend *be, skim_store *s) {
         st = skim_vk_blocks_create(vb, &vs->states, s->states, s->n_states, vs->st_off,
                                    vs->st_blk, guard, "states");
     }
+    vb->n_blocks += vs->weights.n + vs->states.n; /* held now */
     for (int i = 0; st == SKIM_OK && i < s->n_weights; i++) {
         const skim_tensor *w = s->weights[i];
         st = skim_vk_upload(vb, &vs->weights.b[vs->w_blk[i]], vs->w_off[i], w->data,
@@ -161,7 +163,9 @@ static skim_status make_buffers(skim_plan *p) {
         vp->st_blk[i] = vs->st_blk[k];
     }
     VkDeviceSize asz = 0;
+    int n_ab = 0;
     st = skim_vk_arena_layout(p, &asz);
+    if (st == SKIM_OK) st = skim_vk_arena_split(p, asz, &n_ab);
     if (st != SKIM_OK) {
         return st;
     }
@@ -171,17 +175,25 @@ static skim_status make_buffers(skim_plan *p) {
     }
     const VkBufferUsageFlags sb = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT;
     struct { skim_vk_buffer *b; VkDeviceSize size; bool host; const char *what; } bufs[] = {
-        {&vp->arena, asz, false, "arena"},
         {&vp->inputs, isz, true, "inputs"},
         {&vp->params, 4u * (SKIM_VK_PARAM_BASE + (VkDeviceSize)g->n_params), true, "parameters"},
         {&vp->dummy, 256, false, "dummy"},
         {&vp->readback, rbsz, true, "selection readback"},
     };
-    for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) {
+    VkDeviceSize *sizes = skim_calloc(&p->be->alloc, (size_t)n_ab, sizeof *sizes);
+    if (!sizes) {
+        return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    for (int j = 0; j < n_ab; j++) {
+        sizes[j] = vp->a_start[j + 1] - vp->a_start[j];
+    }
+    st = skim_vk_blocks_make(vb, &vp->arena, sizes, n_ab, "arena");
+    skim_free(&p->be->alloc, sizes);
+    for (size_t k = 0; st == SKIM_OK && k < sizeof bufs / sizeof bufs[0]; k++) {
         st = skim_vk_buffer_create(vb, bufs[k].b, bufs[k].size, sb, bufs[k].host, bufs[k].what);
-        if (st != SKIM_OK) {
-            return PFAIL(p, st, "%s", vb->be->msg);
-        }
+    }
+    if (st != SKIM_OK) {
+        return PFAIL(p, st, "%s", vb->be->msg);
     }
     return vb->guard ? skim_vk_guard_fill(p) : SKIM_OK;
 }
@@ -369,7 +381,8 @@ void skim_vk_plan_destroy(skim_plan *p) {
     if (vp->primary) vb->d.vkFreeCommandBuffers(vb->dev, vb->pool, 1, &vp->primary);
     if (vp->dpool) vb->d.vkDestroyDescriptorPool(vb->dev, vp->dpool, vb->vka);
     /* vp->weights and vp->states are the store's. */
-    skim_vk_buffer *bufs[] = {&vp->arena, &vp->inputs, &vp->params, &vp->indirect, &vp->dummy,
+    skim_vk_blocks_destroy(vb, &vp->arena);
+    skim_vk_buffer *bufs[] = {&vp->inputs, &vp->params, &vp->indirect, &vp->dummy,
                               &vp->readback};
     for (size_t k = 0; k < sizeof bufs / sizeof bufs[0]; k++) {
         skim_vk_buffer_destroy(vb, bufs[k]);
@@ -381,6 +394,7 @@ void skim_vk_plan_destroy(skim_plan *p) {
     skim_free(&p->be->alloc, vp->w_blk);
     skim_free(&p->be->alloc, vp->st_blk);
     skim_free(&p->be->alloc, vp->a_off);
+    skim_free(&p->be->alloc, vp->a_start);
     skim_free(&p->be->alloc, vp->ind);
     skim_free(&p->be->alloc, vp->hl_off);
     skim_free(&p->be->alloc, vp->sc_off);

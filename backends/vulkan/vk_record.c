@@ -46,10 +46,13 @@ bool skim_vk_locate(const skim_plan *p, const skim_tensor *t, skim_vk_buffer **b
     const skim_tensor_mem *m = &g->mem[base->id];
     VkDeviceSize o;
     switch (m->kind) {
-    case SKIM_MEM_ARENA:
-        *buf = (skim_vk_buffer *)&vp->arena;
-        o = vp->a_off ? vp->a_off[base->id] : m->offset;
+    case SKIM_MEM_ARENA: { /* its block, then its offset there */
+        VkDeviceSize addr = skim_vk_arena_addr(p, base);
+        int j = skim_vk_arena_block(vp, addr);
+        *buf = &vp->arena.b[j];
+        o = addr - vp->a_start[j];
         break;
+    }
     case SKIM_MEM_WEIGHT: /* a store's tensor: its block, then its offset there */
         *buf = &vp->weights.b[vp->w_blk[m->slot]];
         o = vp->w_off[m->slot];

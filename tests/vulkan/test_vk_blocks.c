@@ -1,12 +1,13 @@
-/* test_vk_blocks.c - a store's weights and states past the most one device allocation
- * holds are placed in several buffers (vk_memory.c's blocks), each tensor wholly in one:
+/* test_vk_blocks.c - a store's weights and states, and a plan's arena, past the most one
+ * device allocation holds are placed in several buffers (blocks), each tensor wholly in one:
  * with SKIM_VK_MAX_ALLOC=16384 as a stand-in for a device's maxMemoryAllocationSize (1-4
  * GiB against a 1B model's weights), a chain of products over weights of three types and
  * writes into four states agrees with the CPU backend over two runs, and the backend
- * really holds more buffers for the store than without the limit (skim_vulkan_info's
- * store_blocks). Guard bytes are on (test_vulkan.c): a binding that names the wrong block
- * or offset writes over guards or reads the wrong weights. A weight alone past the limit
- * is refused with TOO_LARGE, naming its bytes against the limit, and nothing is leaked.
+ * really holds more buffers for the store (skim_vulkan_info's store_blocks) and for the
+ * plan (skim_memory_stats' device_blocks) than without the limit. Guard bytes are on
+ * (test_vulkan.c): a binding that names the wrong block or offset writes over guards or
+ * reads the wrong data. A weight alone past the limit, and an intermediate, are refused
+ * with TOO_LARGE, naming the bytes against the limit, and nothing is leaked.
  * Validation on (any message fails). Exits 77 without a device. */
 #define _POSIX_C_SOURCE 200809L
 #include "skim-cpu.h"
@@ -23,7 +24,7 @@ static int failures;
 #define EXPECT(c, ...) do { if (!(c)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
     printf(__VA_ARGS__); printf("\n"); } } while (0)
 
-enum { D = 32, T = 4, L = 8, S = 4, SLOTS = 32 };
+enum { D = 32, T = 16, L = 8, S = 4, SLOTS = 32 };
 #define LIMIT 16384
 
 static uint32_t rng = 4242u;
@@ -35,8 +36,15 @@ static float frand(void) {
 typedef struct outs {
     float h[D * T], st[S][D * SLOTS];
     int64_t blocks; /* store_blocks while the plan lives, less before (Vulkan) */
+    int64_t allocs; /* device allocations (skim_memory_stats) likewise: stores and plan */
     skim_status st_run;
 } outs;
+
+static int64_t device_allocs(skim_backend *be) {
+    skim_memory_stats m;
+    skim_backend_query_memory(be, &m);
+    return (int64_t)m.device_blocks;
+}
 
 static int64_t store_blocks(skim_backend *be) {
     skim_vulkan_info info;
@@ -48,10 +56,10 @@ static float bias[L][D * T], x[D * T];
 static const skim_type wtypes[3] = {SKIM_TYPE_F32, SKIM_TYPE_F16, SKIM_TYPE_Q8_0};
 
 /* h = x; h = W_k h + b_k for k < L (weights F32, F16, Q8_0 in turn); state s gets h's
- * columns at slots idx + 8 s. Two runs; the outputs of the second. */
+ * columns at every other slot. Two runs; the outputs of the second. */
 static void run_case(skim_backend *be, outs *o) {
     memset(o, 0, sizeof *o);
-    int64_t before = store_blocks(be);
+    int64_t before = store_blocks(be), allocs = device_allocs(be);
     skim_context *ctx;
     skim_context_create(NULL, &ctx);
     skim_tensor *xi = skim_new_input_2d(ctx, SKIM_TYPE_F32, D, T);
@@ -74,10 +82,12 @@ static void run_case(skim_backend *be, outs *o) {
     skim_status st = skim_graph_build(ctx, out, 1 + S, &g);
     if (st == SKIM_OK) st = skim_plan_create(be, g, NULL, &p);
     o->blocks = store_blocks(be) - before;
+    o->allocs = device_allocs(be) - allocs;
     for (int run = 0; run < 2 && st == SKIM_OK; run++) {
         skim_plan_set_input(p, xi, x, sizeof x);
         for (int s = 0; s < S; s++) {
-            int32_t at[T] = {8 * s + run, 8 * s + 3, 8 * s + 5 + run, 8 * s + 7};
+            int32_t at[T];
+            for (int i = 0; i < T; i++) at[i] = 2 * i + (run + s) % 2; /* distinct slots */
             skim_plan_set_input(p, idx[s], at, sizeof at);
         }
         st = skim_plan_run(p);
@@ -132,6 +142,27 @@ static void refusal(skim_backend *vk) {
     skim_store_destroy(store);
     skim_graph_destroy(g);
     skim_context_destroy(ctx);
+
+    /* An intermediate of LIMIT bytes: the arena cannot hold it in one block. */
+    int64_t allocs = device_allocs(vk);
+    skim_context_create(NULL, &ctx);
+    skim_tensor *x2 = skim_new_input_2d(ctx, SKIM_TYPE_F32, 64, 64);
+    y = skim_tensor_set_name(skim_scale(ctx, x2, 2.0f), "bigmid");
+    skim_tensor *y2 = skim_scale(ctx, y, 0.5f);
+    g = NULL;
+    skim_plan *p = NULL;
+    s = skim_graph_build(ctx, &y2, 1, &g);
+    if (s == SKIM_OK) s = skim_plan_create(vk, g, NULL, &p);
+    msg = skim_backend_error(vk);
+    EXPECT(s == SKIM_ERR_TOO_LARGE && strstr(msg, "arena tensor bigmid") &&
+           strstr(msg, "needs 16384 bytes, past the 16384 bytes"),
+           "an intermediate past the limit -> %s (%s)", skim_status_str(s), msg);
+    printf("intermediate past the limit: %s: %s\n", skim_status_str(s), msg);
+    skim_plan_destroy(p);
+    EXPECT(device_allocs(vk) == allocs, "allocations left after the refusal: %lld, before %lld",
+           (long long)device_allocs(vk), (long long)allocs);
+    skim_graph_destroy(g);
+    skim_context_destroy(ctx);
 }
 
 int main(void) {
@@ -173,8 +204,12 @@ int main(void) {
         /* 8 weights of 4096/2048/1088 bytes and 8 biases of 512 (about 26 KiB with the
          * guards), 4 states of 4096: at least 2 + 2 buffers. */
         EXPECT(lim->blocks >= 4, "blocks with the limit: %lld", (long long)lim->blocks);
-        printf("store buffers: %lld without the limit, %lld with %d bytes\n",
-               (long long)whole->blocks, (long long)lim->blocks, LIMIT);
+        /* The arena (16 intermediates of 2 KiB, about 37 KiB with the guards) in at least
+         * 3 buffers: 2 more device allocations than the stores' extra ones. */
+        int64_t extra = (lim->allocs - whole->allocs) - (lim->blocks - whole->blocks);
+        EXPECT(extra >= 2, "the arena's extra buffers with the limit: %lld", (long long)extra);
+        printf("store buffers: %lld without the limit, %lld with %d bytes; the arena's: %lld more\n",
+               (long long)whole->blocks, (long long)lim->blocks, LIMIT, (long long)extra);
         const outs *vks[2] = {whole, lim};
         for (int v = 0; v < 2; v++) {
             double e = max_rel(vks[v]->h, ref->h, D * T);
