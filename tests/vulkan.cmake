@@ -52,6 +52,12 @@ if(TARGET test_property)
   set_tests_properties(test_vk_property_blocks PROPERTIES
                        ENVIRONMENT "SKIM_VK_MAX_ALLOC=65536;SKIM_TEST_VK_SYNC=1"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+  # The same with graph/'s liveness layout of the arena (no guard bytes): cut between
+  # tensors where it can be, else every intermediate its own range.
+  add_test(NAME test_vk_property_blocks_reuse COMMAND test_property 40 500)
+  set_tests_properties(test_vk_property_blocks_reuse PROPERTIES
+                       ENVIRONMENT "SKIM_VK_MAX_ALLOC=65536;SKIM_TEST_VK_NO_GUARD=1;SKIM_VK_ARENA=reuse;SKIM_TEST_VK_SYNC=1"
+                       LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
 endif()
 if(TARGET test_mixer_block)
   add_test(NAME test_vk_mixer_block_blocks COMMAND test_mixer_block)

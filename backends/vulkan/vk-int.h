@@ -345,7 +345,7 @@ SKIM_HIDDEN int skim_vk_guard_pack_blocks(bool guard, VkDeviceSize limit, VkDevi
 SKIM_HIDDEN skim_status skim_vk_arena_layout(skim_plan *p, VkDeviceSize *arena_size);
 /* vp->a_start: the arena's blocks, cut between tensors (and their guards) so that none
  * passes vb->block_max; TOO_LARGE, naming it, when one tensor alone does. */
-SKIM_HIDDEN skim_status skim_vk_arena_split(skim_plan *p, VkDeviceSize arena_size, int *n_blocks);
+SKIM_HIDDEN skim_status skim_vk_arena_split(skim_plan *p, VkDeviceSize *arena_size, int *n_blocks);
 /* The layout address of an arena tensor (base), and the arena block holding an address. */
 SKIM_HIDDEN VkDeviceSize skim_vk_arena_addr(const skim_plan *p, const skim_tensor *base);
 SKIM_HIDDEN int skim_vk_arena_block(const skim_vk_plan *vp, VkDeviceSize addr);

@@ -110,8 +110,11 @@ int skim_vk_arena_block(const skim_vk_plan *vp, VkDeviceSize addr) {
 
 /* The arena's bytes cut into blocks of at most vb->block_max: from each block's start, the
  * cut goes as far as the limit allows and then back to the start of any tensor (with its
- * trailing guard) it would fall inside, so that no tensor spans two blocks. */
-skim_status skim_vk_arena_split(skim_plan *p, VkDeviceSize size, int *n_blocks) {
+ * trailing guard) it would fall inside, so that no tensor spans two blocks. graph/'s
+ * liveness layout may allow no cut (tensors of different lifetimes overlapping in a chain
+ * longer than the limit): then every tensor gets its own range (more memory), where a cut
+ * fits between any two. */
+skim_status skim_vk_arena_split(skim_plan *p, VkDeviceSize *arena_size, int *n_blocks) {
     skim_vk_backend *vb = p->be->impl;
     skim_vk_plan *vp = p->impl;
     const skim_graph *g = p->graph;
@@ -120,6 +123,7 @@ skim_status skim_vk_arena_split(skim_plan *p, VkDeviceSize size, int *n_blocks) 
     if (!vp->a_start) {
         return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
     }
+    VkDeviceSize size = *arena_size;
     int n = 0;
     for (VkDeviceSize start = 0; size - start > lim;) {
         VkDeviceSize cut = start + lim;
@@ -142,6 +146,17 @@ skim_status skim_vk_arena_split(skim_plan *p, VkDeviceSize size, int *n_blocks) 
             return PFAIL(p, SKIM_ERR_TOO_LARGE, "vulkan: the arena (%llu bytes) does not cut "
                          "into blocks of %llu bytes", (unsigned long long)size,
                          (unsigned long long)lim);
+        }
+        if (cut <= start && !vp->a_off) { /* the liveness layout: own ranges instead */
+            vp->a_off = skim_calloc(&p->be->alloc, (size_t)(g->n_ids ? g->n_ids : 1),
+                                    sizeof *vp->a_off);
+            if (!vp->a_off) {
+                return PFAIL(p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+            }
+            size = *arena_size = spread(g, vp->a_off, gap);
+            start = 0;
+            n = 0;
+            continue;
         }
         if (cut <= start) {
             return PFAIL(p, SKIM_ERR_TOO_LARGE, "vulkan: arena tensor %s (%s) needs %llu bytes, "

@@ -165,7 +165,7 @@ static skim_status make_buffers(skim_plan *p) {
     VkDeviceSize asz = 0;
     int n_ab = 0;
     st = skim_vk_arena_layout(p, &asz);
-    if (st == SKIM_OK) st = skim_vk_arena_split(p, asz, &n_ab);
+    if (st == SKIM_OK) st = skim_vk_arena_split(p, &asz, &n_ab);
     if (st != SKIM_OK) {
         return st;
     }
