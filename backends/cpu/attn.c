@@ -3,9 +3,10 @@
  * Keys are walked by rank: for a k bounded by a token selection, rank r is the r-th
  * selected token (SKIP: compact row r; MASKED_DENSE: row sel[r]), otherwise rank = row.
  * n_kv and kmask apply to ranks (as rows of the compact k in SKIP mode). Key r is visible
- * to query i when k_pos[r] <= q_pos[i]. Scores in rank order, max, exp, sum and the
- * weighted sum of V in rank order: the same arithmetic in both modes. Unselected heads
- * (or head-query pairs) and rows without a visible key output zero. */
+ * to query i when k_pos[r] <= q_pos[i]. Scores in rank order, max, exp (cpu-exp.h), sum
+ * and the weighted sum of V in rank order: the same arithmetic in both modes. Unselected
+ * heads (or head-query pairs) and rows without a visible key output zero. */
+#include "cpu-exp.h"
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
@@ -115,6 +116,25 @@ ATTN_AVX2 static inline void axpy_avx8(const skim_cpu_ctx *c, float *y, float a,
 }
 #endif
 
+/* Scores sc[r] to softmax weights e^(sc[r] - mx) (cpu-exp.h: the same bits with and
+ * without AVX2; a key that is not visible, -inf, gives 0) and their sum in rank order. */
+static void exp_weights(const skim_cpu_ctx *c, float *sc, int64_t n, float mx, float *l) {
+#ifdef SKIM_CPU_X86
+    if (c->avx2) {
+        skim_cpu_exp_shift_avx2(sc, n, mx);
+    } else
+#endif
+    {
+        (void)c;
+        skim_cpu_exp_shift_c(sc, n, mx);
+    }
+    float sum = 0.0f;
+    for (int64_t r = 0; r < n; r++) {
+        sum += sc[r];
+    }
+    *l = sum;
+}
+
 /* Scores of every visible key for the active heads (each K row converted once); then the
  * softmax weights and the weighted sum of V, in rank order (each V row converted once). */
 #define ATTN_LOOPS(SUF, ATTR, DOT, AXPY)                                                   \
@@ -144,15 +164,18 @@ ATTN_AVX2 static inline void axpy_avx8(const skim_cpu_ctx *c, float *y, float a,
     ATTR static void group_values##SUF(const skim_cpu_ctx *c, const skim_cpu_node *nd,    \
                                        const attn_setup *s, attn_group *ag, int64_t kvh,  \
                                        float *buf) {                                      \
+        for (int64_t g = 0; g < ag->n; g++) {                                              \
+            if (ag->active[g] && ag->mx[g] != -INFINITY) {                                 \
+                exp_weights(c, ag->sc[g], s->n_ranks, ag->mx[g], &ag->l[g]);               \
+            }                                                                              \
+        }                                                                                  \
         for (int64_t r = 0; r < s->n_ranks; r++) {                                         \
             const float *vr = NULL;                                                        \
             for (int64_t g = 0; g < ag->n; g++) {                                          \
                 if (!ag->active[g] || ag->mx[g] == -INFINITY) {                            \
                     continue;                                                              \
                 }                                                                          \
-                float sc = ag->sc[g][r];                                                   \
-                float p = sc == -INFINITY ? 0.0f : expf(sc - ag->mx[g]);                   \
-                ag->l[g] += p;                                                             \
+                float p = ag->sc[g][r];                                                    \
                 if (p != 0.0f) {                                                           \
                     if (!vr) {                                                             \
                         int64_t j = skim_cpu_row_of(c, s->k->bound, r);                    \

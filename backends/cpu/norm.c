@@ -4,8 +4,9 @@
  * k = l mod 8, then a fixed reduction) that compilers vectorise: the build's SSE2 or NEON,
  * and on x86 an AVX2 copy of the same code chosen at run time (ISO C allows no contraction
  * into fused multiply-adds, so every path gives the same bits). soft_max sums in the same
- * lanes; its exponentials are libm's expf, or with AVX2 a polynomial on 8 lanes (the two
- * differ by rounding). */
+ * lanes; its exponentials are cpu-exp.h's, on 8 lanes with AVX2, and the same bits on
+ * every path. */
+#include "cpu-exp.h"
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
@@ -62,48 +63,20 @@ ALWAYS_INLINE static inline double sum_sq(const float *x, int64_t n) {
     return t;
 }
 
-/* e^x for x <= 0 (not NaN): x = n ln2 + r with |r| <= ln2/2, a degree-7 polynomial for e^r
- * (relative error about 2e-7), times 2^n through the exponent bits. Below -86 (and for
- * -inf) it gives 0: softmax divides by a sum of at least 1, so that changes an output by
- * less than 5e-38. The rounding of x / ln2 to n adds 1.5 * 2^23 (no rounding call, which
- * would not vectorise on SSE2). */
-ALWAYS_INLINE static inline float exp_neg(float x) {
-    const float big = 12582912.0f;
-    float t = x * 1.44269504088896341f + big;
-    float n = t - big;
-    float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    /* Unsigned: below -86 the exponent wraps, and the select below discards it. */
-    uint32_t ti, pi;
-    memcpy(&ti, &t, 4);
-    memcpy(&pi, &p, 4);
-    pi += (ti - 0x4b400000u) << 23;
-    memcpy(&p, &pi, 4);
-    return x < -86.0f ? 0.0f : p;
-}
-
-/* y[i] = e^(y[i] - mx) with libm's expf (compilers do not vectorise exp_neg by
- * themselves: as plain C it is slower than expf); returns their sum, lane l summing
- * k = l mod 8. */
+/* y[i] = e^(y[i] - mx) (cpu-exp.h); returns their sum, lane l summing k = l mod 8. */
 static double exp_sum_plain(float *y, int64_t n, float mx) {
     double s[LANES] = {0};
     int64_t n8 = n & ~(int64_t)(LANES - 1);
     for (int64_t k = 0; k < n8; k += LANES) {
         for (int l = 0; l < LANES; l++) {
-            float e = y[k + l] == -INFINITY ? 0.0f : expf(y[k + l] - mx);
+            float e = skim_cpu_exp_neg(y[k + l] - mx);
             y[k + l] = e;
             s[l] += (double)e;
         }
     }
     double t = lane_sum(s);
     for (int64_t k = n8; k < n; k++) {
-        y[k] = y[k] == -INFINITY ? 0.0f : expf(y[k] - mx);
+        y[k] = skim_cpu_exp_neg(y[k] - mx);
         t += (double)y[k];
     }
     return t;
@@ -116,28 +89,6 @@ static double sum_sq_plain(const float *x, int64_t n) {
 #ifdef SKIM_CPU_X86
 __attribute__((target("avx2"))) static double sum_sq_avx2(const float *x, int64_t n) {
     return sum_sq(x, n);
-}
-
-/* exp_neg on 8 lanes with fused multiply-adds (the scalar tail rounds differently; where
- * the tail starts depends on the row length only). */
-__attribute__((target("avx2,fma"))) static inline __m256 exp8_avx2(__m256 x) {
-    const __m256 big = _mm256_set1_ps(12582912.0f);
-    __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), big);
-    __m256 n = _mm256_sub_ps(t, big);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    static const float c[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
-                               4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
-    __m256 p = _mm256_set1_ps(c[0]);
-    for (int i = 1; i < 6; i++) {
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c[i]));
-    }
-    p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(
-        _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4b400000)), 23);
-    p = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
-    __m256 low = _mm256_cmp_ps(x, _mm256_set1_ps(-86.0f), _CMP_LT_OQ);
-    return _mm256_andnot_ps(low, p);
 }
 
 /* y = x * sc (+ mk) over the first n8 values, the lanes' maxima into lm; true when a
@@ -157,12 +108,13 @@ __attribute__((target("avx2"))) static bool scale_max_avx2(const float *x, const
     return _mm256_movemask_ps(bad) != 0;
 }
 
-__attribute__((target("avx2,fma"))) static double exp_sum_avx2(float *y, int64_t n, float mx) {
+/* exp_sum_plain's values and sum (the same bits). */
+__attribute__((target("avx2"))) static double exp_sum_avx2(float *y, int64_t n, float mx) {
     __m256d s0 = _mm256_setzero_pd(), s1 = s0;
     __m256 vm = _mm256_set1_ps(mx);
     int64_t n8 = n & ~(int64_t)(LANES - 1);
     for (int64_t k = 0; k < n8; k += LANES) {
-        __m256 e = exp8_avx2(_mm256_sub_ps(_mm256_loadu_ps(y + k), vm));
+        __m256 e = skim_cpu_exp8_avx2(_mm256_sub_ps(_mm256_loadu_ps(y + k), vm));
         _mm256_storeu_ps(y + k, e);
         s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
         s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
@@ -172,7 +124,7 @@ __attribute__((target("avx2,fma"))) static double exp_sum_avx2(float *y, int64_t
     _mm256_storeu_pd(s + 4, s1);
     double t = lane_sum(s);
     for (int64_t k = n8; k < n; k++) {
-        y[k] = exp_neg(y[k] - mx);
+        y[k] = skim_cpu_exp_neg(y[k] - mx);
         t += (double)y[k];
     }
     return t;
