@@ -55,26 +55,50 @@ static inline void skim_cpu_exp_shift_c(float *y, int64_t n, float mx) {
 }
 
 #ifdef SKIM_CPU_X86
+/* e^x[j] for V vectors x[0..V-1], each step over all V before the next: the chain of
+ * dependent operations is long, and interleaving the vectors keeps the units busy. */
+#define SKIM_EXP_AVX2_STEPS(V, x, out)                                                         \
+    do {                                                                                       \
+        const __m256 big_ = _mm256_set1_ps(SKIM_EXP_BIG);                                      \
+        static const float c_[5] = {SKIM_EXP_P1, SKIM_EXP_P2, SKIM_EXP_P3, SKIM_EXP_P4,        \
+                                    SKIM_EXP_P5};                                              \
+        __m256 t_[V], n_[V], r_[V], p_[V];                                                     \
+        for (int j = 0; j < (V); j++) {                                                        \
+            t_[j] = _mm256_add_ps(_mm256_mul_ps((x)[j], _mm256_set1_ps(SKIM_EXP_LOG2E)), big_); \
+            n_[j] = _mm256_sub_ps(t_[j], big_);                                                \
+        }                                                                                      \
+        for (int j = 0; j < (V); j++) {                                                        \
+            r_[j] = _mm256_sub_ps((x)[j], _mm256_mul_ps(n_[j], _mm256_set1_ps(SKIM_EXP_LN2_HI))); \
+            r_[j] = _mm256_sub_ps(r_[j], _mm256_mul_ps(n_[j], _mm256_set1_ps(SKIM_EXP_LN2_LO))); \
+            p_[j] = _mm256_set1_ps(SKIM_EXP_P0);                                               \
+        }                                                                                      \
+        for (int i_ = 0; i_ < 5; i_++) {                                                       \
+            for (int j = 0; j < (V); j++) {                                                    \
+                p_[j] = _mm256_add_ps(_mm256_mul_ps(p_[j], r_[j]), _mm256_set1_ps(c_[i_]));    \
+            }                                                                                  \
+        }                                                                                      \
+        for (int j = 0; j < (V); j++) {                                                        \
+            __m256 q_ = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p_[j], r_[j]), r_[j]), r_[j]); \
+            q_ = _mm256_add_ps(q_, _mm256_set1_ps(1.0f));                                      \
+            __m256i e_ = _mm256_slli_epi32(                                                    \
+                _mm256_sub_epi32(_mm256_castps_si256(t_[j]), _mm256_set1_epi32(0x4b400000)), 23); \
+            q_ = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(q_), e_));           \
+            __m256 low_ = _mm256_cmp_ps((x)[j], _mm256_set1_ps(-86.0f), _CMP_LT_OQ);           \
+            q_ = _mm256_andnot_ps(low_, q_);                                                   \
+            (out)[j] = _mm256_blendv_ps(q_, (x)[j], _mm256_cmp_ps((x)[j], (x)[j], _CMP_UNORD_Q)); \
+        }                                                                                      \
+    } while (0)
+
 __attribute__((target("avx2"))) static inline __m256 skim_cpu_exp8_avx2(__m256 x) {
-    const __m256 big = _mm256_set1_ps(SKIM_EXP_BIG);
-    __m256 t = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(SKIM_EXP_LOG2E)), big);
-    __m256 n = _mm256_sub_ps(t, big);
-    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(SKIM_EXP_LN2_HI)));
-    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(SKIM_EXP_LN2_LO)));
-    __m256 p = _mm256_set1_ps(SKIM_EXP_P0);
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(SKIM_EXP_P1));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(SKIM_EXP_P2));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(SKIM_EXP_P3));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(SKIM_EXP_P4));
-    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(SKIM_EXP_P5));
-    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r),
-                      _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(
-        _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4b400000)), 23);
-    p = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
-    __m256 low = _mm256_cmp_ps(x, _mm256_set1_ps(-86.0f), _CMP_LT_OQ);
-    p = _mm256_andnot_ps(low, p);
-    return _mm256_blendv_ps(p, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    __m256 e[1];
+    SKIM_EXP_AVX2_STEPS(1, &x, e);
+    return e[0];
+}
+
+/* Four vectors at a time: e[j] = e^x[j]. */
+__attribute__((target("avx2"))) static inline void skim_cpu_exp32_avx2(const __m256 x[4],
+                                                                      __m256 e[4]) {
+    SKIM_EXP_AVX2_STEPS(4, x, e);
 }
 
 /* y[i] = e^(y[i] - mx): 8 lanes at a time, the tail scalar (the same bits). */
@@ -82,6 +106,16 @@ __attribute__((target("avx2"))) static inline void skim_cpu_exp_shift_avx2(float
                                                                            float mx) {
     __m256 vm = _mm256_set1_ps(mx);
     int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 v[4], e[4];
+        for (int j = 0; j < 4; j++) {
+            v[j] = _mm256_sub_ps(_mm256_loadu_ps(y + i + 8 * j), vm);
+        }
+        skim_cpu_exp32_avx2(v, e);
+        for (int j = 0; j < 4; j++) {
+            _mm256_storeu_ps(y + i + 8 * j, e[j]);
+        }
+    }
     for (; i + 8 <= n; i += 8) {
         _mm256_storeu_ps(y + i, skim_cpu_exp8_avx2(_mm256_sub_ps(_mm256_loadu_ps(y + i), vm)));
     }

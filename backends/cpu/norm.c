@@ -108,12 +108,56 @@ __attribute__((target("avx2"))) static bool scale_max_avx2(const float *x, const
     return _mm256_movemask_ps(bad) != 0;
 }
 
+/* Whether soft_max writes its result with streaming stores: when the result is larger
+ * than the caches would keep for the next op anyway (the values are the same). */
+static bool soft_max_streams(const skim_cpu_node *nd) {
+    return nd->ne[0] * nd->ne[1] * nd->ne[2] * nd->ne[3] >= ((int64_t)1 << 20);
+}
+
+/* out[k] = y[k] * a over the first n8 values (streaming stores from the first 32-byte
+ * aligned value when `stream`); returns n8. */
+__attribute__((target("avx2"))) static int64_t scale_avx2(float *out, const float *y, int64_t n8,
+                                                          float a, bool stream) {
+    __m256 va = _mm256_set1_ps(a);
+    int64_t k = 0;
+    if (stream) {
+        for (; k < n8 && ((uintptr_t)(out + k) & 31) != 0; k++) {
+            out[k] = y[k] * a;
+        }
+        for (; k + LANES <= n8; k += LANES) {
+            _mm256_stream_ps(out + k, _mm256_mul_ps(_mm256_loadu_ps(y + k), va));
+        }
+        _mm_sfence();
+        for (; k < n8; k++) {
+            out[k] = y[k] * a;
+        }
+        return n8;
+    }
+    for (; k < n8; k += LANES) {
+        _mm256_storeu_ps(out + k, _mm256_mul_ps(_mm256_loadu_ps(y + k), va));
+    }
+    return n8;
+}
+
 /* exp_sum_plain's values and sum (the same bits). */
 __attribute__((target("avx2"))) static double exp_sum_avx2(float *y, int64_t n, float mx) {
     __m256d s0 = _mm256_setzero_pd(), s1 = s0;
     __m256 vm = _mm256_set1_ps(mx);
     int64_t n8 = n & ~(int64_t)(LANES - 1);
-    for (int64_t k = 0; k < n8; k += LANES) {
+    int64_t k = 0;
+    for (; k + 4 * LANES <= n8; k += 4 * LANES) {
+        __m256 v[4], e[4];
+        for (int j = 0; j < 4; j++) {
+            v[j] = _mm256_sub_ps(_mm256_loadu_ps(y + k + LANES * j), vm);
+        }
+        skim_cpu_exp32_avx2(v, e);
+        for (int j = 0; j < 4; j++) {
+            _mm256_storeu_ps(y + k + LANES * j, e[j]);
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e[j])));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e[j], 1)));
+        }
+    }
+    for (; k < n8; k += LANES) {
         __m256 e = skim_cpu_exp8_avx2(_mm256_sub_ps(_mm256_loadu_ps(y + k), vm));
         _mm256_storeu_ps(y + k, e);
         s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
@@ -123,7 +167,7 @@ __attribute__((target("avx2"))) static double exp_sum_avx2(float *y, int64_t n, 
     _mm256_storeu_pd(s, s0);
     _mm256_storeu_pd(s + 4, s1);
     double t = lane_sum(s);
-    for (int64_t k = n8; k < n; k++) {
+    for (k = n8; k < n; k++) {
         y[k] = skim_cpu_exp_neg(y[k] - mx);
         t += (double)y[k];
     }
@@ -168,8 +212,10 @@ static void row_layer(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *y, 
 }
 
 /* softmax(x * scale + mask); a row whose values are all -inf gives zeros. */
-static void row_soft_max(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *y, const float *x, int64_t n,
-                         int64_t i1, int64_t i2, int64_t i3) {
+static void row_soft_max(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *out,
+                         const float *x, int64_t n, int64_t i1, int64_t i2, int64_t i3) {
+    /* the row is built in the thread's scratch, so out is written once, by the last pass */
+    float *y = c->scratch_floats >= (size_t)n ? c->scratch : out;
     const skim_tensor *m = nd->t->src[1];
     const float *mk = NULL;
     float sc = nd->t->params.soft_max.scale;
@@ -208,7 +254,7 @@ static void row_soft_max(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *
         mx = lm[l] > mx ? lm[l] : mx;
     }
     if (mx == -INFINITY && !nan) {
-        memset(y, 0, (size_t)n * sizeof(float));
+        memset(out, 0, (size_t)n * sizeof(float));
         return;
     }
     double s;
@@ -226,8 +272,14 @@ static void row_soft_max(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *
         }
     }
     float inv = (float)(1.0 / s);
-    for (int64_t i = 0; i < n; i++) {
-        y[i] *= inv;
+    int64_t i = 0;
+#ifdef SKIM_CPU_X86
+    if (c->avx2) {
+        i = scale_avx2(out, y, n8, inv, soft_max_streams(nd));
+    }
+#endif
+    for (; i < n; i++) {
+        out[i] = y[i] * inv;
     }
 }
 

@@ -106,6 +106,8 @@ static size_t node_scratch(const skim_tensor *t) {
     }
     case SKIM_OP_ROPE:
         return 2 * (size_t)a->ne[0] + 16;
+    case SKIM_OP_SOFT_MAX:
+        return (size_t)a->ne[0] + 16;
     case SKIM_OP_SELECT_TOPK:
         return 2 * (size_t)a->ne[0] + 16;
     default:
