@@ -301,7 +301,8 @@ void skim_cpu_op_soft_max(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
 /* ---------------------------------------------------------------- rope */
 
 /* x [head_dim, n_head, n_tok]: per token, cos/sin of pos * base^(-2i/n_dims) in double
- * (positions of thousands of radians need it), then every head rotated. */
+ * (positions of thousands of radians need it; the frequencies come from the plan), then
+ * every head rotated. */
 void skim_cpu_op_rope(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
     const skim_tensor *t = nd->t, *x = t->src[0];
     const skim_rope_params *rp = &t->params.rope;
@@ -312,7 +313,7 @@ void skim_cpu_op_rope(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
     for (int64_t it = tb; it < te; it++) {
         for (int64_t i = 0; i < half; i++) {
             double th = (double)pos[it] *
-                        pow((double)rp->freq_base, -2.0 * (double)i / (double)rp->n_dims);
+                        (nd->theta ? nd->theta[i] : skim_cpu_rope_theta(rp, i));
             cs[i] = (float)cos(th);
             sn[i] = (float)sin(th);
         }
