@@ -219,6 +219,46 @@ static void exp_weights(const skim_cpu_ctx *c, float *sc, int64_t n, float mx, f
     *l = sum;
 }
 
+#ifdef SKIM_CPU_X86
+/* Head dimension 8 with F32 values: the weighted sum of V for up to 4 heads at a time in
+ * registers (the key-by-key loop keeps them in memory and waits on each store). Per head
+ * the same fused multiply-adds in rank order, skipping zero weights, as group_values. */
+ATTN_AVX2 static void group_values_k8(const skim_cpu_ctx *c, const skim_cpu_node *nd,
+                                      const attn_setup *s, attn_group *ag, int64_t kvh) {
+    for (int64_t g = 0; g < ag->n; g++) {
+        if (ag->active[g] && ag->mx[g] != -INFINITY) {
+            exp_weights(c, ag->sc[g], s->n_ranks, ag->mx[g], &ag->l[g]);
+        }
+    }
+    const uint8_t *vb = nd->src[SKIM_ATTN_V] + (size_t)kvh * s->v->nb[1];
+    for (int64_t g0 = 0; g0 < ag->n; g0 += 4) {
+        int n = ag->n - g0 < 4 ? (int)(ag->n - g0) : 4;
+        const float *w[4];
+        __m256 a[4];
+        for (int h = 0; h < 4; h++) {
+            int64_t g = g0 + (h < n ? h : 0);
+            bool live = h < n && ag->active[g] && ag->mx[g] != -INFINITY;
+            w[h] = live ? ag->sc[g] : NULL;
+            a[h] = _mm256_loadu_ps(ag->acc[g]);
+        }
+        for (int64_t r = 0; r < s->n_ranks; r++) {
+            int64_t j = skim_cpu_row_of(c, s->k->bound, r);
+            __m256 v = _mm256_loadu_ps((const float *)(const void *)(vb + (size_t)j * s->v->nb[2]));
+            for (int h = 0; h < 4; h++) {
+                if (w[h] && w[h][r] != 0.0f) {
+                    a[h] = _mm256_fmadd_ps(_mm256_set1_ps(w[h][r]), v, a[h]);
+                }
+            }
+        }
+        for (int h = 0; h < n; h++) {
+            if (w[h]) {
+                _mm256_storeu_ps(ag->acc[g0 + h], a[h]);
+            }
+        }
+    }
+}
+#endif
+
 /* Scores of every visible key for the active heads (each K row converted once); then the
  * softmax weights and the weighted sum of V, in rank order (each V row converted once). */
 #define ATTN_LOOPS(SUF, ATTR, DOT, AXPY)                                                   \
@@ -302,7 +342,11 @@ static void attn_group_run(const skim_cpu_ctx *c, const skim_cpu_node *nd, const
             } else {
                 group_scores_avx(c, nd, s, &ag, kvh, s->qpos[i], buf);
             }
-            group_values_avx(c, nd, s, &ag, kvh, buf);
+            if (s->hd == 8 && s->v->type == SKIM_TYPE_F32) {
+                group_values_k8(c, nd, s, &ag, kvh);
+            } else {
+                group_values_avx(c, nd, s, &ag, kvh, buf);
+            }
             any = false;
         }
 #endif
