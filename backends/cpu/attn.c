@@ -3,9 +3,10 @@
  * Keys are walked by rank: for a k bounded by a token selection, rank r is the r-th
  * selected token (SKIP: compact row r; MASKED_DENSE: row sel[r]), otherwise rank = row.
  * n_kv and kmask apply to ranks (as rows of the compact k in SKIP mode). Key r is visible
- * to query i when k_pos[r] <= q_pos[i]. Scores in rank order, max, exp, sum and the
- * weighted sum of V in rank order: the same arithmetic in both modes. Unselected heads
- * (or head-query pairs) and rows without a visible key output zero. */
+ * to query i when k_pos[r] <= q_pos[i]. Scores in rank order, max, exp (cpu-exp.h), sum
+ * and the weighted sum of V in rank order: the same arithmetic in both modes. Unselected
+ * heads (or head-query pairs) and rows without a visible key output zero. */
+#include "cpu-exp.h"
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
@@ -115,6 +116,149 @@ ATTN_AVX2 static inline void axpy_avx8(const skim_cpu_ctx *c, float *y, float a,
 }
 #endif
 
+#ifdef SKIM_CPU_X86
+/* Head dimension 8 with F32 keys: the scores of 8 keys at a time. The 8 key rows are
+ * transposed so that column e holds value e of each key; a score is then the 8 products
+ * q[e] * k[e] (each rounded once, as the fused multiply-add onto zero of dot_avx8 rounds
+ * it) summed in dot_avx8's lane order ((p0+p4)+(p2+p6)) + ((p1+p5)+(p3+p7)), plus 0.0f:
+ * the same bits as the key-by-key loop. Maxima as there (a NaN makes the head's max NaN). */
+ATTN_AVX2 static void group_scores_k8(const skim_cpu_ctx *c, const skim_cpu_node *nd,
+                                      const attn_setup *s, attn_group *ag, int64_t kvh,
+                                      int32_t qp) {
+    const uint8_t *kb = nd->src[SKIM_ATTN_K] + (size_t)kvh * s->k->nb[1];
+    __m256 vmx[SKIM_CPU_MAX_GRP], bad[SKIM_CPU_MAX_GRP];
+    for (int64_t g = 0; g < ag->n; g++) {
+        vmx[g] = _mm256_set1_ps(-INFINITY);
+        bad[g] = _mm256_setzero_ps();
+    }
+    const __m256 ninf = _mm256_set1_ps(-INFINITY), zero = _mm256_setzero_ps();
+    const __m256 scale = _mm256_set1_ps(s->scale);
+    for (int64_t r0 = 0; r0 < s->n_ranks; r0 += 8) {
+        int nr = s->n_ranks - r0 < 8 ? (int)(s->n_ranks - r0) : 8;
+        __m256 k[8];
+        float vis[8], km[8];
+        for (int i = 0; i < 8; i++) {
+            int64_t r = r0 + (i < nr ? i : 0);
+            int64_t j = skim_cpu_row_of(c, s->k->bound, r);
+            int64_t kp = s->kpos ? s->kpos[j] : j;
+            vis[i] = i < nr && kp <= qp ? 1.0f : 0.0f;
+            km[i] = s->kmask && i < nr ? s->kmask[r] : 0.0f;
+            k[i] = _mm256_loadu_ps((const float *)(const void *)(kb + (size_t)j * s->k->nb[2]));
+        }
+        /* transpose: t[e] lane i = k[i][e] */
+        __m256 a0 = _mm256_unpacklo_ps(k[0], k[1]), a1 = _mm256_unpackhi_ps(k[0], k[1]);
+        __m256 a2 = _mm256_unpacklo_ps(k[2], k[3]), a3 = _mm256_unpackhi_ps(k[2], k[3]);
+        __m256 a4 = _mm256_unpacklo_ps(k[4], k[5]), a5 = _mm256_unpackhi_ps(k[4], k[5]);
+        __m256 a6 = _mm256_unpacklo_ps(k[6], k[7]), a7 = _mm256_unpackhi_ps(k[6], k[7]);
+        __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xee);
+        __m256 b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xee);
+        __m256 b4 = _mm256_shuffle_ps(a4, a6, 0x44), b5 = _mm256_shuffle_ps(a4, a6, 0xee);
+        __m256 b6 = _mm256_shuffle_ps(a5, a7, 0x44), b7 = _mm256_shuffle_ps(a5, a7, 0xee);
+        __m256 t[8];
+        t[0] = _mm256_permute2f128_ps(b0, b4, 0x20);
+        t[1] = _mm256_permute2f128_ps(b1, b5, 0x20);
+        t[2] = _mm256_permute2f128_ps(b2, b6, 0x20);
+        t[3] = _mm256_permute2f128_ps(b3, b7, 0x20);
+        t[4] = _mm256_permute2f128_ps(b0, b4, 0x31);
+        t[5] = _mm256_permute2f128_ps(b1, b5, 0x31);
+        t[6] = _mm256_permute2f128_ps(b2, b6, 0x31);
+        t[7] = _mm256_permute2f128_ps(b3, b7, 0x31);
+        __m256 visible = _mm256_cmp_ps(_mm256_loadu_ps(vis), zero, _CMP_NEQ_OQ);
+        __m256 vkm = _mm256_loadu_ps(km);
+        __m256 inside = _mm256_cmp_ps(_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7),
+                                      _mm256_set1_ps((float)nr), _CMP_LT_OQ);
+        for (int64_t g = 0; g < ag->n; g++) {
+            if (!ag->active[g]) {
+                continue;
+            }
+            const float *q = ag->q[g];
+            __m256 p[8];
+            for (int e = 0; e < 8; e++) {
+                p[e] = _mm256_mul_ps(_mm256_set1_ps(q[e]), t[e]);
+            }
+            __m256 e0 = _mm256_add_ps(_mm256_add_ps(p[0], p[4]), _mm256_add_ps(p[2], p[6]));
+            __m256 e1 = _mm256_add_ps(_mm256_add_ps(p[1], p[5]), _mm256_add_ps(p[3], p[7]));
+            __m256 d = _mm256_add_ps(_mm256_add_ps(e0, e1), zero);
+            d = _mm256_blendv_ps(ninf, _mm256_add_ps(_mm256_mul_ps(d, scale), vkm), visible);
+            float v8[8];
+            _mm256_storeu_ps(v8, d);
+            memcpy(ag->sc[g] + r0, v8, (size_t)nr * sizeof(float));
+            __m256 live = _mm256_blendv_ps(ninf, d, inside);
+            bad[g] = _mm256_or_ps(bad[g], _mm256_cmp_ps(live, live, _CMP_UNORD_Q));
+            vmx[g] = _mm256_max_ps(vmx[g], live);
+        }
+    }
+    for (int64_t g = 0; g < ag->n; g++) {
+        float m8[8];
+        _mm256_storeu_ps(m8, vmx[g]);
+        float mx = -INFINITY;
+        for (int i = 0; i < 8; i++) {
+            mx = m8[i] > mx ? m8[i] : mx;
+        }
+        ag->mx[g] = _mm256_movemask_ps(bad[g]) ? NAN : mx;
+    }
+}
+#endif
+
+/* Scores sc[r] to softmax weights e^(sc[r] - mx) (cpu-exp.h: the same bits with and
+ * without AVX2; a key that is not visible, -inf, gives 0) and their sum in rank order. */
+static void exp_weights(const skim_cpu_ctx *c, float *sc, int64_t n, float mx, float *l) {
+#ifdef SKIM_CPU_X86
+    if (c->avx2) {
+        skim_cpu_exp_shift_avx2(sc, n, mx);
+    } else
+#endif
+    {
+        (void)c;
+        skim_cpu_exp_shift_c(sc, n, mx);
+    }
+    float sum = 0.0f;
+    for (int64_t r = 0; r < n; r++) {
+        sum += sc[r];
+    }
+    *l = sum;
+}
+
+#ifdef SKIM_CPU_X86
+/* Head dimension 8 with F32 values: the weighted sum of V for up to 4 heads at a time in
+ * registers (the key-by-key loop keeps them in memory and waits on each store). Per head
+ * the same fused multiply-adds in rank order, skipping zero weights, as group_values. */
+ATTN_AVX2 static void group_values_k8(const skim_cpu_ctx *c, const skim_cpu_node *nd,
+                                      const attn_setup *s, attn_group *ag, int64_t kvh) {
+    for (int64_t g = 0; g < ag->n; g++) {
+        if (ag->active[g] && ag->mx[g] != -INFINITY) {
+            exp_weights(c, ag->sc[g], s->n_ranks, ag->mx[g], &ag->l[g]);
+        }
+    }
+    const uint8_t *vb = nd->src[SKIM_ATTN_V] + (size_t)kvh * s->v->nb[1];
+    for (int64_t g0 = 0; g0 < ag->n; g0 += 4) {
+        int n = ag->n - g0 < 4 ? (int)(ag->n - g0) : 4;
+        const float *w[4];
+        __m256 a[4];
+        for (int h = 0; h < 4; h++) {
+            int64_t g = g0 + (h < n ? h : 0);
+            bool live = h < n && ag->active[g] && ag->mx[g] != -INFINITY;
+            w[h] = live ? ag->sc[g] : NULL;
+            a[h] = _mm256_loadu_ps(ag->acc[g]);
+        }
+        for (int64_t r = 0; r < s->n_ranks; r++) {
+            int64_t j = skim_cpu_row_of(c, s->k->bound, r);
+            __m256 v = _mm256_loadu_ps((const float *)(const void *)(vb + (size_t)j * s->v->nb[2]));
+            for (int h = 0; h < 4; h++) {
+                if (w[h] && w[h][r] != 0.0f) {
+                    a[h] = _mm256_fmadd_ps(_mm256_set1_ps(w[h][r]), v, a[h]);
+                }
+            }
+        }
+        for (int h = 0; h < n; h++) {
+            if (w[h]) {
+                _mm256_storeu_ps(ag->acc[g0 + h], a[h]);
+            }
+        }
+    }
+}
+#endif
+
 /* Scores of every visible key for the active heads (each K row converted once); then the
  * softmax weights and the weighted sum of V, in rank order (each V row converted once). */
 #define ATTN_LOOPS(SUF, ATTR, DOT, AXPY)                                                   \
@@ -144,15 +288,18 @@ ATTN_AVX2 static inline void axpy_avx8(const skim_cpu_ctx *c, float *y, float a,
     ATTR static void group_values##SUF(const skim_cpu_ctx *c, const skim_cpu_node *nd,    \
                                        const attn_setup *s, attn_group *ag, int64_t kvh,  \
                                        float *buf) {                                      \
+        for (int64_t g = 0; g < ag->n; g++) {                                              \
+            if (ag->active[g] && ag->mx[g] != -INFINITY) {                                 \
+                exp_weights(c, ag->sc[g], s->n_ranks, ag->mx[g], &ag->l[g]);               \
+            }                                                                              \
+        }                                                                                  \
         for (int64_t r = 0; r < s->n_ranks; r++) {                                         \
             const float *vr = NULL;                                                        \
             for (int64_t g = 0; g < ag->n; g++) {                                          \
                 if (!ag->active[g] || ag->mx[g] == -INFINITY) {                            \
                     continue;                                                              \
                 }                                                                          \
-                float sc = ag->sc[g][r];                                                   \
-                float p = sc == -INFINITY ? 0.0f : expf(sc - ag->mx[g]);                   \
-                ag->l[g] += p;                                                             \
+                float p = ag->sc[g][r];                                                    \
                 if (p != 0.0f) {                                                           \
                     if (!vr) {                                                             \
                         int64_t j = skim_cpu_row_of(c, s->k->bound, r);                    \
@@ -190,8 +337,16 @@ static void attn_group_run(const skim_cpu_ctx *c, const skim_cpu_node *nd, const
     if (any) {
 #ifdef SKIM_CPU_X86
         if (c->avx2 && s->hd % 8 == 0) {
-            group_scores_avx(c, nd, s, &ag, kvh, s->qpos[i], buf);
-            group_values_avx(c, nd, s, &ag, kvh, buf);
+            if (s->hd == 8 && s->k->type == SKIM_TYPE_F32) {
+                group_scores_k8(c, nd, s, &ag, kvh, s->qpos[i]);
+            } else {
+                group_scores_avx(c, nd, s, &ag, kvh, s->qpos[i], buf);
+            }
+            if (s->hd == 8 && s->v->type == SKIM_TYPE_F32) {
+                group_values_k8(c, nd, s, &ag, kvh);
+            } else {
+                group_values_avx(c, nd, s, &ag, kvh, buf);
+            }
             any = false;
         }
 #endif

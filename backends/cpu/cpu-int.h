@@ -11,6 +11,8 @@
 #include "skim-cpu.h"
 #include "skim-platform.h"
 
+#include <math.h>
+
 /* ---------------------------------------------------------------- thread pool */
 
 typedef void (*skim_cpu_job)(void *arg, int ith, int nth);
@@ -54,6 +56,8 @@ typedef struct skim_cpu_plan {
     size_t scratch_floats;
     skim_cpu_err *errs; /* per thread */
     skim_status run_status;
+    double **theta;   /* per node index: a rope's frequencies (rope_theta), else NULL */
+    double *theta_raw;
 } skim_cpu_plan;
 
 /* plan.c: the plan half of the skim_backend_i table */
@@ -79,7 +83,13 @@ typedef struct skim_cpu_node {
     int64_t ne[4];
     const uint8_t *src[SKIM_MAX_SRC];
     int64_t sne[SKIM_MAX_SRC][4];
+    const double *theta; /* a rope's frequencies, computed when planning (or NULL) */
 } skim_cpu_node;
+
+/* Rope frequency i of rp: freq_base^(-2i/n_dims), in double. */
+static inline double skim_cpu_rope_theta(const skim_rope_params *rp, int64_t i) {
+    return pow((double)rp->freq_base, -2.0 * (double)i / (double)rp->n_dims);
+}
 
 typedef struct skim_cpu_ctx {
     const skim_plan *p;

@@ -18,6 +18,7 @@
 #define MR 4
 #define NR 3
 #define MC 32 /* w rows per task */
+#define MC_QA 256 /* w rows per task with SKIM_PLAN_QUANTIZED_ACTIVATIONS */
 #define NB 48 /* x rows per task (their panel stays in L2) */
 
 /* Not inlined so that every kernel adds the tail with the same code. */
@@ -393,10 +394,12 @@ void skim_cpu_op_mul_mat(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
         return;
     }
     int64_t r2 = x->ne[2] / w->ne[2], r3 = x->ne[3] / w->ne[3];
-    int64_t n_mc = (M + MC - 1) / MC, n_nc = (N + NB - 1) / NB;
+    skim_cpu_mm mm = {w->type, NULL, w->nb[1], 0, w->ne[0], NULL, M, false, c->qact && x->ne[1] == 1};
+    /* a task quantises its x row first: with rounded activations it takes more w rows */
+    int64_t mcr = mm.qa ? MC_QA : MC;
+    int64_t n_mc = (M + mcr - 1) / mcr, n_nc = (N + NB - 1) / NB;
     int64_t tb, te;
     skim_cpu_split(B3 * B2 * n_nc * n_mc, c->ith, c->nth, &tb, &te);
-    skim_cpu_mm mm = {w->type, NULL, w->nb[1], 0, w->ne[0], NULL, M, false, c->qact && x->ne[1] == 1};
     const float *xr[NB];
     int64_t yc[NB];
     for (int64_t task = tb; task < te; task++) {
@@ -411,7 +414,7 @@ void skim_cpu_op_mul_mat(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
             xr[n - n0] = (const float *)(const void *)(xb + (size_t)n * x->nb[1]);
             yc[n - n0] = n;
         }
-        int64_t m0 = mc * MC, m1 = m0 + MC < M ? m0 + MC : M;
+        int64_t m0 = mc * mcr, m1 = m0 + mcr < M ? m0 + mcr : M;
         skim_cpu_mm_run(c, &mm, m0, m1, xr, yc, n1 - n0);
     }
 }

@@ -3,15 +3,16 @@
  *
  * Each run of 32 values of an x row becomes a block: a float scale d = max|x| / 127 and
  * int8 q = rint(x / d) (computed as x * (1 / d), rounding to nearest even). A weight block
- * (scale dw, int q values) then meets an x block in integers: 8 lane sums of 4 products
- * each, exact, turned to float and accumulated as acc[l] += (dw * d) * isum[l]; the 8
- * lanes reduce in the matmul core's order. A block with an infinity or a NaN gets d = NaN
- * and q = 0, so its products give NaN.
+ * (scale dw, int q values) then meets an x block in integers: the block's sum of 32
+ * products, exact, turned to float; the output accumulates (dw * d) * sum over the even
+ * blocks in order into one float and over the odd blocks into another, and adds the two.
+ * A block with an infinity or a NaN gets d = NaN and q = 0, so its products give NaN.
  *
- * Per output element the order is fixed, so results do not depend on the thread count.
- * The AVX2 and NEON paths sum the same lanes in the same order with fused multiply-adds; the
- * portable path does not fuse, and differs from them by float rounding only (the integer
- * sums are the same). x is quantised with AVX2 on x86, in plain C elsewhere. */
+ * Per output element the order is fixed, so results do not depend on the thread count
+ * (nor on how many rows a step takes: 8 with AVX2, 4 otherwise). The AVX2 and NEON paths
+ * use fused multiply-adds; the portable path does not fuse, and differs from them by float
+ * rounding only (the integer sums are the same). x is quantised with AVX2 on x86, in plain
+ * C elsewhere. */
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
@@ -21,10 +22,11 @@
 
 #define QB 32 /* values per block */
 
-/* One x row quantised: scales then values. */
+/* One x row quantised: per block its scale, its 32 values and their sum. */
 typedef struct xq_row {
     const float *d;
     const int8_t *q;
+    const int32_t *s;
 } xq_row;
 
 static inline uint16_t rd16(const uint8_t *p) {
@@ -44,7 +46,7 @@ static inline void scale_of(float amax, bool bad, float *d, float *id) {
     *id = *d > 0.0f ? 1.0f / *d : 0.0f;
 }
 
-static void quant_row_c(const float *x, int64_t nb, float *d, int8_t *q) {
+static void quant_row_c(const float *x, int64_t nb, float *d, int8_t *q, int32_t *qs) {
     for (int64_t b = 0; b < nb; b++) {
         const float *xb = x + QB * b;
         float amax = 0.0f;
@@ -56,9 +58,12 @@ static void quant_row_c(const float *x, int64_t nb, float *d, int8_t *q) {
         }
         float id;
         scale_of(amax, bad, &d[b], &id);
+        int32_t sum = 0;
         for (int i = 0; i < QB; i++) {
             q[QB * b + i] = bad ? 0 : (int8_t)lrintf(xb[i] * id);
+            sum += q[QB * b + i];
         }
+        qs[b] = sum;
     }
 }
 
@@ -75,38 +80,33 @@ static inline float w_block_c(skim_type t, const uint8_t *blk, int8_t v[QB]) {
     return skim_fp16_to_fp32(rd16(blk));
 }
 
-static inline float lanes_sum_c(const float l[8]) {
-    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
-}
+/* out[r] = dot(w row r, x) for 8 w rows (nb blocks of bb bytes, type t). */
+typedef void (*colq_fn)(skim_type t, size_t bb, const uint8_t *const w[8], xq_row x, int64_t nb,
+                        float out[8]);
 
-/* out[r] = dot(w row r, x) for 4 w rows (nb blocks of bb bytes, type t). */
-typedef void (*colq_fn)(skim_type t, size_t bb, const uint8_t *const w[4], xq_row x, int64_t nb,
-                        float out[4]);
-
-static void col_c(skim_type t, size_t bb, const uint8_t *const w[4], xq_row x, int64_t nb,
-                  float out[4]) {
-    for (int r = 0; r < 4; r++) {
-        float acc[8] = {0};
+static void col_c(skim_type t, size_t bb, const uint8_t *const w[8], xq_row x, int64_t nb,
+                  float out[8]) {
+    for (int r = 0; r < 8; r++) {
+        float acc[2] = {0.0f, 0.0f};
         for (int64_t b = 0; b < nb; b++) {
             int8_t v[QB];
             float dd = w_block_c(t, w[r] + (size_t)b * bb, v) * x.d[b];
             const int8_t *xq = x.q + QB * b;
-            for (int l = 0; l < 8; l++) {
-                int32_t s = 0;
-                for (int j = 0; j < 4; j++) {
-                    s += (int32_t)v[4 * l + j] * (int32_t)xq[4 * l + j];
-                }
-                acc[l] += dd * (float)s;
+            int32_t s = 0;
+            for (int i = 0; i < QB; i++) {
+                s += (int32_t)v[i] * (int32_t)xq[i];
             }
+            acc[b & 1] += dd * (float)s;
         }
-        out[r] = lanes_sum_c(acc);
+        out[r] = acc[0] + acc[1];
     }
 }
 
 #ifdef SKIM_CPU_X86
 #define AVX2_F16C __attribute__((target("avx2,fma,f16c")))
 
-AVX2_F16C static void quant_row_avx(const float *x, int64_t nb, float *d, int8_t *q) {
+AVX2_F16C static void quant_row_avx(const float *x, int64_t nb, float *d, int8_t *q,
+                                    int32_t *qs) {
     const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(FLT_MAX);
     const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int64_t b = 0; b < nb; b++) {
@@ -134,86 +134,98 @@ AVX2_F16C static void quant_row_avx(const float *x, int64_t nb, float *d, int8_t
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
         p = _mm256_permutevar8x32_epi32(p, perm);
         _mm256_storeu_si256((__m256i *)(void *)(q + QB * b), p);
+        __m256i s8 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), p),
+                                       _mm256_set1_epi16(1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        qs[b] = _mm_cvtsi128_si32(s4);
     }
 }
 
-/* 8 lanes of sums of 4 products w * x (exact: |w| <= 128, |x| <= 127). */
-AVX2_F16C static inline __m256 idot_q8_avx(const uint8_t *blk, __m256i x) {
-    __m256i w = _mm256_loadu_si256((const __m256i *)(const void *)(blk + 2));
-    __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w));
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+/* The block sums of 8 w rows (p[r]: 8 lanes of row r) as one vector [r0 .. r7], exact. */
+AVX2_F16C static inline __m256i rows8_avx(const __m256i p[8]) {
+    __m256i u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    __m256i u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
+                            _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
-/* Q4_0: the nibbles n (values 0-15 low, 16-31 high) are unsigned, so they multiply x
- * directly; the lanes of sum (n - 8) x are then sum n x - 8 sum x, with the lane sums of
- * x (x8 = 8 sum x) made once per x block. */
-AVX2_F16C static inline __m256 idot_q4_avx(const uint8_t *blk, __m256i x, __m256i x8) {
-    __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2));
-    __m128i m = _mm_set1_epi8(0x0f);
-    __m256i n = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
-    __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(n, x), _mm256_set1_epi16(1));
-    return _mm256_cvtepi32_ps(_mm256_sub_epi32(p, x8));
+/* The 8 rows' weight scales of block offset o, times dx. */
+AVX2_F16C static inline __m256 dd8_avx(const uint8_t *const w[8], size_t o, float dx) {
+    __m128i h = _mm_setr_epi16((short)rd16(w[0] + o), (short)rd16(w[1] + o), (short)rd16(w[2] + o),
+                               (short)rd16(w[3] + o), (short)rd16(w[4] + o), (short)rd16(w[5] + o),
+                               (short)rd16(w[6] + o), (short)rd16(w[7] + o));
+    return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(dx));
 }
 
-AVX2_F16C static inline __m256 dd_avx(const uint8_t *blk, float dx) {
-    return _mm256_set1_ps(_cvtsh_ss(rd16(blk)) * dx);
-}
-
-AVX2_F16C static void colq_q8_avx(skim_type t, size_t bb, const uint8_t *const w[4], xq_row x,
-                                  int64_t nb, float out[4]) {
-    (void)t;
-    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-    for (int64_t b = 0; b < nb; b++) {
-        __m256i xq = _mm256_loadu_si256((const __m256i *)(const void *)(x.q + QB * b));
-        float dx = x.d[b];
-        const uint8_t *b0 = w[0] + (size_t)b * bb, *b1 = w[1] + (size_t)b * bb;
-        const uint8_t *b2 = w[2] + (size_t)b * bb, *b3 = w[3] + (size_t)b * bb;
-        c0 = _mm256_fmadd_ps(dd_avx(b0, dx), idot_q8_avx(b0, xq), c0);
-        c1 = _mm256_fmadd_ps(dd_avx(b1, dx), idot_q8_avx(b1, xq), c1);
-        c2 = _mm256_fmadd_ps(dd_avx(b2, dx), idot_q8_avx(b2, xq), c2);
-        c3 = _mm256_fmadd_ps(dd_avx(b3, dx), idot_q8_avx(b3, xq), c3);
+/* Row sums of one block for 8 rows: Q8_0 values are signed, so maddubs takes |w| and x
+ * with w's sign; Q4_0 nibbles n (values 0-15 low, 16-31 high, read as [q, q] and shifted
+ * per half) are unsigned and multiply x directly, and sum (n - 8) x = sum n x - 8 sum x. */
+AVX2_F16C static inline __m256i blk8_q8_avx(const uint8_t *const w[8], size_t o, __m256i xq) {
+    const __m256i one16 = _mm256_set1_epi16(1);
+    __m256i p[8];
+    for (int r = 0; r < 8; r++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(w[r] + o + 2));
+        p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(xq, v)),
+                                 one16);
     }
-    out[0] = skim_cpu_hsum_avx(c0);
-    out[1] = skim_cpu_hsum_avx(c1);
-    out[2] = skim_cpu_hsum_avx(c2);
-    out[3] = skim_cpu_hsum_avx(c3);
+    return rows8_avx(p);
 }
 
-AVX2_F16C static void colq_q4_avx(skim_type t, size_t bb, const uint8_t *const w[4], xq_row x,
-                                  int64_t nb, float out[4]) {
-    (void)t;
-    const __m256i one8 = _mm256_set1_epi8(1), one16 = _mm256_set1_epi16(1);
-    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-    for (int64_t b = 0; b < nb; b++) {
-        __m256i xq = _mm256_loadu_si256((const __m256i *)(const void *)(x.q + QB * b));
-        __m256i x8 = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(one8, xq), one16), 3);
-        float dx = x.d[b];
-        const uint8_t *b0 = w[0] + (size_t)b * bb, *b1 = w[1] + (size_t)b * bb;
-        const uint8_t *b2 = w[2] + (size_t)b * bb, *b3 = w[3] + (size_t)b * bb;
-        c0 = _mm256_fmadd_ps(dd_avx(b0, dx), idot_q4_avx(b0, xq, x8), c0);
-        c1 = _mm256_fmadd_ps(dd_avx(b1, dx), idot_q4_avx(b1, xq, x8), c1);
-        c2 = _mm256_fmadd_ps(dd_avx(b2, dx), idot_q4_avx(b2, xq, x8), c2);
-        c3 = _mm256_fmadd_ps(dd_avx(b3, dx), idot_q4_avx(b3, xq, x8), c3);
+AVX2_F16C static inline __m256i blk8_q4_avx(const uint8_t *const w[8], size_t o, __m256i xq,
+                                            int32_t xs) {
+    const __m256i one16 = _mm256_set1_epi16(1), m = _mm256_set1_epi8(0x0f);
+    const __m256i sh = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+    __m256i p[8];
+    for (int r = 0; r < 8; r++) {
+        __m256i q = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128((const __m128i *)(const void *)(w[r] + o + 2)));
+        __m256i n = _mm256_and_si256(_mm256_srlv_epi32(q, sh), m);
+        p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(n, xq), one16);
     }
-    out[0] = skim_cpu_hsum_avx(c0);
-    out[1] = skim_cpu_hsum_avx(c1);
-    out[2] = skim_cpu_hsum_avx(c2);
-    out[3] = skim_cpu_hsum_avx(c3);
+    return _mm256_sub_epi32(rows8_avx(p), _mm256_set1_epi32(8 * xs));
 }
+
+/* Even blocks into a0, odd blocks into a1, each in order; out = a0 + a1. */
+#define COLQ8_AVX(NAME, BLK)                                                                   \
+    AVX2_F16C static void NAME(skim_type t, size_t bb, const uint8_t *const w[8], xq_row x,     \
+                               int64_t nb, float out[8]) {                                     \
+        (void)t;                                                                               \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                              \
+        int64_t b = 0;                                                                         \
+        for (; b + 1 < nb; b += 2) {                                                           \
+            size_t o = (size_t)b * bb;                                                         \
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)(x.q + QB * b));    \
+            __m256i x1 = _mm256_loadu_si256((const __m256i *)(const void *)(x.q + QB * b + QB)); \
+            __m256i s0 = BLK(w, o, x0, x.s[b]);                                                \
+            __m256i s1 = BLK(w, o + bb, x1, x.s[b + 1]);                                       \
+            a0 = _mm256_fmadd_ps(dd8_avx(w, o, x.d[b]), _mm256_cvtepi32_ps(s0), a0);           \
+            a1 = _mm256_fmadd_ps(dd8_avx(w, o + bb, x.d[b + 1]), _mm256_cvtepi32_ps(s1), a1);  \
+        }                                                                                      \
+        if (b < nb) {                                                                          \
+            size_t o = (size_t)b * bb;                                                         \
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)(x.q + QB * b));    \
+            a0 = _mm256_fmadd_ps(dd8_avx(w, o, x.d[b]), _mm256_cvtepi32_ps(BLK(w, o, x0, x.s[b])), \
+                                 a0);                                                          \
+        }                                                                                      \
+        _mm256_storeu_ps(out, _mm256_add_ps(a0, a1));                                          \
+    }
+#define Q8_BLK(w, o, xq, xs) blk8_q8_avx(w, o, xq)
+COLQ8_AVX(colq_q8_avx, Q8_BLK)
+COLQ8_AVX(colq_q4_avx, blk8_q4_avx)
+#undef Q8_BLK
 #endif /* SKIM_CPU_X86 */
 
 #ifdef SKIM_CPU_NEON
-/* Lanes 0-3 and 4-7 of the block's integer sums (the lanes of the x86 path: lane l sums
- * the products of values 4l..4l+3), from the 32 weight values w0 (0-15) and w1 (16-31). */
-static inline void idot_neon(int8x16_t w0, int8x16_t w1, const int8_t *xq, float32x4_t *lo,
-                             float32x4_t *hi) {
+/* The block's sum of 32 products of w values (w0: 0-15, w1: 16-31) and x. */
+static inline int32_t idot_neon(int8x16_t w0, int8x16_t w1, const int8_t *xq) {
     int8x16_t x0 = vld1q_s8(xq), x1 = vld1q_s8(xq + 16);
-    int32x4_t a = vpaddlq_s16(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)));
-    int32x4_t b = vpaddlq_s16(vmull_s8(vget_high_s8(w0), vget_high_s8(x0)));
-    int32x4_t c = vpaddlq_s16(vmull_s8(vget_low_s8(w1), vget_low_s8(x1)));
-    int32x4_t d = vpaddlq_s16(vmull_s8(vget_high_s8(w1), vget_high_s8(x1)));
-    *lo = vcvtq_f32_s32(vpaddq_s32(a, b));
-    *hi = vcvtq_f32_s32(vpaddq_s32(c, d));
+    int16x8_t a = vmull_s8(vget_low_s8(w0), vget_low_s8(x0));
+    a = vmlal_s8(a, vget_high_s8(w0), vget_high_s8(x0));
+    int16x8_t b = vmull_s8(vget_low_s8(w1), vget_low_s8(x1));
+    b = vmlal_s8(b, vget_high_s8(w1), vget_high_s8(x1));
+    return vaddvq_s32(vaddq_s32(vpaddlq_s16(a), vpaddlq_s16(b)));
 }
 
 static inline void w_neon(skim_type t, const uint8_t *blk, int8x16_t *w0, int8x16_t *w1) {
@@ -227,23 +239,26 @@ static inline void w_neon(skim_type t, const uint8_t *blk, int8x16_t *w0, int8x1
     }
 }
 
-static void colq_neon(skim_type t, size_t bb, const uint8_t *const w[4], xq_row x, int64_t nb,
-                      float out[4]) {
-    float32x4_t lo[4], hi[4];
-    for (int r = 0; r < 4; r++) lo[r] = hi[r] = vdupq_n_f32(0.0f);
-    for (int64_t b = 0; b < nb; b++) {
-        for (int r = 0; r < 4; r++) {
-            const uint8_t *blk = w[r] + (size_t)b * bb;
-            int8x16_t w0, w1;
-            float32x4_t il, ih;
-            w_neon(t, blk, &w0, &w1);
-            idot_neon(w0, w1, x.q + QB * b, &il, &ih);
-            float32x4_t dd = vdupq_n_f32(skim_fp16_to_fp32(rd16(blk)) * x.d[b]);
-            lo[r] = vfmaq_f32(lo[r], dd, il);
-            hi[r] = vfmaq_f32(hi[r], dd, ih);
+/* 4 rows at a time in the lanes of a float vector (8 rows: two steps). */
+static void colq_neon(skim_type t, size_t bb, const uint8_t *const w[8], xq_row x, int64_t nb,
+                      float out[8]) {
+    for (int h = 0; h < 8; h += 4) {
+        float32x4_t a[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+        for (int64_t b = 0; b < nb; b++) {
+            int32_t is[4];
+            float dw[4];
+            for (int r = 0; r < 4; r++) {
+                const uint8_t *blk = w[h + r] + (size_t)b * bb;
+                int8x16_t w0, w1;
+                w_neon(t, blk, &w0, &w1);
+                is[r] = idot_neon(w0, w1, x.q + QB * b);
+                dw[r] = skim_fp16_to_fp32(rd16(blk));
+            }
+            float32x4_t dd = vmulq_n_f32(vld1q_f32(dw), x.d[b]);
+            a[b & 1] = vfmaq_f32(a[b & 1], dd, vcvtq_f32_s32(vld1q_s32(is)));
         }
+        vst1q_f32(out + h, vaddq_f32(a[0], a[1]));
     }
-    for (int r = 0; r < 4; r++) out[r] = skim_cpu_hsum_neon(lo[r], hi[r]);
 }
 #endif /* SKIM_CPU_NEON */
 
@@ -257,13 +272,14 @@ bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
     }
     int64_t nb = L / QB;
     size_t bb = skim_type_block_bytes(t);
-    /* x rows quantised into this thread's scratch, as many as fit at a time */
-    size_t per_row = (size_t)nb * (sizeof(float) + QB); /* bytes */
+    /* x rows quantised into this thread's scratch, as many as fit at a time: the scales,
+     * the values, the sums */
+    size_t per_row = (size_t)nb * (sizeof(float) + QB + sizeof(int32_t)); /* bytes */
     int64_t fit = (int64_t)(c->scratch_floats * sizeof(float) / per_row);
     if (fit < 1) {
         return false;
     }
-    void (*quant)(const float *, int64_t, float *, int8_t *) = quant_row_c;
+    void (*quant)(const float *, int64_t, float *, int8_t *, int32_t *) = quant_row_c;
     colq_fn col = col_c;
 #if defined(SKIM_CPU_NEON)
     col = colq_neon;
@@ -273,24 +289,26 @@ bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
         col = t == SKIM_TYPE_Q8_0 ? colq_q8_avx : colq_q4_avx;
     }
 #endif
-    size_t off = (size_t)(mm->k0 / QB) * bb;
+    size_t off = (size_t)(mm->k0 / QB) * bb, nf = (size_t)(fit < n_x ? fit : n_x) * (size_t)nb;
     float *ds = c->scratch;
-    int8_t *qs = (int8_t *)(void *)(ds + (size_t)(fit < n_x ? fit : n_x) * (size_t)nb);
+    int32_t *ss = (int32_t *)(void *)(ds + nf);
+    int8_t *qs = (int8_t *)(void *)(ss + nf);
     for (int64_t i0 = 0; i0 < n_x; i0 += fit) {
         int64_t ni = n_x - i0 < fit ? n_x - i0 : fit;
         for (int64_t i = 0; i < ni; i++) {
-            quant(xrows[i0 + i] + mm->k0, nb, ds + (size_t)i * (size_t)nb,
-                  qs + (size_t)i * (size_t)nb * QB);
+            size_t o = (size_t)i * (size_t)nb;
+            quant(xrows[i0 + i] + mm->k0, nb, ds + o, qs + o * QB, ss + o);
         }
-        for (int64_t m = m0; m < m1; m += 4) {
-            int mr = m1 - m < 4 ? (int)(m1 - m) : 4;
-            const uint8_t *w[4];
-            for (int r = 0; r < 4; r++) {
+        for (int64_t m = m0; m < m1; m += 8) {
+            int mr = m1 - m < 8 ? (int)(m1 - m) : 8;
+            const uint8_t *w[8];
+            for (int r = 0; r < 8; r++) {
                 w[r] = mm->w + (size_t)(m + (r < mr ? r : 0)) * mm->wrow + off;
             }
             for (int64_t i = 0; i < ni; i++) {
-                xq_row xr = {ds + (size_t)i * (size_t)nb, qs + (size_t)i * (size_t)nb * QB};
-                float out[4];
+                size_t o = (size_t)i * (size_t)nb;
+                xq_row xr = {ds + o, qs + o * QB, ss + o};
+                float out[8];
                 col(t, bb, w, xr, nb, out);
                 float *y = mm->y + ycol[i0 + i] * mm->ldy + m;
                 for (int r = 0; r < mr; r++) {

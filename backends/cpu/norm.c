@@ -4,8 +4,9 @@
  * k = l mod 8, then a fixed reduction) that compilers vectorise: the build's SSE2 or NEON,
  * and on x86 an AVX2 copy of the same code chosen at run time (ISO C allows no contraction
  * into fused multiply-adds, so every path gives the same bits). soft_max sums in the same
- * lanes; its exponentials are libm's expf, or with AVX2 a polynomial on 8 lanes (the two
- * differ by rounding). */
+ * lanes; its exponentials are cpu-exp.h's, on 8 lanes with AVX2, and the same bits on
+ * every path. */
+#include "cpu-exp.h"
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
@@ -62,48 +63,20 @@ ALWAYS_INLINE static inline double sum_sq(const float *x, int64_t n) {
     return t;
 }
 
-/* e^x for x <= 0 (not NaN): x = n ln2 + r with |r| <= ln2/2, a degree-7 polynomial for e^r
- * (relative error about 2e-7), times 2^n through the exponent bits. Below -86 (and for
- * -inf) it gives 0: softmax divides by a sum of at least 1, so that changes an output by
- * less than 5e-38. The rounding of x / ln2 to n adds 1.5 * 2^23 (no rounding call, which
- * would not vectorise on SSE2). */
-ALWAYS_INLINE static inline float exp_neg(float x) {
-    const float big = 12582912.0f;
-    float t = x * 1.44269504088896341f + big;
-    float n = t - big;
-    float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    /* Unsigned: below -86 the exponent wraps, and the select below discards it. */
-    uint32_t ti, pi;
-    memcpy(&ti, &t, 4);
-    memcpy(&pi, &p, 4);
-    pi += (ti - 0x4b400000u) << 23;
-    memcpy(&p, &pi, 4);
-    return x < -86.0f ? 0.0f : p;
-}
-
-/* y[i] = e^(y[i] - mx) with libm's expf (compilers do not vectorise exp_neg by
- * themselves: as plain C it is slower than expf); returns their sum, lane l summing
- * k = l mod 8. */
+/* y[i] = e^(y[i] - mx) (cpu-exp.h); returns their sum, lane l summing k = l mod 8. */
 static double exp_sum_plain(float *y, int64_t n, float mx) {
     double s[LANES] = {0};
     int64_t n8 = n & ~(int64_t)(LANES - 1);
     for (int64_t k = 0; k < n8; k += LANES) {
         for (int l = 0; l < LANES; l++) {
-            float e = y[k + l] == -INFINITY ? 0.0f : expf(y[k + l] - mx);
+            float e = skim_cpu_exp_neg(y[k + l] - mx);
             y[k + l] = e;
             s[l] += (double)e;
         }
     }
     double t = lane_sum(s);
     for (int64_t k = n8; k < n; k++) {
-        y[k] = y[k] == -INFINITY ? 0.0f : expf(y[k] - mx);
+        y[k] = skim_cpu_exp_neg(y[k] - mx);
         t += (double)y[k];
     }
     return t;
@@ -116,28 +89,6 @@ static double sum_sq_plain(const float *x, int64_t n) {
 #ifdef SKIM_CPU_X86
 __attribute__((target("avx2"))) static double sum_sq_avx2(const float *x, int64_t n) {
     return sum_sq(x, n);
-}
-
-/* exp_neg on 8 lanes with fused multiply-adds (the scalar tail rounds differently; where
- * the tail starts depends on the row length only). */
-__attribute__((target("avx2,fma"))) static inline __m256 exp8_avx2(__m256 x) {
-    const __m256 big = _mm256_set1_ps(12582912.0f);
-    __m256 t = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), big);
-    __m256 n = _mm256_sub_ps(t, big);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    static const float c[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
-                               4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
-    __m256 p = _mm256_set1_ps(c[0]);
-    for (int i = 1; i < 6; i++) {
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c[i]));
-    }
-    p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(
-        _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4b400000)), 23);
-    p = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
-    __m256 low = _mm256_cmp_ps(x, _mm256_set1_ps(-86.0f), _CMP_LT_OQ);
-    return _mm256_andnot_ps(low, p);
 }
 
 /* y = x * sc (+ mk) over the first n8 values, the lanes' maxima into lm; true when a
@@ -157,12 +108,57 @@ __attribute__((target("avx2"))) static bool scale_max_avx2(const float *x, const
     return _mm256_movemask_ps(bad) != 0;
 }
 
-__attribute__((target("avx2,fma"))) static double exp_sum_avx2(float *y, int64_t n, float mx) {
+/* Whether soft_max writes its result with streaming stores: when the result is larger
+ * than the caches would keep for the next op anyway (the values are the same). */
+static bool soft_max_streams(const skim_cpu_node *nd) {
+    return nd->ne[0] * nd->ne[1] * nd->ne[2] * nd->ne[3] >= ((int64_t)1 << 20);
+}
+
+/* out[k] = y[k] * a over the first n8 values (streaming stores from the first 32-byte
+ * aligned value when `stream`); returns n8. */
+__attribute__((target("avx2"))) static int64_t scale_avx2(float *out, const float *y, int64_t n8,
+                                                          float a, bool stream) {
+    __m256 va = _mm256_set1_ps(a);
+    int64_t k = 0;
+    if (stream) {
+        for (; k < n8 && ((uintptr_t)(out + k) & 31) != 0; k++) {
+            out[k] = y[k] * a;
+        }
+        for (; k + LANES <= n8; k += LANES) {
+            _mm256_stream_ps(out + k, _mm256_mul_ps(_mm256_loadu_ps(y + k), va));
+        }
+        _mm_sfence();
+        for (; k < n8; k++) {
+            out[k] = y[k] * a;
+        }
+        return n8;
+    }
+    for (; k < n8; k += LANES) {
+        _mm256_storeu_ps(out + k, _mm256_mul_ps(_mm256_loadu_ps(y + k), va));
+    }
+    return n8;
+}
+
+/* exp_sum_plain's values and sum (the same bits). */
+__attribute__((target("avx2"))) static double exp_sum_avx2(float *y, int64_t n, float mx) {
     __m256d s0 = _mm256_setzero_pd(), s1 = s0;
     __m256 vm = _mm256_set1_ps(mx);
     int64_t n8 = n & ~(int64_t)(LANES - 1);
-    for (int64_t k = 0; k < n8; k += LANES) {
-        __m256 e = exp8_avx2(_mm256_sub_ps(_mm256_loadu_ps(y + k), vm));
+    int64_t k = 0;
+    for (; k + 4 * LANES <= n8; k += 4 * LANES) {
+        __m256 v[4], e[4];
+        for (int j = 0; j < 4; j++) {
+            v[j] = _mm256_sub_ps(_mm256_loadu_ps(y + k + LANES * j), vm);
+        }
+        skim_cpu_exp32_avx2(v, e);
+        for (int j = 0; j < 4; j++) {
+            _mm256_storeu_ps(y + k + LANES * j, e[j]);
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e[j])));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e[j], 1)));
+        }
+    }
+    for (; k < n8; k += LANES) {
+        __m256 e = skim_cpu_exp8_avx2(_mm256_sub_ps(_mm256_loadu_ps(y + k), vm));
         _mm256_storeu_ps(y + k, e);
         s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
         s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
@@ -171,8 +167,8 @@ __attribute__((target("avx2,fma"))) static double exp_sum_avx2(float *y, int64_t
     _mm256_storeu_pd(s, s0);
     _mm256_storeu_pd(s + 4, s1);
     double t = lane_sum(s);
-    for (int64_t k = n8; k < n; k++) {
-        y[k] = exp_neg(y[k] - mx);
+    for (k = n8; k < n; k++) {
+        y[k] = skim_cpu_exp_neg(y[k] - mx);
         t += (double)y[k];
     }
     return t;
@@ -216,8 +212,10 @@ static void row_layer(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *y, 
 }
 
 /* softmax(x * scale + mask); a row whose values are all -inf gives zeros. */
-static void row_soft_max(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *y, const float *x, int64_t n,
-                         int64_t i1, int64_t i2, int64_t i3) {
+static void row_soft_max(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *out,
+                         const float *x, int64_t n, int64_t i1, int64_t i2, int64_t i3) {
+    /* the row is built in the thread's scratch, so out is written once, by the last pass */
+    float *y = c->scratch_floats >= (size_t)n ? c->scratch : out;
     const skim_tensor *m = nd->t->src[1];
     const float *mk = NULL;
     float sc = nd->t->params.soft_max.scale;
@@ -256,7 +254,7 @@ static void row_soft_max(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *
         mx = lm[l] > mx ? lm[l] : mx;
     }
     if (mx == -INFINITY && !nan) {
-        memset(y, 0, (size_t)n * sizeof(float));
+        memset(out, 0, (size_t)n * sizeof(float));
         return;
     }
     double s;
@@ -274,8 +272,14 @@ static void row_soft_max(const skim_cpu_ctx *c, const skim_cpu_node *nd, float *
         }
     }
     float inv = (float)(1.0 / s);
-    for (int64_t i = 0; i < n; i++) {
-        y[i] *= inv;
+    int64_t i = 0;
+#ifdef SKIM_CPU_X86
+    if (c->avx2) {
+        i = scale_avx2(out, y, n8, inv, soft_max_streams(nd));
+    }
+#endif
+    for (; i < n; i++) {
+        out[i] = y[i] * inv;
     }
 }
 
@@ -297,7 +301,8 @@ void skim_cpu_op_soft_max(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
 /* ---------------------------------------------------------------- rope */
 
 /* x [head_dim, n_head, n_tok]: per token, cos/sin of pos * base^(-2i/n_dims) in double
- * (positions of thousands of radians need it), then every head rotated. */
+ * (positions of thousands of radians need it; the frequencies come from the plan), then
+ * every head rotated. */
 void skim_cpu_op_rope(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
     const skim_tensor *t = nd->t, *x = t->src[0];
     const skim_rope_params *rp = &t->params.rope;
@@ -308,7 +313,7 @@ void skim_cpu_op_rope(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
     for (int64_t it = tb; it < te; it++) {
         for (int64_t i = 0; i < half; i++) {
             double th = (double)pos[it] *
-                        pow((double)rp->freq_base, -2.0 * (double)i / (double)rp->n_dims);
+                        (nd->theta ? nd->theta[i] : skim_cpu_rope_theta(rp, i));
             cs[i] = (float)cos(th);
             sn[i] = (float)sin(th);
         }

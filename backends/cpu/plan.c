@@ -106,6 +106,8 @@ static size_t node_scratch(const skim_tensor *t) {
     }
     case SKIM_OP_ROPE:
         return 2 * (size_t)a->ne[0] + 16;
+    case SKIM_OP_SOFT_MAX:
+        return (size_t)a->ne[0] + 16;
     case SKIM_OP_SELECT_TOPK:
         return 2 * (size_t)a->ne[0] + 16;
     default:
@@ -132,6 +134,8 @@ void skim_cpu_plan_destroy(skim_plan *p) {
     skim_free(a, cp->scratch_raw);
     skim_free(a, cp->scratch);
     skim_free(a, cp->errs);
+    skim_free(a, cp->theta);
+    skim_free(a, cp->theta_raw);
     skim_free(a, cp);
     p->impl = NULL;
 }
@@ -187,6 +191,37 @@ static bool alloc_scratch(skim_plan *p, skim_cpu_plan *cp) {
     return true;
 }
 
+/* Each rope's frequencies, once per plan (the kernel would compute them per token). */
+static bool alloc_theta(skim_plan *p, skim_cpu_plan *cp) {
+    const skim_allocator *a = &p->be->alloc;
+    const skim_graph *g = p->graph;
+    size_t total = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (g->nodes[i]->op == SKIM_OP_ROPE) {
+            total += (size_t)(g->nodes[i]->params.rope.n_dims / 2);
+        }
+    }
+    if (total == 0) {
+        return true;
+    }
+    cp->theta = skim_calloc(a, (size_t)g->n_nodes, sizeof *cp->theta);
+    cp->theta_raw = skim_calloc(a, total, sizeof *cp->theta_raw);
+    if (!cp->theta || !cp->theta_raw) {
+        return false;
+    }
+    double *at = cp->theta_raw;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const skim_tensor *t = g->nodes[i];
+        if (t->op == SKIM_OP_ROPE) {
+            cp->theta[i] = at;
+            for (int64_t j = 0; j < t->params.rope.n_dims / 2; j++) {
+                *at++ = skim_cpu_rope_theta(&t->params.rope, j);
+            }
+        }
+    }
+    return true;
+}
+
 skim_status skim_cpu_plan_create(skim_backend *be, skim_plan *p) {
     skim_cpu_plan *cp = skim_calloc(&be->alloc, 1, sizeof *cp);
     if (!cp) {
@@ -194,7 +229,7 @@ skim_status skim_cpu_plan_create(skim_backend *be, skim_plan *p) {
     }
     cp->cb = be->impl;
     p->impl = cp;
-    if (!alloc_buffers(p, cp) || !alloc_scratch(p, cp)) {
+    if (!alloc_buffers(p, cp) || !alloc_scratch(p, cp) || !alloc_theta(p, cp)) {
         return skim_plan_fail(p, SKIM_ERR_OUT_OF_MEMORY, "plan_create: out of memory "
                               "(arena of %zu bytes)", p->graph->arena_size);
     }
@@ -302,6 +337,7 @@ static void run_node(const skim_cpu_ctx *c, const skim_cpu_plan *cp, const skim_
     nd.t = t;
     nd.index = i;
     nd.dst = cp->ptr[t->id];
+    nd.theta = cp->theta ? cp->theta[i] : NULL;
     skim_cpu_extent(c, t, nd.ne);
     for (int s = 0; s < SKIM_MAX_SRC; s++) {
         if (t->src[s]) {
