@@ -27,7 +27,8 @@
  * for F32, a uvec2 of halves for F16, one possibly unaligned word of quants and the
  * block's scale for Q8_0 / Q4_0): 2-4x faster on lavapipe, whose scalar storage-buffer
  * loads are not vectorised (Mesa 22.3.6). The backend picks it only when K, the head
- * block and x's strides and offset (and F32 / F16 w's) are multiples of 4 elements. */
+ * block and x's strides and offset (and F32 / F16 w's) are multiples of 4 elements.
+ * Q8_0 / Q4_0 with VEC4 go block by block where k's range allows (below). */
 #include "common.glsl"
 #include "dequant.glsl"
 #ifdef VEC4
@@ -149,8 +150,60 @@ void main() {
             k0 = hb * block;
             k1 = k0 + block;
         }
+#if defined(VEC4) && (defined(W_Q8_0) || defined(W_Q4_0))
+        /* Whole blocks (k0 and k1 on block bounds): each row's scale read once per block
+         * and applied to the block's sum of quant x x products; Q4_0 takes the low and
+         * high nibbles of one word (elements j and j + 16) together. */
+        uint kq = (k0 % 32u == 0u && k1 % 32u == 0u) ? k1 : k0;
+        for (uint kb = k0; kb < kq; kb += 32u) {
+            float part[RM][RN];
+            [[unroll]] for (uint r = 0u; r < RM; r++)
+                [[unroll]] for (uint c = 0u; c < RN; c++) part[r][c] = 0.0;
+#ifdef W_Q8_0
+            const uint BS = 34u, KS = 32u;
+#else
+            const uint BS = 18u, KS = 16u;
+#endif
+            for (uint j = 0u; j < KS; j += 4u) {
+                vec4 xv[RN], wv[RM];
+#ifdef W_Q4_0
+                vec4 xh[RN], wh[RM];
+#endif
+                [[unroll]] for (uint c = 0u; c < RN; c++) {
+                    uint xi = (xb + (n0 + c) * pc.nbb[1] + kb + j) >> 2u;
+                    bool on = (cols & (1u << c)) != 0u;
+                    xv[c] = on ? B4[xi] : vec4(0.0);
+#ifdef W_Q4_0
+                    xh[c] = on ? B4[xi + 4u] : vec4(0.0);
+#endif
+                }
+                [[unroll]] for (uint r = 0u; r < RM; r++) {
+                    uint q = r < nrow ? skim_word_at(wb + (m0 + r) * pc.nba[1] + (kb >> 5u) * BS + 2u + j) : 0u;
+#ifdef W_Q8_0
+                    wv[r] = vec4(ivec4(int(q << 24u), int(q << 16u), int(q << 8u), int(q)) >> 24);
+#else
+                    wv[r] = vec4(uvec4(q, q >> 8u, q >> 16u, q >> 24u) & 15u) - 8.0;
+                    wh[r] = vec4(uvec4(q >> 4u, q >> 12u, q >> 20u, q >> 28u) & 15u) - 8.0;
+#endif
+                }
+                [[unroll]] for (uint r = 0u; r < RM; r++)
+                    [[unroll]] for (uint c = 0u; c < RN; c++) {
+                        part[r][c] += dot(wv[r], xv[c]);
+#ifdef W_Q4_0
+                        part[r][c] += dot(wh[r], xh[c]);
+#endif
+                    }
+            }
+            [[unroll]] for (uint r = 0u; r < RM; r++) {
+                float d = r < nrow ? skim_half_at(wb + (m0 + r) * pc.nba[1] + (kb >> 5u) * BS) : 0.0;
+                [[unroll]] for (uint c = 0u; c < RN; c++) acc[r][c] += d * part[r][c];
+            }
+        }
+#elif defined(VEC4)
+        uint kq = k0;
+#endif
 #ifdef VEC4
-        for (uint k = k0; k < k1; k += 4u) {
+        for (uint k = kq; k < k1; k += 4u) {
             vec4 xv[RN], wv[RM];
             [[unroll]] for (uint c = 0u; c < RN; c++)
                 xv[c] = (cols & (1u << c)) != 0u ? B4[(xb + (n0 + c) * pc.nbb[1] + k) >> 2u] : vec4(0.0);

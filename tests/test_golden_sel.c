@@ -185,8 +185,10 @@ int golden_head_gate(void) {
     for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
         int64_t nh = cs[ci].nh, nt = cs[ci].nt, ns = nh * (nt ? nt : 1);
         tc c;
-        tc_begin(&c, "head_gate scores[%lld%s%lld] tau %g, %d NaN", (long long)nh, nt ? "," : "",
-                 (long long)nt, cs[ci].tau, cs[ci].nan);
+        char dims[48];
+        if (nt) snprintf(dims, sizeof dims, "%lld,%lld", (long long)nh, (long long)nt);
+        else snprintf(dims, sizeof dims, "%lld", (long long)nh);
+        tc_begin(&c, "head_gate scores[%s] tau %g, %d NaN", dims, cs[ci].tau, cs[ci].nan);
         float *s = falloc(ns);
         scores_with_nan(s, ns, cs[ci].nan);
         skim_tensor *ts = tc_input(&c, SKIM_TYPE_F32, nt ? 2 : 1, NE(nh, nt), s);

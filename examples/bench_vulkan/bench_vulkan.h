@@ -18,4 +18,7 @@ double bench_median(double *t, int n);
  * stack that runs in a few minutes on lavapipe. */
 void bench_decode(skim_backend **be, int n_be, bool small, int reps);
 
+/* The selection producers at n = 4096 and 65536 candidates (sel.c), microseconds per run. */
+void bench_producers(skim_backend **be, int n_be, int reps);
+
 #endif

@@ -9,13 +9,8 @@
  *     F16 and Q8_0 weights, time per token at each fraction, dispatches and barriers.
  * The issue's target for 1: Vulkan time at a <= (a + 0.05) x the time at a = 1; each
  * Vulkan line says whether it is met.
- * Usage: bench_vulkan [--quick] [--no-cpu] [--host-resolve] [--small]
- *                     [--only stack|ops|rows|decode]
- *   --quick: 1024x1024 matrices and fewer repeats (for slow devices such as lavapipe);
- *   --host-resolve: the stack also on a Vulkan backend with SKIM_VK_RESOLVE_HOST (direct
- *   dispatches over the full extent), for comparison;
- *   --small: the decode stack at d_model 1024, 4 blocks, ffn 2816, 256 cached positions
- *   (minutes on lavapipe instead of tens of minutes). */
+ *  5. selection producers (sel.c) at n = 4096 and 65536 candidates, microseconds per run.
+ * Usage: see usage_text below (--help prints it). */
 #define _POSIX_C_SOURCE 200809L
 #include "skim-cpu.h"
 #include "skim-vulkan.h"
@@ -289,6 +284,29 @@ static void bench_rows(skim_backend *be, bool softmax, int64_t n0, int64_t n1, i
     free(x);
 }
 
+/* A per-op row named by spec, for comparisons that run one op per process:
+ * "mul_mat:TYPE:N" (*type, *cols; *rows 0) or "soft_max" / "rms_norm" (*rows 1 / 2).
+ * false when spec names none. */
+static bool parse_op(const char *spec, int *rows, skim_type *type, int64_t *cols) {
+    *rows = !strcmp(spec, "soft_max") ? 1 : !strcmp(spec, "rms_norm") ? 2 : 0;
+    if (*rows) return true;
+    char tname[16], tail = 0;
+    long long nc = 0;
+    if (sscanf(spec, "mul_mat:%15[^:]:%lld%c", tname, &nc, &tail) != 2 || nc < 1 || nc > 4096)
+        return false;
+    for (int t = 0; t < SKIM_TYPE_COUNT; t++) {
+        const char *nm = skim_type_name((skim_type)t);
+        size_t i = 0;
+        while (nm[i] && tname[i] && (nm[i] | 0x20) == (tname[i] | 0x20)) i++;
+        if (!nm[i] && !tname[i] && t != SKIM_TYPE_I32) {
+            *type = (skim_type)t;
+            *cols = nc;
+            return true;
+        }
+    }
+    return false;
+}
+
 static void bench_ops(skim_backend *be, bool quick, bool rows_only) {
     int64_t n = quick ? 1024 : 4096;
     static const int64_t cols[3] = {1, 32, 256};
@@ -300,15 +318,67 @@ static void bench_ops(skim_backend *be, bool quick, bool rows_only) {
     bench_rows(be, false, 4096, 1024, 5);
 }
 
+static const char usage_text[] =
+    "usage: bench_vulkan [--quick] [--no-cpu] [--host-resolve] [--small]\n"
+    "                    [--only stack|ops|rows|decode|sel] [--op SPEC] [--reps R]\n"
+    "  --quick         1024x1024 matrices and fewer repeats (for slow devices such as "
+    "lavapipe)\n"
+    "  --no-cpu        the Vulkan backend only\n"
+    "  --host-resolve  the stack also with SKIM_VK_RESOLVE_HOST (direct dispatches over the\n"
+    "                  full extent), for comparison\n"
+    "  --small         the decode stack at d_model 1024, 4 blocks, ffn 2816, 256 cached\n"
+    "                  positions (minutes on lavapipe instead of tens of minutes)\n"
+    "  --only PART     one part: the gated stack, per-op rows (ops), soft_max and rms_norm\n"
+    "                  (rows), decode, or the selection producers (sel)\n"
+    "  --op SPEC       one per-op row only: mul_mat:TYPE:N (TYPE f32, f16, q8_0, q4_0, q4_k,\n"
+    "                  q6_k; 4096x4096, or 1024x1024 with --quick, times N columns),\n"
+    "                  soft_max or rms_norm (4096 x 1024)\n"
+    "  --reps R        timed runs per per-op row or producer (1-32; default 5)\n"
+    "  --help          this text\n";
+
 int main(int argc, char **argv) {
     bool quick = false, cpu = true, host_resolve = false, small = false;
-    const char *only = NULL;
+    const char *only = NULL, *op = NULL;
+    int reps = 5;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) quick = true;
-        else if (!strcmp(argv[i], "--no-cpu")) cpu = false;
-        else if (!strcmp(argv[i], "--host-resolve")) host_resolve = true;
-        else if (!strcmp(argv[i], "--small")) small = true;
-        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        bool more = i + 1 < argc;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--quick")) {
+            quick = true;
+        } else if (!strcmp(argv[i], "--no-cpu")) {
+            cpu = false;
+        } else if (!strcmp(argv[i], "--host-resolve")) {
+            host_resolve = true;
+        } else if (!strcmp(argv[i], "--small")) {
+            small = true;
+        } else if (!strcmp(argv[i], "--only") && more) {
+            only = argv[++i];
+        } else if (!strcmp(argv[i], "--op") && more) {
+            op = argv[++i];
+        } else if (!strcmp(argv[i], "--reps") && more) {
+            reps = atoi(argv[++i]);
+        } else {
+            fprintf(stderr, "bench_vulkan: unknown or incomplete option '%s'\n%s", argv[i],
+                    usage_text);
+            return 2;
+        }
+    }
+    static const char *const parts[] = {"stack", "ops", "rows", "decode", "sel"};
+    bool part_ok = !only;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0] && !part_ok; i++)
+        part_ok = !strcmp(only, parts[i]);
+    int op_rows = 0;
+    skim_type op_type = SKIM_TYPE_F32;
+    int64_t op_cols = 0;
+    const char *bad = !part_ok ? "--only takes stack, ops, rows, decode or sel"
+                      : reps < 1 || reps > 32 ? "--reps takes 1 to 32"
+                      : op && !parse_op(op, &op_rows, &op_type, &op_cols) ? "--op: unknown SPEC"
+                                                                          : NULL;
+    if (bad) {
+        fprintf(stderr, "bench_vulkan: %s\n%s", bad, usage_text);
+        return 2;
     }
     skim_backend *be[2] = {NULL, NULL};
     int n = 0;
@@ -329,6 +399,14 @@ int main(int argc, char **argv) {
         skim_cpu_desc cd = {0};
         cd.n_threads = 2;
         if (skim_backend_create_cpu(&cd, &be[n]) == SKIM_OK) n++;
+    }
+    if (op) {
+        for (int i = 0; i < n; i++) {
+            if (op_rows) bench_rows(be[i], op_rows == 1, 4096, 1024, reps);
+            else bench_mul_mat(be[i], op_type, quick ? 1024 : 4096, quick ? 1024 : 4096, op_cols, reps);
+        }
+        for (int i = 0; i < n; i++) skim_backend_destroy(be[i]);
+        return 0;
     }
     if (!only || !strcmp(only, "stack")) {
         printf("gated stack: %d blocks, d_model %d, %d heads, %d tokens, ffn %d\n", L, D, H, T, FF);
@@ -353,6 +431,7 @@ int main(int argc, char **argv) {
     if (!only || !strcmp(only, "decode")) {
         bench_decode(be, n, small, quick ? 3 : 5);
     }
+    if (!only || !strcmp(only, "sel")) bench_producers(be, n, reps);
     for (int i = 0; i < n; i++) skim_backend_destroy(be[i]);
     return 0;
 }
