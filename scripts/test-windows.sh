@@ -45,6 +45,6 @@ t1=$(date +%s)
 # eval, soak and scale runs and the fuzzers' replays (the native suite runs them), and the
 # two tests that spawn the llama2.c converter through system() with POSIX quoting.
 ctest --test-dir "$build" --output-on-failure -j2 -LE '^(vulkan|eval|soak|fuzz|scale)$' \
-      -E '^(test_property|test_convert|llama_golden_cpu|.*_vulkan)$'
+      -E '^(test_property|test_convert|llama_golden_cpu|.*_vulkan|.*_vulkan_blocks)$'
 "$wine" "$build/tests/test_property.exe" 100
 echo "== test-windows: CPU suite under wine in $(( $(date +%s) - t1 )) s"
