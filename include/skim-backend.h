@@ -50,7 +50,8 @@ enum {
      * (integer dot products), less exact: per output the extra error is at most
      * sum over blocks of (d / 2) * sum |w| (plus float rounding); a block holding an
      * infinity or a NaN gives NaN. Results still do not depend on the thread count.
-     * The CPU backend only; Vulkan ignores it. */
+     * On Vulkan: plain products (mul_mat) only, on devices with subgroup arithmetic
+     * (skim_vulkan_info.quantized_activations); it ignores the flag elsewhere. */
     SKIM_PLAN_QUANTIZED_ACTIVATIONS = 1u << 0
 };
 

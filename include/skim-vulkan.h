@@ -18,6 +18,9 @@
  *                          maxStorageBufferRange, so that ops split as they do past it
  *   SKIM_VK_MAX_ALLOC=N    tests: store and arena buffers of at most N bytes (>= 4096), so
  *                          that they split into several as they do past the limit
+ *   SKIM_VK_NO_FEATURES=a,b  take these optional features as absent: storage16, storage8,
+ *                          dot, subgroup_size, or all (skim_vulkan_info's path_* fields):
+ *                          the portable shader paths, and the device created without them
  *
  * Memory: weights, states and intermediates live in device-local memory (a type that is
  * not host-visible where the device has one), with a fallback to another type when an
@@ -133,9 +136,9 @@ typedef struct skim_vulkan_info {
     uint32_t api_version;
     uint32_t vendor_id, device_id;
     VkPhysicalDeviceType device_type;
-    /* What the device offers (storageBuffer16BitAccess, shaderFloat16, shaderInt8): the
-     * shaders read F16 and block-quantised data as 32-bit words and compute in f32, so
-     * skim enables none of these features. */
+    /* What the device offers: storageBuffer16BitAccess, shaderFloat16, shaderInt8 (the
+     * last two: Vulkan 1.2 devices; no shader uses fp16 or int8 arithmetic, so skim
+     * enables neither). */
     bool storage16, float16, int8;
     bool subgroup_arith;       /* subgroup arithmetic in compute shaders */
     uint32_t subgroup_size;
@@ -146,6 +149,29 @@ typedef struct skim_vulkan_info {
      * in several buffers, each tensor wholly in one; a tensor alone past it is refused. */
     uint64_t max_block;
     int64_t store_blocks;      /* the buffers the backend's stores hold now */
+    /* Also offered: storageBuffer8BitAccess (Vulkan 1.2), shaderIntegerDotProduct (1.3),
+     * and the range of subgroup sizes (1.3's subgroup size control; before: subgroup_size). */
+    bool storage8, int_dot;
+    uint32_t min_subgroup_size, max_subgroup_size;
+    /* The shader paths in use that need an optional feature (skim enables exactly these
+     * features when it creates the device; each path falls back to a portable one that
+     * needs none, as on devices without the feature, on an engine's own device (its
+     * enabled features are not known) and when SKIM_VK_NO_FEATURES names it):
+     *   path_storage16: matrix-vector products (mul_mv) read F16 weights as float16_t
+     *     through 16-bit storage instead of halves of 32-bit words ("storage16").
+     *   path_storage8: the same for Q8_0 quants through 8-bit storage ("storage8").
+     *   path_int_dot: SKIM_PLAN_QUANTIZED_ACTIVATIONS' block sums by integer dot
+     *     products (OpSDot) instead of plain integer arithmetic ("dot").
+     *   full_subgroups: the shaders that use subgroup operations run with full
+     *     subgroups required (computeFullSubgroups), where their workgroup size is a
+     *     multiple of max_subgroup_size ("subgroup_size").
+     * Each path gives the same bits as its portable one (the same values summed in the
+     * same order; the integer dot products' sums are exact). */
+    bool path_storage16, path_storage8, path_int_dot, full_subgroups;
+    /* SKIM_PLAN_QUANTIZED_ACTIVATIONS is honoured (devices with subgroup arithmetic):
+     * plain products (mul_mat) with Q8_0 or Q4_0 weights and one x column run by that
+     * rule; the head-selected products (mul_mat_sel, mul_mat_sel_k) stay exact on Vulkan. */
+    bool quantized_activations;
 } skim_vulkan_info;
 SKIM_API bool skim_vulkan_query_info(const skim_backend *be, skim_vulkan_info *out);
 

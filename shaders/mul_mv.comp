@@ -5,14 +5,48 @@
  * neighbouring weights) and subgroupAdd sums them. Same bindings and push constants as
  * mul_mat.comp (op DENSE only, with its epilogue: E at binding 4 added per output row
  * (EPI_ROW) or element by element (EPI_FULL), then an activation); devices without
- * subgroup arithmetic use mul_mat.comp. */
+ * subgroup arithmetic use mul_mat.comp. Variants for devices with optional features
+ * (backends/vulkan/vk_pipeline.c picks them; each computes in f32 like the plain one):
+ *   S16 (W_F16): the weights read as float16_t through 16-bit storage, not as halves of
+ *       32-bit words (storageBuffer16BitAccess). The same values and order: same bits.
+ *   S8 (W_Q8_0): the quants read as int8_t through 8-bit storage
+ *       (storageBuffer8BitAccess). Same bits.
+ *   QA (W_Q8_0, W_Q4_0; one column): SKIM_PLAN_QUANTIZED_ACTIVATIONS (mul_mv_qa.glsl),
+ *       with DOT its block sums by integer dot products (shaderIntegerDotProduct). */
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#if defined(S16)
+#extension GL_EXT_shader_16bit_storage : require
+#endif
+#if defined(S8)
+#extension GL_EXT_shader_8bit_storage : require
+#endif
 #include "common.glsl"
 #include "dequant.glsl"
+#if defined(S16)
+layout(std430, set = 0, binding = 1) readonly buffer A16_blk { float16_t A16[]; };
+#endif
+#if defined(S8)
+layout(std430, set = 0, binding = 1) readonly buffer A8_blk { int8_t A8[]; };
+#endif
+#if defined(QA)
+#include "mul_mv_qa.glsl"
+#endif
 #define ROWS 8u
 #define NC 4u
 layout(local_size_x = 64) in;
+
+/* Element k of the weight row starting at wrow (elements for F16, bytes for blocks). */
+float mv_w(uint wrow, uint k) {
+#if defined(S16)
+    return float(A16[wrow + k]);
+#elif defined(S8)
+    uint b = wrow + (k >> 5u) * 34u;
+    return skim_half_at(b) * float(int(A8[b + 2u + (k & 31u)]));
+#else
+    return skim_load_w(wrow, k);
+#endif
+}
 
 void main() {
     uvec4 n = skim_extent();
@@ -31,12 +65,16 @@ void main() {
         }
         uint wrow = wb + m * pc.nba[1];
         float acc[NC] = float[NC](0.0, 0.0, 0.0, 0.0);
+#if defined(QA)
+        acc[0] = skim_qa_partial(wrow, xb + n0 * pc.nbb[1], K); /* the host: one column */
+#else
         for (uint k = gl_SubgroupInvocationID; k < K; k += gl_SubgroupSize) {
-            float w = skim_load_w(wrow, k);
+            float w = mv_w(wrow, k);
             [[unroll]] for (uint c = 0u; c < NC; c++) {
                 if (c < ncol) acc[c] += w * B[xb + (n0 + c) * pc.nbb[1] + k];
             }
         }
+#endif
         [[unroll]] for (uint c = 0u; c < NC; c++) {
             float s = subgroupAdd(acc[c]);
             if (subgroupElect() && c < ncol) {

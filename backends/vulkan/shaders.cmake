@@ -5,6 +5,8 @@
 # compiled per type only (their rows are below).
 # The get_rows, mul_mat, mul_mat NARROW and mul_mv rows stay in the order F32, F16, Q8_0,
 # Q4_0, BF16, Q4_K, Q6_K (vk_ops.c by_wtype); the VEC4 rows stop at Q4_0 (vk_ops.c vec4_ok).
+# The mul_mv rows for optional device features follow them in this order (vk_pipeline.c's
+# subgroup_wg takes them as one range; skim_vk_mv_shader picks them).
 set(SKIM_VK_TYPED_SHADERS copy get_rows mul_mat set_rows attn)
 set(SKIM_VK_SHADERS
   "copy_32|copy.comp|SRC_32 DST_32"
@@ -49,6 +51,12 @@ set(SKIM_VK_SHADERS
   "mul_mv_bf16|mul_mv.comp|W_BF16"
   "mul_mv_q4_k|mul_mv.comp|W_Q4_K"
   "mul_mv_q6_k|mul_mv.comp|W_Q6_K"
+  "mul_mv_f16_s16|mul_mv.comp|W_F16 S16"
+  "mul_mv_q8_0_s8|mul_mv.comp|W_Q8_0 S8"
+  "mul_mv_q8_0_qa|mul_mv.comp|W_Q8_0 QA"
+  "mul_mv_q4_0_qa|mul_mv.comp|W_Q4_0 QA"
+  "mul_mv_q8_0_qa_dot|mul_mv.comp|W_Q8_0 QA DOT"
+  "mul_mv_q4_0_qa_dot|mul_mv.comp|W_Q4_0 QA DOT"
   "set_rows_f32|set_rows.comp|DST_32"
   "set_rows_f16|set_rows.comp|DST_F16"
   "attn_f32|attn.comp|KV_F32"

@@ -140,6 +140,7 @@ skim_status skim_backend_create_vulkan_msg(const skim_vulkan_desc *desc, skim_ba
     if (nosg && strcmp(nosg, "1") == 0) {
         vb->info.subgroup_arith = false;
     }
+    vb->info.quantized_activations = vb->info.subgroup_arith; /* mul_mv.comp QA */
     if (st == SKIM_OK) {
         st = skim_vk_pipelines_init(vb);
     }

@@ -159,6 +159,7 @@ static skim_status create_instance(skim_vk_backend *vb, const skim_vulkan_desc *
     app.pApplicationName = "skim";
     app.pEngineName = "skim";
     app.apiVersion = ver >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : ver;
+    vb->inst_api = app.apiVersion;
     VkValidationFeatureEnableEXT en[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
     VkValidationFeaturesEXT vf = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT};
     vf.enabledValidationFeatureCount = 1;
@@ -267,13 +268,58 @@ static int env_int(const char *name, int def) {
     return v && *v ? atoi(v) : def;
 }
 
+/* The optional features skim's shader variants use, as the device reports them. */
+typedef struct vk_feats {
+    VkPhysicalDeviceVulkan11Features f11;
+    VkPhysicalDeviceVulkan12Features f12;
+    VkPhysicalDeviceVulkan13Features f13;
+    uint32_t api; /* the version the feature structs were queried at */
+} vk_feats;
+
+/* Whether the comma-separated list in environment variable `name` holds `item` or "all". */
+static bool env_lists(const char *name, const char *item) {
+    const char *v = getenv(name);
+    size_t n = strlen(item);
+    for (const char *p = v; p && *p;) {
+        size_t len = strcspn(p, ",");
+        if ((len == n && strncmp(p, item, n) == 0) || (len == 3 && strncmp(p, "all", 3) == 0)) {
+            return true;
+        }
+        p += len + (p[len] == ',');
+    }
+    return false;
+}
+
+/* The shader paths that use optional features: each where the device has the feature,
+ * skim creates the device (an engine's device keeps the portable paths: which features
+ * it enabled is not known) and SKIM_VK_NO_FEATURES does not name it. */
+static void pick_paths(skim_vk_backend *vb, const vk_feats *f) {
+    skim_vulkan_info *in = &vb->info;
+    bool own = vb->own_instance;
+    bool v12 = f->api >= VK_API_VERSION_1_2, v13 = f->api >= VK_API_VERSION_1_3;
+    const char *no = "SKIM_VK_NO_FEATURES";
+    in->path_storage16 = own && f->f11.storageBuffer16BitAccess && !env_lists(no, "storage16");
+    in->path_storage8 = own && v12 && f->f12.storageBuffer8BitAccess && !env_lists(no, "storage8");
+    in->path_int_dot = own && v13 && f->f13.shaderIntegerDotProduct && !env_lists(no, "dot");
+    in->full_subgroups = own && v13 && f->f13.subgroupSizeControl &&
+                         f->f13.computeFullSubgroups && !env_lists(no, "subgroup_size");
+}
+
 /* Fills vb->props, memprops, info from the physical device. */
-static void query_features(skim_vk_backend *vb, VkPhysicalDeviceVulkan11Features *f11,
-                           VkPhysicalDeviceShaderFloat16Int8Features *f16) {
+static void query_features(skim_vk_backend *vb, vk_feats *f) {
     vb->i.GetPhysicalDeviceProperties(vb->phys, &vb->props);
     vb->i.GetPhysicalDeviceMemoryProperties(vb->phys, &vb->memprops);
+    /* Structures of a version are valid when both the instance and the device have it. */
+    uint32_t api = vb->props.apiVersion;
+    if (vb->own_instance && vb->inst_api < api) {
+        api = vb->inst_api;
+    }
+    VkPhysicalDeviceSubgroupSizeControlProperties sgc = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES,
+    };
     VkPhysicalDeviceMaintenance3Properties m3 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
+        .pNext = api >= VK_API_VERSION_1_3 ? &sgc : NULL,
     };
     VkPhysicalDeviceSubgroupProperties sg = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
@@ -301,14 +347,18 @@ static void query_features(skim_vk_backend *vb, VkPhysicalDeviceVulkan11Features
     if (test_range >= 256 && test_range < vb->max_range) {
         vb->max_range = test_range; /* the split path's tests: a lower limit */
     }
-    memset(f11, 0, sizeof *f11);
-    memset(f16, 0, sizeof *f16);
-    f11->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES;
-    f16->sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES;
+    memset(f, 0, sizeof *f);
+    f->api = api;
+    f->f11.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES;
+    f->f12.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES;
+    f->f13.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES;
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2};
-    f2.pNext = f11;
-    if (vb->props.apiVersion >= VK_API_VERSION_1_2) {
-        f11->pNext = f16;
+    f2.pNext = &f->f11;
+    if (api >= VK_API_VERSION_1_2) {
+        f->f11.pNext = &f->f12;
+    }
+    if (api >= VK_API_VERSION_1_3) {
+        f->f12.pNext = &f->f13;
     }
     vb->i.GetPhysicalDeviceFeatures2(vb->phys, &f2);
     skim_vulkan_info *in = &vb->info;
@@ -316,19 +366,23 @@ static void query_features(skim_vk_backend *vb, VkPhysicalDeviceVulkan11Features
     in->vendor_id = vb->props.vendorID;
     in->device_id = vb->props.deviceID;
     in->device_type = vb->props.deviceType;
-    in->storage16 = f11->storageBuffer16BitAccess;
-    in->float16 = f16->shaderFloat16;
-    in->int8 = f16->shaderInt8;
+    in->storage16 = f->f11.storageBuffer16BitAccess;
+    in->float16 = f->f12.shaderFloat16;
+    in->int8 = f->f12.shaderInt8;
+    in->storage8 = f->f12.storageBuffer8BitAccess;
+    in->int_dot = f->f13.shaderIntegerDotProduct;
     in->subgroup_size = sg.subgroupSize;
+    in->min_subgroup_size = api >= VK_API_VERSION_1_3 ? sgc.minSubgroupSize : sg.subgroupSize;
+    in->max_subgroup_size = api >= VK_API_VERSION_1_3 ? sgc.maxSubgroupSize : sg.subgroupSize;
     in->subgroup_arith = (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                          (sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
     in->max_storage_range = vb->props.limits.maxStorageBufferRange;
+    pick_paths(vb, f);
 }
 
 static skim_status create_device(skim_vk_backend *vb, const skim_vulkan_desc *desc) {
-    VkPhysicalDeviceVulkan11Features f11;
-    VkPhysicalDeviceShaderFloat16Int8Features f16;
-    query_features(vb, &f11, &f16);
+    vk_feats f;
+    query_features(vb, &f);
     if (vb->props.apiVersion < VK_API_VERSION_1_1) {
         return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: %s supports Vulkan 1.0 only; 1.1 is required",
                     vb->props.deviceName);
@@ -355,6 +409,34 @@ static skim_status create_device(skim_vk_backend *vb, const skim_vulkan_desc *de
     VkDeviceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     ci.queueCreateInfoCount = 1;
     ci.pQueueCreateInfos = &qi;
+    /* Only the features of the paths in use (pick_paths), so that a device without them
+     * is created as before. Before 1.2 the 16-bit storage feature has its own structure. */
+    const skim_vulkan_info *in = &vb->info;
+    VkPhysicalDevice16BitStorageFeatures s16 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+        .storageBuffer16BitAccess = in->path_storage16,
+    };
+    VkPhysicalDeviceVulkan13Features e13 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES,
+        .subgroupSizeControl = in->full_subgroups,
+        .computeFullSubgroups = in->full_subgroups,
+        .shaderIntegerDotProduct = in->path_int_dot,
+    };
+    VkPhysicalDeviceVulkan12Features e12 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+        .pNext = f.api >= VK_API_VERSION_1_3 ? &e13 : NULL,
+        .storageBuffer8BitAccess = in->path_storage8,
+    };
+    VkPhysicalDeviceVulkan11Features e11 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+        .pNext = &e12,
+        .storageBuffer16BitAccess = in->path_storage16,
+    };
+    if (f.api >= VK_API_VERSION_1_2) {
+        ci.pNext = &e11;
+    } else if (in->path_storage16) {
+        ci.pNext = &s16;
+    }
     VkResult r = vb->i.CreateDevice(vb->phys, &ci, vb->vka, &vb->dev);
     if (r != VK_SUCCESS) {
         return FAIL(vb, skim_vk_status(r), "vulkan: vkCreateDevice on %s failed: %s",
@@ -376,9 +458,8 @@ static skim_status adopt_external(skim_vk_backend *vb, const skim_vulkan_externa
     vb->queue = x->queue;
     vb->qfam = x->queue_family;
     load_instance_fns(vb);
-    VkPhysicalDeviceVulkan11Features f11;
-    VkPhysicalDeviceShaderFloat16Int8Features f16;
-    query_features(vb, &f11, &f16);
+    vk_feats f;
+    query_features(vb, &f);
     if (vb->props.apiVersion < VK_API_VERSION_1_1) {
         return FAIL(vb, SKIM_ERR_DEVICE, "vulkan: the external device is Vulkan 1.0");
     }

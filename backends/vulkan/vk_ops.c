@@ -389,10 +389,13 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
      * rows per workgroup. Not on a CPU
      * device: lavapipe (Mesa 22.3) ran a 4096^2 matvec 2.5x slower that way than with
      * mul_mat.comp's 4 rows per invocation. */
-    if (op == SKIM_VK_OP_MUL_MAT && !node->bound && node->ne[1] <= 4 && node->ne[0] <= 8 * 65535 &&
-        r->vb->info.subgroup_arith &&
-        (r->vb->info.device_type != VK_PHYSICAL_DEVICE_TYPE_CPU || r->vb->force_mul_mv)) {
-        d.shader = by_wtype(w->type, SKIM_VK_SHADER_MUL_MV_F32);
+    bool mv_ok = op == SKIM_VK_OP_MUL_MAT && !node->bound && node->ne[1] <= 4 &&
+                 node->ne[0] <= 8 * 65535 && r->vb->info.subgroup_arith;
+    /* SKIM_PLAN_QUANTIZED_ACTIVATIONS: its rule (mul_mv.comp QA) wherever mul_mv runs. */
+    bool qa = mv_ok && (r->p->flags & SKIM_PLAN_QUANTIZED_ACTIVATIONS) && x->ne[1] == 1 &&
+              (w->type == SKIM_TYPE_Q8_0 || w->type == SKIM_TYPE_Q4_0);
+    if (mv_ok && (qa || r->vb->info.device_type != VK_PHYSICAL_DEVICE_TYPE_CPU || r->vb->force_mul_mv)) {
+        d.shader = skim_vk_mv_shader(r->vb, w->type, qa);
         d.grid[0] = (uint32_t)((node->ne[0] + 7) / 8);
         d.grid[1] = 1;
     }

@@ -1,5 +1,6 @@
 /* vk_pipeline.c - the one descriptor-set layout and pipeline layout every shader shares,
- * compute pipelines created on first use from the embedded SPIR-V, the pipeline cache. */
+ * compute pipelines created on first use from the embedded SPIR-V, the pipeline cache,
+ * and the choice of shader variants by the device's optional features. */
 #include "vk-int.h"
 
 #include <stdlib.h>
@@ -104,6 +105,48 @@ void skim_vk_pipelines_destroy(skim_vk_backend *vb) {
     if (vb->dsl) vb->d.vkDestroyDescriptorSetLayout(vb->dev, vb->dsl, vb->vka);
 }
 
+/* The workgroup size of a shader that uses subgroup operations, 0 for the others. */
+static uint32_t subgroup_wg(const skim_vk_backend *vb, skim_vk_shader_id id) {
+    if (id == SKIM_VK_SHADER_NORM_SG || id == SKIM_VK_SHADER_SOFT_MAX_SG) {
+        return vb->wg_rows; /* reduce.glsl: local_size_x_id 0 */
+    }
+    if (id == SKIM_VK_SHADER_SELECT_SG) {
+        return 256;
+    }
+    bool mv = (id >= SKIM_VK_SHADER_MUL_MV_F32 && id <= SKIM_VK_SHADER_MUL_MV_Q6_K) ||
+              (id >= SKIM_VK_SHADER_MUL_MV_F16_S16 && id <= SKIM_VK_SHADER_MUL_MV_Q4_0_QA_DOT);
+    return mv ? 64 : 0;
+}
+
+/* Full subgroups where the device lets us ask (Vulkan 1.3's computeFullSubgroups) and the
+ * workgroup is a whole number of the largest subgroups (the spec's condition for the
+ * flag): select.comp takes a subgroup's last lane for its total, and every subgroup
+ * shader's lanes are then all present (a driver may otherwise launch partial ones). */
+static bool full_subgroups(const skim_vk_backend *vb, skim_vk_shader_id id) {
+    uint32_t wg = subgroup_wg(vb, id), mx = vb->info.max_subgroup_size;
+    return vb->info.full_subgroups && wg && mx && wg % mx == 0;
+}
+
+skim_vk_shader_id skim_vk_mv_shader(const skim_vk_backend *vb, skim_type t, bool qa) {
+    const skim_vulkan_info *in = &vb->info;
+    if (qa) {
+        bool q8 = t == SKIM_TYPE_Q8_0;
+        if (in->path_int_dot) {
+            return q8 ? SKIM_VK_SHADER_MUL_MV_Q8_0_QA_DOT : SKIM_VK_SHADER_MUL_MV_Q4_0_QA_DOT;
+        }
+        return q8 ? SKIM_VK_SHADER_MUL_MV_Q8_0_QA : SKIM_VK_SHADER_MUL_MV_Q4_0_QA;
+    }
+    switch (t) {
+    case SKIM_TYPE_F32: return SKIM_VK_SHADER_MUL_MV_F32;
+    case SKIM_TYPE_F16: return in->path_storage16 ? SKIM_VK_SHADER_MUL_MV_F16_S16 : SKIM_VK_SHADER_MUL_MV_F16;
+    case SKIM_TYPE_Q8_0: return in->path_storage8 ? SKIM_VK_SHADER_MUL_MV_Q8_0_S8 : SKIM_VK_SHADER_MUL_MV_Q8_0;
+    case SKIM_TYPE_Q4_0: return SKIM_VK_SHADER_MUL_MV_Q4_0;
+    case SKIM_TYPE_BF16: return SKIM_VK_SHADER_MUL_MV_BF16;
+    case SKIM_TYPE_Q4_K: return SKIM_VK_SHADER_MUL_MV_Q4_K;
+    default: return SKIM_VK_SHADER_MUL_MV_Q6_K;
+    }
+}
+
 skim_status skim_vk_pipeline_get(skim_vk_backend *vb, skim_vk_shader_id id, VkPipeline *out) {
     if (vb->pipes[id]) {
         *out = vb->pipes[id];
@@ -123,6 +166,7 @@ skim_status skim_vk_pipeline_get(skim_vk_backend *vb, skim_vk_shader_id id, VkPi
     ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
     ci.stage.module = mod;
     ci.stage.pName = "main";
+    ci.stage.flags = full_subgroups(vb, id) ? VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT : 0;
     VkSpecializationMapEntry me = {SKIM_VK_SPEC_WG_ROWS, 0, sizeof vb->wg_rows};
     VkSpecializationInfo spec = {1, &me, sizeof vb->wg_rows, &vb->wg_rows};
     ci.stage.pSpecializationInfo = &spec;

@@ -1,0 +1,274 @@
+/* test_vk_features.c - the shader paths that use optional device features (skim_vulkan_info
+ * path_*), each against its portable path on the same device (SKIM_VK_NO_FEATURES=all for
+ * the second backend), and SKIM_PLAN_QUANTIZED_ACTIVATIONS on Vulkan:
+ * - the info: a path is in use exactly when the device offers its feature and the
+ *   environment does not name it;
+ * - matrix-vector products (mul_mv.comp, forced on CPU devices by SKIM_VK_MUL_MV=1, which
+ *   this test sets) with F32, F16, Q8_0 and Q4_0 weights: the feature paths (F16 through
+ *   16-bit storage, Q8_0 through 8-bit storage) give the portable path's bits, and both
+ *   agree with a double product of the dequantised weights within the op table's
+ *   normalised error for mul_mat (1e-9);
+ * - quantised activations, Q8_0 and Q4_0, one x column: against the rule computed here in
+ *   double (d = max|x| / 127 and q = rint(x * (1 / d)) in float, block sums in integers,
+ *   (dw * d) * sum in float), within the float rounding of summing the block terms;
+ *   within the rule's error bound of the exact product; within that rounding of the CPU
+ *   backend's result with the flag; the integer dot product path and the plain integer
+ *   path give the same bits; a block with a NaN or an infinity gives NaN; a product of two
+ *   x columns is left exact (the same bits as without the flag).
+ * Validation on (any message fails; the features the paths use must have been enabled at
+ * device creation). Exits 77 without a device. */
+#define _POSIX_C_SOURCE 200809L
+#include "test_common.h"
+
+#include "skim-vulkan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+skim_status test_vulkan_create(skim_backend **out);
+
+/* A Vulkan backend with SKIM_VK_NO_FEATURES=no (NULL: the environment's own value). */
+static skim_backend *vk_with(const char *no, const char *keep) {
+    if (no) setenv("SKIM_VK_NO_FEATURES", no, 1);
+    skim_backend *be = NULL;
+    skim_status s = test_vulkan_create(&be);
+    if (no && keep) setenv("SKIM_VK_NO_FEATURES", keep, 1);
+    if (no && !keep) unsetenv("SKIM_VK_NO_FEATURES");
+    CHECK(s == SKIM_OK, "vulkan backend -> %s", skim_status_str(s));
+    return s == SKIM_OK ? be : NULL;
+}
+
+static bool env_names(const char *item) {
+    const char *v = getenv("SKIM_VK_NO_FEATURES");
+    return v && (strstr(v, item) || strstr(v, "all"));
+}
+
+static void test_info(skim_backend *feat, skim_backend *port) {
+    skim_vulkan_info a, b;
+    CHECK(skim_vulkan_query_info(feat, &a) && skim_vulkan_query_info(port, &b), "query_info");
+    printf("device offers: storage16 %d storage8 %d int_dot %d float16 %d int8 %d; subgroups "
+           "%u (%u..%u)\n", a.storage16, a.storage8, a.int_dot, a.float16, a.int8,
+           a.subgroup_size, a.min_subgroup_size, a.max_subgroup_size);
+    printf("paths in use: storage16 %d storage8 %d int_dot %d full_subgroups %d "
+           "quantized_activations %d (SKIM_VK_NO_FEATURES=%s)\n", a.path_storage16,
+           a.path_storage8, a.path_int_dot, a.full_subgroups, a.quantized_activations,
+           getenv("SKIM_VK_NO_FEATURES") ? getenv("SKIM_VK_NO_FEATURES") : "");
+    CHECK(a.path_storage16 == (a.storage16 && !env_names("storage16")), "path_storage16");
+    CHECK(a.path_storage8 == (a.storage8 && !env_names("storage8")), "path_storage8");
+    CHECK(a.path_int_dot == (a.int_dot && !env_names("dot")), "path_int_dot");
+    CHECK(!a.full_subgroups || a.api_version >= VK_API_VERSION_1_3, "full_subgroups before 1.3");
+    CHECK(!b.path_storage16 && !b.path_storage8 && !b.path_int_dot && !b.full_subgroups,
+          "SKIM_VK_NO_FEATURES=all left a path on");
+    CHECK(a.quantized_activations == a.subgroup_arith, "quantized_activations");
+}
+
+typedef struct prod {
+    skim_context *ctx;
+    skim_graph *g;
+    skim_tensor *x, *y;
+} prod;
+
+/* y = w x, w [K, M] of type t (data w), x [K, N] of `batch` matrices sharing w. */
+static bool prod_make(prod *p, skim_type t, const void *w, int64_t K, int64_t M, int64_t N,
+                      int64_t batch) {
+    memset(p, 0, sizeof *p);
+    CHECK_OK(skim_context_create(NULL, &p->ctx), "context");
+    skim_tensor *wt = skim_new_weight_2d(p->ctx, t, K, M, w);
+    const int64_t ne[3] = {K, N, batch};
+    p->x = skim_new_input(p->ctx, SKIM_TYPE_F32, 3, ne);
+    p->y = skim_mul_mat(p->ctx, wt, p->x);
+    skim_status s = skim_graph_build(p->ctx, &p->y, 1, &p->g);
+    CHECK(s == SKIM_OK, "graph -> %s", skim_status_str(s));
+    return s == SKIM_OK;
+}
+
+static bool prod_run(prod *p, skim_backend *be, uint32_t flags, const float *x, float *y) {
+    skim_plan_desc pd = {.flags = flags};
+    skim_plan *pl = NULL;
+    skim_status s = skim_plan_create(be, p->g, &pd, &pl);
+    if (s == SKIM_OK) s = skim_plan_set_input(pl, p->x, x, skim_tensor_nbytes(p->x));
+    if (s == SKIM_OK) s = skim_plan_run(pl);
+    CHECK(s == SKIM_OK, "plan/run -> %s: %s", skim_status_str(s),
+          pl ? skim_plan_error(pl) : skim_backend_error(be));
+    bool ok = s == SKIM_OK && read_f32(pl, p->y, y, "y");
+    skim_plan_destroy(pl);
+    return ok;
+}
+
+/* The integer values of block b of a Q8_0 / Q4_0 row and its scale. */
+static double block_ints(skim_type t, const uint8_t *row, int64_t b, int v[32]) {
+    const uint8_t *p = row + (size_t)b * skim_type_block_bytes(t);
+    for (int i = 0; i < 32; i++) {
+        v[i] = t == SKIM_TYPE_Q8_0 ? (int8_t)p[2 + i] : ((p[2 + (i & 15)] >> (i < 16 ? 0 : 4)) & 15) - 8;
+    }
+    return skim_fp16_to_fp32((uint16_t)(p[0] | p[1] << 8));
+}
+
+/* The quantised-activation rule in double for one output: *rule, the sum of |terms|,
+ * the exact product and the rule's error bound; false when a block is not finite. */
+static bool qa_expect(skim_type t, const uint8_t *row, const float *x, int64_t nb, double *rule,
+                      double *abs_sum, double *exact, double *bound) {
+    bool finite = true;
+    *rule = *abs_sum = *exact = *bound = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const float *xb = x + 32 * b;
+        int v[32];
+        double dw = block_ints(t, row, b, v);
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) {
+            finite = finite && isfinite(xb[i]);
+            amax = fmaxf(amax, fabsf(xb[i]));
+        }
+        float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
+        long long s = 0;
+        double wsum = 0;
+        for (int i = 0; i < 32 && finite; i++) {
+            s += (long long)v[i] * (long long)nearbyintf(xb[i] * id);
+            *exact += dw * v[i] * (double)xb[i];
+            wsum += fabs(dw * v[i]);
+        }
+        double term = (double)((float)dw * d) * (double)s;
+        *rule += term;
+        *abs_sum += fabs(term);
+        *bound += 0.5 * d * wsum;
+    }
+    return finite;
+}
+
+static void test_qa(skim_backend *feat, skim_backend *port, skim_backend *cpu, skim_type t,
+                    int64_t K, int64_t M, int64_t N, int64_t batch, bool bad_blocks, trng *r) {
+    char what[96];
+    snprintf(what, sizeof what, "qa %s K=%lld M=%lld N=%lld batch=%lld", skim_type_name(t),
+             (long long)K, (long long)M, (long long)N, (long long)batch);
+    size_t wrow = skim_row_size(t, K), nx = (size_t)(K * N * batch), ny = (size_t)(M * N * batch);
+    float *wf = malloc(sizeof(float) * (size_t)(K * M)), *x = malloc(sizeof(float) * nx);
+    float *ya = malloc(sizeof(float) * ny), *yb = malloc(sizeof(float) * ny);
+    float *yc = malloc(sizeof(float) * ny), *yp = malloc(sizeof(float) * ny);
+    uint8_t *w = malloc(wrow * (size_t)M);
+    fill_uniform(r, wf, (size_t)(K * M), -1, 1);
+    fill_uniform(r, x, nx, -2, 2);
+    for (size_t i = 0; i < nx; i += 89) x[i] *= 50.0f; /* blocks of other scales */
+    for (size_t i = 32; i < 64 && nx >= 64; i++) x[i] = 0.0f; /* an all-zero block */
+    if (bad_blocks) {
+        x[5] = NAN;
+        x[nx - 7] = INFINITY;
+    }
+    skim_quantize(t, wf, w, M, K);
+    prod p;
+    uint32_t qa = SKIM_PLAN_QUANTIZED_ACTIVATIONS;
+    if (prod_make(&p, t, w, K, M, N, batch) && prod_run(&p, feat, qa, x, ya) &&
+        prod_run(&p, port, qa, x, yb) && prod_run(&p, cpu, qa, x, yc) &&
+        prod_run(&p, feat, 0, x, yp)) {
+        CHECK(memcmp(ya, yb, sizeof(float) * ny) == 0, "%s: feature and portable paths differ", what);
+        int bad = 0, changed = 0;
+        for (int64_t c = 0; c < N * batch && N == 1; c++) {
+            for (int64_t m = 0; m < M; m++) {
+                double rule, abs_sum, exact, bound;
+                bool fin = qa_expect(t, w + (size_t)m * wrow, x + K * c, K / 32, &rule, &abs_sum,
+                                     &exact, &bound);
+                float got = ya[c * M + m], cpu_got = yc[c * M + m];
+                changed += got != yp[c * M + m];
+                if (!fin) {
+                    if (!isnan(got) && bad++ < 5) CHECK(0, "%s [%lld]: %g, want NaN", what, (long long)m, got);
+                    continue;
+                }
+                /* float rounding: each term's scale (1), a lane's sum of its blocks and the
+                 * subgroup's tree (at most nb + 6 additions in all) */
+                double tol = ((double)K / 32 + 8) * ldexp(1, -23) * abs_sum + 1e-30;
+                if (!(fabs(got - rule) <= tol) && bad++ < 5)
+                    CHECK(0, "%s [%lld,%lld]: %.9g, the rule gives %.9g (tol %.3g)", what,
+                          (long long)m, (long long)c, got, rule, tol);
+                if (!(fabs(got - exact) <= bound + tol) && bad++ < 5)
+                    CHECK(0, "%s [%lld]: %.9g is past the bound %.3g of the exact %.9g", what,
+                          (long long)m, got, bound, exact);
+                if (!(fabs(got - cpu_got) <= 2 * tol) && bad++ < 5)
+                    CHECK(0, "%s [%lld]: %.9g, the CPU backend gives %.9g", what, (long long)m,
+                          got, cpu_got);
+            }
+        }
+        if (N == 1) {
+            CHECK(changed > 0 || M * batch < 4, "%s: the flag changed no output", what);
+        } else {
+            CHECK(memcmp(ya, yp, sizeof(float) * ny) == 0, "%s: the flag changed a product of "
+                  "%lld columns", what, (long long)N);
+        }
+    }
+    skim_context_destroy(p.ctx);
+    free(wf); free(x); free(ya); free(yb); free(yc); free(yp); free(w);
+}
+
+/* The plain matvec: feature and portable paths the same bits, both near a double product. */
+static void test_mv(skim_backend *feat, skim_backend *port, skim_type t, int64_t K, int64_t M,
+                    int64_t N, trng *r) {
+    char what[80];
+    snprintf(what, sizeof what, "mv %s K=%lld M=%lld N=%lld", skim_type_name(t), (long long)K,
+             (long long)M, (long long)N);
+    size_t wrow = skim_row_size(t, K);
+    float *wf = malloc(sizeof(float) * (size_t)(K * M)), *x = malloc(sizeof(float) * (size_t)(K * N));
+    float *ya = malloc(sizeof(float) * (size_t)(M * N)), *yb = malloc(sizeof(float) * (size_t)(M * N));
+    double *wd = malloc(sizeof(double) * (size_t)(K * M)), *ref = malloc(sizeof(double) * (size_t)(M * N));
+    uint8_t *w = malloc(wrow * (size_t)M);
+    fill_uniform(r, wf, (size_t)(K * M), -1, 1);
+    fill_uniform(r, x, (size_t)(K * N), -1, 1);
+    if (t == SKIM_TYPE_F32) memcpy(w, wf, sizeof(float) * (size_t)(K * M));
+    else skim_quantize(t, wf, w, M, K);
+    prod p;
+    if (to_double(t, w, wd, K * M) && prod_make(&p, t, w, K, M, N, 1) &&
+        prod_run(&p, feat, 0, x, ya) && prod_run(&p, port, 0, x, yb)) {
+        for (int64_t n = 0; n < N; n++) {
+            for (int64_t m = 0; m < M; m++) {
+                double s = 0;
+                for (int64_t k = 0; k < K; k++) s += wd[m * K + k] * x[n * K + k];
+                ref[n * M + m] = s;
+            }
+        }
+        double ea = nmse_f32(ya, ref, (size_t)(M * N)), eb = nmse_f32(yb, ref, (size_t)(M * N));
+        CHECK(ea <= 1e-9 && eb <= 1e-9, "%s: nmse %.3g (features) %.3g (portable) > 1e-9", what, ea, eb);
+        CHECK(memcmp(ya, yb, sizeof(float) * (size_t)(M * N)) == 0, "%s: feature and portable "
+              "paths differ", what);
+    }
+    skim_context_destroy(p.ctx);
+    free(wf); free(x); free(ya); free(yb); free(wd); free(ref); free(w);
+}
+
+int main(void) {
+    setenv("SKIM_VK_MUL_MV", "1", 1); /* mul_mv.comp on CPU devices too */
+    char keep[128] = "";
+    const char *env = getenv("SKIM_VK_NO_FEATURES");
+    snprintf(keep, sizeof keep, "%s", env ? env : "");
+    skim_backend *feat = vk_with(NULL, NULL);
+    skim_backend *port = feat ? vk_with("all", env ? keep : NULL) : NULL;
+    skim_backend *cpu = test_cpu_backend(1);
+    if (!feat || !port || !cpu) {
+        printf("FAILED: no backend\n");
+        return 1;
+    }
+    test_info(feat, port);
+    trng r;
+    trng_seed(&r, 11);
+    const skim_type types[4] = {SKIM_TYPE_F32, SKIM_TYPE_F16, SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
+    for (int i = 0; i < 4; i++) {
+        bool blocks = i >= 2;
+        test_mv(feat, port, types[i], blocks ? 64 : 33, 7, 1, &r);
+        test_mv(feat, port, types[i], 1024, 67, 1, &r);
+        test_mv(feat, port, types[i], blocks ? 4096 : 4097, 21, 3, &r);
+    }
+    skim_vulkan_info in;
+    skim_vulkan_query_info(feat, &in);
+    for (int i = 2; i < 4 && in.quantized_activations; i++) {
+        skim_type t = types[i];
+        test_qa(feat, port, cpu, t, 32, 5, 1, 1, false, &r);
+        test_qa(feat, port, cpu, t, 1024, 37, 1, 1, false, &r);
+        test_qa(feat, port, cpu, t, 4064, 9, 1, 1, false, &r); /* odd block count */
+        test_qa(feat, port, cpu, t, 4096, 70, 1, 1, false, &r);
+        test_qa(feat, port, cpu, t, 256, 11, 1, 3, false, &r); /* batched: w shared */
+        test_qa(feat, port, cpu, t, 96, 5, 1, 1, true, &r);
+        test_qa(feat, port, cpu, t, 96, 5, 2, 1, false, &r); /* two columns: left exact */
+    }
+    skim_backend_destroy(feat);
+    skim_backend_destroy(port);
+    skim_backend_destroy(cpu);
+    printf("%s: %d failure(s)\n", t_failures ? "FAILED" : "ok", t_failures);
+    return t_failures != 0;
+}
