@@ -48,6 +48,14 @@ float mv_w(uint wrow, uint k) {
 #endif
 }
 
+/* Output row m of column c (of batch b2, b3): the epilogue, then the store. */
+void mv_store(float s, uint m, uint c, uint b2, uint b3) {
+    uint e = m + c * pc.nbd[1] + b2 * pc.nbd[2] + b3 * pc.nbd[3];
+    if ((pc.op & SKIM_VK_EPI_ROW) != 0u) s += E[m];
+    if ((pc.op & SKIM_VK_EPI_FULL) != 0u) s += E[e];
+    D[pc.off[0] + e] = skim_epi_act(s, pc.op);
+}
+
 void main() {
     uvec4 n = skim_extent();
     uint M = pc.ne[0];
@@ -58,6 +66,35 @@ void main() {
     uint wb = pc.off[1] + (b2 / r2) * pc.nba[2] + (b3 / r3) * pc.nba[3];
     uint xb = pc.off[2] + b2 * pc.nbb[2] + b3 * pc.nbb[3];
     uint K = pc.neb[0];
+#if defined(QA)
+    /* One column (the host's condition); this subgroup's rows gl_SubgroupID + j *
+     * gl_NumSubgroups, summed over x's blocks a chunk at a time. */
+    float acc[ROWS];
+    [[unroll]] for (uint j = 0u; j < ROWS; j++) acc[j] = 0.0;
+    uint nb = K >> 5u, m0 = gl_WorkGroupID.x * ROWS;
+    for (uint c0 = 0u; c0 < nb; c0 += QA_CHUNK) {
+        uint cn = min(QA_CHUNK, nb - c0);
+        barrier(); /* the last chunk's reads are done */
+        if (gl_LocalInvocationIndex < cn) {
+            skim_qa_quantize(xb + n0 * pc.nbb[1] + (c0 + gl_LocalInvocationIndex) * 32u,
+                             gl_LocalInvocationIndex);
+        }
+        barrier();
+        [[unroll]] for (uint j = 0u; j < ROWS; j++) {
+            uint rr = gl_SubgroupID + j * gl_NumSubgroups;
+            if (rr < ROWS && m0 + rr < M) { /* uniform within the subgroup */
+                acc[j] += skim_qa_partial(wb + (m0 + rr) * pc.nba[1], c0, cn);
+            }
+        }
+    }
+    [[unroll]] for (uint j = 0u; j < ROWS; j++) {
+        uint rr = gl_SubgroupID + j * gl_NumSubgroups;
+        if (rr < ROWS && m0 + rr < M) {
+            float s = subgroupAdd(acc[j]);
+            if (subgroupElect()) mv_store(s, m0 + rr, n0, b2, b3);
+        }
+    }
+#else
     for (uint rr = gl_SubgroupID; rr < ROWS; rr += gl_NumSubgroups) {
         uint m = gl_WorkGroupID.x * ROWS + rr;
         if (m >= M) {
@@ -65,24 +102,16 @@ void main() {
         }
         uint wrow = wb + m * pc.nba[1];
         float acc[NC] = float[NC](0.0, 0.0, 0.0, 0.0);
-#if defined(QA)
-        acc[0] = skim_qa_partial(wrow, xb + n0 * pc.nbb[1], K); /* the host: one column */
-#else
         for (uint k = gl_SubgroupInvocationID; k < K; k += gl_SubgroupSize) {
             float w = mv_w(wrow, k);
             [[unroll]] for (uint c = 0u; c < NC; c++) {
                 if (c < ncol) acc[c] += w * B[xb + (n0 + c) * pc.nbb[1] + k];
             }
         }
-#endif
         [[unroll]] for (uint c = 0u; c < NC; c++) {
             float s = subgroupAdd(acc[c]);
-            if (subgroupElect() && c < ncol) {
-                uint e = m + (n0 + c) * pc.nbd[1] + b2 * pc.nbd[2] + b3 * pc.nbd[3];
-                if ((pc.op & SKIM_VK_EPI_ROW) != 0u) s += E[m];
-                if ((pc.op & SKIM_VK_EPI_FULL) != 0u) s += E[e];
-                D[pc.off[0] + e] = skim_epi_act(s, pc.op);
-            }
+            if (subgroupElect() && c < ncol) mv_store(s, m, n0 + c, b2, b3);
         }
     }
+#endif
 }

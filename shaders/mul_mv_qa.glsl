@@ -3,9 +3,10 @@
  * SKIM_PLAN_QUANTIZED_ACTIVATIONS and the CPU backend computes it (backends/cpu/
  * matvec_q8.c): d = max|x| / 127 (a float), q = rint(x * (1 / d)) to nearest even; a
  * block's 32 products summed in integers (exact), then (dw * d) * sum added in float; a
- * block holding an infinity or a NaN adds NaN. Each lane takes whole blocks (lane,
- * lane + gl_SubgroupSize, ...); the float sum's order is the lanes' then subgroupAdd's,
- * not the CPU's (results differ by float rounding only).
+ * block holding an infinity or a NaN adds NaN. The workgroup quantises x a chunk of
+ * blocks at a time into shared memory; each subgroup's lanes take whole blocks of it
+ * (lane, lane + gl_SubgroupSize, ...) for each of its rows; the float sum's order is the
+ * lanes' then subgroupAdd's, not the CPU's (results differ by float rounding only).
  * DOT: four int8 products at a time by OpSDot (SPV_KHR_integer_dot_product, core in
  * Vulkan 1.3; glslang 12 has no GLSL built-in for it, hence GL_EXT_spirv_intrinsics);
  * without it the same sums in plain integer arithmetic. */
@@ -27,55 +28,73 @@ int skim_dot4(int a, int b) {
 }
 #endif
 
-/* The 4 bytes at byte address a of the weights, as one word (a need not be aligned). */
-int skim_word_at(uint a) {
-    uint i = a >> 2u, s = (a & 3u) * 8u;
-    uint lo = Au[i];
-    return int(s == 0u ? lo : (lo >> s) | (Au[i + 1u] << (32u - s)));
+/* A weight block at an even byte b (the host checks the weight's start; blocks are 34 or
+ * 18 bytes) is read as the aligned words holding its bytes (no word holding none of them):
+ * its scale from word 0, its quant word j (bytes b + 2 + 4j ..) from words j and j + 1. */
+float skim_qa_scale(uint w0, uint b) {
+    return unpackHalf2x16((b & 2u) == 0u ? w0 : w0 >> 16u).x;
+}
+int skim_qa_word(uint lo, uint hi, uint b) {
+    return int((b & 2u) == 0u ? (lo >> 16u) | (hi << 16u) : hi);
 }
 
-/* This lane's share of the row's sum: its blocks' terms. */
-float skim_qa_partial(uint wrow, uint xo, uint K) {
+/* x blocks quantised per step into shared memory, one per invocation (mul_mv.comp's 64),
+ * then read by every row of the workgroup: each block's 8 words of int8, its d (NaN when
+ * not finite) and the sum of its 32 values. */
+#define QA_CHUNK 64u
+shared int qa_q[QA_CHUNK * 8u];
+shared float qa_d[QA_CHUNK];
+shared int qa_sum[QA_CHUNK];
+
+/* x block at x0 into slot i. */
+void skim_qa_quantize(uint x0, uint i) {
+    float amax = 0.0;
+    bool bad = false;
+    for (uint e = 0u; e < 32u; e++) {
+        float a = abs(B[x0 + e]);
+        bad = bad || !(a <= 3.40282347e38);
+        amax = max(amax, a);
+    }
+    float d = amax / 127.0;
+    float id = d > 0.0 ? 1.0 / d : 0.0;
+    int qsum = 0;
+    [[unroll]] for (uint j = 0u; j < 8u; j++) {
+        int word = 0;
+        [[unroll]] for (uint e = 0u; e < 4u; e++) {
+            int q = bad ? 0 : int(roundEven(B[x0 + 4u * j + e] * id));
+            qsum += q;
+            word |= (q & 255) << (8u * e);
+        }
+        qa_q[8u * i + j] = word;
+    }
+    qa_d[i] = bad ? uintBitsToFloat(0x7fc00000u) : d;
+    qa_sum[i] = qsum;
+}
+
+/* This lane's share of a row's sum over the chunk's blocks c0 .. c0 + cn - 1. */
+float skim_qa_partial(uint wrow, uint c0, uint cn) {
     float acc = 0.0;
-    uint nb = K >> 5u;
-    for (uint blk = gl_SubgroupInvocationID; blk < nb; blk += gl_SubgroupSize) {
-        uint x0 = xo + blk * 32u;
-        float amax = 0.0;
-        bool bad = false;
-        for (uint i = 0u; i < 32u; i++) {
-            float a = abs(B[x0 + i]);
-            bad = bad || !(a <= 3.40282347e38);
-            amax = max(amax, a);
-        }
-        float d = amax / 127.0;
-        float id = d > 0.0 ? 1.0 / d : 0.0;
-        int qw[8];
-        int qsum = 0;
-        [[unroll]] for (uint j = 0u; j < 8u; j++) {
-            int word = 0;
-            [[unroll]] for (uint e = 0u; e < 4u; e++) {
-                int q = bad ? 0 : int(roundEven(B[x0 + 4u * j + e] * id));
-                qsum += q;
-                word |= (q & 255) << (8u * e);
-            }
-            qw[j] = word;
-        }
+    for (uint i = gl_SubgroupInvocationID; i < cn; i += gl_SubgroupSize) {
         int s = 0;
 #if defined(W_Q8_0)
-        uint b = wrow + blk * 34u;
+        uint b = wrow + (c0 + i) * 34u, a = b >> 2u;
+        uint w[9]; /* bytes b & ~3 .. b + 33 */
+        [[unroll]] for (uint j = 0u; j < 9u; j++) w[j] = Au[a + j];
         [[unroll]] for (uint j = 0u; j < 8u; j++) {
-            s += skim_dot4(skim_word_at(b + 2u + 4u * j), qw[j]);
+            s += skim_dot4(skim_qa_word(w[j], w[j + 1u], b), qa_q[8u * i + j]);
         }
 #else /* W_Q4_0: byte i holds element i (low nibble) and i + 16 (high); values v - 8 */
-        uint b = wrow + blk * 18u;
+        uint b = wrow + (c0 + i) * 18u, a = b >> 2u;
+        uint w[5]; /* bytes b & ~3 .. b + 17 */
+        [[unroll]] for (uint j = 0u; j < 5u; j++) w[j] = Au[a + j];
         [[unroll]] for (uint j = 0u; j < 4u; j++) {
-            int word = skim_word_at(b + 2u + 4u * j);
-            s += skim_dot4(word & 0x0f0f0f0f, qw[j]) + skim_dot4((word >> 4) & 0x0f0f0f0f, qw[j + 4u]);
+            int word = skim_qa_word(w[j], w[j + 1u], b);
+            s += skim_dot4(word & 0x0f0f0f0f, qa_q[8u * i + j]) +
+                 skim_dot4((word >> 4) & 0x0f0f0f0f, qa_q[8u * i + j + 4u]);
         }
-        s -= 8 * qsum;
+        s -= 8 * qa_sum[i];
 #endif
-        float scale = skim_half_at(b) * d;
-        acc += bad ? uintBitsToFloat(0x7fc00000u) : float(s) * scale;
+        acc += float(s) * (skim_qa_scale(w[0], b) * qa_d[i]);
     }
     return acc;
 }

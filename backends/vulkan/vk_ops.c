@@ -392,8 +392,11 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     bool mv_ok = op == SKIM_VK_OP_MUL_MAT && !node->bound && node->ne[1] <= 4 &&
                  node->ne[0] <= 8 * 65535 && r->vb->info.subgroup_arith;
     /* SKIM_PLAN_QUANTIZED_ACTIVATIONS: its rule (mul_mv.comp QA) wherever mul_mv runs. */
+    skim_vk_buffer *wbuf;
+    VkDeviceSize woff = 1, wend;
     bool qa = mv_ok && (r->p->flags & SKIM_PLAN_QUANTIZED_ACTIVATIONS) && x->ne[1] == 1 &&
-              (w->type == SKIM_TYPE_Q8_0 || w->type == SKIM_TYPE_Q4_0);
+              (w->type == SKIM_TYPE_Q8_0 || w->type == SKIM_TYPE_Q4_0) &&
+              skim_vk_locate(r->p, w, &wbuf, &woff, &wend) && woff % 2 == 0; /* word reads */
     if (mv_ok && (qa || r->vb->info.device_type != VK_PHYSICAL_DEVICE_TYPE_CPU || r->vb->force_mul_mv)) {
         d.shader = skim_vk_mv_shader(r->vb, w->type, qa);
         d.grid[0] = (uint32_t)((node->ne[0] + 7) / 8);

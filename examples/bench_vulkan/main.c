@@ -235,7 +235,8 @@ static void bench_stack(skim_backend *be, const char *label, int reps) {
 
 /* ---------------------------------------------------------------- per op */
 
-static void bench_mul_mat(skim_backend *be, skim_type t, int64_t K, int64_t M, int64_t N, int reps) {
+static void bench_mul_mat(skim_backend *be, skim_type t, int64_t K, int64_t M, int64_t N, int reps,
+                          uint32_t flags) {
     float *w = rand_buf((size_t)(K * M), 1.0f), *x = rand_buf((size_t)(K * N), 1.0f);
     void *wq = malloc(skim_row_size(t, K) * (size_t)M);
     skim_quantize(t, w, wq, M, K);
@@ -246,12 +247,13 @@ static void bench_mul_mat(skim_backend *be, skim_type t, int64_t K, int64_t M, i
     skim_tensor *y = skim_mul_mat(c, tw, tx);
     skim_graph *g;
     skim_plan *p = NULL;
-    if (skim_graph_build(c, &y, 1, &g) == SKIM_OK && skim_plan_create(be, g, NULL, &p) == SKIM_OK) {
+    skim_plan_desc pd = {.flags = flags};
+    if (skim_graph_build(c, &y, 1, &g) == SKIM_OK && skim_plan_create(be, g, &pd, &p) == SKIM_OK) {
         skim_plan_set_input(p, tx, x, skim_tensor_nbytes(tx));
         double s = time_runs(p, reps, NULL);
-        printf("  %-7s mul_mat %-5s %5lld x %5lld x %4lld  %9.2f ms  %7.2f GFLOP/s\n",
+        printf("  %-7s mul_mat %-5s %5lld x %5lld x %4lld  %9.2f ms  %7.2f GFLOP/s%s\n",
                skim_backend_name(be), skim_type_name(t), (long long)M, (long long)K,
-               (long long)N, s * 1e3, 2.0 * K * M * N / s * 1e-9);
+               (long long)N, s * 1e3, 2.0 * K * M * N / s * 1e-9, flags ? "  (+qa)" : "");
         fflush(stdout);
         skim_plan_destroy(p);
     } else {
@@ -313,7 +315,7 @@ static void bench_ops(skim_backend *be, bool quick, bool rows_only) {
     static const skim_type types[6] = {SKIM_TYPE_F32,  SKIM_TYPE_F16,  SKIM_TYPE_Q8_0,
                                        SKIM_TYPE_Q4_0, SKIM_TYPE_Q4_K, SKIM_TYPE_Q6_K};
     for (int t = 0; t < 6 && !rows_only; t++)
-        for (int c = 0; c < 3; c++) bench_mul_mat(be, types[t], n, n, cols[c], quick ? 3 : 5);
+        for (int c = 0; c < 3; c++) bench_mul_mat(be, types[t], n, n, cols[c], quick ? 3 : 5, 0);
     bench_rows(be, true, 4096, 1024, 5);
     bench_rows(be, false, 4096, 1024, 5);
 }
@@ -334,10 +336,11 @@ static const char usage_text[] =
     "                  q6_k; 4096x4096, or 1024x1024 with --quick, times N columns),\n"
     "                  soft_max or rms_norm (4096 x 1024)\n"
     "  --reps R        timed runs per per-op row or producer (1-32; default 5)\n"
+    "  --qa            the --op mul_mat row with SKIM_PLAN_QUANTIZED_ACTIVATIONS\n"
     "  --help          this text\n";
 
 int main(int argc, char **argv) {
-    bool quick = false, cpu = true, host_resolve = false, small = false;
+    bool quick = false, cpu = true, host_resolve = false, small = false, qa = false;
     const char *only = NULL, *op = NULL;
     int reps = 5;
     for (int i = 1; i < argc; i++) {
@@ -353,6 +356,8 @@ int main(int argc, char **argv) {
             host_resolve = true;
         } else if (!strcmp(argv[i], "--small")) {
             small = true;
+        } else if (!strcmp(argv[i], "--qa")) {
+            qa = true;
         } else if (!strcmp(argv[i], "--only") && more) {
             only = argv[++i];
         } else if (!strcmp(argv[i], "--op") && more) {
@@ -393,6 +398,9 @@ int main(int argc, char **argv) {
                "selections resolved on the %s\n", skim_backend_device(be[n]), in.storage16,
                in.float16, in.int8, in.subgroup_size, in.subgroup_arith,
                in.gpu_resolve ? "GPU (indirect dispatch)" : "host");
+        printf("vulkan paths: 16-bit storage %d, 8-bit storage %d, integer dot %d, full "
+               "subgroups %d, quantized activations %d\n", in.path_storage16, in.path_storage8,
+               in.path_int_dot, in.full_subgroups, in.quantized_activations);
         n++;
     }
     if (cpu) {
@@ -403,7 +411,8 @@ int main(int argc, char **argv) {
     if (op) {
         for (int i = 0; i < n; i++) {
             if (op_rows) bench_rows(be[i], op_rows == 1, 4096, 1024, reps);
-            else bench_mul_mat(be[i], op_type, quick ? 1024 : 4096, quick ? 1024 : 4096, op_cols, reps);
+            else bench_mul_mat(be[i], op_type, quick ? 1024 : 4096, quick ? 1024 : 4096, op_cols, reps,
+                               qa ? SKIM_PLAN_QUANTIZED_ACTIVATIONS : 0);
         }
         for (int i = 0; i < n; i++) skim_backend_destroy(be[i]);
         return 0;
