@@ -166,7 +166,8 @@ typedef struct skim_vulkan_info {
      *     subgroups required (computeFullSubgroups), where their workgroup size is a
      *     multiple of max_subgroup_size ("subgroup_size").
      * Each path gives the same bits as its portable one (the same values summed in the
-     * same order; the integer dot products' sums are exact). */
+     * same order; the integer dot products' sums are exact), except path_storage16,
+     * which sums in another order (float rounding differs). */
     bool path_storage16, path_storage8, path_int_dot, full_subgroups;
     /* SKIM_PLAN_QUANTIZED_ACTIVATIONS is honoured (devices with subgroup arithmetic):
      * plain products (mul_mat) with Q8_0 or Q4_0 weights and one x column run by that

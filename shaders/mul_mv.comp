@@ -7,8 +7,10 @@
  * (EPI_ROW) or element by element (EPI_FULL), then an activation); devices without
  * subgroup arithmetic use mul_mat.comp. Variants for devices with optional features
  * (backends/vulkan/vk_pipeline.c picks them; each computes in f32 like the plain one):
- *   S16 (W_F16): the weights read as float16_t through 16-bit storage, not as halves of
- *       32-bit words (storageBuffer16BitAccess). The same values and order: same bits.
+ *   S16 (W_F16): the weights read through 16-bit storage (storageBuffer16BitAccess), 4
+ *       at a time as f16vec4 where the row starts at a multiple of 4 halves, else as
+ *       float16_t; not as halves of 32-bit words. The sum's order differs from the plain
+ *       variant's (each lane 4 neighbouring k at a time): other float rounding.
  *   S8 (W_Q8_0): the quants read as int8_t through 8-bit storage
  *       (storageBuffer8BitAccess). Same bits.
  *   QA (W_Q8_0, W_Q4_0; one column): SKIM_PLAN_QUANTIZED_ACTIVATIONS (mul_mv_qa.glsl),
@@ -25,6 +27,7 @@
 #include "dequant.glsl"
 #if defined(S16)
 layout(std430, set = 0, binding = 1) readonly buffer A16_blk { float16_t A16[]; };
+layout(std430, set = 0, binding = 1) readonly buffer A16v_blk { f16vec4 A16v[]; };
 #endif
 #if defined(S8)
 layout(std430, set = 0, binding = 1) readonly buffer A8_blk { int8_t A8[]; };
@@ -102,7 +105,24 @@ void main() {
         }
         uint wrow = wb + m * pc.nba[1];
         float acc[NC] = float[NC](0.0, 0.0, 0.0, 0.0);
-        for (uint k = gl_SubgroupInvocationID; k < K; k += gl_SubgroupSize) {
+        uint k0 = 0u;
+#if defined(S16)
+        /* Rows starting at a multiple of 4 halves: 4 weights per load (f16vec4). */
+        if ((wrow & 3u) == 0u) { /* uniform within the subgroup */
+            uint w4 = wrow >> 2u;
+            for (uint k4 = gl_SubgroupInvocationID; k4 < (K >> 2u); k4 += gl_SubgroupSize) {
+                vec4 w = vec4(A16v[w4 + k4]);
+                [[unroll]] for (uint c = 0u; c < NC; c++) {
+                    uint xo = xb + (n0 + c) * pc.nbb[1] + 4u * k4;
+                    if (c < ncol) {
+                        acc[c] += w.x * B[xo] + w.y * B[xo + 1u] + w.z * B[xo + 2u] + w.w * B[xo + 3u];
+                    }
+                }
+            }
+            k0 = K & ~3u;
+        }
+#endif
+        for (uint k = k0 + gl_SubgroupInvocationID; k < K; k += gl_SubgroupSize) {
             float w = mv_w(wrow, k);
             [[unroll]] for (uint c = 0u; c < NC; c++) {
                 if (c < ncol) acc[c] += w * B[xb + (n0 + c) * pc.nbb[1] + k];

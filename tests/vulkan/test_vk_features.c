@@ -4,10 +4,10 @@
  * - the info: a path is in use exactly when the device offers its feature and the
  *   environment does not name it;
  * - matrix-vector products (mul_mv.comp, forced on CPU devices by SKIM_VK_MUL_MV=1, which
- *   this test sets) with F32, F16, Q8_0 and Q4_0 weights: the feature paths (F16 through
- *   16-bit storage, Q8_0 through 8-bit storage) give the portable path's bits, and both
- *   agree with a double product of the dequantised weights within the op table's
- *   normalised error for mul_mat (1e-9);
+ *   this test sets) with F32, F16, Q8_0 and Q4_0 weights: both paths agree with a double
+ *   product of the dequantised weights within the op table's normalised error for mul_mat
+ *   (1e-9), and the paths that keep the portable order (all but F16 through 16-bit
+ *   storage) give its bits;
  * - quantised activations, Q8_0 and Q4_0, one x column: against the rule computed here in
  *   double (d = max|x| / 127 and q = rint(x * (1 / d)) in float, block sums in integers,
  *   (dw * d) * sum in float), within the float rounding of summing the block terms;
@@ -225,8 +225,9 @@ static void test_mv(skim_backend *feat, skim_backend *port, skim_type t, int64_t
         }
         double ea = nmse_f32(ya, ref, (size_t)(M * N)), eb = nmse_f32(yb, ref, (size_t)(M * N));
         CHECK(ea <= 1e-9 && eb <= 1e-9, "%s: nmse %.3g (features) %.3g (portable) > 1e-9", what, ea, eb);
-        CHECK(memcmp(ya, yb, sizeof(float) * (size_t)(M * N)) == 0, "%s: feature and portable "
-              "paths differ", what);
+        /* F16 through 16-bit storage sums 4 neighbouring k per lane: other rounding */
+        CHECK(t == SKIM_TYPE_F16 || memcmp(ya, yb, sizeof(float) * (size_t)(M * N)) == 0,
+              "%s: feature and portable paths differ", what);
     }
     skim_context_destroy(p.ctx);
     free(wf); free(x); free(ya); free(yb); free(wd); free(ref); free(w);
