@@ -88,8 +88,10 @@ typedef struct skim_vulkan_cache {
  * creates neither and destroys neither: it uses the device's queue `queue` of family
  * `queue_family` (a compute-capable family) and loads functions through
  * get_instance_proc_addr (NULL: the process's libvulkan). The device must have been
- * created with Vulkan 1.1 or newer; skim needs no optional feature of it. The caller keeps these alive until the backend is
- * destroyed and does not use `queue` from another thread during skim calls. */
+ * created with Vulkan 1.1 or newer; skim needs no optional feature of it (and uses none:
+ * the portable shader paths, skim_vulkan_info.path_* false). The caller keeps these alive
+ * until the backend is destroyed and does not use `queue` from another thread during skim
+ * calls. */
 typedef struct skim_vulkan_external {
     VkInstance instance;
     VkPhysicalDevice physical_device;

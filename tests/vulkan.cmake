@@ -225,7 +225,8 @@ endif()
 # products, full subgroups) against their portable paths on the same device, and
 # SKIM_PLAN_QUANTIZED_ACTIVATIONS on Vulkan; also with lavapipe's subgroups of 4 and 16.
 # The mul_mat goldens through mul_mv.comp run the feature paths (test_vk_golden_mul_mv);
-# here also with every feature taken as absent. About 20 s of CI in all.
+# here also with every feature taken as absent, and with subgroups of 4 and 16. About
+# 10 s of CI in all.
 skim_vk_test(test_vk_features ENV "SKIM_TEST_VK_SYNC=1")
 target_link_libraries(test_vk_features PRIVATE skim_test_common)
 foreach(_w 128 512)
@@ -239,4 +240,10 @@ if(TARGET test_golden)
   set_tests_properties(test_vk_golden_mul_mv_portable PROPERTIES
                        ENVIRONMENT "SKIM_VK_MUL_MV=1;SKIM_VK_NO_FEATURES=all;SKIM_TEST_VK_SYNC=1"
                        LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+  foreach(_w 128 512)
+    add_test(NAME test_vk_golden_mul_mv_lp${_w} COMMAND test_golden mul_mat)
+    set_tests_properties(test_vk_golden_mul_mv_lp${_w} PROPERTIES
+                         ENVIRONMENT "LP_NATIVE_VECTOR_WIDTH=${_w};SKIM_VK_MUL_MV=1;SKIM_TEST_VK_SYNC=1"
+                         LABELS vulkan SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endforeach()
 endif()
