@@ -18,8 +18,8 @@
  *                          maxStorageBufferRange, so that ops split as they do past it
  *   SKIM_VK_MAX_ALLOC=N    tests: store and arena buffers of at most N bytes (>= 4096), so
  *                          that they split into several as they do past the limit
- *   SKIM_VK_NO_FEATURES=a,b  take these optional features as absent: storage16, storage8,
- *                          dot, subgroup_size, or all (skim_vulkan_info's path_* fields):
+ *   SKIM_VK_NO_FEATURES=a,b  take these optional features as absent: storage16, dot,
+ *                          subgroup_size, or all (skim_vulkan_info's path_* fields):
  *                          the portable shader paths, and the device created without them
  *
  * Memory: weights, states and intermediates live in device-local memory (a type that is
@@ -151,8 +151,9 @@ typedef struct skim_vulkan_info {
      * in several buffers, each tensor wholly in one; a tensor alone past it is refused. */
     uint64_t max_block;
     int64_t store_blocks;      /* the buffers the backend's stores hold now */
-    /* Also offered: storageBuffer8BitAccess (Vulkan 1.2), shaderIntegerDotProduct (1.3),
-     * and the range of subgroup sizes (1.3's subgroup size control; before: subgroup_size). */
+    /* Also offered: storageBuffer8BitAccess (Vulkan 1.2; not used: Q8_0 quants read as
+     * aligned words were faster than as int8_t), shaderIntegerDotProduct (1.3), and the
+     * range of subgroup sizes (1.3's subgroup size control; before: subgroup_size). */
     bool storage8, int_dot;
     uint32_t min_subgroup_size, max_subgroup_size;
     /* The shader paths in use that need an optional feature (skim enables exactly these
@@ -161,7 +162,6 @@ typedef struct skim_vulkan_info {
      * enabled features are not known) and when SKIM_VK_NO_FEATURES names it):
      *   path_storage16: matrix-vector products (mul_mv) read F16 weights as float16_t
      *     through 16-bit storage instead of halves of 32-bit words ("storage16").
-     *   path_storage8: the same for Q8_0 quants through 8-bit storage ("storage8").
      *   path_int_dot: SKIM_PLAN_QUANTIZED_ACTIVATIONS' block sums by integer dot
      *     products (OpSDot) instead of plain integer arithmetic ("dot").
      *   full_subgroups: the shaders that use subgroup operations run with full
@@ -170,7 +170,7 @@ typedef struct skim_vulkan_info {
      * Each path gives the same bits as its portable one (the same values summed in the
      * same order; the integer dot products' sums are exact), except path_storage16,
      * which sums in another order (float rounding differs). */
-    bool path_storage16, path_storage8, path_int_dot, full_subgroups;
+    bool path_storage16, path_int_dot, full_subgroups;
     /* SKIM_PLAN_QUANTIZED_ACTIVATIONS is honoured (devices with subgroup arithmetic):
      * plain products (mul_mat) with Q8_0 or Q4_0 weights and one x column run by that
      * rule; the head-selected products (mul_mat_sel, mul_mat_sel_k) stay exact on Vulkan. */

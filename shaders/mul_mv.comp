@@ -11,8 +11,6 @@
  *       at a time as f16vec4 where the row starts at a multiple of 4 halves, else as
  *       float16_t; not as halves of 32-bit words. The sum's order differs from the plain
  *       variant's (each lane 4 neighbouring k at a time): other float rounding.
- *   S8 (W_Q8_0): the quants read as int8_t through 8-bit storage
- *       (storageBuffer8BitAccess). Same bits.
  *   QA (W_Q8_0, W_Q4_0; one column): SKIM_PLAN_QUANTIZED_ACTIVATIONS (mul_mv_qa.glsl),
  *       with DOT its block sums by integer dot products (shaderIntegerDotProduct). */
 #extension GL_KHR_shader_subgroup_basic : require
@@ -20,17 +18,14 @@
 #if defined(S16)
 #extension GL_EXT_shader_16bit_storage : require
 #endif
-#if defined(S8)
-#extension GL_EXT_shader_8bit_storage : require
-#endif
 #include "common.glsl"
 #include "dequant.glsl"
 #if defined(S16)
 layout(std430, set = 0, binding = 1) readonly buffer A16_blk { float16_t A16[]; };
 layout(std430, set = 0, binding = 1) readonly buffer A16v_blk { f16vec4 A16v[]; };
 #endif
-#if defined(S8)
-layout(std430, set = 0, binding = 1) readonly buffer A8_blk { int8_t A8[]; };
+#if defined(W_Q8_0) || defined(W_Q4_0)
+#include "mul_mv_blocks.glsl"
 #endif
 #if defined(QA)
 #include "mul_mv_qa.glsl"
@@ -43,9 +38,6 @@ layout(local_size_x = 64) in;
 float mv_w(uint wrow, uint k) {
 #if defined(S16)
     return float(A16[wrow + k]);
-#elif defined(S8)
-    uint b = wrow + (k >> 5u) * 34u;
-    return skim_half_at(b) * float(int(A8[b + 2u + (k & 31u)]));
 #else
     return skim_load_w(wrow, k);
 #endif
@@ -120,6 +112,13 @@ void main() {
                 }
             }
             k0 = K & ~3u;
+        }
+#elif defined(W_Q8_0) || defined(W_Q4_0)
+        if ((wrow & 1u) == 0u) { /* uniform within the subgroup */
+            for (uint blk = gl_SubgroupInvocationID; blk < (K >> 5u); blk += gl_SubgroupSize) {
+                mv_block(acc, wrow, blk, xb + n0 * pc.nbb[1] + 32u * blk, pc.nbb[1], ncol);
+            }
+            k0 = K;
         }
 #endif
         for (uint k = k0 + gl_SubgroupInvocationID; k < K; k += gl_SubgroupSize) {

@@ -28,16 +28,6 @@ int skim_dot4(int a, int b) {
 }
 #endif
 
-/* A weight block at an even byte b (the host checks the weight's start; blocks are 34 or
- * 18 bytes) is read as the aligned words holding its bytes (no word holding none of them):
- * its scale from word 0, its quant word j (bytes b + 2 + 4j ..) from words j and j + 1. */
-float skim_qa_scale(uint w0, uint b) {
-    return unpackHalf2x16((b & 2u) == 0u ? w0 : w0 >> 16u).x;
-}
-int skim_qa_word(uint lo, uint hi, uint b) {
-    return int((b & 2u) == 0u ? (lo >> 16u) | (hi << 16u) : hi);
-}
-
 /* x blocks quantised per step into shared memory, one per invocation (mul_mv.comp's 64),
  * then read by every row of the workgroup: each block's 8 words of int8, its d (NaN when
  * not finite) and the sum of its 32 values. */
@@ -78,23 +68,23 @@ float skim_qa_partial(uint wrow, uint c0, uint cn) {
         int s = 0;
 #if defined(W_Q8_0)
         uint b = wrow + (c0 + i) * 34u, a = b >> 2u;
-        uint w[9]; /* bytes b & ~3 .. b + 33 */
+        uint w[9]; /* mul_mv_blocks.glsl: the words holding the block */
         [[unroll]] for (uint j = 0u; j < 9u; j++) w[j] = Au[a + j];
         [[unroll]] for (uint j = 0u; j < 8u; j++) {
-            s += skim_dot4(skim_qa_word(w[j], w[j + 1u], b), qa_q[8u * i + j]);
+            s += skim_dot4(skim_blk_word(w[j], w[j + 1u], b), qa_q[8u * i + j]);
         }
 #else /* W_Q4_0: byte i holds element i (low nibble) and i + 16 (high); values v - 8 */
         uint b = wrow + (c0 + i) * 18u, a = b >> 2u;
-        uint w[5]; /* bytes b & ~3 .. b + 17 */
+        uint w[5];
         [[unroll]] for (uint j = 0u; j < 5u; j++) w[j] = Au[a + j];
         [[unroll]] for (uint j = 0u; j < 4u; j++) {
-            int word = skim_qa_word(w[j], w[j + 1u], b);
+            int word = skim_blk_word(w[j], w[j + 1u], b);
             s += skim_dot4(word & 0x0f0f0f0f, qa_q[8u * i + j]) +
                  skim_dot4((word >> 4) & 0x0f0f0f0f, qa_q[8u * i + j + 4u]);
         }
         s -= 8 * qa_sum[i];
 #endif
-        acc += float(s) * (skim_qa_scale(w[0], b) * qa_d[i]);
+        acc += float(s) * (skim_blk_scale(w[0], b) * qa_d[i]);
     }
     return acc;
 }

@@ -52,7 +52,6 @@ set(SKIM_VK_SHADERS
   "mul_mv_q4_k|mul_mv.comp|W_Q4_K"
   "mul_mv_q6_k|mul_mv.comp|W_Q6_K"
   "mul_mv_f16_s16|mul_mv.comp|W_F16 S16"
-  "mul_mv_q8_0_s8|mul_mv.comp|W_Q8_0 S8"
   "mul_mv_q8_0_qa|mul_mv.comp|W_Q8_0 QA"
   "mul_mv_q4_0_qa|mul_mv.comp|W_Q4_0 QA"
   "mul_mv_q8_0_qa_dot|mul_mv.comp|W_Q8_0 QA DOT"

@@ -290,8 +290,8 @@ SKIM_HIDDEN void skim_vk_pipelines_destroy(skim_vk_backend *vb);
 SKIM_HIDDEN skim_status skim_vk_pipeline_get(skim_vk_backend *vb, skim_vk_shader_id id,
                                              VkPipeline *out);
 /* mul_mv.comp's variant for weights of type t: with qa, the quantized-activation one
- * (Q8_0, Q4_0 only); else the one reading t through 16- or 8-bit storage where that path
- * is in use (skim_vulkan_info), the plain one otherwise. */
+ * (Q8_0, Q4_0 only); else the one reading t through 16-bit storage where that path is
+ * in use (skim_vulkan_info), the plain one otherwise. */
 SKIM_HIDDEN skim_vk_shader_id skim_vk_mv_shader(const skim_vk_backend *vb, skim_type t, bool qa);
 
 /* ---------------------------------------------------------------- vk_plan.c */

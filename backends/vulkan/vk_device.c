@@ -296,10 +296,9 @@ static bool env_lists(const char *name, const char *item) {
 static void pick_paths(skim_vk_backend *vb, const vk_feats *f) {
     skim_vulkan_info *in = &vb->info;
     bool own = vb->own_instance;
-    bool v12 = f->api >= VK_API_VERSION_1_2, v13 = f->api >= VK_API_VERSION_1_3;
+    bool v13 = f->api >= VK_API_VERSION_1_3;
     const char *no = "SKIM_VK_NO_FEATURES";
     in->path_storage16 = own && f->f11.storageBuffer16BitAccess && !env_lists(no, "storage16");
-    in->path_storage8 = own && v12 && f->f12.storageBuffer8BitAccess && !env_lists(no, "storage8");
     in->path_int_dot = own && v13 && f->f13.shaderIntegerDotProduct && !env_lists(no, "dot");
     in->full_subgroups = own && v13 && f->f13.subgroupSizeControl &&
                          f->f13.computeFullSubgroups && !env_lists(no, "subgroup_size");
@@ -425,7 +424,6 @@ static skim_status create_device(skim_vk_backend *vb, const skim_vulkan_desc *de
     VkPhysicalDeviceVulkan12Features e12 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
         .pNext = f.api >= VK_API_VERSION_1_3 ? &e13 : NULL,
-        .storageBuffer8BitAccess = in->path_storage8,
     };
     VkPhysicalDeviceVulkan11Features e11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,

@@ -139,7 +139,7 @@ skim_vk_shader_id skim_vk_mv_shader(const skim_vk_backend *vb, skim_type t, bool
     switch (t) {
     case SKIM_TYPE_F32: return SKIM_VK_SHADER_MUL_MV_F32;
     case SKIM_TYPE_F16: return in->path_storage16 ? SKIM_VK_SHADER_MUL_MV_F16_S16 : SKIM_VK_SHADER_MUL_MV_F16;
-    case SKIM_TYPE_Q8_0: return in->path_storage8 ? SKIM_VK_SHADER_MUL_MV_Q8_0_S8 : SKIM_VK_SHADER_MUL_MV_Q8_0;
+    case SKIM_TYPE_Q8_0: return SKIM_VK_SHADER_MUL_MV_Q8_0;
     case SKIM_TYPE_Q4_0: return SKIM_VK_SHADER_MUL_MV_Q4_0;
     case SKIM_TYPE_BF16: return SKIM_VK_SHADER_MUL_MV_BF16;
     case SKIM_TYPE_Q4_K: return SKIM_VK_SHADER_MUL_MV_Q4_K;

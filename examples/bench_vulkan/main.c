@@ -398,9 +398,9 @@ int main(int argc, char **argv) {
                "selections resolved on the %s\n", skim_backend_device(be[n]), in.storage16,
                in.float16, in.int8, in.subgroup_size, in.subgroup_arith,
                in.gpu_resolve ? "GPU (indirect dispatch)" : "host");
-        printf("vulkan paths: 16-bit storage %d, 8-bit storage %d, integer dot %d, full "
-               "subgroups %d, quantized activations %d\n", in.path_storage16, in.path_storage8,
-               in.path_int_dot, in.full_subgroups, in.quantized_activations);
+        printf("vulkan paths: 16-bit storage %d, integer dot %d, full subgroups %d, "
+               "quantized activations %d\n", in.path_storage16, in.path_int_dot,
+               in.full_subgroups, in.quantized_activations);
         n++;
     }
     if (cpu) {

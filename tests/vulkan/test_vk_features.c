@@ -51,15 +51,14 @@ static void test_info(skim_backend *feat, skim_backend *port) {
     printf("device offers: storage16 %d storage8 %d int_dot %d float16 %d int8 %d; subgroups "
            "%u (%u..%u)\n", a.storage16, a.storage8, a.int_dot, a.float16, a.int8,
            a.subgroup_size, a.min_subgroup_size, a.max_subgroup_size);
-    printf("paths in use: storage16 %d storage8 %d int_dot %d full_subgroups %d "
+    printf("paths in use: storage16 %d int_dot %d full_subgroups %d "
            "quantized_activations %d (SKIM_VK_NO_FEATURES=%s)\n", a.path_storage16,
-           a.path_storage8, a.path_int_dot, a.full_subgroups, a.quantized_activations,
+           a.path_int_dot, a.full_subgroups, a.quantized_activations,
            getenv("SKIM_VK_NO_FEATURES") ? getenv("SKIM_VK_NO_FEATURES") : "");
     CHECK(a.path_storage16 == (a.storage16 && !env_names("storage16")), "path_storage16");
-    CHECK(a.path_storage8 == (a.storage8 && !env_names("storage8")), "path_storage8");
     CHECK(a.path_int_dot == (a.int_dot && !env_names("dot")), "path_int_dot");
     CHECK(!a.full_subgroups || a.api_version >= VK_API_VERSION_1_3, "full_subgroups before 1.3");
-    CHECK(!b.path_storage16 && !b.path_storage8 && !b.path_int_dot && !b.full_subgroups,
+    CHECK(!b.path_storage16 && !b.path_int_dot && !b.full_subgroups,
           "SKIM_VK_NO_FEATURES=all left a path on");
     CHECK(a.quantized_activations == a.subgroup_arith, "quantized_activations");
 }
