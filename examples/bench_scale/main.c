@@ -8,7 +8,9 @@
  *   memory   what the backend holds (device bytes on Vulkan, host bytes on the CPU, whose
  *            weights stay in the mapped file) against the session's parts, weights placed
  *            + KV caches + arenas of the plans made (the ratio), and the process's peak
- *            resident set (which also counts the mapped file's pages read);
+ *            resident set (which also counts the mapped file's pages read) and, on the CPU
+ *            backend under Linux, the anonymous part of the resident set now (the
+ *            process's own memory, the mapped file left out) against KV + arenas + 5%;
  *   bound    decode's weight bytes read per token (every tensor but the token embedding,
  *            of which one row is read, unless it is also the classifier) times decode
  *            tokens per second, over the copy bandwidth measured here (memcpy of 256 MiB,
@@ -99,6 +101,23 @@ static double peak_rss_mib(void) {
     }
 #endif
     return -1.0;
+}
+
+/* The resident set now, split into anonymous memory (the process's own: heap, stacks, the
+ * backend's host bytes) and file-backed pages (the mapped model and the program's code), in
+ * MiB, from /proc/self/status; false where that file does not exist (not Linux). */
+static bool rss_split(double *anon, double *file) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return false;
+    char line[256];
+    double kib;
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "RssAnon: %lf", &kib) == 1) *anon = kib / 1024.0, found |= 1;
+        if (sscanf(line, "RssFile: %lf", &kib) == 1) *file = kib / 1024.0, found |= 2;
+    }
+    fclose(f);
+    return found == 3;
 }
 
 typedef struct opts {
@@ -228,7 +247,9 @@ int main(int argc, char **argv) {
         const double mib = 1048576.0, parts = (double)(w + kv + ar);
         double held = ms.device_bytes > 0 ? (double)ms.device_bytes : (double)ms.host_bytes;
         double dec_tps = o.decode / t_dec, wb = decode_weight_bytes(skim_model_gguf(m));
-        double peak = peak_rss_mib(), copy = copy_bandwidth(); /* peak before the copy's buffers */
+        double peak = peak_rss_mib(), anon = 0.0, file = 0.0;
+        bool split = rss_split(&anon, &file);
+        double copy = copy_bandwidth(); /* after reading the process's memory: its buffers */
         printf("%-15s %8.2f %5lld %12.2f %11.3f %10.1f %10.1f %6.3f %9.1f %9.2f %5.1f%%\n",
                label, t_load, (long long)runs, (double)o.prompt / t_pre, dec_tps,
                held / mib, parts / mib, parts > 0 ? held / parts : 0.0, peak,
@@ -238,6 +259,10 @@ int main(int argc, char **argv) {
                "of weights per token\n", label, o.prompt, t_pre, o.decode, t_dec, o.prompt,
                o.prompt + o.decode, (double)w / mib, (double)kv / mib, (double)ar / mib,
                wb / mib);
+        if (split && ms.device_bytes == 0) /* on lavapipe, device memory is host memory too */
+            printf("  %s: process resident now: anonymous %.1f MiB (the bound: KV + arenas "
+                   "+ 5%% = %.1f MiB), file-backed %.1f MiB (the mapped model's pages read "
+                   "and the program)\n", label, anon, 1.05 * (double)(kv + ar) / mib, file);
         rc = 0;
     } else {
         fprintf(stderr, "%s: %s: %s\n", label, skim_status_str(st), msg);
