@@ -7,13 +7,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "skim-cpu.h"
 #include "skim-vulkan.h"
+#include "test_backends.h"
 #include "test_common.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-skim_status test_vulkan_create(skim_backend **out);
 
 enum { K = 96, M = 80, N = 6, RUNS = 3 };
 
@@ -59,9 +59,7 @@ int main(void) {
     if (test_vulkan_create(&plain) != SKIM_OK) {
         return 77;
     }
-    setenv("SKIM_VK_PROFILE", "1", 1);
-    skim_status s = test_vulkan_create(&prof);
-    unsetenv("SKIM_VK_PROFILE");
+    skim_status s = test_vulkan_create_with("SKIM_VK_PROFILE", "1", &prof);
     if (s != SKIM_OK) {
         skim_backend_destroy(plain);
         return 1;
