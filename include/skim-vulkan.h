@@ -120,6 +120,12 @@ typedef struct skim_vulkan_desc {
      * checked after each run; a changed guard byte fails the run with STATE. Slower, and
      * no arena reuse. Also SKIM_VK_GUARD=1. */
     bool guard_bytes;
+    /* Profiling: every plan times each of its dispatches on the device with timestamps
+     * (skim_vulkan_plan_profile). A profiled plan records one dispatch at a time, with a
+     * barrier between any two, so runs are slower and `barriers` counts more; results are
+     * unchanged. Plan creation fails with UNSUPPORTED where the queue family writes no
+     * timestamps. Also SKIM_VK_PROFILE=1. */
+    bool profile;
 } skim_vulkan_desc;
 
 /* Creates the Vulkan backend. desc may be NULL (all defaults). Returns OK, INVALID_ARG,
@@ -192,6 +198,22 @@ SKIM_API skim_status skim_vulkan_plan_record(skim_plan *p, VkCommandBuffer cmd);
  * complete. Returns OK, RANGE (a set_rows index was out of range), STATE (no recorded
  * run pending). */
 SKIM_API skim_status skim_vulkan_plan_complete(skim_plan *p);
+
+/* One dispatch of a profiled plan, in recorded order. */
+typedef struct skim_vulkan_profile_row {
+    const char *op;     /* the op of the node it writes (a fused chain: its first op); ""
+                           for the backend's own dispatches (selection fills) */
+    const char *name;   /* that node's name, "" when unnamed or internal */
+    const char *shader; /* the shader it runs ("custom" for a custom op) */
+    int64_t runs;       /* completed runs timed */
+    double ms;          /* device time summed over those runs, in milliseconds */
+} skim_vulkan_profile_row;
+/* The dispatch times of plan p (made with profiling on): *n = the dispatches recorded,
+ * rows[0 .. min(cap, *n)) filled (cap 0 with rows NULL asks for *n only). Strings live as
+ * long as the plan. Returns OK, INVALID_ARG (not a Vulkan plan, n NULL, cap < 0, rows
+ * NULL with cap > 0), UNSUPPORTED (the plan was made without profiling). */
+SKIM_API skim_status skim_vulkan_plan_profile(const skim_plan *p, skim_vulkan_profile_row *rows,
+                                              int cap, int *n);
 
 #ifdef __cplusplus
 }

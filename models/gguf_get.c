@@ -45,7 +45,7 @@ SKIM_API skim_gguf_type skim_gguf_value_type(const skim_gguf_value *v) {
 static skim_status gv_bits(const skim_gguf_value *v, const void *out, uint32_t t, uint64_t *bits) {
     if (!v || !out) return SKIM_ERR_INVALID_ARG;
     if (v->type != t) return SKIM_ERR_TYPE;
-    *bits = v->bits;
+    *bits = v->u.bits;
     return SKIM_OK;
 }
 
@@ -95,14 +95,14 @@ SKIM_API skim_status skim_gguf_value_bool(const skim_gguf_value *v, bool *out) {
 SKIM_API skim_status skim_gguf_value_str(const skim_gguf_value *v, const char **out, size_t *len) {
     if (!v || !out) return SKIM_ERR_INVALID_ARG;
     if (v->type != SKIM_GGUF_STRING) return SKIM_ERR_TYPE;
-    *out = v->str;
+    *out = v->u.str;
     if (len) *len = (size_t)v->n;
     return SKIM_OK;
 }
 
 SKIM_API skim_status skim_gguf_value_int(const skim_gguf_value *v, int64_t *out) {
     if (!v || !out) return SKIM_ERR_INVALID_ARG;
-    uint64_t b = v->bits;
+    uint64_t b = v->u.bits;
     switch (v->type) {
     case SKIM_GGUF_UINT8: case SKIM_GGUF_UINT16: case SKIM_GGUF_UINT32: case SKIM_GGUF_BOOL:
         *out = (int64_t)b;
@@ -128,14 +128,14 @@ SKIM_API skim_status skim_gguf_value_float(const skim_gguf_value *v, double *out
     if (!v || !out) return SKIM_ERR_INVALID_ARG;
     if (v->type == SKIM_GGUF_FLOAT32) {
         float f;
-        uint32_t u = (uint32_t)v->bits;
+        uint32_t u = (uint32_t)v->u.bits;
         memcpy(&f, &u, sizeof f);
         *out = f;
         return SKIM_OK;
     }
     if (v->type == SKIM_GGUF_FLOAT64) {
         double d;
-        memcpy(&d, &v->bits, sizeof d);
+        memcpy(&d, &v->u.bits, sizeof d);
         *out = d;
         return SKIM_OK;
     }
@@ -155,13 +155,16 @@ SKIM_API skim_status skim_gguf_value_arr(const skim_gguf_value *v, skim_gguf_typ
 }
 
 SKIM_API const void *skim_gguf_arr_data(const skim_gguf_value *v) {
-    if (!v || v->type != SKIM_GGUF_ARRAY) return NULL;
-    return v->data;
+    if (!v || v->type != SKIM_GGUF_ARRAY || skim_gguf_scalar_size(v->arr_type) == 0) return NULL;
+    return v->u.data;
 }
 
 SKIM_API const skim_gguf_value *skim_gguf_arr_elem(const skim_gguf_value *v, uint64_t j) {
-    if (!v || v->type != SKIM_GGUF_ARRAY || !v->elems || j >= v->n) return NULL;
-    return &v->elems[j];
+    if (!v || v->type != SKIM_GGUF_ARRAY || skim_gguf_scalar_size(v->arr_type) != 0 ||
+        !v->u.elems || j >= v->n) {
+        return NULL;
+    }
+    return &v->u.elems[j];
 }
 
 SKIM_API skim_status skim_gguf_get_int(const skim_gguf *g, const char *key, int64_t *out) {

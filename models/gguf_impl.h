@@ -56,10 +56,12 @@ struct skim_gguf_value {
     uint32_t type;
     uint32_t arr_type; /* ARRAY: the element type */
     uint64_t n;        /* STRING: length; ARRAY: element count */
-    uint64_t bits;     /* scalars */
-    const char *str;   /* STRING: NUL-terminated copy */
-    const void *data;  /* ARRAY of scalars: decoded elements, host order, aligned */
-    const struct skim_gguf_value *elems; /* ARRAY of STRING or ARRAY */
+    union { /* by type (24 bytes a value: a 128k-token vocabulary is 3 MB of them) */
+        uint64_t bits;     /* scalars */
+        const char *str;   /* STRING: NUL-terminated copy */
+        const void *data;  /* ARRAY of scalars: decoded elements, host order, aligned */
+        const struct skim_gguf_value *elems; /* ARRAY of STRING or ARRAY */
+    } u;
 };
 
 typedef enum skim_gguf_backing {

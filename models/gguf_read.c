@@ -138,7 +138,7 @@ static bool gg_read_scalars(gg_parser *ps, skim_gguf_value *v, uint32_t et, uint
             }
         }
     }
-    if (dst && n) v->data = dst;
+    if (dst && n) v->u.data = dst;
     ps->num_bytes = start + n * sz;
     ps->off += (size_t)(n * sz);
     return true;
@@ -171,7 +171,7 @@ static bool gg_read_array(gg_parser *ps, skim_gguf_value *v, int depth) {
     if (ps->fill && n > ps->cap_nodes - ps->n_nodes) return gg_changed(ps, at);
     if (ps->fill) {
         elems = ps->nodes + ps->n_nodes;
-        if (n) v->elems = elems;
+        if (n) v->u.elems = elems;
     }
     ps->n_nodes += n;
     for (uint64_t j = 0; j < n; j++) {
@@ -187,16 +187,16 @@ static bool gg_read_value(gg_parser *ps, uint32_t type, skim_gguf_value *v, int 
     v->type = type;
     size_t sz = skim_gguf_scalar_size(type);
     if (sz) {
-        if (!gg_read(ps, sz, "value", &v->bits)) return false;
-        if (type == SKIM_GGUF_BOOL && v->bits > 1) {
+        if (!gg_read(ps, sz, "value", &v->u.bits)) return false;
+        if (type == SKIM_GGUF_BOOL && v->u.bits > 1) {
             return gg_fail(ps, SKIM_ERR_FORMAT, at, "bool value %u is not 0 or 1",
-                           (unsigned)v->bits);
+                           (unsigned)v->u.bits);
         }
         return true;
     }
     if (type == SKIM_GGUF_STRING) {
         const uint8_t *src = NULL;
-        return gg_read_str(ps, "string", &src, &v->n, &v->str);
+        return gg_read_str(ps, "string", &src, &v->n, &v->u.str);
     }
     if (type == SKIM_GGUF_ARRAY) return gg_read_array(ps, v, depth);
     return gg_fail(ps, SKIM_ERR_FORMAT, at, "unknown value type %u", (unsigned)type);
@@ -246,11 +246,11 @@ static bool gg_check_alignment(gg_parser *ps, const skim_gguf_value *v, uint64_t
         return gg_fail(ps, SKIM_ERR_FORMAT, at, "general.alignment has type %s, not u32",
                        skim_gguf_type_name((skim_gguf_type)v->type));
     }
-    if (!skim_gguf_is_pow2(v->bits)) {
+    if (!skim_gguf_is_pow2(v->u.bits)) {
         return gg_fail(ps, SKIM_ERR_FORMAT, at, "general.alignment %llu is not a power of two",
-                       (unsigned long long)v->bits);
+                       (unsigned long long)v->u.bits);
     }
-    ps->alignment = (uint32_t)v->bits;
+    ps->alignment = (uint32_t)v->u.bits;
     return true;
 }
 

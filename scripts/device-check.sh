@@ -3,7 +3,8 @@
 # builds, runs the Vulkan suite on the GPU (lavapipe not allowed to stand in), generates the
 # TinyLlama-shaped model in Q8_0 and Q4_0 and runs the 1B-shape figures on it: generate
 # with a prompt of about 512 tokens (load, prefill and decode tokens/s, memory held) on Vulkan and
-# on the CPU, and the decode benchmark. Prints every figure; nothing is written outside
+# on the CPU, bench_scale's Vulkan row and its device time per op (--profile), and the decode
+# benchmark. Prints every figure; nothing is written outside
 # BUILD (default build-device) and MODELS (default /tmp/skim-device-check).
 #
 #   bash scripts/device-check.sh [--dry-run] [--quick]
@@ -79,6 +80,11 @@ for t in $TYPES; do
   done
   step "golden, $t: CPU against Vulkan, layer by layer"
   run "$BUILD/examples/golden/golden" -m "$f" --prompt "$PROMPT"
+  step "bench_scale, $t: the table's Vulkan row, then the device time per op (profiled)"
+  run "$BUILD/examples/bench_scale/bench_scale" "$f" --backend vulkan --prompt 512 \
+      --decode "$NTOK" --header
+  run "$BUILD/examples/bench_scale/bench_scale" "$f" --backend vulkan --prompt 512 \
+      --decode "$NTOK" --profile
 done
 step "the decode benchmark (both backends)"
 run "$BUILD/examples/bench_vulkan/bench_vulkan" --only decode

@@ -45,6 +45,9 @@ skim_vk_test(test_vk_split ENV "SKIM_TEST_VK_SYNC=1")
 # A store's weights and states in several buffers past the most one allocation holds (a
 # 16384-byte stand-in limit, SKIM_VK_MAX_ALLOC, set by the test itself), sync validation on.
 skim_vk_test(test_vk_blocks ENV "SKIM_TEST_VK_SYNC=1")
+# Device time per dispatch (skim_vulkan_plan_profile), sync validation on.
+skim_vk_test(test_vk_profile ENV "SKIM_TEST_VK_SYNC=1")
+target_link_libraries(test_vk_profile PRIVATE skim_test_common)
 # The gated stacks and the mixer blocks with every store in buffers of at most 64 KiB
 # (weights in several of them; the golden cases hold one weight each, so never split).
 if(TARGET test_property)

@@ -92,6 +92,7 @@ typedef struct skim_vk_backend {
     bool barrier_every; /* SKIM_VK_BARRIERS=every: a barrier between any two dispatches */
     bool arena_reuse;   /* SKIM_VK_ARENA=reuse: the liveness plan's offsets however small */
     bool no_fuse;       /* SKIM_VK_FUSE=0: every node its own dispatch (vk_fuse.c) */
+    bool profile;       /* desc.profile or SKIM_VK_PROFILE=1: timestamps (vk_profile.c) */
     skim_vulkan_debug_fn debug;
     void *debug_user;
     skim_vulkan_cache cache_io;
@@ -160,6 +161,8 @@ typedef struct skim_vk_blocks {
     int n;
 } skim_vk_blocks;
 
+typedef struct skim_vk_profile skim_vk_profile; /* vk_profile.c */
+
 typedef struct skim_vk_plan {
     skim_vk_buffer inputs, params, indirect, dummy;
     /* The arena: one buffer, or several past vb->block_max, block j holding the layout's
@@ -197,6 +200,7 @@ typedef struct skim_vk_plan {
     /* Per g->sels slot: the byte offset in `indirect` of its producer's scratch
      * (select.comp: a ticket, the chunks' counts), zero before the first run. */
     VkDeviceSize *sc_off;
+    skim_vk_profile *prof; /* profiling on: the timestamps (vk_profile.c), else NULL */
 } skim_vk_plan;
 
 /* A byte range a recorded dispatch reads or writes (vk_record.c's barrier planning). */
@@ -329,6 +333,19 @@ SKIM_HIDDEN skim_status skim_vk_split_fail(skim_vk_rec *r, const skim_tensor *no
                                            const skim_tensor *t, const char *why);
 /* Whether t's extents, and its strides in `unit` bytes, fit the shaders' 32 bits. */
 SKIM_HIDDEN bool skim_vk_u32_ok(const skim_tensor *t, size_t unit);
+
+/* ---------------------------------------------------------------- vk_profile.c */
+/* After the counting pass: a timestamp pool for n_dispatch dispatches (UNSUPPORTED where
+ * the queue family writes none). */
+SKIM_HIDDEN skim_status skim_vk_profile_create(skim_plan *p, int n_dispatch);
+SKIM_HIDDEN void skim_vk_profile_destroy(skim_plan *p);
+SKIM_HIDDEN void skim_vk_profile_start(skim_vk_rec *r);
+/* After a dispatch writing node (NULL: an internal one) with shader (-1: custom). */
+SKIM_HIDDEN void skim_vk_profile_mark(skim_vk_rec *r, const skim_tensor *node, int shader);
+SKIM_HIDDEN skim_status skim_vk_profile_collect(skim_plan *p);
+
+/* ---------------------------------------------------------------- vk_engine.c */
+SKIM_HIDDEN bool skim_vk_is_plan(const skim_plan *p);
 
 /* ---------------------------------------------------------------- vk_fuse.c */
 /* Fills r->fuse (allocated; the caller frees it): the chains recorded as one dispatch. */

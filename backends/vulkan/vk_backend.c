@@ -132,6 +132,8 @@ skim_status skim_backend_create_vulkan_msg(const skim_vulkan_desc *desc, skim_ba
     vb->arena_reuse = ar && strcmp(ar, "reuse") == 0;
     const char *fu = getenv("SKIM_VK_FUSE"); /* "0": no fused chains (comparison, tests) */
     vb->no_fuse = fu && strcmp(fu, "0") == 0;
+    const char *pf = getenv("SKIM_VK_PROFILE"); /* "1": as desc.profile */
+    vb->profile = dd.profile || (pf && strcmp(pf, "1") == 0);
     const char *gd = getenv("SKIM_VK_GUARD");
     vb->guard = gd && strcmp(gd, "stray") == 0 ? 2 : dd.guard_bytes || (gd && strcmp(gd, "1") == 0);
     bool host = dd.resolve == SKIM_VK_RESOLVE_HOST || (res && strcmp(res, "host") == 0);

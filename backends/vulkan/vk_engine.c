@@ -3,12 +3,12 @@
  * the run here. */
 #include "vk-int.h"
 
-static bool is_vulkan_plan(const skim_plan *p) {
+bool skim_vk_is_plan(const skim_plan *p) {
     return p && p->be && p->be->iface && p->be->iface->run_async == skim_vk_run_async && p->impl;
 }
 
 skim_status skim_vulkan_plan_record(skim_plan *p, VkCommandBuffer cmd) {
-    if (!is_vulkan_plan(p)) {
+    if (!skim_vk_is_plan(p)) {
         return SKIM_ERR_INVALID_ARG;
     }
     if (!cmd) {
@@ -39,7 +39,7 @@ skim_status skim_vulkan_plan_record(skim_plan *p, VkCommandBuffer cmd) {
 }
 
 skim_status skim_vulkan_plan_complete(skim_plan *p) {
-    if (!is_vulkan_plan(p)) {
+    if (!skim_vk_is_plan(p)) {
         return SKIM_ERR_INVALID_ARG;
     }
     skim_vk_plan *vp = p->impl;

@@ -233,6 +233,9 @@ static skim_status record(skim_plan *p) {
     skim_vk_plan *vp = p->impl;
     skim_vk_rec r = {.vb = vb, .p = p, .vp = vp, .pass = 0, .st = SKIM_OK};
     skim_status st = skim_vk_record_pass(&r);
+    if (st == SKIM_OK && vb->profile) {
+        st = skim_vk_profile_create(p, vp->n_dispatch);
+    }
     if (st != SKIM_OK) {
         return st;
     }
@@ -380,6 +383,7 @@ void skim_vk_plan_destroy(skim_plan *p) {
     if (vp->cmd) vb->d.vkFreeCommandBuffers(vb->dev, vb->pool, 1, &vp->cmd);
     if (vp->primary) vb->d.vkFreeCommandBuffers(vb->dev, vb->pool, 1, &vp->primary);
     if (vp->dpool) vb->d.vkDestroyDescriptorPool(vb->dev, vp->dpool, vb->vka);
+    skim_vk_profile_destroy(p);
     /* vp->weights and vp->states are the store's. */
     skim_vk_blocks_destroy(vb, &vp->arena);
     skim_vk_buffer *bufs[] = {&vp->inputs, &vp->params, &vp->indirect, &vp->dummy,
@@ -505,6 +509,10 @@ skim_status skim_vk_finish(skim_plan *p) {
     p->recordings = vb->n_begins - vp->begin_mark + (p->has_run ? 0 : vp->plan_begins);
     skim_vk_unlock(vb);
     p->workgroups = vp->wg_direct + indirect_workgroups(p);
+    skim_status ps = skim_vk_profile_collect(p);
+    if (ps != SKIM_OK) {
+        return ps;
+    }
     uint32_t flags = ((const uint32_t *)vp->params.map)[0];
     if (vb->guard) {
         skim_status st = skim_vk_guard_check(p);

@@ -217,13 +217,17 @@ static void record_queue(skim_vk_rec *r) {
     int top = -1;
     for (int i = 0; i < r->n_q; i++) {
         skim_vk_queued *q = &r->q[i];
-        q->level = r->vb->barrier_every ? i : 0;
-        for (int j = 0; j < i && !r->vb->barrier_every; j++) {
+        bool serial = r->vb->barrier_every || r->vp->prof; /* profiling: one per level */
+        q->level = serial ? i : 0;
+        for (int j = 0; j < i && !serial; j++) {
             if (r->q[j].level >= q->level && conflict(q, &r->q[j])) {
                 q->level = r->q[j].level + 1;
             }
         }
         top = q->level > top ? q->level : top;
+    }
+    if (r->vp->prof && r->n_q > 0) {
+        skim_vk_profile_start(r);
     }
     for (int l = 0; l <= top; l++) {
         if (l > 0) {
@@ -232,6 +236,10 @@ static void record_queue(skim_vk_rec *r) {
         for (int i = 0; i < r->n_q; i++) {
             if (r->q[i].level == l) {
                 record_one(r, &r->q[i]);
+                if (r->vp->prof) {
+                    const skim_vk_dispatch *d = &r->q[i].d;
+                    skim_vk_profile_mark(r, d->bind[0], d->pipe ? -1 : (int)d->shader);
+                }
             }
         }
     }

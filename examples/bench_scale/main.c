@@ -8,7 +8,9 @@
  *   memory   what the backend holds (device bytes on Vulkan, host bytes on the CPU, whose
  *            weights stay in the mapped file) against the session's parts, weights placed
  *            + KV caches + arenas of the plans made (the ratio), and the process's peak
- *            resident set (which also counts the mapped file's pages read);
+ *            resident set (which also counts the mapped file's pages read) and, on the CPU
+ *            backend under Linux, the anonymous part of the resident set now (the
+ *            process's own memory, the mapped file left out) against KV + arenas + 5%;
  *   bound    decode's weight bytes read per token (every tensor but the token embedding,
  *            of which one row is read, unless it is also the classifier) times decode
  *            tokens per second, over the copy bandwidth measured here (memcpy of 256 MiB,
@@ -17,9 +19,13 @@
  * The prompt is token ids (i * 7919 + 3) mod n_vocab: no tokenizer needed.
  *
  *   bench_scale MODEL.gguf [--backend cpu|vulkan] [--threads N] [--prompt P (512)]
- *               [--decode D (16)] [--header]
+ *               [--decode D (16)] [--header] [--profile]
  *
- * --header prints the table's header line first. tools/bench/bench_scale.sh runs the
+ * --header prints the table's header line first. --profile (Vulkan) times every dispatch
+ * on the device and prints, per op and shader, the device time of a run of the prefill
+ * window (the prompt then runs through skim_session_prefill, whose logits are every
+ * row's) and of a decode step (averaged over the steps); a profiled plan runs one
+ * dispatch at a time, so its tokens/s are lower than the table's. tools/bench/bench_scale.sh runs the
  * configurations of the table (CPU 1 and 2 threads, Vulkan) each in its own process. */
 #include "skim-cpu.h"
 #include "skim-model.h"
@@ -101,10 +107,27 @@ static double peak_rss_mib(void) {
     return -1.0;
 }
 
+/* The resident set now, split into anonymous memory (the process's own: heap, stacks, the
+ * backend's host bytes) and file-backed pages (the mapped model and the program's code), in
+ * MiB, from /proc/self/status; false where that file does not exist (not Linux). */
+static bool rss_split(double *anon, double *file) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return false;
+    char line[256];
+    double kib;
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "RssAnon: %lf", &kib) == 1) *anon = kib / 1024.0, found |= 1;
+        if (sscanf(line, "RssFile: %lf", &kib) == 1) *file = kib / 1024.0, found |= 2;
+    }
+    fclose(f);
+    return found == 3;
+}
+
 typedef struct opts {
     const char *model, *backend;
     int threads, prompt, decode;
-    bool header;
+    bool header, profile;
 } opts;
 
 static bool parse(int argc, char **argv, opts *o) {
@@ -115,8 +138,8 @@ static bool parse(int argc, char **argv, opts *o) {
     o->decode = 16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--header") == 0) {
-            o->header = true;
+        if (strcmp(a, "--header") == 0 || strcmp(a, "--profile") == 0) {
+            *(a[2] == 'h' ? &o->header : &o->profile) = true;
             continue;
         }
         if (a[0] != '-') {
@@ -145,7 +168,10 @@ static skim_status make_backend(const opts *o, skim_backend **be, char *label, s
 #ifdef SKIM_HAVE_VULKAN
     if (strcmp(o->backend, "vulkan") == 0) {
         char msg[256] = "";
-        skim_status s = skim_backend_create_vulkan_msg(NULL, be, msg, sizeof msg);
+        skim_vulkan_desc d;
+        memset(&d, 0, sizeof d);
+        d.profile = o->profile;
+        skim_status s = skim_backend_create_vulkan_msg(&d, be, msg, sizeof msg);
         if (s != SKIM_OK) fprintf(stderr, "vulkan: %s\n", msg);
         snprintf(label, size, "vulkan");
         return s;
@@ -159,13 +185,21 @@ static skim_status make_backend(const opts *o, skim_backend **be, char *label, s
 static skim_status run(skim_session *s, const opts *o, int32_t n_vocab, double *t_pre,
                        double *t_dec, int64_t *runs) {
     int32_t *ids = malloc((size_t)o->prompt * sizeof *ids);
-    float *logits = malloc((size_t)n_vocab * sizeof *logits);
+    /* Profiling times the prefill window's plan (the one a caller can reach), whose
+     * logits are every row's. */
+    size_t n_logits = (size_t)n_vocab * (size_t)(o->profile ? o->prompt : 1);
+    float *logits = malloc(n_logits * sizeof *logits);
     skim_status st = ids && logits ? SKIM_OK : SKIM_ERR_OUT_OF_MEMORY;
     for (int i = 0; st == SKIM_OK && i < o->prompt; i++) {
         ids[i] = (int32_t)(((int64_t)i * 7919 + 3) % n_vocab);
     }
     double t0 = now();
-    if (st == SKIM_OK) st = skim_session_prompt(s, ids, o->prompt, logits);
+    if (st == SKIM_OK && o->profile) st = skim_session_prefill(s, ids, o->prompt, logits);
+    else if (st == SKIM_OK) st = skim_session_prompt(s, ids, o->prompt, logits);
+    if (st == SKIM_OK && o->profile) { /* the last row's logits lead decode on */
+        memmove(logits, logits + (size_t)(o->prompt - 1) * (size_t)n_vocab,
+                (size_t)n_vocab * sizeof *logits);
+    }
     *t_pre = now() - t0;
     skim_run_stats pre, dec;
     skim_session_get_stats(s, false, &pre);
@@ -183,11 +217,56 @@ static skim_status run(skim_session *s, const opts *o, int32_t n_vocab, double *
     return st;
 }
 
+#ifdef SKIM_HAVE_VULKAN
+/* A profiled plan's device time per op and shader, the largest first. */
+static void print_profile(const char *what, const skim_plan *p) {
+    int n = 0;
+    if (!p || skim_vulkan_plan_profile(p, NULL, 0, &n) != SKIM_OK || n == 0) {
+        printf("  profile of %s: none\n", what);
+        return;
+    }
+    skim_vulkan_profile_row *rows = calloc((size_t)n, sizeof *rows);
+    typedef struct { const char *op, *shader; int count; double ms; } agg;
+    agg *a = calloc((size_t)n, sizeof *a);
+    int na = 0;
+    double total = 0.0;
+    if (rows && a && skim_vulkan_plan_profile(p, rows, n, &n) == SKIM_OK) {
+        for (int i = 0; i < n; i++) {
+            double ms = rows[i].runs > 0 ? rows[i].ms / (double)rows[i].runs : 0.0;
+            const char *op = rows[i].op[0] ? rows[i].op : "(fill)";
+            int k = 0;
+            while (k < na && (strcmp(a[k].op, op) != 0 || strcmp(a[k].shader, rows[i].shader) != 0))
+                k++;
+            if (k == na) a[na++] = (agg){op, rows[i].shader, 0, 0.0};
+            a[k].count++;
+            a[k].ms += ms;
+            total += ms;
+        }
+        for (int i = 1; i < na; i++) { /* insertion sort, largest time first */
+            agg t = a[i];
+            int j = i;
+            for (; j > 0 && a[j - 1].ms < t.ms; j--) a[j] = a[j - 1];
+            a[j] = t;
+        }
+        printf("  profile of %s (%d dispatches, %.1f ms of device time per run):\n", what, n,
+               total);
+        printf("    %-16s %-24s %10s %12s %7s\n", "op", "shader", "dispatches", "ms per run",
+               "share");
+        for (int i = 0; i < na; i++) {
+            printf("    %-16s %-24s %10d %12.3f %6.1f%%\n", a[i].op, a[i].shader, a[i].count,
+                   a[i].ms, total > 0 ? 100.0 * a[i].ms / total : 0.0);
+        }
+    }
+    free(rows);
+    free(a);
+}
+#endif
+
 int main(int argc, char **argv) {
     opts o;
     if (!parse(argc, argv, &o)) {
         fprintf(stderr, "usage: bench_scale MODEL.gguf [--backend cpu|vulkan] [--threads N] "
-                        "[--prompt P (512)] [--decode D (16)] [--header]\n");
+                        "[--prompt P (512)] [--decode D (16)] [--header] [--profile]\n");
         return 2;
     }
     if (o.header) {
@@ -228,7 +307,9 @@ int main(int argc, char **argv) {
         const double mib = 1048576.0, parts = (double)(w + kv + ar);
         double held = ms.device_bytes > 0 ? (double)ms.device_bytes : (double)ms.host_bytes;
         double dec_tps = o.decode / t_dec, wb = decode_weight_bytes(skim_model_gguf(m));
-        double peak = peak_rss_mib(), copy = copy_bandwidth(); /* peak before the copy's buffers */
+        double peak = peak_rss_mib(), anon = 0.0, file = 0.0;
+        bool split = rss_split(&anon, &file);
+        double copy = copy_bandwidth(); /* after reading the process's memory: its buffers */
         printf("%-15s %8.2f %5lld %12.2f %11.3f %10.1f %10.1f %6.3f %9.1f %9.2f %5.1f%%\n",
                label, t_load, (long long)runs, (double)o.prompt / t_pre, dec_tps,
                held / mib, parts / mib, parts > 0 ? held / parts : 0.0, peak,
@@ -238,6 +319,16 @@ int main(int argc, char **argv) {
                "of weights per token\n", label, o.prompt, t_pre, o.decode, t_dec, o.prompt,
                o.prompt + o.decode, (double)w / mib, (double)kv / mib, (double)ar / mib,
                wb / mib);
+        if (split && ms.device_bytes == 0) /* on lavapipe, device memory is host memory too */
+            printf("  %s: process resident now: anonymous %.1f MiB (the bound: KV + arenas "
+                   "+ 5%% = %.1f MiB), file-backed %.1f MiB (the mapped model's pages read "
+                   "and the program)\n", label, anon, 1.05 * (double)(kv + ar) / mib, file);
+#ifdef SKIM_HAVE_VULKAN
+        if (o.profile && ms.device_bytes > 0) {
+            print_profile("the prefill window", skim_session_prefill_plan(s));
+            print_profile("a decode step", skim_session_decode_plan(s));
+        }
+#endif
         rc = 0;
     } else {
         fprintf(stderr, "%s: %s: %s\n", label, skim_status_str(st), msg);

@@ -20,8 +20,11 @@ void test_backend_print(int i, const skim_backend *be);
  * in *unavailable; any other error is a failure. Returns the number created. */
 int test_backend_open(skim_backend **be, int *unavailable);
 
-#ifdef SKIM_TEST_HAVE_VULKAN
+/* tests/common/test_vulkan.c (linked where the Vulkan backend is built): the Vulkan
+ * backend as every test makes it. */
 skim_status test_vulkan_create(skim_backend **out);
-#endif
+/* test_vulkan.c: test_vulkan_create with the environment variable `var` set to `value`
+ * (the backend's stand-in limits and modes, read when it is made), unset afterwards. */
+skim_status test_vulkan_create_with(const char *var, const char *value, skim_backend **out);
 
 #endif /* SKIM_TEST_BACKENDS_H */

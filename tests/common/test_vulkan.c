@@ -5,6 +5,9 @@
  * SKIM_TEST_VK_NO_GUARD is set. No validation layer installed: the test fails (unless
  * SKIM_TEST_VK_NO_VALIDATION=1). No Vulkan device: the program prints why and exits 77
  * (ctest SKIP), or fails with SKIM_TEST_VK_REQUIRE=1 (CI, where lavapipe must exist). */
+#if !defined(_WIN32)
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#endif
 #include "test_backends.h"
 
 #include "skim-vulkan.h"
@@ -103,3 +106,12 @@ skim_status test_vulkan_create(skim_backend **out) {
     }
     return s;
 }
+
+#if !defined(_WIN32)
+skim_status test_vulkan_create_with(const char *var, const char *value, skim_backend **out) {
+    setenv(var, value, 1);
+    skim_status s = test_vulkan_create(out);
+    unsetenv(var);
+    return s;
+}
+#endif

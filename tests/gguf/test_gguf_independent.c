@@ -116,6 +116,8 @@ static void nested(int mode) {
     CHECK_STATUS(skim_gguf_value_arr(e0, &et, &n), SKIM_OK);
     const uint8_t *bytes = skim_gguf_arr_data(e0);
     CHECK(et == SKIM_GGUF_UINT8 && n == 2 && bytes && bytes[0] == 1 && bytes[1] == 2);
+    CHECK(skim_gguf_arr_elem(e0, 0) == NULL); /* numeric elements are not values */
+    CHECK(skim_gguf_arr_data(e1) == NULL);    /* nor are arrays' elements data */
     CHECK_STATUS(skim_gguf_value_arr(e1, &et, &n), SKIM_OK);
     CHECK(et == SKIM_GGUF_ARRAY && n == 1);
     const skim_gguf_value *inner = skim_gguf_arr_elem(e1, 0);

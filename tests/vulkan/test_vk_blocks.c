@@ -12,13 +12,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "skim-cpu.h"
 #include "skim-vulkan.h"
+#include "test_backends.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-skim_status test_vulkan_create(skim_backend **out);
 
 static int failures;
 #define EXPECT(c, ...) do { if (!(c)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
@@ -177,9 +177,7 @@ int main(void) {
         skim_backend_destroy(cpu);
         return 77; /* test_vulkan_create printed why */
     }
-    setenv("SKIM_VK_MAX_ALLOC", "16384", 1);
-    s = test_vulkan_create(&vk_lim);
-    unsetenv("SKIM_VK_MAX_ALLOC");
+    s = test_vulkan_create_with("SKIM_VK_MAX_ALLOC", "16384", &vk_lim);
     EXPECT(s == SKIM_OK, "the backend with a 16384-byte limit: %s", skim_status_str(s));
     skim_vulkan_info info;
     EXPECT(vk_lim && skim_vulkan_query_info(vk_lim, &info) && info.max_block == LIMIT,

@@ -9,13 +9,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "skim-cpu.h"
 #include "skim-vulkan.h"
+#include "test_backends.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-skim_status test_vulkan_create(skim_backend **out);
 
 static int failures;
 #define EXPECT(c, ...) do { if (!(c)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
@@ -130,9 +130,7 @@ int main(void) {
         skim_backend_destroy(cpu);
         return 77; /* test_vulkan_create printed why */
     }
-    setenv("SKIM_VK_MAX_RANGE", "4096", 1);
-    s = test_vulkan_create(&vk_split);
-    unsetenv("SKIM_VK_MAX_RANGE");
+    s = test_vulkan_create_with("SKIM_VK_MAX_RANGE", "4096", &vk_split);
     EXPECT(s == SKIM_OK, "the backend with a 4096-byte limit: %s", skim_status_str(s));
     static float wf[K * M], x[K * N];
     static unsigned char wq[K * M * 4];
