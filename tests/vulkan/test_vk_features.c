@@ -19,6 +19,8 @@
  * Validation on (any message fails; the features the paths use must have been enabled at
  * device creation). Exits 77 without a device. */
 #define _POSIX_C_SOURCE 200809L
+#define SKIM_TEST_HAVE_VULKAN 1
+#include "test_backends.h"
 #include "test_common.h"
 
 #include "skim-vulkan.h"
@@ -27,22 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-skim_status test_vulkan_create(skim_backend **out);
-
-/* A Vulkan backend with SKIM_VK_NO_FEATURES=no (NULL: the environment's own value). */
-static skim_backend *vk_with(const char *no, const char *keep) {
-    if (no) setenv("SKIM_VK_NO_FEATURES", no, 1);
-    skim_backend *be = NULL;
-    skim_status s = test_vulkan_create(&be);
-    if (no && keep) setenv("SKIM_VK_NO_FEATURES", keep, 1);
-    if (no && !keep) unsetenv("SKIM_VK_NO_FEATURES");
-    CHECK(s == SKIM_OK, "vulkan backend -> %s", skim_status_str(s));
-    return s == SKIM_OK ? be : NULL;
-}
+/* SKIM_VK_NO_FEATURES as the test found it (the first backend's). */
+static const char *env_no;
 
 static bool env_names(const char *item) {
-    const char *v = getenv("SKIM_VK_NO_FEATURES");
-    return v && (strstr(v, item) || strstr(v, "all"));
+    return env_no && (strstr(env_no, item) || strstr(env_no, "all"));
 }
 
 static void test_info(skim_backend *feat, skim_backend *port) {
@@ -53,8 +44,7 @@ static void test_info(skim_backend *feat, skim_backend *port) {
            a.subgroup_size, a.min_subgroup_size, a.max_subgroup_size);
     printf("paths in use: storage16 %d int_dot %d full_subgroups %d "
            "quantized_activations %d (SKIM_VK_NO_FEATURES=%s)\n", a.path_storage16,
-           a.path_int_dot, a.full_subgroups, a.quantized_activations,
-           getenv("SKIM_VK_NO_FEATURES") ? getenv("SKIM_VK_NO_FEATURES") : "");
+           a.path_int_dot, a.full_subgroups, a.quantized_activations, env_no ? env_no : "");
     CHECK(a.path_storage16 == (a.storage16 && !env_names("storage16")), "path_storage16");
     CHECK(a.path_int_dot == (a.int_dot && !env_names("dot")), "path_int_dot");
     CHECK(!a.full_subgroups || a.api_version >= VK_API_VERSION_1_3, "full_subgroups before 1.3");
@@ -281,11 +271,15 @@ static void test_mv(skim_backend *feat, skim_backend *port, skim_type t, int64_t
 
 int main(void) {
     setenv("SKIM_VK_MUL_MV", "1", 1); /* mul_mv.comp on CPU devices too */
-    char keep[128] = "";
-    const char *env = getenv("SKIM_VK_NO_FEATURES");
-    snprintf(keep, sizeof keep, "%s", env ? env : "");
-    skim_backend *feat = vk_with(NULL, NULL);
-    skim_backend *port = feat ? vk_with("all", env ? keep : NULL) : NULL;
+    char keep[128];
+    env_no = getenv("SKIM_VK_NO_FEATURES");
+    if (env_no) {
+        snprintf(keep, sizeof keep, "%s", env_no);
+        env_no = keep;
+    }
+    skim_backend *feat = NULL, *port = NULL;
+    CHECK_OK(test_vulkan_create(&feat), "the features' backend");
+    if (feat) CHECK_OK(test_vulkan_create_with("SKIM_VK_NO_FEATURES", "all", &port), "portable");
     skim_backend *cpu = test_cpu_backend(1);
     if (!feat || !port || !cpu) {
         printf("FAILED: no backend\n");
