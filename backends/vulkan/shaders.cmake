@@ -4,8 +4,7 @@
 # column is added by the build, except for the stems of SKIM_VK_TYPED_SHADERS, which are
 # compiled per type only (their rows are below).
 # The get_rows, mul_mat, mul_mat NARROW and mul_mv rows stay in the order F32, F16, Q8_0,
-# Q4_0, BF16, Q4_K, Q6_K (vk_ops.c by_wtype); the VEC4 rows stop at Q4_0 (vk_ops.c vec4_ok),
-# and so do the TILE rows (their TILE_RM, TILE_RN are vk_ops.c's).
+# Q4_0, BF16, Q4_K, Q6_K (vk_ops.c by_wtype); the VEC4 rows stop at Q4_0 (vk_ops.c vec4_ok).
 set(SKIM_VK_TYPED_SHADERS copy get_rows mul_mat set_rows attn)
 set(SKIM_VK_SHADERS
   "copy_32|copy.comp|SRC_32 DST_32"
@@ -32,6 +31,7 @@ set(SKIM_VK_SHADERS
   "mul_mat_f16_v4|mul_mat.comp|W_F16 VEC4"
   "mul_mat_q8_0_v4|mul_mat.comp|W_Q8_0 VEC4"
   "mul_mat_q4_0_v4|mul_mat.comp|W_Q4_0 VEC4"
+  # mul_mat TILE (vk_ops.c tile_shader; TILE_RM and TILE_RN are vk_ops.c's too)
   "mul_mat_f32_t|mul_mat.comp|W_F32 VEC4 TILE TILE_RM=16u TILE_RN=8u"
   "mul_mat_f16_t|mul_mat.comp|W_F16 VEC4 TILE TILE_RM=16u TILE_RN=8u"
   "mul_mat_q8_0_t|mul_mat.comp|W_Q8_0 VEC4 TILE TILE_RM=16u TILE_RN=8u"
