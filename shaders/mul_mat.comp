@@ -28,7 +28,12 @@
  * block's scale for Q8_0 / Q4_0): 2-4x faster on lavapipe, whose scalar storage-buffer
  * loads are not vectorised (Mesa 22.3.6). The backend picks it only when K, the head
  * block and x's strides and offset (and F32 / F16 w's) are multiples of 4 elements.
- * Q8_0 / Q4_0 with VEC4 go block by block where k's range allows (below). */
+ * Q8_0 / Q4_0 with VEC4 go block by block where k's range allows (below).
+ * TILE (with VEC4; the backend picks it for a dense mul_mat of N >= 32, prefill): RM x RN
+ * = TILE_RM x TILE_RN (16 x 8 in shaders.cmake) outputs per invocation, a workgroup 16*RM
+ * rows by 4*RN columns. lavapipe (Mesa 22.3) loads a storage buffer lane by lane, so the
+ * cost is loads per multiply-add: 4 x 4 loads 24 words per 64 (F16), 16 x 8 64 per 512,
+ * about 2x faster at n = 256. 32 x 8 and 16 x 16 took llvmpipe 10x longer to compile. */
 #include "common.glsl"
 #include "dequant.glsl"
 #ifdef VEC4
@@ -64,8 +69,13 @@ vec4 skim_load_w4(uint base, uint k) {
 #endif
 }
 #endif
+#ifdef TILE
+#define RM TILE_RM
+#define RN TILE_RN
+#else
 #define RM 4u
 #define RN 4u
+#endif
 layout(local_size_x = 64) in;
 
 /* Whether v is in the ascending list of group g of the selection at binding 3. */
@@ -135,7 +145,8 @@ void main() {
     float acc[RM][RN];
     [[unroll]] for (uint r = 0u; r < RM; r++)
         [[unroll]] for (uint c = 0u; c < RN; c++) acc[r][c] = 0.0;
-    uint any = act[0] | act[1] | act[2] | act[3];
+    uint any = 0u;
+    [[unroll]] for (uint r = 0u; r < RM; r++) any |= act[r];
     /* SEL_K over one list of heads: the listed blocks only (count at word 0, then the
      * heads); per-token lists: every block, its columns looked up. */
     bool klist = mop == SKIM_VK_OP_MUL_MAT_SEL_K && ((pc.i[1] >> 16) & 1) == 0;

@@ -296,16 +296,24 @@ int golden_mul_mat(void) {
     static const mm_shape fshapes[] = {{1, 1, 1, 1, 1, 1},     {7, 5, 3, 1, 1, 1},
                                        {64, 300, 3, 1, 1, 1},  {300, 17, 5, 1, 1, 1},
                                        {33, 7, 5, 1, 2, 3},    {32, 7, 5, 2, 2, 1},
-                                       {64, 8, 300, 1, 1, 1},  {1024, 256, 8, 1, 1, 1}};
+                                       {64, 8, 300, 1, 1, 1},  {1024, 256, 8, 1, 1, 1},
+                                       /* N >= 32 (the Vulkan TILE variant): ragged rows past
+                                        * one 256-row tile and ragged columns; batched with a
+                                        * broadcast; K not a multiple of 4 (no VEC4) */
+                                       {36, 261, 45, 1, 1, 1}, {20, 19, 33, 2, 2, 1},
+                                       {37, 19, 40, 1, 1, 1}};
     static const mm_shape qshapes[] = {{32, 1, 1, 1, 1, 1},    {96, 5, 3, 1, 1, 1},
                                        {64, 300, 3, 1, 1, 1},  {320, 17, 5, 1, 1, 1},
                                        {64, 7, 5, 1, 2, 3},    {32, 7, 5, 2, 2, 1},
-                                       {64, 8, 300, 1, 1, 1},  {1024, 256, 8, 1, 1, 1}};
+                                       {64, 8, 300, 1, 1, 1},  {1024, 256, 8, 1, 1, 1},
+                                       {96, 261, 45, 1, 1, 1}, {32, 19, 33, 2, 2, 1},
+                                       {64, 270, 64, 1, 1, 1}};
     int f = 0;
     for (int ti = 0; ti < 4; ti++) {
         skim_type ty = all_w_types[ti];
         bool q = ty == SKIM_TYPE_Q8_0 || ty == SKIM_TYPE_Q4_0;
-        for (int si = 0; si < 8; si++) {
+        _Static_assert(sizeof fshapes == sizeof qshapes, "one quantized shape per float one");
+        for (size_t si = 0; si < sizeof fshapes / sizeof fshapes[0]; si++) {
             mm_shape s = q ? qshapes[si] : fshapes[si];
             int64_t nw[4] = {s.K, s.M, s.W2, 1}, nx[4] = {s.K, s.N, s.B2, s.B3};
             tc c;

@@ -33,6 +33,11 @@ set(SKIM_VK_SHADERS
   "mul_mat_f16_v4|mul_mat.comp|W_F16 VEC4"
   "mul_mat_q8_0_v4|mul_mat.comp|W_Q8_0 VEC4"
   "mul_mat_q4_0_v4|mul_mat.comp|W_Q4_0 VEC4"
+  # mul_mat TILE (vk_ops.c tile_shader; TILE_RM and TILE_RN are vk_ops.c's too)
+  "mul_mat_f32_t|mul_mat.comp|W_F32 VEC4 TILE TILE_RM=16u TILE_RN=8u"
+  "mul_mat_f16_t|mul_mat.comp|W_F16 VEC4 TILE TILE_RM=16u TILE_RN=8u"
+  "mul_mat_q8_0_t|mul_mat.comp|W_Q8_0 VEC4 TILE TILE_RM=16u TILE_RN=8u"
+  "mul_mat_q4_0_t|mul_mat.comp|W_Q4_0 VEC4 TILE TILE_RM=16u TILE_RN=8u"
   "mul_mat_f32_n|mul_mat.comp|W_F32 NARROW"
   "mul_mat_f16_n|mul_mat.comp|W_F16 NARROW"
   "mul_mat_q8_0_n|mul_mat.comp|W_Q8_0 NARROW"

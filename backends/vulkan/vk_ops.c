@@ -339,6 +339,22 @@ static skim_vk_shader_id vec4_shader(skim_type t) {
     }
 }
 
+/* mul_mat.comp's TILE variants (shaders.cmake; these match the rows' TILE_RM and TILE_RN
+ * defines): TILE_RM x TILE_RN outputs per invocation for a dense mul_mat of at least
+ * MUL_MAT_TILE_MIN_N columns that can take VEC4 (prefill). */
+#define TILE_RM 16
+#define TILE_RN 8
+#define MUL_MAT_TILE_MIN_N 32
+
+static skim_vk_shader_id tile_shader(skim_type t) {
+    switch (t) {
+    case SKIM_TYPE_F16: return SKIM_VK_SHADER_MUL_MAT_F16_T;
+    case SKIM_TYPE_Q8_0: return SKIM_VK_SHADER_MUL_MAT_Q8_0_T;
+    case SKIM_TYPE_Q4_0: return SKIM_VK_SHADER_MUL_MAT_Q4_0_T;
+    default: return SKIM_VK_SHADER_MUL_MAT_F32_T;
+    }
+}
+
 /* Whether mul_mat_sel node runs over its listed heads only, leaving the skipped heads'
  * rows unwritten: a HEADS selection (the list is the selection), or a per-token one of a
  * single column (the list is its producer's head list, at *hl in the indirect buffer);
@@ -356,8 +372,8 @@ static bool sel_compact(skim_vk_rec *r, const skim_tensor *node, uint32_t op, Vk
     return sel->sel_kind == SKIM_SEL_HEADS || (node->ne[1] == 1 && skim_vk_head_list(r, sel, hl));
 }
 
-/* mul_mat, mul_mat_sel, mul_mat_sel_k: a workgroup makes 64 rows x 16 columns, or 256 rows
- * x 4 columns for at most 4 columns (decode). */
+/* mul_mat, mul_mat_sel, mul_mat_sel_k: a workgroup makes 64 rows x 16 columns, 256 rows x
+ * 4 columns for at most 4 columns (decode), or 256 x 32 (TILE, a dense product of many). */
 static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
     const skim_tensor *w = node->src[0], *x = node->src[1], *sel = node->src[2];
     skim_vk_dispatch d;
@@ -378,6 +394,12 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     bool v4 = vec4_ok(r, node, op), narrow = node->ne[1] <= 4;
     if (v4) {
         d.shader = vec4_shader(w->type);
+    }
+    bool tile = v4 && op == SKIM_VK_OP_MUL_MAT && node->ne[1] >= MUL_MAT_TILE_MIN_N;
+    if (tile) { /* 16 x TILE_RM rows, 4 x TILE_RN columns per workgroup */
+        d.shader = tile_shader(w->type);
+        d.grid[0] = (uint32_t)((node->ne[0] + 16 * TILE_RM - 1) / (16 * TILE_RM));
+        d.grid[1] = (uint32_t)((node->ne[1] + 4 * TILE_RN - 1) / (4 * TILE_RN));
     }
     if (narrow) { /* 256 rows x 4 columns per workgroup */
         d.shader = by_wtype(w->type, v4 ? SKIM_VK_SHADER_MUL_MAT_F32_V4_N
@@ -435,7 +457,7 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     } else if (node->bound && node->n_dims == 2) {
         d.bounded_sel = skim_graph_slot(r->p->graph, node->bound);
         d.bmul = 1;
-        d.bdiv = narrow ? 4 : 16;
+        d.bdiv = narrow ? 4 : tile ? 4 * TILE_RN : 16;
         d.bdim = 1;
     } else if (node->bound && node->n_dims >= 3) {
         d.bounded_sel = skim_graph_slot(r->p->graph, node->bound);
