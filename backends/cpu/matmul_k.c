@@ -17,7 +17,7 @@
 #ifdef SKIM_CPU_X86
 
 #define KC 256 /* contraction values per chunk */
-#define GR 8   /* w rows per group (8 measured a little faster than 16 at N = 16) */
+#define GR 16  /* w rows per group (the accumulators of a group stay in L2) */
 #define GX 48  /* x rows per group */
 
 #define AVX2_F16C __attribute__((target("avx2,fma,f16c")))
@@ -89,9 +89,10 @@ AVX2_F16C static void zero(float *a, int64_t n) {
 }
 
 /* Prefetches the chunk at kk of the panel's 4 w rows (m, short panels repeat m) while
- * the current chunk computes. F16 and Q8_0 only: at 4096 x 4096 x 16 it took F16 from
- * 11.4 to 9.6 ms and Q8_0 from 9.5 to 8.7; F32 (whose rows the tiles read in place) went
- * from 11.4 to 12.6 and Q4_0 did not move. */
+ * the current chunk computes. F16 and Q8_0 with up to 16 x rows only (where a chunk's
+ * arithmetic is short): at 4096 x 4096 x 16 it took F16 from 11.4 to 9.6 ms and Q8_0
+ * from 9.5 to 8.7; F32 (whose rows the tiles read in place) went from 11.4 to 12.6 and
+ * Q4_0 did not move. */
 AVX2_F16C static void prefetch_next(const skim_cpu_mm *mm, int64_t m, int64_t m1, int64_t kk) {
     size_t bb = skim_type_block_bytes(mm->wt), bs = (size_t)skim_type_block_size(mm->wt);
     int64_t kl = mm->k1 - kk < KC ? mm->k1 - kk : KC;
@@ -128,7 +129,7 @@ AVX2_F16C static void group(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_
                     skim_cpu_row_decode(c, mm->wt, row + (size_t)(kk / SKIM_QK) * bb, wbuf + r * KC, kl);
                 }
             }
-            if (kc + KC < L && (mm->wt == SKIM_TYPE_F16 || mm->wt == SKIM_TYPE_Q8_0)) {
+            if (kc + KC < L && nx <= 16 && (mm->wt == SKIM_TYPE_F16 || mm->wt == SKIM_TYPE_Q8_0)) {
                 prefetch_next(mm, m, m1, kk + KC);
             }
             float *ap = acc + p * 4 * nx * 8;
