@@ -42,16 +42,18 @@ typedef struct skim_store skim_store;
 
 /* Plan options (skim_plan_desc.flags), each off by default. */
 enum {
-    /* Products with Q8_0 or Q4_0 weights and one x row per matrix (matrix-vector
-     * products, as in decode) round their activations to 8 bits first: each
-     * run of 32 values of an x row becomes int8 q = rint(x / d), d = max|x| / 127 (a
-     * float), and each block's dot product is summed in integers. Products with more x
-     * rows are left exact (the CPU's plain tiles are faster there). Faster on the CPU
+    /* Products with Q8_0 or Q4_0 weights and at most 16 x rows per matrix (x's
+     * ne[1] <= 16, a static shape: decode and small batches) round their activations to
+     * 8 bits first: each run of 32 values of an x row becomes int8 q = rint(x / d),
+     * d = max|x| / 127 (a float), and each block's dot product is summed in integers.
+     * Every output is that of its x row alone (as if the product had one x row).
+     * Products with more x rows are left exact. Faster on the CPU
      * (integer dot products), less exact: per output the extra error is at most
      * sum over blocks of (d / 2) * sum |w| (plus float rounding); a block holding an
      * infinity or a NaN gives NaN. Results still do not depend on the thread count.
-     * On Vulkan: plain products (mul_mat) only, on devices with subgroup arithmetic
-     * (skim_vulkan_info.quantized_activations); it ignores the flag elsewhere. */
+     * On Vulkan: plain products (mul_mat) with one x row only, on devices with subgroup
+     * arithmetic (skim_vulkan_info.quantized_activations); it ignores the flag elsewhere
+     * (head-selected products, 2..16 x rows: exact there). */
     SKIM_PLAN_QUANTIZED_ACTIVATIONS = 1u << 0
 };
 

@@ -9,11 +9,13 @@
  *   miss this by far more);
  * - the exact product of the dequantised weights with x: the difference must stay within
  *   the header's bound, sum over blocks of (d / 2) * sum |w|.
- * Both apply to products with one x row (matrix-vector products); with more x rows the
- * flag steps aside (there the plain path is faster) and the results must equal a plan
- * without it bit for bit. Also: results equal on 1 and 3 threads bit for bit, a block with
- * a NaN or an infinity gives NaN, the head-selected product (mul_mat_sel_k, contraction over
- * listed blocks) follows the same rule, and an unknown flag is refused. */
+ * Both apply to products with up to 16 x rows per matrix (decode and small batches); each
+ * column of such a product must also equal, bit for bit, the product of that x row alone
+ * (the tiles that serve several x rows keep each output's order). With more x rows the
+ * flag steps aside and the results must equal a plan without it bit for bit. Also: results
+ * equal on 1 and 3 threads bit for bit, a block with a NaN or an infinity gives NaN, the
+ * head-selected product (mul_mat_sel_k, contraction over listed blocks) follows the same
+ * rule, and an unknown flag is refused. */
 #include "test_common.h"
 
 #include "skim-cpu.h"
@@ -137,6 +139,31 @@ static bool run_mm(skim_backend *be, skim_graph *g, skim_tensor *xin, const floa
     return run_mm_flags(be, g, xin, x, y, out, SKIM_PLAN_QUANTIZED_ACTIVATIONS);
 }
 
+/* Each column of y (N x rows, flag on) against the product of that x row alone. */
+static void columns_alone(skim_backend *be, skim_type t, const uint8_t *w, int64_t K, int64_t M,
+                          int64_t N, const float *x, const float *y, const char *what) {
+    skim_context *ctx = NULL;
+    CHECK_OK(skim_context_create(NULL, &ctx), what);
+    skim_tensor *wt = skim_new_weight_2d(ctx, t, K, M, w);
+    skim_tensor *xin = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, 1);
+    skim_tensor *y1 = skim_mul_mat(ctx, wt, xin);
+    skim_graph *g = NULL;
+    CHECK_OK(skim_graph_build(ctx, &y1, 1, &g), what);
+    float *col = malloc(sizeof(float) * (size_t)M);
+    int64_t differ = 0;
+    for (int64_t n = 0; g && n < N; n++) {
+        if (!run_mm(be, g, xin, x + K * n, y1, col)) break;
+        for (int64_t m = 0; m < M; m++) {
+            float a = y[n * M + m], b = col[m];
+            differ += memcmp(&a, &b, sizeof a) != 0;
+        }
+    }
+    CHECK(differ == 0, "%s %s: %lld outputs differ from the x row's product alone", what,
+          skim_type_name(t), (long long)differ);
+    free(col);
+    skim_context_destroy(ctx);
+}
+
 static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_t K, int64_t M,
                          int64_t N, trng *r, bool with_bad_blocks) {
     char what[64];
@@ -166,10 +193,11 @@ static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_
     CHECK_OK(skim_graph_build(ctx, &y, 1, &g), label);
     int bad = 0;
     if (g && run_mm(b1, g, xin, x, y, y1) && run_mm(b3, g, xin, x, y, y3)) {
-        if (N == 1) {
+        if (N <= 16) {
             compare(what, t, w, wrow, x, K, M, N, y1, NULL, &bad);
+            if (N > 1) columns_alone(b3, t, w, K, M, N, x, y1, what);
         } else if (run_mm_flags(b1, g, xin, x, y, y3, 0)) {
-            /* more than one x row: the flag steps aside, the product is the plain one */
+            /* more than 16 x rows: the flag steps aside, the product is the plain one */
             CHECK(memcmp(y1, y3, sizeof(float) * (size_t)(M * N)) == 0,
                   "%s %s: the flag changed a product of %lld x rows", what,
                   skim_type_name(t), (long long)N);
@@ -187,9 +215,9 @@ static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_
 }
 
 /* Contraction over the listed head blocks only (k ranges that start past 0). */
-static void test_sel_k(skim_backend *be, skim_type t, trng *r) {
-    enum { H = 4, BLK = 64, K = H * BLK, M = 24, N = 1 };
-    float *wf = malloc(sizeof(float) * K * M), x[K * N], y[M * N];
+static void test_sel_k(skim_backend *be, skim_type t, int N, trng *r) {
+    enum { H = 4, BLK = 64, K = H * BLK, M = 24, NMAX = 5 };
+    float *wf = malloc(sizeof(float) * K * M), x[K * NMAX], y[M * NMAX];
     size_t wrow = skim_row_size(t, K);
     uint8_t *w = malloc(wrow * M);
     fill_uniform(r, wf, K * M, -1, 1);
@@ -208,7 +236,7 @@ static void test_sel_k(skim_backend *be, skim_type t, trng *r) {
     skim_plan_desc pd = {.flags = SKIM_PLAN_QUANTIZED_ACTIVATIONS};
     skim_plan *p = NULL;
     skim_status s = g ? skim_plan_create(be, g, &pd, &p) : SKIM_ERR_STATE;
-    if (s == SKIM_OK) s = skim_plan_set_input(p, xin, x, sizeof x);
+    if (s == SKIM_OK) s = skim_plan_set_input(p, xin, x, sizeof(float) * K * (size_t)N);
     if (s == SKIM_OK) s = skim_plan_set_input(p, sc, scores, sizeof scores);
     if (s == SKIM_OK) s = skim_plan_run(p);
     CHECK(s == SKIM_OK, "sel_k plan/run -> %s: %s", skim_status_str(s), p ? skim_plan_error(p) : "");
@@ -258,9 +286,18 @@ int main(void) {
         test_mul_mat(b1, b3, t, 4064, 9, 1, &r, false);
         test_mul_mat(b1, b3, t, 96, 5, 1, &r, true);
         test_mul_mat(b1, b3, t, 96, 5, 3, &r, true);
-        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true);
+        /* several x rows: tiles of 4, 3, 2 and 1 x rows, odd and even block counts, w rows
+         * not a multiple of 8 */
+        test_mul_mat(b1, b3, t, 4064, 21, 2, &r, false);
+        test_mul_mat(b1, b3, t, 4096, 19, 4, &r, false);
+        test_mul_mat(b1, b3, t, 160, 37, 5, &r, true);
+        test_mul_mat(b1, b3, t, 1056, 40, 7, &r, false);
+        test_mul_mat(b1, b3, t, 224, 45, 16, &r, true);
+        test_mul_mat(b1, b3, t, 4064, 17, 16, &r, false);
+        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true); /* past 16: the plain product */
         test_mul_mat(b1, b3, t, 128, 9, 50, &r, false); /* two x panels */
-        test_sel_k(b1, t, &r);
+        test_sel_k(b1, t, 1, &r);
+        test_sel_k(b1, t, 5, &r);
     }
     test_flags_refused(b1);
     skim_backend_destroy(b1);

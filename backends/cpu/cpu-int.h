@@ -157,7 +157,7 @@ typedef struct skim_cpu_mm {
     float *y;
     int64_t ldy;
     bool acc;
-    bool qa; /* activations rounded to 8 bits (the plan flag, for one x row per matrix) */
+    bool qa; /* activations rounded to 8 bits (the plan flag; see SKIM_CPU_QA_MAX_N) */
 } skim_cpu_mm;
 SKIM_HIDDEN void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                  int64_t m1, const float *const *xrows, const int64_t *ycol,
@@ -175,6 +175,12 @@ SKIM_HIDDEN void skim_cpu_axpy(const skim_cpu_ctx *c, float *y, float a, const f
 SKIM_HIDDEN bool skim_cpu_mv_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                  int64_t m1, const float *const *xrows, const int64_t *ycol,
                                  int64_t n_x);
+/* The plan flag SKIM_PLAN_QUANTIZED_ACTIVATIONS applies to products whose x has at most
+ * this many rows per matrix (a static shape, so the same in every mode and thread count). */
+#define SKIM_CPU_QA_MAX_N 16
+static inline bool skim_cpu_qa(const skim_cpu_ctx *c, const skim_tensor *x) {
+    return c->qact && x->ne[1] <= SKIM_CPU_QA_MAX_N;
+}
 /* matvec_q8.c: any number of x rows against Q8_0 or Q4_0 w rows with the x rows rounded
  * to 8-bit blocks (SKIM_PLAN_QUANTIZED_ACTIVATIONS); false when it does not apply (another
  * type, a contraction range that is not whole blocks of 32, no scratch). */

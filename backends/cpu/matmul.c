@@ -18,7 +18,6 @@
 #define MR 4
 #define NR 3
 #define MC 32 /* w rows per task */
-#define MC_QA 256 /* w rows per task with SKIM_PLAN_QUANTIZED_ACTIVATIONS */
 #define NB 48 /* x rows per task (their panel stays in L2) */
 
 /* Not inlined so that every kernel adds the tail with the same code. */
@@ -304,7 +303,11 @@ void skim_cpu_axpy(const skim_cpu_ctx *c, float *y, float a, const float *x, int
 }
 
 size_t skim_cpu_mm_scratch(int64_t k) {
-    return (size_t)MR * (size_t)(k + 2 * SKIM_QK_K) + 64;
+    /* 4 decoded w rows, or SKIM_CPU_QA_MAX_N x rows rounded to 8 bits (per block of 32:
+     * a scale, a sum and 32 bytes, 10 floats) */
+    size_t rows = (size_t)MR * (size_t)(k + 2 * SKIM_QK_K) + 64;
+    size_t qa = (size_t)SKIM_CPU_QA_MAX_N * 10 * (size_t)(k / 32 + 1);
+    return rows > qa ? rows : qa;
 }
 
 /* w row m over [k0, k1) as floats: in place for F32, else converted into buf. */
@@ -394,9 +397,14 @@ void skim_cpu_op_mul_mat(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
         return;
     }
     int64_t r2 = x->ne[2] / w->ne[2], r3 = x->ne[3] / w->ne[3];
-    skim_cpu_mm mm = {w->type, NULL, w->nb[1], 0, w->ne[0], NULL, M, false, c->qact && x->ne[1] == 1};
-    /* a task quantises its x row first: with rounded activations it takes more w rows */
-    int64_t mcr = mm.qa ? MC_QA : MC;
+    skim_cpu_mm mm = {w->type, NULL, w->nb[1], 0, w->ne[0], NULL, M, false, skim_cpu_qa(c, x)};
+    /* a task rounds its x rows to 8 bits first: with rounded activations each thread takes
+     * one run of w rows per matrix (a multiple of 8), so each x row is rounded once per
+     * thread (the split does not change any output's order) */
+    int64_t mcr = MC;
+    if (mm.qa) {
+        mcr = ((M + c->nth - 1) / c->nth + 7) / 8 * 8;
+    }
     int64_t n_mc = (M + mcr - 1) / mcr, n_nc = (N + NB - 1) / NB;
     int64_t tb, te;
     skim_cpu_split(B3 * B2 * n_nc * n_mc, c->ith, c->nth, &tb, &te);

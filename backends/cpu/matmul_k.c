@@ -88,6 +88,24 @@ AVX2_F16C static void zero(float *a, int64_t n) {
     }
 }
 
+/* Prefetches the chunk at kk of the panel's 4 w rows (m, short panels repeat m) while
+ * the current chunk computes. F16 and Q8_0 with up to 16 x rows only (where a chunk's
+ * arithmetic is short): at 4096 x 4096 x 16 it took F16 from 11.4 to 9.6 ms and Q8_0
+ * from 9.5 to 8.7; F32 (whose rows the tiles read in place) went from 11.4 to 12.6 and
+ * Q4_0 did not move. */
+AVX2_F16C static void prefetch_next(const skim_cpu_mm *mm, int64_t m, int64_t m1, int64_t kk) {
+    size_t bb = skim_type_block_bytes(mm->wt), bs = (size_t)skim_type_block_size(mm->wt);
+    int64_t kl = mm->k1 - kk < KC ? mm->k1 - kk : KC;
+    size_t from = (size_t)kk / bs * bb, bytes = (size_t)kl / bs * bb;
+    for (int r = 0; r < 4; r++) {
+        int64_t mr = m + r < m1 ? m + r : m;
+        const char *row = (const char *)(mm->w + (size_t)mr * mm->wrow + from);
+        for (size_t o = 0; o < bytes; o += 64) {
+            _mm_prefetch(row + o, _MM_HINT_T0);
+        }
+    }
+}
+
 /* Rows [m0, m1) (at most GR) against nx (at most GX) x rows. */
 AVX2_F16C static void group(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1, const float *const *xr,
                             const int64_t *ycol, int64_t nx, float *acc, float *wbuf) {
@@ -110,6 +128,9 @@ AVX2_F16C static void group(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_
                     size_t bb = skim_type_block_bytes(mm->wt);
                     skim_cpu_row_decode(c, mm->wt, row + (size_t)(kk / SKIM_QK) * bb, wbuf + r * KC, kl);
                 }
+            }
+            if (kc + KC < L && nx <= 16 && (mm->wt == SKIM_TYPE_F16 || mm->wt == SKIM_TYPE_Q8_0)) {
+                prefetch_next(mm, m, m1, kk + KC);
             }
             float *ap = acc + p * 4 * nx * 8;
             int64_t j = 0;

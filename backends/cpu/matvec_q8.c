@@ -9,7 +9,9 @@
  * A block with an infinity or a NaN gets d = NaN and q = 0, so its products give NaN.
  *
  * Per output element the order is fixed, so results do not depend on the thread count
- * (nor on how many rows a step takes: 8 with AVX2, 4 otherwise). The AVX2 and NEON paths
+ * (nor on how many rows a step takes: 8 with AVX2, 4 otherwise, nor on how many x rows:
+ * with AVX2 a tile decodes each weight block once for up to 4 x rows, each x row rounded
+ * once per thread and matrix). The AVX2 and NEON paths
  * use fused multiply-adds; the portable path does not fuse, and differs from them by float
  * rounding only (the integer sums are the same). x is quantised with AVX2 on x86, in plain
  * C elsewhere. */
@@ -80,25 +82,26 @@ static inline float w_block_c(skim_type t, const uint8_t *blk, int8_t v[QB]) {
     return skim_fp16_to_fp32(rd16(blk));
 }
 
-/* out[r] = dot(w row r, x) for 8 w rows (nb blocks of bb bytes, type t). */
-typedef void (*colq_fn)(skim_type t, size_t bb, const uint8_t *const w[8], xq_row x, int64_t nb,
-                        float out[8]);
+/* out[j][r] = dot(w row r, x[j]) for 8 w rows (nb blocks of bb bytes, type t) and the
+ * tile's x rows (how many: fixed per function). */
+typedef void (*colq_fn)(skim_type t, size_t bb, const uint8_t *const w[8], const xq_row *x,
+                        int64_t nb, float (*out)[8]);
 
-static void col_c(skim_type t, size_t bb, const uint8_t *const w[8], xq_row x, int64_t nb,
-                  float out[8]) {
+static void col_c(skim_type t, size_t bb, const uint8_t *const w[8], const xq_row *x, int64_t nb,
+                  float (*out)[8]) {
     for (int r = 0; r < 8; r++) {
         float acc[2] = {0.0f, 0.0f};
         for (int64_t b = 0; b < nb; b++) {
             int8_t v[QB];
-            float dd = w_block_c(t, w[r] + (size_t)b * bb, v) * x.d[b];
-            const int8_t *xq = x.q + QB * b;
+            float dd = w_block_c(t, w[r] + (size_t)b * bb, v) * x->d[b];
+            const int8_t *xq = x->q + QB * b;
             int32_t s = 0;
             for (int i = 0; i < QB; i++) {
                 s += (int32_t)v[i] * (int32_t)xq[i];
             }
             acc[b & 1] += dd * (float)s;
         }
-        out[r] = acc[0] + acc[1];
+        out[0][r] = acc[0] + acc[1];
     }
 }
 
@@ -143,78 +146,110 @@ AVX2_F16C static void quant_row_avx(const float *x, int64_t nb, float *d, int8_t
     }
 }
 
-/* The block sums of 8 w rows (p[r]: 8 lanes of row r) as one vector [r0 .. r7], exact. */
-AVX2_F16C static inline __m256i rows8_avx(const __m256i p[8]) {
-    __m256i u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
-    __m256i u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(p[4], p[5]), _mm256_hadd_epi32(p[6], p[7]));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
-                            _mm256_permute2x128_si256(u0, u1, 0x31));
-}
-
-/* The 8 rows' weight scales of block offset o, times dx. */
-AVX2_F16C static inline __m256 dd8_avx(const uint8_t *const w[8], size_t o, float dx) {
+/* The 8 rows' weight scales of block offset o. */
+AVX2_F16C static inline __m256 dw8_avx(const uint8_t *const w[8], size_t o) {
     __m128i h = _mm_setr_epi16((short)rd16(w[0] + o), (short)rd16(w[1] + o), (short)rd16(w[2] + o),
                                (short)rd16(w[3] + o), (short)rd16(w[4] + o), (short)rd16(w[5] + o),
                                (short)rd16(w[6] + o), (short)rd16(w[7] + o));
-    return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(dx));
+    return _mm256_cvtph_ps(h);
 }
 
-/* Row sums of one block for 8 rows: Q8_0 values are signed, so maddubs takes |w| and x
- * with w's sign; Q4_0 nibbles n (values 0-15 low, 16-31 high, read as [q, q] and shifted
- * per half) are unsigned and multiply x directly, and sum (n - 8) x = sum n x - 8 sum x. */
-AVX2_F16C static inline __m256i blk8_q8_avx(const uint8_t *const w[8], size_t o, __m256i xq) {
+/* Q4_0 nibbles of a block's 16 bytes p: values 0-15 (low nibbles) in the low half, 16-31
+ * (high nibbles) in the high half, unsigned. */
+AVX2_F16C static inline __m256i nib_avx(const uint8_t *p) {
+    const __m256i m = _mm256_set1_epi8(0x0f), sh = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
+    __m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_and_si256(_mm256_srlv_epi32(q, sh), m);
+}
+
+/* Products of one block of 4 w rows (v: Q8_0 |w| or Q4_0 nibbles; raw: the Q8_0 rows'
+ * values, for their signs) with one x block, summed so far that the 128-bit halves hold
+ * the 4 rows' sums over values 0-15 and 16-31: Q8_0 values are signed, so maddubs takes
+ * |w| and x with w's sign; Q4_0 nibbles n are unsigned and multiply x directly (the
+ * caller subtracts 8 sum x, as sum (n - 8) x = sum n x - 8 sum x). */
+AVX2_F16C static inline __m256i quad_avx(bool q8, const uint8_t *const raw[4], size_t o,
+                                         const __m256i v[4], __m256i xq) {
     const __m256i one16 = _mm256_set1_epi16(1);
-    __m256i p[8];
-    for (int r = 0; r < 8; r++) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(w[r] + o + 2));
-        p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(xq, v)),
-                                 one16);
+    __m256i p[4];
+    for (int r = 0; r < 4; r++) {
+        __m256i x = q8 ? _mm256_sign_epi8(
+                             xq, _mm256_loadu_si256((const __m256i *)(const void *)(raw[r] + o + 2)))
+                       : xq;
+        p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(v[r], x), one16);
     }
-    return rows8_avx(p);
+    return _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
 }
 
-AVX2_F16C static inline __m256i blk8_q4_avx(const uint8_t *const w[8], size_t o, __m256i xq,
-                                            int32_t xs) {
-    const __m256i one16 = _mm256_set1_epi16(1), m = _mm256_set1_epi8(0x0f);
-    const __m256i sh = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
-    __m256i p[8];
-    for (int r = 0; r < 8; r++) {
-        __m256i q = _mm256_broadcastsi128_si256(
-            _mm_loadu_si128((const __m128i *)(const void *)(w[r] + o + 2)));
-        __m256i n = _mm256_and_si256(_mm256_srlv_epi32(q, sh), m);
-        p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(n, xq), one16);
+/* Block b (offset o) of 8 w rows against J x rows: acc[j] (lane r: w row r) +=
+ * (dw_r * d_j) * (the block's exact integer sum), one fused multiply-add. Each w row is
+ * decoded once for the J x rows. */
+AVX2_F16C static inline __attribute__((always_inline)) void blk_avx(bool q8, int J,
+                                                                   const uint8_t *const w[8],
+                                                                   size_t o, const xq_row *x,
+                                                                   int64_t b, __m256 acc[4]) {
+    __m256 dw = dw8_avx(w, o);
+    __m256i u0[4], v[4];
+    for (int h = 0; h < 2; h++) {
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *p = w[4 * h + r] + o + 2;
+            v[r] = q8 ? _mm256_abs_epi8(_mm256_loadu_si256((const __m256i *)(const void *)p))
+                      : nib_avx(p);
+        }
+        for (int j = 0; j < J; j++) {
+            __m256i xq = _mm256_loadu_si256((const __m256i *)(const void *)(x[j].q + QB * b));
+            __m256i u = quad_avx(q8, w + 4 * h, o, v, xq);
+            if (h == 0) {
+                u0[j] = u;
+                continue;
+            }
+            __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(u0[j], u, 0x20),
+                                         _mm256_permute2x128_si256(u0[j], u, 0x31));
+            if (!q8) {
+                s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * x[j].s[b]));
+            }
+            acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[j].d[b])),
+                                     _mm256_cvtepi32_ps(s), acc[j]);
+        }
     }
-    return _mm256_sub_epi32(rows8_avx(p), _mm256_set1_epi32(8 * xs));
 }
 
 /* Even blocks into a0, odd blocks into a1, each in order; out = a0 + a1. */
-#define COLQ8_AVX(NAME, BLK)                                                                   \
-    AVX2_F16C static void NAME(skim_type t, size_t bb, const uint8_t *const w[8], xq_row x,     \
-                               int64_t nb, float out[8]) {                                     \
-        (void)t;                                                                               \
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                              \
-        int64_t b = 0;                                                                         \
-        for (; b + 1 < nb; b += 2) {                                                           \
-            size_t o = (size_t)b * bb;                                                         \
-            __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)(x.q + QB * b));    \
-            __m256i x1 = _mm256_loadu_si256((const __m256i *)(const void *)(x.q + QB * b + QB)); \
-            __m256i s0 = BLK(w, o, x0, x.s[b]);                                                \
-            __m256i s1 = BLK(w, o + bb, x1, x.s[b + 1]);                                       \
-            a0 = _mm256_fmadd_ps(dd8_avx(w, o, x.d[b]), _mm256_cvtepi32_ps(s0), a0);           \
-            a1 = _mm256_fmadd_ps(dd8_avx(w, o + bb, x.d[b + 1]), _mm256_cvtepi32_ps(s1), a1);  \
-        }                                                                                      \
-        if (b < nb) {                                                                          \
-            size_t o = (size_t)b * bb;                                                         \
-            __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)(x.q + QB * b));    \
-            a0 = _mm256_fmadd_ps(dd8_avx(w, o, x.d[b]), _mm256_cvtepi32_ps(BLK(w, o, x0, x.s[b])), \
-                                 a0);                                                          \
-        }                                                                                      \
-        _mm256_storeu_ps(out, _mm256_add_ps(a0, a1));                                          \
+AVX2_F16C static inline __attribute__((always_inline)) void tile_avx(bool q8, int J, size_t bb,
+                                                                    const uint8_t *const w[8],
+                                                                    const xq_row *x, int64_t nb,
+                                                                    float (*out)[8]) {
+    __m256 a0[4], a1[4];
+    for (int j = 0; j < 4; j++) {
+        a0[j] = a1[j] = _mm256_setzero_ps();
     }
-#define Q8_BLK(w, o, xq, xs) blk8_q8_avx(w, o, xq)
-COLQ8_AVX(colq_q8_avx, Q8_BLK)
-COLQ8_AVX(colq_q4_avx, blk8_q4_avx)
-#undef Q8_BLK
+    int64_t b = 0;
+    for (; b + 1 < nb; b += 2) {
+        blk_avx(q8, J, w, (size_t)b * bb, x, b, a0);
+        blk_avx(q8, J, w, (size_t)(b + 1) * bb, x, b + 1, a1);
+    }
+    if (b < nb) {
+        blk_avx(q8, J, w, (size_t)b * bb, x, b, a0);
+    }
+    for (int j = 0; j < J; j++) {
+        _mm256_storeu_ps(out[j], _mm256_add_ps(a0[j], a1[j]));
+    }
+}
+
+#define TILEQ_AVX(NAME, Q8, J)                                                                 \
+    AVX2_F16C static void NAME(skim_type t, size_t bb, const uint8_t *const w[8],              \
+                               const xq_row *x, int64_t nb, float (*out)[8]) {                 \
+        (void)t;                                                                               \
+        tile_avx(Q8, J, bb, w, x, nb, out);                                                    \
+    }
+TILEQ_AVX(q8x1_avx, true, 1)
+TILEQ_AVX(q8x2_avx, true, 2)
+TILEQ_AVX(q8x3_avx, true, 3)
+TILEQ_AVX(q8x4_avx, true, 4)
+TILEQ_AVX(q4x1_avx, false, 1)
+TILEQ_AVX(q4x2_avx, false, 2)
+TILEQ_AVX(q4x3_avx, false, 3)
+TILEQ_AVX(q4x4_avx, false, 4)
+#undef TILEQ_AVX
 #endif /* SKIM_CPU_X86 */
 
 #ifdef SKIM_CPU_NEON
@@ -240,8 +275,9 @@ static inline void w_neon(skim_type t, const uint8_t *blk, int8x16_t *w0, int8x1
 }
 
 /* 4 rows at a time in the lanes of a float vector (8 rows: two steps). */
-static void colq_neon(skim_type t, size_t bb, const uint8_t *const w[8], xq_row x, int64_t nb,
-                      float out[8]) {
+static void colq_neon(skim_type t, size_t bb, const uint8_t *const w[8], const xq_row *xp,
+                      int64_t nb, float (*out)[8]) {
+    xq_row x = *xp;
     for (int h = 0; h < 8; h += 4) {
         float32x4_t a[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
         for (int64_t b = 0; b < nb; b++) {
@@ -257,7 +293,7 @@ static void colq_neon(skim_type t, size_t bb, const uint8_t *const w[8], xq_row 
             float32x4_t dd = vmulq_n_f32(vld1q_f32(dw), x.d[b]);
             a[b & 1] = vfmaq_f32(a[b & 1], dd, vcvtq_f32_s32(vld1q_s32(is)));
         }
-        vst1q_f32(out + h, vaddq_f32(a[0], a[1]));
+        vst1q_f32(out[0] + h, vaddq_f32(a[0], a[1]));
     }
 }
 #endif /* SKIM_CPU_NEON */
@@ -275,24 +311,33 @@ bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
     /* x rows quantised into this thread's scratch, as many as fit at a time: the scales,
      * the values, the sums */
     size_t per_row = (size_t)nb * (sizeof(float) + QB + sizeof(int32_t)); /* bytes */
-    int64_t fit = (int64_t)(c->scratch_floats * sizeof(float) / per_row);
+    size_t room = skim_cpu_mm_scratch(L); /* floats; what follows is the caller's */
+    room = room < c->scratch_floats ? room : c->scratch_floats;
+    int64_t fit = (int64_t)(room * sizeof(float) / per_row);
     if (fit < 1) {
         return false;
     }
     void (*quant)(const float *, int64_t, float *, int8_t *, int32_t *) = quant_row_c;
-    colq_fn col = col_c;
+    /* tile[J - 1] takes J x rows at once (jmax of them at most) */
+    colq_fn tile[4] = {col_c, col_c, col_c, col_c};
+    int jmax = 1;
 #if defined(SKIM_CPU_NEON)
-    col = colq_neon;
+    tile[0] = colq_neon;
 #elif defined(SKIM_CPU_X86)
     if (c->avx2) {
+        static const colq_fn q8[4] = {q8x1_avx, q8x2_avx, q8x3_avx, q8x4_avx};
+        static const colq_fn q4[4] = {q4x1_avx, q4x2_avx, q4x3_avx, q4x4_avx};
         quant = quant_row_avx;
-        col = t == SKIM_TYPE_Q8_0 ? colq_q8_avx : colq_q4_avx;
+        memcpy(tile, t == SKIM_TYPE_Q8_0 ? q8 : q4, sizeof tile);
+        jmax = 4;
     }
 #endif
     size_t off = (size_t)(mm->k0 / QB) * bb, nf = (size_t)(fit < n_x ? fit : n_x) * (size_t)nb;
     float *ds = c->scratch;
     int32_t *ss = (int32_t *)(void *)(ds + nf);
     int8_t *qs = (int8_t *)(void *)(ss + nf);
+    xq_row xr[4];
+    float out[4][8];
     for (int64_t i0 = 0; i0 < n_x; i0 += fit) {
         int64_t ni = n_x - i0 < fit ? n_x - i0 : fit;
         for (int64_t i = 0; i < ni; i++) {
@@ -305,14 +350,18 @@ bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
             for (int r = 0; r < 8; r++) {
                 w[r] = mm->w + (size_t)(m + (r < mr ? r : 0)) * mm->wrow + off;
             }
-            for (int64_t i = 0; i < ni; i++) {
-                size_t o = (size_t)i * (size_t)nb;
-                xq_row xr = {ds + o, qs + o * QB, ss + o};
-                float out[8];
-                col(t, bb, w, xr, nb, out);
-                float *y = mm->y + ycol[i0 + i] * mm->ldy + m;
-                for (int r = 0; r < mr; r++) {
-                    y[r] = mm->acc ? y[r] + out[r] : out[r];
+            for (int64_t i = 0; i < ni;) {
+                int J = ni - i < jmax ? (int)(ni - i) : jmax;
+                for (int j = 0; j < J; j++) {
+                    size_t o = (size_t)(i + j) * (size_t)nb;
+                    xr[j] = (xq_row){ds + o, qs + o * QB, ss + o};
+                }
+                tile[J - 1](t, bb, w, xr, nb, out);
+                for (int j = 0; j < J; j++, i++) {
+                    float *y = mm->y + ycol[i0 + i] * mm->ldy + m;
+                    for (int r = 0; r < mr; r++) {
+                        y[r] = mm->acc ? y[r] + out[j][r] : out[j][r];
+                    }
                 }
             }
         }

@@ -184,7 +184,7 @@ void skim_cpu_op_mul_mat_sel(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
     int64_t *rows = rows_buf(c, &s);
     uint8_t *flags = (uint8_t *)(rows + s.N + 1);
     skim_cpu_mm mm = {s.w->type, nd->src[0], s.w->nb[1], 0, s.w->ne[0], y, s.M, false,
-                      c->qact && s.x->ne[1] == 1};
+                      skim_cpu_qa(c, s.x)};
     skim_cpu_split(s.n_head * per, c->ith, c->nth, &tb, &te);
     for (int64_t task = tb; task < te; task++) {
         int64_t h = task / per, m0 = h * s.block + (task % per) * MC;
@@ -242,7 +242,7 @@ void skim_cpu_op_mul_mat_sel_k(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
     int64_t tb, te;
     int64_t *rows = rows_buf(c, &s);
     uint8_t *flags = (uint8_t *)(rows + s.N + 1);
-    skim_cpu_mm mm = {s.w->type, nd->src[0], s.w->nb[1], 0, 0, y, s.M, true, c->qact && s.x->ne[1] == 1};
+    skim_cpu_mm mm = {s.w->type, nd->src[0], s.w->nb[1], 0, 0, y, s.M, true, skim_cpu_qa(c, s.x)};
     skim_cpu_split((s.M + MC - 1) / MC, c->ith, c->nth, &tb, &te);
     for (int64_t task = tb; task < te; task++) {
         int64_t m0 = task * MC, m1 = m0 + MC < s.M ? m0 + MC : s.M;

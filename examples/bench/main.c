@@ -10,8 +10,9 @@
  * Then soft_max and rms_norm over 1024 rows of 4096 (bytes read plus written per second).
  *
  * Usage: bench [max_threads (2)] [min_seconds_per_case (0.5)] [MxKxN | rows]
- * MxKxN: that one shape instead (e.g. 4096x14336x1, ggml's matvec case), every type, no
- * bandwidth lines; "rows": the node cost and the row ops only. */
+ * MxKxN: that one shape instead (e.g. 4096x14336x1, ggml's matvec case), every type, with
+ * the bandwidth lines when N is 1 (weights past the last-level cache: e.g. 4096x16384x1);
+ * "rows": the node cost and the row ops only. */
 #define _POSIX_C_SOURCE 200809L
 #include "skim.h"
 #include "skim-backend.h"
@@ -237,23 +238,25 @@ int main(int argc, char **argv) {
             skim_backend_destroy(be);
             continue;
         }
+        /* the matvec shape whose weight bandwidth is printed (-1: none) */
+        int mvs = n_shapes > 1 ? MATVEC : shapes[0][2] == 1 ? 0 : -1;
         double mv[N_VARIANTS] = {0};
         for (int si = 0; si < n_shapes; si++)
             for (int ti = 0; ti < N_VARIANTS; ti++)
                 bad |= bench(be, threads, vars[ti], shapes[si][0], shapes[si][1], shapes[si][2], w, x,
-                             min_s, si == MATVEC && n_shapes > 1 ? &mv[ti] : &(double){0});
-        if (n_shapes == 1) {
+                             min_s, si == mvs ? &mv[ti] : &(double){0});
+        if (mvs < 0) {
             skim_backend_destroy(be);
             continue;
         }
-        double copy = copy_bandwidth();
-        printf("matvec 4096 x 4096 x 1, %d thread%s; copy bandwidth %.2f GB/s (memcpy of 256 MiB, read + write)\n",
-               threads, threads > 1 ? "s" : "", copy * 1e-9);
+        double copy = copy_bandwidth(), mk = (double)shapes[mvs][0], mm = (double)shapes[mvs][1];
+        printf("matvec %.0f x %.0f x 1, %d thread%s; copy bandwidth %.2f GB/s (memcpy of 256 MiB, read + write)\n",
+               mm, mk, threads, threads > 1 ? "s" : "", copy * 1e-9);
         for (int ti = 0; ti < N_VARIANTS; ti++) {
-            double bytes = (double)skim_row_size(vars[ti].type, 4096) * 4096.0;
+            double bytes = (double)skim_row_size(vars[ti].type, shapes[mvs][0]) * mm;
             if (mv[ti] > 0.0 && copy > 0.0)
                 printf("  %-7s %7.2f GFLOP/s  weights %6.2f MB  %7.2f GB/s  %5.1f%% of copy\n",
-                       vars[ti].name, 2.0 * 4096.0 * 4096.0 / mv[ti] * 1e-9, bytes * 1e-6,
+                       vars[ti].name, 2.0 * mk * mm / mv[ti] * 1e-9, bytes * 1e-6,
                        bytes / mv[ti] * 1e-9, 100.0 * bytes / mv[ti] / copy);
         }
         fflush(stdout);
