@@ -276,13 +276,13 @@ SKIM_HIDDEN skim_status skim_vk_download(skim_vk_backend *vb, skim_vk_buffer *b,
 SKIM_HIDDEN void skim_vk_staging_destroy(skim_vk_backend *vb);
 SKIM_HIDDEN skim_status skim_vk_fill(skim_vk_backend *vb, skim_vk_buffer *b, VkDeviceSize off,
                                      VkDeviceSize size, uint32_t word);
+/* Buffers of the given sizes in *out (allocated; freed by skim_vk_blocks_destroy). */
+SKIM_HIDDEN skim_status skim_vk_blocks_make(skim_vk_backend *vb, skim_vk_blocks *out,
+                                            const VkDeviceSize *sizes, int n, const char *what);
 /* Places list[0..n) into blocks of at most vb->block_max bytes (guard gaps when guard):
  * offs[i] and blk[i] per tensor; creates the blocks' buffers in *out (allocated; freed by
  * skim_vk_blocks_destroy). TOO_LARGE, naming the bytes against the limit, when one tensor
  * alone passes it. */
-/* Buffers of the given sizes in *out (allocated; freed by skim_vk_blocks_destroy). */
-SKIM_HIDDEN skim_status skim_vk_blocks_make(skim_vk_backend *vb, skim_vk_blocks *out,
-                                            const VkDeviceSize *sizes, int n, const char *what);
 SKIM_HIDDEN skim_status skim_vk_blocks_create(skim_vk_backend *vb, skim_vk_blocks *out,
                                               skim_tensor *const *list, int n, VkDeviceSize *offs,
                                               int *blk, bool guard, const char *what);
