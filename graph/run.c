@@ -26,19 +26,37 @@ skim_status skim_plan_fail(skim_plan *p, skim_status s, const char *fmt, ...) {
     return s;
 }
 
+/* A backend's message is the calling thread's, as errno is: plans of one backend may be
+ * created on several threads at once, and each caller reads what its own call said. One
+ * slot per thread, holding the message of its last failure and the backend it was on. */
+static _Thread_local struct {
+    const skim_backend *be;
+    char msg[SKIM_MSG_LEN];
+} tl_fail;
+
 skim_status skim_backend_fail(skim_backend *be, skim_status s, const char *fmt, ...) {
     if (be && fmt) {
+        char msg[SKIM_MSG_LEN]; /* fmt's arguments may be the slot's own message */
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(be->msg, sizeof be->msg, fmt, ap);
+        vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
+        memcpy(tl_fail.msg, msg, sizeof msg);
+        tl_fail.be = be;
     }
     return s;
+}
+
+void skim_backend_clear(const skim_backend *be) {
+    if (tl_fail.be == be) {
+        tl_fail.msg[0] = '\0';
+    }
 }
 
 /* ---------------------------------------------------------------- backends */
 
 void skim_backend_destroy(skim_backend *be) {
+    skim_backend_clear(be); /* a later backend at the same address starts with no message */
     if (be && be->iface && be->iface->destroy) {
         be->iface->destroy(be);
     }
@@ -53,7 +71,10 @@ const char *skim_backend_device(const skim_backend *be) {
 }
 
 const char *skim_backend_error(const skim_backend *be) {
-    return be ? be->msg : "invalid backend (NULL)";
+    if (!be) {
+        return "invalid backend (NULL)";
+    }
+    return tl_fail.be == be ? tl_fail.msg : "";
 }
 
 bool skim_backend_supports(skim_backend *be, const skim_tensor *node) {
@@ -182,7 +203,7 @@ skim_status skim_plan_create(skim_backend *be, skim_graph *g, const skim_plan_de
         return st;
     }
     skim_plan *p = NULL;
-    be->msg[0] = '\0';
+    skim_backend_clear(be);
     st = plan_alloc(be, g, mode, &p);
     if (st != SKIM_OK) {
         return st;
@@ -201,9 +222,9 @@ skim_status skim_plan_create(skim_backend *be, skim_graph *g, const skim_plan_de
     st = be->iface->plan_create(be, p);
     if (st != SKIM_OK) {
         if (p->msg[0]) {
-            snprintf(be->msg, sizeof be->msg, "%s", p->msg);
-        } else if (!be->msg[0]) {
-            snprintf(be->msg, sizeof be->msg, "plan_create: %s", skim_status_str(st));
+            skim_backend_fail(be, st, "%s", p->msg);
+        } else if (!skim_backend_error(be)[0]) {
+            skim_backend_fail(be, st, "plan_create: %s", skim_status_str(st));
         }
         if (p->impl && be->iface->plan_destroy) {
             be->iface->plan_destroy(p);

@@ -280,7 +280,7 @@ struct skim_backend {
     skim_allocator alloc;
     skim_mem_counter mem;
     char device[SKIM_MSG_LEN];
-    char msg[SKIM_MSG_LEN];
+    /* No message here: skim_backend_fail keeps it per thread (graph/run.c). */
 };
 
 struct skim_plan {
@@ -307,6 +307,8 @@ SKIM_INTERNAL skim_status skim_plan_fail(skim_plan *p, skim_status s, const char
     SKIM_PRINTF(3, 4);
 SKIM_INTERNAL skim_status skim_backend_fail(skim_backend *be, skim_status s, const char *fmt, ...)
     SKIM_PRINTF(3, 4);
+/* Clears the calling thread's message of be (skim_backend_error reads ""). */
+SKIM_INTERNAL void skim_backend_clear(const skim_backend *be);
 
 /* Fills p->stats from p->sel_host after a run (graph/stats.c). */
 SKIM_INTERNAL void skim_plan_compute_stats(skim_plan *p);

@@ -108,7 +108,7 @@ skim_status skim_store_create(skim_backend *be, skim_graph *const *graphs, int n
     if (!out_store) {
         return skim_backend_fail(be, SKIM_ERR_INVALID_ARG, "store_create: out_store is NULL");
     }
-    be->msg[0] = '\0';
+    skim_backend_clear(be);
     return skim_store_make(be, graphs, n_graphs, out_store);
 }
 

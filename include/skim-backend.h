@@ -29,6 +29,9 @@ SKIM_API void skim_backend_destroy(skim_backend *be);
 SKIM_API const char *skim_backend_name(const skim_backend *be);
 /* A line describing the device ("lavapipe (LLVM 15.0.6, 256 bits), Vulkan 1.3"). */
 SKIM_API const char *skim_backend_device(const skim_backend *be);
+/* The message of the calling thread's last failed call on be ("" when none, or after a
+ * successful plan or store creation). It is per thread, as errno is: two threads failing
+ * on one backend at once each read their own. Valid until that thread's next call on be. */
 SKIM_API const char *skim_backend_error(const skim_backend *be);
 /* Whether the backend runs this node (an op result or view); no silent fallback. */
 SKIM_API bool skim_backend_supports(skim_backend *be, const skim_tensor *node);

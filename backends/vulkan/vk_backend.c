@@ -148,11 +148,11 @@ skim_status skim_backend_create_vulkan_msg(const skim_vulkan_desc *desc, skim_ba
     }
     vb->info.gpu_resolve = !host;
     if (st != SKIM_OK) {
-        if (msg && msg_size) snprintf(msg, msg_size, "%s", be->msg);
+        if (msg && msg_size) snprintf(msg, msg_size, "%s", skim_backend_error(be));
         vk_destroy(be);
         return st;
     }
-    be->msg[0] = '\0';
+    skim_backend_clear(be);
     *out = be;
     return SKIM_OK;
 }

@@ -216,7 +216,7 @@ static skim_status fill_region(skim_plan *p, skim_vk_buffer *b, const void *host
     (void)after;
     skim_vk_backend *vb = p->be->impl;
     skim_status st = skim_vk_fill(vb, b, at, end - at, SKIM_VK_GUARD_WORD);
-    return st == SKIM_OK ? st : PFAIL(p, st, "%s", vb->be->msg);
+    return st == SKIM_OK ? st : PFAIL(p, st, "%s", skim_backend_error(vb->be));
 }
 
 static skim_status check_region(skim_plan *p, skim_vk_buffer *b, const void *host,
@@ -257,7 +257,7 @@ static skim_status one_buffer(skim_plan *p, skim_vk_buffer *b, bool read, region
         }
         st = skim_vk_download(vb, b, 0, host, (size_t)b->size);
         if (st != SKIM_OK) {
-            PFAIL(p, st, "%s", vb->be->msg);
+            PFAIL(p, st, "%s", skim_backend_error(vb->be));
         }
     }
     if (st == SKIM_OK) {

@@ -346,7 +346,7 @@ skim_status skim_vk_emit(skim_vk_rec *r, const skim_vk_dispatch *din) {
     if (st == SKIM_OK && q->d.pipe) q->pipe = q->d.pipe;
     else if (st == SKIM_OK) st = skim_vk_pipeline_get(r->vb, q->d.shader, &q->pipe);
     if (st != SKIM_OK) {
-        if (!r->p->msg[0]) PFAIL(r->p, st, "%s", r->vb->be->msg);
+        if (!r->p->msg[0]) PFAIL(r->p, st, "%s", skim_backend_error(r->vb->be));
         return st;
     }
     q->ind = indirect ? (int64_t)(vp->ind_cmd_off + (VkDeviceSize)vp->next_ind++ * 12u) : -1;

@@ -5,7 +5,9 @@
  * that the selections change between runs). On the CPU backend (one thread with a pool of
  * 2 workers, the other with none: results do not depend on the pool, skim-cpu.h) and, on
  * the Vulkan backend, two backends on one device (each its own VkInstance and VkDevice on
- * device 0). Built for ThreadSanitizer by scripts/test-sanitizers.sh.
+ * device 0). Then two threads share one backend and make it fail at once, each in its own
+ * way: each must read its own message from skim_backend_error (the message is the calling
+ * thread's). Built for ThreadSanitizer by scripts/test-sanitizers.sh.
  *   test_concurrency [runs]   (default 1000) */
 #include "host_graph.h"
 
@@ -151,14 +153,74 @@ static bool concurrent(int kind) {
     return true;
 }
 
+typedef struct failer {
+    skim_backend *be;
+    skim_graph *graph;
+    uint32_t flag; /* an unknown plan flag: plan_create fails naming it */
+    long fails, wrong;
+    char seen[160];
+} failer;
+
+static void *fail_often(void *arg) {
+    failer *f = arg;
+    char want[64];
+    snprintf(want, sizeof want, "unknown flags 0x%x", (unsigned)f->flag);
+    for (long i = 0; i < g_runs * 4L; i++) {
+        skim_plan_desc d = {.flags = f->flag};
+        skim_plan *p = NULL;
+        skim_status s = skim_plan_create(f->be, f->graph, &d, &p);
+        if (s == SKIM_OK) skim_plan_destroy(p);
+        f->fails += s == SKIM_ERR_INVALID_ARG;
+        if (s != SKIM_ERR_INVALID_ARG || !strstr(skim_backend_error(f->be), want)) {
+            if (!f->wrong++) snprintf(f->seen, sizeof f->seen, "%s", skim_backend_error(f->be));
+        }
+    }
+    return NULL;
+}
+
+/* Two threads fail on one backend at once; each reads its own message. */
+static bool own_messages(int kind) {
+    host_graph h;
+    skim_context *ctx = NULL;
+    skim_backend *be = NULL;
+    bool init = hg_init(&h, 42);
+    skim_status s = init ? SKIM_OK : SKIM_ERR_OUT_OF_MEMORY;
+    if (s == SKIM_OK) s = skim_context_create(NULL, &ctx);
+    if (s == SKIM_OK) s = hg_build(&h, ctx);
+    if (s == SKIM_OK) s = make_backend(kind, 1, &be);
+    if (s == SKIM_OK) {
+        failer f[2] = {{be, h.graph, 1u << 20, 0, 0, ""}, {be, h.graph, 1u << 21, 0, 0, ""}};
+        pthread_t th[2];
+        int started = 0;
+        for (int i = 0; i < 2; i++) started += pthread_create(&th[i], NULL, fail_often, &f[i]) == 0;
+        CHECK(started == 2, "pthread_create failed");
+        for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+        for (int i = 0; i < started; i++) {
+            CHECK(f[i].fails == g_runs * 4L && f[i].wrong == 0, "%s thread %d: %ld of %ld failures "
+                  "read another message (first: \"%s\")", kind ? "vulkan" : "cpu", i, f[i].wrong,
+                  g_runs * 4L, f[i].seen);
+        }
+        printf("%s: 2 threads x %ld failing plan_create on one backend, each read its own "
+               "message\n", kind ? "vulkan" : "cpu", g_runs * 4L);
+    } else if (kind == 0) {
+        t_fail(__FILE__, __LINE__, "own_messages: setup failed");
+    }
+    skim_backend_destroy(be);
+    skim_context_destroy(ctx);
+    if (init) hg_free(&h);
+    return s == SKIM_OK;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) g_runs = atoi(argv[1]);
     if (g_runs < VARIANTS) g_runs = VARIANTS;
     concurrent(0);
+    own_messages(0);
     bool vk = false;
     (void)vk; /* used only when the Vulkan backend is built */
 #ifdef SKIM_TEST_HAVE_VULKAN
     vk = concurrent(1);
+    if (vk) own_messages(1);
     if (!vk) printf("note: no Vulkan device: the Vulkan threads were not run\n");
 #endif
     printf("%s: %d failure(s)\n", t_failures ? "FAILED" : "PASSED", t_failures);
