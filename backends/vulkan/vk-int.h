@@ -80,6 +80,7 @@ typedef struct skim_vk_backend {
     VkDevice dev;
     VkQueue queue;
     uint32_t qfam;
+    uint32_t timestamp_bits; /* the queue family's timestampValidBits (0: no timestamps) */
     bool own_instance, own_device;
     uint32_t inst_api; /* the API version the backend's own instance was created with */
     VkDebugUtilsMessengerEXT messenger;

@@ -488,6 +488,12 @@ skim_status skim_vk_device_create(skim_vk_backend *vb, const skim_vulkan_desc *d
     if (vb->own_device) {
         vb->d.vkGetDeviceQueue(vb->dev, vb->qfam, 0, &vb->queue);
     }
+    uint32_t nq = 0; /* the family's timestamp bits, for profiled plans (vk_profile.c) */
+    vb->i.GetPhysicalDeviceQueueFamilyProperties(vb->phys, &nq, NULL);
+    VkQueueFamilyProperties qf[32];
+    nq = nq > 32 ? 32 : nq;
+    vb->i.GetPhysicalDeviceQueueFamilyProperties(vb->phys, &nq, qf);
+    vb->timestamp_bits = vb->qfam < nq ? qf[vb->qfam].timestampValidBits : 0;
     VkCommandPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
     pi.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
     pi.queueFamilyIndex = vb->qfam;

@@ -23,12 +23,7 @@ struct skim_vk_profile {
 skim_status skim_vk_profile_create(skim_plan *p, int n_dispatch) {
     skim_vk_backend *vb = p->be->impl;
     skim_vk_plan *vp = p->impl;
-    uint32_t nf = 0;
-    vb->i.GetPhysicalDeviceQueueFamilyProperties(vb->phys, &nf, NULL);
-    VkQueueFamilyProperties qf[32];
-    nf = nf > 32 ? 32 : nf;
-    vb->i.GetPhysicalDeviceQueueFamilyProperties(vb->phys, &nf, qf);
-    uint32_t bits = vb->qfam < nf ? qf[vb->qfam].timestampValidBits : 0;
+    uint32_t bits = vb->timestamp_bits;
     if (bits == 0 || vb->props.limits.timestampPeriod <= 0.0f) {
         return skim_plan_fail(p, SKIM_ERR_UNSUPPORTED, "vulkan: profiling: the queue family writes no "
                      "timestamps (timestampValidBits 0)");
