@@ -26,5 +26,11 @@ skim_status test_vulkan_create(skim_backend **out);
 /* test_vulkan.c: test_vulkan_create with the environment variable `var` set to `value`
  * (the backend's stand-in limits and modes, read when it is made), unset afterwards. */
 skim_status test_vulkan_create_with(const char *var, const char *value, skim_backend **out);
+/* test_vulkan.c: the three backends of a stand-in limit's test: a CPU one, a plain Vulkan
+ * one (var unset) and one made with var=value (*vk_with NULL, with a line saying why, when
+ * that fails: the caller's check). Returns 0, 1 (no CPU backend) or 77 (no Vulkan device),
+ * with nothing left to free unless 0. */
+int test_vulkan_pair_with(const char *var, const char *value, skim_backend **cpu,
+                          skim_backend **vk, skim_backend **vk_with);
 
 #endif /* SKIM_TEST_BACKENDS_H */

@@ -10,6 +10,7 @@
 #endif
 #include "test_backends.h"
 
+#include "skim-cpu.h"
 #include "skim-vulkan.h"
 
 #include <stdbool.h>
@@ -113,5 +114,25 @@ skim_status test_vulkan_create_with(const char *var, const char *value, skim_bac
     skim_status s = test_vulkan_create(out);
     unsetenv(var);
     return s;
+}
+
+int test_vulkan_pair_with(const char *var, const char *value, skim_backend **cpu,
+                          skim_backend **vk, skim_backend **vk_with) {
+    *cpu = *vk = *vk_with = NULL;
+    if (skim_backend_create_cpu(NULL, cpu) != SKIM_OK) {
+        printf("FAIL: CPU backend\n");
+        return 1;
+    }
+    unsetenv(var);
+    if (test_vulkan_create(vk) != SKIM_OK) {
+        skim_backend_destroy(*cpu);
+        *cpu = NULL;
+        return 77; /* test_vulkan_create printed why */
+    }
+    skim_status s = test_vulkan_create_with(var, value, vk_with);
+    if (s != SKIM_OK) {
+        printf("the Vulkan backend with %s=%s: %s\n", var, value, skim_status_str(s));
+    }
+    return 0;
 }
 #endif

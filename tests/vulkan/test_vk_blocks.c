@@ -166,19 +166,12 @@ static void refusal(skim_backend *vk) {
 }
 
 int main(void) {
-    skim_backend *cpu = NULL, *vk = NULL, *vk_lim = NULL;
-    if (skim_backend_create_cpu(NULL, &cpu) != SKIM_OK) {
-        printf("FAIL: CPU backend\n");
-        return 1;
+    skim_backend *cpu, *vk, *vk_lim;
+    int rc = test_vulkan_pair_with("SKIM_VK_MAX_ALLOC", "16384", &cpu, &vk, &vk_lim);
+    if (rc != 0) {
+        return rc;
     }
-    unsetenv("SKIM_VK_MAX_ALLOC");
-    skim_status s = test_vulkan_create(&vk);
-    if (s != SKIM_OK) {
-        skim_backend_destroy(cpu);
-        return 77; /* test_vulkan_create printed why */
-    }
-    s = test_vulkan_create_with("SKIM_VK_MAX_ALLOC", "16384", &vk_lim);
-    EXPECT(s == SKIM_OK, "the backend with a 16384-byte limit: %s", skim_status_str(s));
+    EXPECT(vk_lim, "no backend with a 16384-byte limit");
     skim_vulkan_info info;
     EXPECT(vk_lim && skim_vulkan_query_info(vk_lim, &info) && info.max_block == LIMIT,
            "max_block with the limit: %llu", vk_lim ? (unsigned long long)info.max_block : 0ull);

@@ -119,19 +119,12 @@ static void refusals(skim_backend *vk) {
 }
 
 int main(void) {
-    skim_backend *cpu = NULL, *vk = NULL, *vk_split = NULL;
-    if (skim_backend_create_cpu(NULL, &cpu) != SKIM_OK) {
-        printf("FAIL: CPU backend\n");
-        return 1;
+    skim_backend *cpu, *vk, *vk_split;
+    int rc = test_vulkan_pair_with("SKIM_VK_MAX_RANGE", "4096", &cpu, &vk, &vk_split);
+    if (rc != 0) {
+        return rc;
     }
-    unsetenv("SKIM_VK_MAX_RANGE");
-    skim_status s = test_vulkan_create(&vk);
-    if (s != SKIM_OK) {
-        skim_backend_destroy(cpu);
-        return 77; /* test_vulkan_create printed why */
-    }
-    s = test_vulkan_create_with("SKIM_VK_MAX_RANGE", "4096", &vk_split);
-    EXPECT(s == SKIM_OK, "the backend with a 4096-byte limit: %s", skim_status_str(s));
+    EXPECT(vk_split, "no backend with a 4096-byte limit");
     static float wf[K * M], x[K * N];
     static unsigned char wq[K * M * 4];
     for (int i = 0; i < K * M; i++) wf[i] = frand();
