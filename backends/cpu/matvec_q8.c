@@ -10,8 +10,8 @@
  *
  * Per output element the order is fixed, so results do not depend on the thread count
  * (nor on how many rows a step takes: 8 with AVX2, 4 otherwise, nor on how many x rows:
- * with AVX2 a tile decodes each weight block once for up to 4 x rows, each x row rounded
- * once per thread and matrix). The AVX2 and NEON paths
+ * with AVX2 or NEON a tile decodes each weight block once for up to 4 x rows, each x row
+ * rounded once per thread and matrix). The AVX2 and NEON paths
  * use fused multiply-adds; the portable path does not fuse, and differs from them by float
  * rounding only (the integer sums are the same). x is quantised with AVX2 on x86, in plain
  * C elsewhere. */
@@ -274,28 +274,50 @@ static inline void w_neon(skim_type t, const uint8_t *blk, int8x16_t *w0, int8x1
     }
 }
 
-/* 4 rows at a time in the lanes of a float vector (8 rows: two steps). */
-static void colq_neon(skim_type t, size_t bb, const uint8_t *const w[8], const xq_row *xp,
-                      int64_t nb, float (*out)[8]) {
-    xq_row x = *xp;
+/* 4 rows at a time in the lanes of a float vector (8 rows: two steps), for J x rows:
+ * each weight block is loaded and widened once for all of them. Each output's sums are
+ * those of its x row alone, whatever J. */
+static inline void colq_neon_j(skim_type t, size_t bb, const uint8_t *const w[8],
+                               const xq_row *xp, int64_t nb, float (*out)[8], int J) {
     for (int h = 0; h < 8; h += 4) {
-        float32x4_t a[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+        float32x4_t a[4][2];
+        for (int j = 0; j < J; j++) {
+            a[j][0] = a[j][1] = vdupq_n_f32(0.0f);
+        }
         for (int64_t b = 0; b < nb; b++) {
-            int32_t is[4];
+            int8x16_t w0[4], w1[4];
             float dw[4];
             for (int r = 0; r < 4; r++) {
                 const uint8_t *blk = w[h + r] + (size_t)b * bb;
-                int8x16_t w0, w1;
-                w_neon(t, blk, &w0, &w1);
-                is[r] = idot_neon(w0, w1, x.q + QB * b);
+                w_neon(t, blk, &w0[r], &w1[r]);
                 dw[r] = skim_fp16_to_fp32(rd16(blk));
             }
-            float32x4_t dd = vmulq_n_f32(vld1q_f32(dw), x.d[b]);
-            a[b & 1] = vfmaq_f32(a[b & 1], dd, vcvtq_f32_s32(vld1q_s32(is)));
+            float32x4_t dwv = vld1q_f32(dw);
+            for (int j = 0; j < J; j++) {
+                int32_t is[4];
+                for (int r = 0; r < 4; r++) {
+                    is[r] = idot_neon(w0[r], w1[r], xp[j].q + QB * b);
+                }
+                float32x4_t dd = vmulq_n_f32(dwv, xp[j].d[b]);
+                a[j][b & 1] = vfmaq_f32(a[j][b & 1], dd, vcvtq_f32_s32(vld1q_s32(is)));
+            }
         }
-        vst1q_f32(out[0] + h, vaddq_f32(a[0], a[1]));
+        for (int j = 0; j < J; j++) {
+            vst1q_f32(out[j] + h, vaddq_f32(a[j][0], a[j][1]));
+        }
     }
 }
+
+#define TILEQ_NEON(name, J)                                                                 \
+    static void name(skim_type t, size_t bb, const uint8_t *const w[8], const xq_row *x,     \
+                     int64_t nb, float (*out)[8]) {                                          \
+        colq_neon_j(t, bb, w, x, nb, out, J);                                                \
+    }
+TILEQ_NEON(colq_neon1, 1)
+TILEQ_NEON(colq_neon2, 2)
+TILEQ_NEON(colq_neon3, 3)
+TILEQ_NEON(colq_neon4, 4)
+#undef TILEQ_NEON
 #endif /* SKIM_CPU_NEON */
 
 bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
@@ -322,7 +344,9 @@ bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
     colq_fn tile[4] = {col_c, col_c, col_c, col_c};
     int jmax = 1;
 #if defined(SKIM_CPU_NEON)
-    tile[0] = colq_neon;
+    static const colq_fn nq[4] = {colq_neon1, colq_neon2, colq_neon3, colq_neon4};
+    memcpy(tile, nq, sizeof tile);
+    jmax = 4;
 #elif defined(SKIM_CPU_X86)
     if (c->avx2) {
         static const colq_fn q8[4] = {q8x1_avx, q8x2_avx, q8x3_avx, q8x4_avx};
