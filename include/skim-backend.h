@@ -84,9 +84,11 @@ enum {
      * without it the same rule in f32 arithmetic with each value rounded to f16 (slower
      * than the exact product: it is there for the same results on every device). Both
      * give the same bits where the device's f16 arithmetic rounds to nearest even and
-     * keeps f16 subnormals, as Vulkan allows but does not require (lavapipe does; NaN
-     * payloads aside). A device that rounds f16 toward zero or flushes f16 subnormals
-     * stays within twice the first term of the bound plus 2^-12 * K. */
+     * keeps f16 subnormals (NaN payloads aside), as Vulkan allows but does not require.
+     * A device that rounds f16 toward zero or flushes f16 subnormals stays within twice
+     * the first term of the bound plus 2^-12 * K; one that keeps some f16 results at
+     * f32 precision, as lavapipe (Mesa 22.3.6) does with products and their sums, within
+     * the bound, with other bits than the rule's. */
     SKIM_PLAN_HALF_PRODUCTS = 1u << 1
 };
 

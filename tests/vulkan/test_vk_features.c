@@ -15,7 +15,12 @@
  *   backend's result with the flag; the integer dot product path and the plain integer
  *   path give the same bits; a block with a NaN or an infinity gives NaN; a product of two
  *   x columns is left exact (the same bits as without the flag); a product with a bias and
- *   silu runs as one dispatch and equals the flag's product followed by them.
+ *   silu runs as one dispatch and equals the flag's product followed by them;
+ * - half products (SKIM_PLAN_HALF_PRODUCTS), F16 weights, 32 x rows and more: the portable
+ *   twin gives the bits of the rule emulated here in double, the f16 path stays within the
+ *   rule's bound of the exact product (and gives the rule's bits with
+ *   SKIM_TEST_HALF_BITS=1), the flag changes nothing where it does not apply, nor on the
+ *   CPU backend.
  * Validation on (any message fails; the features the paths use must have been enabled at
  * device creation). Exits 77 without a device. */
 #define _POSIX_C_SOURCE 200809L
@@ -192,14 +197,15 @@ static void test_qa(skim_backend *feat, skim_backend *port, skim_backend *cpu, s
     free(wf); free(x); free(ya); free(yb); free(yc); free(yp); free(w);
 }
 
-/* silu(w x + bias) with the flag: one dispatch (mul_mv.comp QA with its epilogue), equal
- * to the flag's plain product followed by the bias and silu in double. */
-static void test_qa_fused(skim_backend *be, skim_type t, trng *r) {
-    enum { FK = 256, FM = 40 };
-    float wf[FK * FM], x[FK], bias[FM], yf[FM], yp[FM];
-    uint8_t w[FM * 34 * (FK / 32)];
+/* silu(w x + bias) with plan flags `flags` and n x columns: one dispatch (mul_mv.comp QA,
+ * or mul_mat.comp HALF, with its epilogue), equal to the flag's plain product followed by
+ * the bias and silu in double. */
+static void test_fused(skim_backend *be, skim_type t, uint32_t flags, int n, trng *r) {
+    enum { FK = 256, FM = 40, FN = 32 };
+    float wf[FK * FM], x[FK * FN], bias[FM], yf[FM * FN], yp[FM * FN];
+    uint8_t w[FM * FK * 2];
     fill_uniform(r, wf, FK * FM, -1, 1);
-    fill_uniform(r, x, FK, -2, 2);
+    fill_uniform(r, x, (size_t)(FK * n), -2, 2);
     fill_uniform(r, bias, FM, -3, 3);
     skim_quantize(t, wf, w, FM, FK);
     skim_context *ctx = NULL;
@@ -207,30 +213,31 @@ static void test_qa_fused(skim_backend *be, skim_type t, trng *r) {
     skim_tensor *wt = skim_new_weight_2d(ctx, t, FK, FM, w);
     const int64_t bne[1] = {FM};
     skim_tensor *bt = skim_new_weight(ctx, SKIM_TYPE_F32, 1, bne, bias);
-    skim_tensor *xin = skim_new_input_2d(ctx, SKIM_TYPE_F32, FK, 1);
+    skim_tensor *xin = skim_new_input_2d(ctx, SKIM_TYPE_F32, FK, n);
     skim_tensor *prod_t = skim_mul_mat(ctx, wt, xin);
     skim_tensor *y = skim_silu(ctx, skim_add(ctx, prod_t, bt));
     skim_graph *gf = NULL, *gp = NULL;
     CHECK_OK(skim_graph_build(ctx, &y, 1, &gf), "fused");
     CHECK_OK(skim_graph_build(ctx, &prod_t, 1, &gp), "product");
-    skim_plan_desc pd = {.flags = SKIM_PLAN_QUANTIZED_ACTIVATIONS};
+    skim_plan_desc pd = {.flags = flags};
     skim_plan *pf = NULL, *pp = NULL;
     skim_run_stats st = {0};
     skim_status s = gf && gp ? skim_plan_create(be, gf, &pd, &pf) : SKIM_ERR_STATE;
     if (s == SKIM_OK) s = skim_plan_create(be, gp, &pd, &pp);
-    if (s == SKIM_OK) s = skim_plan_set_input(pf, xin, x, sizeof x);
-    if (s == SKIM_OK) s = skim_plan_set_input(pp, xin, x, sizeof x);
+    if (s == SKIM_OK) s = skim_plan_set_input(pf, xin, x, sizeof(float) * (size_t)(FK * n));
+    if (s == SKIM_OK) s = skim_plan_set_input(pp, xin, x, sizeof(float) * (size_t)(FK * n));
     if (s == SKIM_OK) s = skim_plan_run(pf);
     if (s == SKIM_OK) s = skim_plan_run(pp);
     if (s == SKIM_OK) s = skim_plan_get_stats(pf, &st);
-    CHECK(s == SKIM_OK, "fused qa %s -> %s", skim_type_name(t), skim_status_str(s));
+    CHECK(s == SKIM_OK, "fused 0x%x %s -> %s", (unsigned)flags, skim_type_name(t),
+          skim_status_str(s));
     if (s == SKIM_OK && read_f32(pf, y, yf, "fused y") && read_f32(pp, prod_t, yp, "product")) {
-        CHECK(st.dispatches == 1, "fused qa %s: %lld dispatches, want 1", skim_type_name(t),
-              (long long)st.dispatches);
-        for (int m = 0; m < FM; m++) {
-            double v = (double)yp[m] + bias[m], want = v / (1.0 + exp(-v));
-            CHECK(fabs(yf[m] - want) <= 1e-5 * (1.0 + fabs(want)), "fused qa %s [%d]: %.9g, "
-                  "want %.9g", skim_type_name(t), m, yf[m], want);
+        CHECK(st.dispatches == 1, "fused 0x%x %s: %lld dispatches, want 1", (unsigned)flags,
+              skim_type_name(t), (long long)st.dispatches);
+        for (int e = 0; e < FM * n; e++) {
+            double v = (double)yp[e] + bias[e % FM], want = v / (1.0 + exp(-v));
+            CHECK(fabs(yf[e] - want) <= 1e-5 * (1.0 + fabs(want)), "fused 0x%x %s [%d]: %.9g, "
+                  "want %.9g", (unsigned)flags, skim_type_name(t), e, yf[e], want);
         }
     }
     skim_plan_destroy(pf);
@@ -485,7 +492,7 @@ int main(void) {
         test_qa(feat, port, cpu, t, 256, 11, 1, 3, false, &r); /* batched: w shared */
         test_qa(feat, port, cpu, t, 96, 5, 1, 1, true, &r);
         test_qa(feat, port, cpu, t, 96, 5, 2, 1, false, &r); /* two columns: left exact */
-        test_qa_fused(feat, t, &r);
+        test_fused(feat, t, SKIM_PLAN_QUANTIZED_ACTIVATIONS, 1, &r);
     }
     /* The portable twin is held to the rule's bits everywhere; the f16 path to the bound,
      * and to the bits with SKIM_TEST_HALF_BITS=1 (a device whose f16 arithmetic rounds
@@ -504,6 +511,8 @@ int main(void) {
     test_half(feat, port, cpu, bits, 36, 5, 33, 1, false, &r);
     test_half(feat, port, cpu, bits, 256, 67, 64, 2, false, &r); /* batched: w shared */
     test_half(feat, port, cpu, bits, 64, 8, 32, 1, true, &r);
+    test_fused(feat, SKIM_TYPE_F16, SKIM_PLAN_HALF_PRODUCTS, 32, &r);
+    test_fused(port, SKIM_TYPE_F16, SKIM_PLAN_HALF_PRODUCTS, 32, &r);
     test_half_ignored(feat, SKIM_TYPE_F16, 256, 37, 31, &r);  /* fewer than 32 x rows */
     test_half_ignored(feat, SKIM_TYPE_F16, 66, 37, 40, &r);   /* K not a multiple of 4 */
     test_half_ignored(feat, SKIM_TYPE_F32, 256, 37, 40, &r);
