@@ -190,9 +190,10 @@ skim_status skim_plan_create(skim_backend *be, skim_graph *g, const skim_plan_de
                                  (int)mode);
     }
     uint32_t flags = desc ? desc->flags : 0;
-    if (flags & ~(uint32_t)SKIM_PLAN_QUANTIZED_ACTIVATIONS) {
+    const uint32_t known = SKIM_PLAN_QUANTIZED_ACTIVATIONS | SKIM_PLAN_HALF_PRODUCTS;
+    if (flags & ~known) {
         return skim_backend_fail(be, SKIM_ERR_INVALID_ARG, "plan_create: unknown flags 0x%x",
-                                 (unsigned)(flags & ~(uint32_t)SKIM_PLAN_QUANTIZED_ACTIVATIONS));
+                                 (unsigned)(flags & ~known));
     }
     if (g->ctx->status != SKIM_OK) {
         return skim_backend_fail(be, SKIM_ERR_STATE, "plan_create: the graph's context has an "

@@ -57,7 +57,42 @@ enum {
      * On Vulkan: plain products (mul_mat) with one x row only, on devices with subgroup
      * arithmetic (skim_vulkan_info.quantized_activations); it ignores the flag elsewhere
      * (head-selected products, 2..16 x rows: exact there). */
-    SKIM_PLAN_QUANTIZED_ACTIVATIONS = 1u << 0
+    SKIM_PLAN_QUANTIZED_ACTIVATIONS = 1u << 0,
+    /* Products with F16 weights computed in half precision, for GPUs whose f16 arithmetic
+     * is faster than their f32 (packed f16: AMD, Arm Mali, Qualcomm Adreno, Apple-class
+     * mobile parts), where a prefill product is bound by arithmetic.
+     * Where: on Vulkan, plain products (mul_mat, not the head-selected mul_mat_sel and
+     * mul_mat_sel_k) with F16 weights and F32 x of at least 32 x rows per matrix (x's
+     * ne[1] >= 32: prefill), K (ne[0]) a multiple of 4, and x's rows contiguous and
+     * starting at multiples of 4 elements (a plain or fused product's x; a view of x that
+     * starts elsewhere does not qualify); a fused epilogue (bias, activation) still
+     * follows in f32. Every other product stays exact (f32 arithmetic), as do all
+     * products of a matrix-vector form (fewer than 32 x rows: bound by memory, not by
+     * arithmetic) and every product on the CPU backend, which ignores the flag.
+     * The rule, per output y = sum over k of w[k] x[k]:
+     * - x[k] is rounded to the nearest f16 (ties to even): from 65520 in magnitude on it
+     *   becomes an infinity of its sign; NaN stays NaN; below 2^-14 it becomes a
+     *   multiple of 2^-24 (an f16 subnormal, or zero);
+     * - k is taken in runs of 8 (k = 8j .. 8j + 7; when K is 4 mod 8 the last run has
+     *   4, its missing products are 0 * 0). In a run, each product p_i = w x of element
+     *   i is rounded to f16, the lane sums a_i = p_i + p_(i+4) (i = 0..3) are rounded to
+     *   f16, then s = (a_0 + a_1) + (a_2 + a_3) with each sum rounded to f16;
+     * - each run's s is added to y in f32 arithmetic, runs in order of k, y starting
+     *   at 0.
+     * Where no f16 product or sum reaches 65520 in magnitude and K <= 65536:
+     *   |y - sum_k w[k] x[k]| <= 2^-8 * sum_k |w[k] x[k]| + 2^-24 * sum_k (|w[k]| + 1).
+     * Else the output is an infinity or NaN, as the rule gives; a NaN or infinite x[k]
+     * (or one past f16's range) or w[k] makes the output NaN or infinite.
+     * Devices: with shaderFloat16 (skim_vulkan_info.path_float16) in f16 arithmetic;
+     * without it the same rule in f32 arithmetic with each value rounded to f16 (slower
+     * than the exact product: it is there for the same results on every device). Both
+     * give the same bits where the device's f16 arithmetic rounds to nearest even and
+     * keeps f16 subnormals (NaN payloads aside), as Vulkan allows but does not require.
+     * A device that rounds f16 toward zero or flushes f16 subnormals stays within twice
+     * the first term of the bound plus 2^-12 * K; one that keeps some f16 results at
+     * f32 precision, as lavapipe (Mesa 22.3.6) does with products and their sums, within
+     * the bound, with other bits than the rule's. */
+    SKIM_PLAN_HALF_PRODUCTS = 1u << 1
 };
 
 typedef struct skim_plan_desc {

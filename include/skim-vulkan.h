@@ -19,7 +19,8 @@
  *   SKIM_VK_MAX_ALLOC=N    tests: store and arena buffers of at most N bytes (>= 4096), so
  *                          that they split into several as they do past the limit
  *   SKIM_VK_NO_FEATURES=a,b  take these optional features as absent: storage16, dot,
- *                          subgroup_size, or all (skim_vulkan_info's path_* fields):
+ *                          subgroup_size, float16, or all (skim_vulkan_info's path_*
+ *                          fields):
  *                          the portable shader paths, and the device created without them
  *
  * Memory: weights, states and intermediates live in device-local memory (a type that is
@@ -145,8 +146,8 @@ typedef struct skim_vulkan_info {
     uint32_t vendor_id, device_id;
     VkPhysicalDeviceType device_type;
     /* What the device offers: storageBuffer16BitAccess, shaderFloat16, shaderInt8 (the
-     * last two: Vulkan 1.2 devices; no shader uses fp16 or int8 arithmetic, so skim
-     * enables neither). */
+     * last two: Vulkan 1.2 devices; f16 arithmetic serves SKIM_PLAN_HALF_PRODUCTS
+     * (path_float16); no shader uses int8 arithmetic, so skim does not enable it). */
     bool storage16, float16, int8;
     bool subgroup_arith;       /* subgroup arithmetic in compute shaders */
     uint32_t subgroup_size;
@@ -181,6 +182,11 @@ typedef struct skim_vulkan_info {
      * plain products (mul_mat) with Q8_0 or Q4_0 weights and one x column run by that
      * rule; the head-selected products (mul_mat_sel, mul_mat_sel_k) stay exact on Vulkan. */
     bool quantized_activations;
+    /* SKIM_PLAN_HALF_PRODUCTS' products in f16 arithmetic (shaderFloat16, Vulkan 1.2;
+     * "float16"), under the same conditions as the path_* fields above; without it the
+     * flag's rule is computed in f32 arithmetic rounded to f16 (the same bits where the
+     * device's f16 arithmetic rounds to nearest even and keeps subnormals). */
+    bool path_float16;
 } skim_vulkan_info;
 SKIM_API bool skim_vulkan_query_info(const skim_backend *be, skim_vulkan_info *out);
 

@@ -33,7 +33,12 @@
  * = TILE_RM x TILE_RN (16 x 8 in shaders.cmake) outputs per invocation, a workgroup 16*RM
  * rows by 4*RN columns. lavapipe (Mesa 22.3) loads a storage buffer lane by lane, so the
  * cost is loads per multiply-add: 4 x 4 loads 24 words per 64 (F16), 16 x 8 64 per 512,
- * about 2x faster at n = 256. 32 x 8 and 16 x 16 took llvmpipe 10x longer to compile. */
+ * about 2x faster at n = 256. 32 x 8 and 16 x 16 took llvmpipe 10x longer to compile.
+ * HALF (with TILE, W_F16; HALF_ARITH: in f16 arithmetic): SKIM_PLAN_HALF_PRODUCTS, by
+ * mul_mat_half.glsl's rule, runs of 8 k at a time. */
+#if defined(HALF_ARITH)
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
 #include "common.glsl"
 #include "dequant.glsl"
 #ifdef VEC4
@@ -68,6 +73,9 @@ vec4 skim_load_w4(uint base, uint k) {
     return skim_half_at(b) * (vec4(v) - 8.0);
 #endif
 }
+#endif
+#if defined(HALF)
+#include "mul_mat_half.glsl"
 #endif
 #ifdef TILE
 #define RM TILE_RM
@@ -213,7 +221,26 @@ void main() {
 #elif defined(VEC4)
         uint kq = k0;
 #endif
-#ifdef VEC4
+#if defined(HALF)
+        for (uint k = kq; k < k1; k += 8u) { /* one run: k..k+3, then k+4..k+7 if in range */
+            bool two = k + 4u < k1;
+            HVEC xl[RN], xh[RN], wl[RM], wh[RM]; /* elements 0..3, 4..7 */
+            [[unroll]] for (uint c = 0u; c < RN; c++) {
+                uint xi = (xb + (n0 + c) * pc.nbb[1] + k) >> 2u;
+                bool on = (cols & (1u << c)) != 0u;
+                xl[c] = on ? skim_half_x4(B4[xi]) : HVEC(0.0);
+                xh[c] = on && two ? skim_half_x4(B4[xi + 1u]) : HVEC(0.0);
+            }
+            [[unroll]] for (uint r = 0u; r < RM; r++) {
+                uint wr = wb + (m0 + r) * pc.nba[1];
+                wl[r] = r < nrow ? skim_half_w4(wr, k) : HVEC(0.0);
+                wh[r] = r < nrow && two ? skim_half_w4(wr, k + 4u) : HVEC(0.0);
+            }
+            [[unroll]] for (uint r = 0u; r < RM; r++)
+                [[unroll]] for (uint c = 0u; c < RN; c++)
+                    acc[r][c] += skim_half_run(wl[r], xl[c], wh[r], xh[c]);
+        }
+#elif defined(VEC4)
         for (uint k = kq; k < k1; k += 4u) {
             vec4 xv[RN], wv[RM];
             [[unroll]] for (uint c = 0u; c < RN; c++)

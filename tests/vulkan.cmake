@@ -226,7 +226,8 @@ endif()
 
 # The shader paths for optional device features (16- and 8-bit storage, integer dot
 # products, full subgroups) against their portable paths on the same device, and
-# SKIM_PLAN_QUANTIZED_ACTIVATIONS on Vulkan; also with lavapipe's subgroups of 4 and 16.
+# SKIM_PLAN_QUANTIZED_ACTIVATIONS and SKIM_PLAN_HALF_PRODUCTS on Vulkan; also with lavapipe's
+# subgroups of 4 and 16.
 # The mul_mat goldens through mul_mv.comp run the feature paths (test_vk_golden_mul_mv);
 # here also with every feature taken as absent, and with subgroups of 4 and 16. About
 # 10 s of CI in all.

@@ -38,6 +38,9 @@ set(SKIM_VK_SHADERS
   "mul_mat_f16_t|mul_mat.comp|W_F16 VEC4 TILE TILE_RM=16u TILE_RN=8u"
   "mul_mat_q8_0_t|mul_mat.comp|W_Q8_0 VEC4 TILE TILE_RM=16u TILE_RN=8u"
   "mul_mat_q4_0_t|mul_mat.comp|W_Q4_0 VEC4 TILE TILE_RM=16u TILE_RN=8u"
+  # SKIM_PLAN_HALF_PRODUCTS (vk_ops.c half_shader): the portable twin, then f16 arithmetic
+  "mul_mat_f16_t_half|mul_mat.comp|W_F16 VEC4 TILE TILE_RM=16u TILE_RN=8u HALF"
+  "mul_mat_f16_t_half16|mul_mat.comp|W_F16 VEC4 TILE TILE_RM=16u TILE_RN=8u HALF HALF_ARITH"
   "mul_mat_f32_n|mul_mat.comp|W_F32 NARROW"
   "mul_mat_f16_n|mul_mat.comp|W_F16 NARROW"
   "mul_mat_q8_0_n|mul_mat.comp|W_Q8_0 NARROW"

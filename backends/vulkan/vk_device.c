@@ -300,6 +300,8 @@ static void pick_paths(skim_vk_backend *vb, const vk_feats *f) {
     const char *no = "SKIM_VK_NO_FEATURES";
     in->path_storage16 = own && f->f11.storageBuffer16BitAccess && !env_lists(no, "storage16");
     in->path_int_dot = own && v13 && f->f13.shaderIntegerDotProduct && !env_lists(no, "dot");
+    in->path_float16 = own && f->api >= VK_API_VERSION_1_2 && f->f12.shaderFloat16 &&
+                       !env_lists(no, "float16");
     in->full_subgroups = own && v13 && f->f13.subgroupSizeControl &&
                          f->f13.computeFullSubgroups && !env_lists(no, "subgroup_size");
 }
@@ -424,6 +426,7 @@ static skim_status create_device(skim_vk_backend *vb, const skim_vulkan_desc *de
     VkPhysicalDeviceVulkan12Features e12 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
         .pNext = f.api >= VK_API_VERSION_1_3 ? &e13 : NULL,
+        .shaderFloat16 = in->path_float16,
     };
     VkPhysicalDeviceVulkan11Features e11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,

@@ -355,6 +355,15 @@ static skim_vk_shader_id tile_shader(skim_type t) {
     }
 }
 
+/* SKIM_PLAN_HALF_PRODUCTS applies to node (include/skim-backend.h: a plain product of F16
+ * weights and at least MUL_MAT_TILE_MIN_N x rows; judged on the whole product, so that
+ * every piece of a split one keeps the rule). mul_mat then runs the TILE variant's HALF
+ * twin where VEC4 can run (K a multiple of 4, aligned x), the exact product elsewhere. */
+static bool half_products(const skim_vk_rec *r, const skim_tensor *node) {
+    return (r->p->flags & SKIM_PLAN_HALF_PRODUCTS) && node->src[0]->type == SKIM_TYPE_F16 &&
+           node->src[1]->type == SKIM_TYPE_F32 && node->ne[1] >= MUL_MAT_TILE_MIN_N;
+}
+
 /* Whether mul_mat_sel node runs over its listed heads only, leaving the skipped heads'
  * rows unwritten: a HEADS selection (the list is the selection), or a per-token one of a
  * single column (the list is its producer's head list, at *hl in the indirect buffer);
@@ -374,7 +383,7 @@ static bool sel_compact(skim_vk_rec *r, const skim_tensor *node, uint32_t op, Vk
 
 /* mul_mat, mul_mat_sel, mul_mat_sel_k: a workgroup makes 64 rows x 16 columns, 256 rows x
  * 4 columns for at most 4 columns (decode), or 256 x 32 (TILE, a dense product of many). */
-static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
+static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op, bool half) {
     const skim_tensor *w = node->src[0], *x = node->src[1], *sel = node->src[2];
     skim_vk_dispatch d;
     skim_vk_dispatch_init(&d, by_wtype(w->type, SKIM_VK_SHADER_MUL_MAT_F32), node);
@@ -391,13 +400,17 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     d.grid[0] = (uint32_t)((node->ne[0] + 63) / 64); /* 16 x 4 rows per workgroup */
     d.grid[1] = (uint32_t)((node->ne[1] + 15) / 16); /* 4 x 4 columns */
     d.grid[2] = (uint32_t)(node->ne[2] * node->ne[3]);
-    bool v4 = vec4_ok(r, node, op), narrow = node->ne[1] <= 4;
+    bool v4 = vec4_ok(r, node, op);
+    half = half && v4 && op == SKIM_VK_OP_MUL_MAT;
+    bool narrow = node->ne[1] <= 4 && !half;
     if (v4) {
         d.shader = vec4_shader(w->type);
     }
-    bool tile = v4 && op == SKIM_VK_OP_MUL_MAT && node->ne[1] >= MUL_MAT_TILE_MIN_N;
+    bool tile = v4 && op == SKIM_VK_OP_MUL_MAT && (node->ne[1] >= MUL_MAT_TILE_MIN_N || half);
     if (tile) { /* 16 x TILE_RM rows, 4 x TILE_RN columns per workgroup */
-        d.shader = tile_shader(w->type);
+        d.shader = !half ? tile_shader(w->type)
+                 : r->vb->info.path_float16 ? SKIM_VK_SHADER_MUL_MAT_F16_T_HALF16
+                                            : SKIM_VK_SHADER_MUL_MAT_F16_T_HALF;
         d.grid[0] = (uint32_t)((node->ne[0] + 16 * TILE_RM - 1) / (16 * TILE_RM));
         d.grid[1] = (uint32_t)((node->ne[1] + 4 * TILE_RN - 1) / (4 * TILE_RN));
     }
@@ -411,7 +424,7 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
      * rows per workgroup. Not on a CPU
      * device: lavapipe (Mesa 22.3) ran a 4096^2 matvec 2.5x slower that way than with
      * mul_mat.comp's 4 rows per invocation. */
-    bool mv_ok = op == SKIM_VK_OP_MUL_MAT && !node->bound && node->ne[1] <= 4 &&
+    bool mv_ok = op == SKIM_VK_OP_MUL_MAT && !half && !node->bound && node->ne[1] <= 4 &&
                  node->ne[0] <= 8 * 65535 && r->vb->info.subgroup_arith;
     /* SKIM_PLAN_QUANTIZED_ACTIVATIONS: its rule (mul_mv.comp QA) wherever mul_mv runs. */
     skim_vk_buffer *wbuf;
@@ -479,6 +492,7 @@ static skim_status mul_mat_split(skim_vk_rec *r, const skim_tensor *node) {
         return skim_vk_split_fail(r, node, w, "is batched or bounded (only a plain 2-D "
                                   "mul_mat is split)");
     }
+    bool half = half_products(r, node);
     int64_t mp = skim_vk_rows_per_piece(r, w);
     int64_t np = skim_vk_rows_per_piece(r, x);
     skim_tensor dt = *node; /* the output's columns as rows of a matrix */
@@ -500,7 +514,7 @@ static skim_status mul_mat_split(skim_vk_rec *r, const skim_tensor *node) {
             dp.view_offs += (size_t)m0 * node->nb[0];
             dp.src[0] = &wp;
             dp.src[1] = &xp;
-            st = mul_mat(r, &dp, SKIM_VK_OP_MUL_MAT);
+            st = mul_mat(r, &dp, SKIM_VK_OP_MUL_MAT, half);
         }
     }
     return st;
@@ -510,10 +524,10 @@ skim_status skim_vk_op_mul_mat(skim_vk_rec *r, const skim_tensor *n) {
     if (!skim_vk_fits(r, n->src[0]) || !skim_vk_fits(r, n->src[1]) || !skim_vk_fits(r, n)) {
         return mul_mat_split(r, n);
     }
-    return mul_mat(r, n, SKIM_VK_OP_MUL_MAT);
+    return mul_mat(r, n, SKIM_VK_OP_MUL_MAT, half_products(r, n));
 }
-skim_status skim_vk_op_mul_mat_sel(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_OP_MUL_MAT_SEL); }
-skim_status skim_vk_op_mul_mat_sel_k(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_OP_MUL_MAT_SEL_K); }
+skim_status skim_vk_op_mul_mat_sel(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_OP_MUL_MAT_SEL, false); }
+skim_status skim_vk_op_mul_mat_sel_k(skim_vk_rec *r, const skim_tensor *n) { return mul_mat(r, n, SKIM_VK_OP_MUL_MAT_SEL_K, false); }
 
 /* ---------------------------------------------------------------- support */
 

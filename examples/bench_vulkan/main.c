@@ -253,7 +253,9 @@ static void bench_mul_mat(skim_backend *be, skim_type t, int64_t K, int64_t M, i
         double s = time_runs(p, reps, NULL);
         printf("  %-7s mul_mat %-5s %5lld x %5lld x %4lld  %9.2f ms  %7.2f GFLOP/s%s\n",
                skim_backend_name(be), skim_type_name(t), (long long)M, (long long)K,
-               (long long)N, s * 1e3, 2.0 * K * M * N / s * 1e-9, flags ? "  (+qa)" : "");
+               (long long)N, s * 1e3, 2.0 * K * M * N / s * 1e-9,
+               flags == SKIM_PLAN_QUANTIZED_ACTIVATIONS ? "  (+qa)"
+               : flags == SKIM_PLAN_HALF_PRODUCTS ? "  (+half)" : "");
         fflush(stdout);
         skim_plan_destroy(p);
     } else {
@@ -337,10 +339,13 @@ static const char usage_text[] =
     "                  soft_max or rms_norm (4096 x 1024)\n"
     "  --reps R        timed runs per per-op row or producer (1-32; default 5)\n"
     "  --qa            the --op mul_mat row with SKIM_PLAN_QUANTIZED_ACTIVATIONS\n"
+    "  --half          the --op mul_mat row with SKIM_PLAN_HALF_PRODUCTS (F16, N >= 32;\n"
+    "                  SKIM_VK_NO_FEATURES=float16 for its portable twin)\n"
     "  --help          this text\n";
 
 int main(int argc, char **argv) {
     bool quick = false, cpu = true, host_resolve = false, small = false, qa = false;
+    bool half = false;
     const char *only = NULL, *op = NULL;
     int reps = 5;
     for (int i = 1; i < argc; i++) {
@@ -358,6 +363,8 @@ int main(int argc, char **argv) {
             small = true;
         } else if (!strcmp(argv[i], "--qa")) {
             qa = true;
+        } else if (!strcmp(argv[i], "--half")) {
+            half = true;
         } else if (!strcmp(argv[i], "--only") && more) {
             only = argv[++i];
         } else if (!strcmp(argv[i], "--op") && more) {
@@ -412,7 +419,8 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             if (op_rows) bench_rows(be[i], op_rows == 1, 4096, 1024, reps);
             else bench_mul_mat(be[i], op_type, quick ? 1024 : 4096, quick ? 1024 : 4096, op_cols, reps,
-                               qa ? SKIM_PLAN_QUANTIZED_ACTIVATIONS : 0);
+                               (qa ? SKIM_PLAN_QUANTIZED_ACTIVATIONS : 0) |
+                               (half ? SKIM_PLAN_HALF_PRODUCTS : 0));
         }
         for (int i = 0; i < n; i++) skim_backend_destroy(be[i]);
         return 0;

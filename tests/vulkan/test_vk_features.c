@@ -15,7 +15,12 @@
  *   backend's result with the flag; the integer dot product path and the plain integer
  *   path give the same bits; a block with a NaN or an infinity gives NaN; a product of two
  *   x columns is left exact (the same bits as without the flag); a product with a bias and
- *   silu runs as one dispatch and equals the flag's product followed by them.
+ *   silu runs as one dispatch and equals the flag's product followed by them;
+ * - half products (SKIM_PLAN_HALF_PRODUCTS), F16 weights, 32 x rows and more: the portable
+ *   twin gives the bits of the rule emulated here in double, the f16 path stays within the
+ *   rule's bound of the exact product (and gives the rule's bits with
+ *   SKIM_TEST_HALF_BITS=1), the flag changes nothing where it does not apply, nor on the
+ *   CPU backend.
  * Validation on (any message fails; the features the paths use must have been enabled at
  * device creation). Exits 77 without a device. */
 #define _POSIX_C_SOURCE 200809L
@@ -51,6 +56,10 @@ static void test_info(skim_backend *feat, skim_backend *port) {
     CHECK(!b.path_storage16 && !b.path_int_dot && !b.full_subgroups,
           "SKIM_VK_NO_FEATURES=all left a path on");
     CHECK(a.quantized_activations == a.subgroup_arith, "quantized_activations");
+    printf("half products: path_float16 %d\n", a.path_float16);
+    CHECK(a.path_float16 == (a.float16 && a.api_version >= VK_API_VERSION_1_2 &&
+                             !env_names("float16")), "path_float16");
+    CHECK(!b.path_float16, "SKIM_VK_NO_FEATURES=all left path_float16 on");
 }
 
 typedef struct prod {
@@ -188,14 +197,15 @@ static void test_qa(skim_backend *feat, skim_backend *port, skim_backend *cpu, s
     free(wf); free(x); free(ya); free(yb); free(yc); free(yp); free(w);
 }
 
-/* silu(w x + bias) with the flag: one dispatch (mul_mv.comp QA with its epilogue), equal
- * to the flag's plain product followed by the bias and silu in double. */
-static void test_qa_fused(skim_backend *be, skim_type t, trng *r) {
-    enum { FK = 256, FM = 40 };
-    float wf[FK * FM], x[FK], bias[FM], yf[FM], yp[FM];
-    uint8_t w[FM * 34 * (FK / 32)];
+/* silu(w x + bias) with plan flags `flags` and n x columns: one dispatch (mul_mv.comp QA,
+ * or mul_mat.comp HALF, with its epilogue), equal to the flag's plain product followed by
+ * the bias and silu in double. */
+static void test_fused(skim_backend *be, skim_type t, uint32_t flags, int n, trng *r) {
+    enum { FK = 256, FM = 40, FN = 32 };
+    float wf[FK * FM], x[FK * FN], bias[FM], yf[FM * FN], yp[FM * FN];
+    uint8_t w[FM * FK * 2];
     fill_uniform(r, wf, FK * FM, -1, 1);
-    fill_uniform(r, x, FK, -2, 2);
+    fill_uniform(r, x, (size_t)(FK * n), -2, 2);
     fill_uniform(r, bias, FM, -3, 3);
     skim_quantize(t, wf, w, FM, FK);
     skim_context *ctx = NULL;
@@ -203,30 +213,31 @@ static void test_qa_fused(skim_backend *be, skim_type t, trng *r) {
     skim_tensor *wt = skim_new_weight_2d(ctx, t, FK, FM, w);
     const int64_t bne[1] = {FM};
     skim_tensor *bt = skim_new_weight(ctx, SKIM_TYPE_F32, 1, bne, bias);
-    skim_tensor *xin = skim_new_input_2d(ctx, SKIM_TYPE_F32, FK, 1);
+    skim_tensor *xin = skim_new_input_2d(ctx, SKIM_TYPE_F32, FK, n);
     skim_tensor *prod_t = skim_mul_mat(ctx, wt, xin);
     skim_tensor *y = skim_silu(ctx, skim_add(ctx, prod_t, bt));
     skim_graph *gf = NULL, *gp = NULL;
     CHECK_OK(skim_graph_build(ctx, &y, 1, &gf), "fused");
     CHECK_OK(skim_graph_build(ctx, &prod_t, 1, &gp), "product");
-    skim_plan_desc pd = {.flags = SKIM_PLAN_QUANTIZED_ACTIVATIONS};
+    skim_plan_desc pd = {.flags = flags};
     skim_plan *pf = NULL, *pp = NULL;
     skim_run_stats st = {0};
     skim_status s = gf && gp ? skim_plan_create(be, gf, &pd, &pf) : SKIM_ERR_STATE;
     if (s == SKIM_OK) s = skim_plan_create(be, gp, &pd, &pp);
-    if (s == SKIM_OK) s = skim_plan_set_input(pf, xin, x, sizeof x);
-    if (s == SKIM_OK) s = skim_plan_set_input(pp, xin, x, sizeof x);
+    if (s == SKIM_OK) s = skim_plan_set_input(pf, xin, x, sizeof(float) * (size_t)(FK * n));
+    if (s == SKIM_OK) s = skim_plan_set_input(pp, xin, x, sizeof(float) * (size_t)(FK * n));
     if (s == SKIM_OK) s = skim_plan_run(pf);
     if (s == SKIM_OK) s = skim_plan_run(pp);
     if (s == SKIM_OK) s = skim_plan_get_stats(pf, &st);
-    CHECK(s == SKIM_OK, "fused qa %s -> %s", skim_type_name(t), skim_status_str(s));
+    CHECK(s == SKIM_OK, "fused 0x%x %s -> %s", (unsigned)flags, skim_type_name(t),
+          skim_status_str(s));
     if (s == SKIM_OK && read_f32(pf, y, yf, "fused y") && read_f32(pp, prod_t, yp, "product")) {
-        CHECK(st.dispatches == 1, "fused qa %s: %lld dispatches, want 1", skim_type_name(t),
-              (long long)st.dispatches);
-        for (int m = 0; m < FM; m++) {
-            double v = (double)yp[m] + bias[m], want = v / (1.0 + exp(-v));
-            CHECK(fabs(yf[m] - want) <= 1e-5 * (1.0 + fabs(want)), "fused qa %s [%d]: %.9g, "
-                  "want %.9g", skim_type_name(t), m, yf[m], want);
+        CHECK(st.dispatches == 1, "fused 0x%x %s: %lld dispatches, want 1", (unsigned)flags,
+              skim_type_name(t), (long long)st.dispatches);
+        for (int e = 0; e < FM * n; e++) {
+            double v = (double)yp[e] + bias[e % FM], want = v / (1.0 + exp(-v));
+            CHECK(fabs(yf[e] - want) <= 1e-5 * (1.0 + fabs(want)), "fused 0x%x %s [%d]: %.9g, "
+                  "want %.9g", (unsigned)flags, skim_type_name(t), e, yf[e], want);
         }
     }
     skim_plan_destroy(pf);
@@ -269,6 +280,181 @@ static void test_mv(skim_backend *feat, skim_backend *port, skim_type t, int64_t
     free(wf); free(x); free(ya); free(yb); free(wd); free(ref); free(w);
 }
 
+/* ---------------------------------------------------------------- half products */
+
+/* v rounded to the nearest f16 (ties to even) in double: 11 significant bits by frexp
+ * where f16 is normal, multiples of 2^-24 below 2^-14, infinity from 65520 on. */
+static double h16(double v) {
+    double a = fabs(v);
+    if (isnan(v)) return v;
+    if (a >= 65520.0) return copysign(INFINITY, v);
+    if (a < 0x1p-14) return copysign(nearbyint(a * 0x1p24) * 0x1p-24, v);
+    int e;
+    double f = frexp(a, &e);
+    return copysign(ldexp(nearbyint(ldexp(f, 11)), e - 11), v);
+}
+
+/* SKIM_PLAN_HALF_PRODUCTS' rule for one output (include/skim-backend.h), in double with
+ * each f16 operation rounded by h16, the runs added in float; also the exact product of
+ * w and the unrounded x, its sum of |w x| and its bound. Products and sums of f16 values
+ * are exact in double, so one h16 each is the f16 operation. */
+static float half_expect(const uint16_t *w, const float *x, int64_t K, double *exact,
+                         double *bound) {
+    float y = 0.0f;
+    double abs_wx = 0, abs_w = 0;
+    *exact = 0;
+    for (int64_t k0 = 0; k0 < K; k0 += 8) {
+        double p[8], a[4];
+        for (int i = 0; i < 8; i++) {
+            int64_t k = k0 + i;
+            double wk = k < K ? skim_fp16_to_fp32(w[k]) : 0.0;
+            p[i] = h16(wk * (k < K ? h16(x[k]) : 0.0));
+            if (k < K) {
+                *exact += wk * x[k];
+                abs_wx += fabs(wk * x[k]);
+                abs_w += fabs(wk);
+            }
+        }
+        for (int i = 0; i < 4; i++) a[i] = h16(p[i] + p[i + 4]);
+        y += (float)h16(h16(a[0] + a[1]) + h16(a[2] + a[3]));
+    }
+    *bound = 0x1p-8 * abs_wx + 0x1p-24 * (abs_w + (double)K);
+    return y;
+}
+
+static bool same_bits(float a, float b) {
+    uint32_t ua, ub;
+    memcpy(&ua, &a, 4);
+    memcpy(&ub, &b, 4);
+    return ua == ub || (isnan(a) && isnan(b));
+}
+
+/* y = w x with F16 w [K, M] and x [K, N, batch] under SKIM_PLAN_HALF_PRODUCTS: the f16
+ * path (feat) and the portable twin (port) give the rule's bits (half_expect) and the
+ * same bits as each other, within the bound of the exact product; the flag changes the
+ * product (it applies); the CPU backend ignores it (the same bits as without). specials:
+ * NaN, infinity, x past f16's range (an infinity), x of 30000 (sums past it) and a
+ * weight of 65504 (a product past it); x also holds values below 2^-14 (subnormal f16
+ * values and products) everywhere. */
+static void test_half(skim_backend *feat, skim_backend *port, skim_backend *cpu, bool feat_bits,
+                      int64_t K, int64_t M, int64_t N, int64_t batch, bool specials, trng *r) {
+    char what[96];
+    snprintf(what, sizeof what, "half K=%lld M=%lld N=%lld batch=%lld%s", (long long)K,
+             (long long)M, (long long)N, (long long)batch, specials ? " specials" : "");
+    size_t nw = (size_t)(K * M), nx = (size_t)(K * N * batch), ny = (size_t)(M * N * batch);
+    float *wf = malloc(sizeof(float) * nw), *x = malloc(sizeof(float) * nx);
+    float *ya = malloc(sizeof(float) * ny), *yb = malloc(sizeof(float) * ny);
+    float *yp = malloc(sizeof(float) * ny), *yc = malloc(sizeof(float) * ny);
+    float *yd = malloc(sizeof(float) * ny);
+    uint16_t *w = malloc(sizeof(uint16_t) * nw);
+    fill_uniform(r, wf, nw, -1, 1);
+    fill_uniform(r, x, nx, -2, 2);
+    for (size_t i = 0; i < nx; i += 89) x[i] *= 50.0f;
+    for (size_t i = 3; i < nx; i += 97) x[i] *= 3e-6f; /* subnormal f16 x and products */
+    if (specials) {
+        x[5] = NAN;
+        x[K + 7] = INFINITY;
+        x[2 * K + 3] = 70000.0f;  /* past 65519.99: infinity */
+        x[3 * K + 1] = 65519.0f;  /* 65504 */
+        for (int64_t k = 0; k < K; k++) x[4 * K + k] = 30000.0f;
+        wf[3 * K + 9] = 65504.0f; /* times x's 50s: past f16's range */
+    }
+    skim_quantize(SKIM_TYPE_F16, wf, w, M, K);
+    prod p;
+    uint32_t hp = SKIM_PLAN_HALF_PRODUCTS;
+    if (prod_make(&p, SKIM_TYPE_F16, w, K, M, N, batch) && prod_run(&p, feat, hp, x, ya) &&
+        prod_run(&p, port, hp, x, yb) && prod_run(&p, feat, 0, x, yp) &&
+        prod_run(&p, cpu, hp, x, yc) && prod_run(&p, cpu, 0, x, yd)) {
+        int bad = 0, changed = 0, twins = 0, nonfinite = 0;
+        for (size_t i = 0; i < ny; i++) twins += !same_bits(ya[i], yb[i]);
+        CHECK(twins == 0 || !feat_bits, "%s: the f16 path and the portable twin differ in %d "
+              "outputs", what, twins);
+        if (twins) printf("%s: the f16 path differs from the rule's bits in %d of %zu outputs "
+                          "(the device rounds f16 otherwise; the bound is checked)\n", what,
+                          twins, ny);
+        CHECK(memcmp(yc, yd, sizeof(float) * ny) == 0, "%s: the CPU backend did not ignore "
+              "the flag", what);
+        for (int64_t c = 0; c < N * batch; c++) {
+            for (int64_t m = 0; m < M; m++) {
+                double exact, bound;
+                float want = half_expect(w + m * K, x + c * K, K, &exact, &bound);
+                float got = ya[c * M + m], port_got = yb[c * M + m];
+                changed += !same_bits(got, yp[c * M + m]);
+                nonfinite += !isfinite(want);
+                if ((!same_bits(port_got, want) || (feat_bits && !same_bits(got, want))) &&
+                    bad++ < 5)
+                    CHECK(0, "%s [%lld,%lld]: %.9g (f16) %.9g (portable), the rule gives %.9g",
+                          what, (long long)m, (long long)c, got, port_got, want);
+                if (isfinite(want) && !(fabs(got - exact) <= bound) && bad++ < 5)
+                    CHECK(0, "%s [%lld,%lld]: %.9g is past the bound %.3g of the exact %.9g",
+                          what, (long long)m, (long long)c, got, bound, exact);
+            }
+        }
+        CHECK(changed > 0, "%s: the flag changed no output", what);
+        CHECK(!specials || nonfinite >= 4, "%s: only %d outputs not finite", what, nonfinite);
+    }
+    skim_context_destroy(p.ctx);
+    free(wf); free(x); free(ya); free(yb); free(yp); free(yc); free(yd); free(w);
+}
+
+/* Whether the device's f16 path rounds as the rule does where it matters most: ties. A
+ * product of 8 x 4 weights and 32 x columns, one f16 operation per output: a lane sum
+ * 1 + 2^-11 (a tie, to the even 1), 1 + 2^-10 + 2^-11 (a tie, to the even 1 + 2^-9), a
+ * product (1 + 2^-10) 1.5 (a tie), a tree sum 1 + 2^-11, and (1 + 2^-11) + 2^-11, whose
+ * first sum must be rounded (to 1) before the second (a device that keeps the first in
+ * f32 gets 1 + 2^-10); each against the rule. */
+static bool half_probe(skim_backend *be) {
+    enum { PK = 8, PM = 4, PN = 32 };
+    float wf[PK * PM] = {0}, x[PK * PN] = {0}, y[PM * PN];
+    uint16_t w[PK * PM];
+    wf[0] = wf[4] = 1.0f;                          /* row 0: a_0 = x_0 + x_4 */
+    wf[PK] = 1.0f + 0x1p-10f;                      /* row 1: p_0 = w_0 x_0 */
+    wf[2 * PK] = wf[2 * PK + 1] = 1.0f;            /* row 2: a_0 + a_1 = x_0 + x_1 */
+    x[0] = 1.0f, x[4] = 0x1p-11f;                  /* column 0 */
+    x[PK] = 1.0f + 0x1p-10f, x[PK + 4] = 0x1p-11f; /* column 1 */
+    x[2 * PK] = 1.5f;                              /* column 2 */
+    x[3 * PK] = 1.0f, x[3 * PK + 1] = 0x1p-11f;    /* column 3 */
+    skim_quantize(SKIM_TYPE_F16, wf, w, PM, PK);
+    wf[3 * PK] = wf[3 * PK + 1] = wf[3 * PK + 4] = 1.0f; /* row 3: (x_0 + x_4) + x_1 */
+    x[4 * PK] = 1.0f, x[4 * PK + 4] = x[4 * PK + 1] = 0x1p-11f; /* column 4 */
+    const int at[5][2] = {{0, 0}, {0, 1}, {1, 2}, {2, 3}, {3, 4}}; /* (row, column) */
+    prod p;
+    bool rte = prod_make(&p, SKIM_TYPE_F16, w, PK, PM, PN, 1) &&
+               prod_run(&p, be, SKIM_PLAN_HALF_PRODUCTS, x, y);
+    for (int i = 0; i < 5 && rte; i++) {
+        double exact, bound;
+        float want = half_expect(w + at[i][0] * PK, x + at[i][1] * PK, PK, &exact, &bound);
+        float got = y[at[i][1] * PM + at[i][0]];
+        rte = same_bits(got, want);
+        if (!rte) printf("f16 probe %d: %.9g, the rule gives %.9g\n", i, got, want);
+    }
+    skim_context_destroy(p.ctx);
+    return rte;
+}
+
+/* Products the flag does not apply to: the same bits with it as without (other weight
+ * types, fewer than 32 x rows, K not a multiple of 4). */
+static void test_half_ignored(skim_backend *be, skim_type t, int64_t K, int64_t M, int64_t N,
+                              trng *r) {
+    size_t nw = (size_t)(K * M), nx = (size_t)(K * N), ny = (size_t)(M * N);
+    float *wf = malloc(sizeof(float) * nw), *x = malloc(sizeof(float) * nx);
+    float *ya = malloc(sizeof(float) * ny), *yb = malloc(sizeof(float) * ny);
+    uint8_t *w = malloc(skim_row_size(t, K) * (size_t)M);
+    fill_uniform(r, wf, nw, -1, 1);
+    fill_uniform(r, x, nx, -2, 2);
+    if (t == SKIM_TYPE_F32) memcpy(w, wf, sizeof(float) * nw);
+    else skim_quantize(t, wf, w, M, K);
+    prod p;
+    if (prod_make(&p, t, w, K, M, N, 1) && prod_run(&p, be, SKIM_PLAN_HALF_PRODUCTS, x, ya) &&
+        prod_run(&p, be, 0, x, yb)) {
+        CHECK(memcmp(ya, yb, sizeof(float) * ny) == 0, "half %s K=%lld N=%lld: the flag "
+              "changed a product it does not apply to", skim_type_name(t), (long long)K,
+              (long long)N);
+    }
+    skim_context_destroy(p.ctx);
+    free(wf); free(x); free(ya); free(yb); free(w);
+}
+
 int main(void) {
     setenv("SKIM_VK_MUL_MV", "1", 1); /* mul_mv.comp on CPU devices too */
     char keep[128];
@@ -306,8 +492,31 @@ int main(void) {
         test_qa(feat, port, cpu, t, 256, 11, 1, 3, false, &r); /* batched: w shared */
         test_qa(feat, port, cpu, t, 96, 5, 1, 1, true, &r);
         test_qa(feat, port, cpu, t, 96, 5, 2, 1, false, &r); /* two columns: left exact */
-        test_qa_fused(feat, t, &r);
+        test_fused(feat, t, SKIM_PLAN_QUANTIZED_ACTIVATIONS, 1, &r);
     }
+    /* The portable twin is held to the rule's bits everywhere; the f16 path to the bound,
+     * and to the bits with SKIM_TEST_HALF_BITS=1 (a device whose f16 arithmetic rounds
+     * every operation to nearest even: lavapipe of Mesa 22.3.6 passes half_probe's single
+     * ties but not the bits of whole products). */
+    const char *hb = getenv("SKIM_TEST_HALF_BITS");
+    bool bits = !in.path_float16 || (hb && strcmp(hb, "1") == 0);
+    CHECK(half_probe(port), "the portable twin does not round ties to even");
+    if (in.path_float16) {
+        bool probe = half_probe(feat);
+        CHECK(probe || !bits, "the f16 path does not round ties to even");
+        printf("half products: the f16 path %s ties to even; its bits %s\n",
+               probe ? "rounds" : "does not round", bits ? "checked" : "not checked");
+    }
+    test_half(feat, port, cpu, bits, 132, 260, 40, 1, false, &r); /* K 4 mod 8, 2 row tiles */
+    test_half(feat, port, cpu, bits, 36, 5, 33, 1, false, &r);
+    test_half(feat, port, cpu, bits, 256, 67, 64, 2, false, &r); /* batched: w shared */
+    test_half(feat, port, cpu, bits, 64, 8, 32, 1, true, &r);
+    test_fused(feat, SKIM_TYPE_F16, SKIM_PLAN_HALF_PRODUCTS, 32, &r);
+    test_fused(port, SKIM_TYPE_F16, SKIM_PLAN_HALF_PRODUCTS, 32, &r);
+    test_half_ignored(feat, SKIM_TYPE_F16, 256, 37, 31, &r);  /* fewer than 32 x rows */
+    test_half_ignored(feat, SKIM_TYPE_F16, 66, 37, 40, &r);   /* K not a multiple of 4 */
+    test_half_ignored(feat, SKIM_TYPE_F32, 256, 37, 40, &r);
+    test_half_ignored(feat, SKIM_TYPE_Q8_0, 256, 37, 40, &r);
     skim_backend_destroy(feat);
     skim_backend_destroy(port);
     skim_backend_destroy(cpu);
