@@ -313,7 +313,7 @@ static int measure_heads(app *a, int mode, long long inv[5]) {
     return rc;
 }
 
-/* Prefill: scores [NH, nt] gate each (head, token) pair, over nt tokens (6; and 300,
+/* Prefill: scores [NH, nt] gate each (head, token) pair, over nt tokens (6; and 260,
  * past one 256-candidate chunk of the producer, whose second dispatch writes the pairs),
  * with or without a token halt before the block (then the scores, q and its positions
  * are the running tokens' compact rows). Attention goes over the active (head, query)
@@ -321,7 +321,7 @@ static int measure_heads(app *a, int mode, long long inv[5]) {
  * whatever the gates. Cases: no pair; heads 0 and 2 with no token and the others on part
  * of the tokens; every pair; two pairs, at the first and last token. x changes every
  * case, so that a pair the list dropped cannot find its row from an earlier run. */
-enum { NTMAX = 300 };
+enum { NTMAX = 260 };
 static float pxs[DH * NTMAX], pks[HD * NH * NTMAX], psc[NH * NTMAX], pph[NTMAX];
 static int32_t ppos[NTMAX];
 static float pys[3][DH * NTMAX];
