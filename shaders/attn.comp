@@ -6,7 +6,9 @@
  * i[0] = n_kv param slot + 1 (0: none); i[1] bits: 1 k_pos, 2 kmask, 4 k bounded;
  * i[2] heads kind (0 none, 1 HEADS, 2 HEAD_TOKENS, 3 HEADS compacted: workgroup x is
  * the x-th listed head, and the rows of unlisted heads are not written, since nothing
- * reads them); i[3] its capacity; f[0] scale.
+ * reads them; 4 HEAD_TOKENS pairs: binding 8 holds the producer's pair list, workgroup x
+ * is its x-th pair, head * i[3] + query, and the rows of the other pairs are not written,
+ * as with 3); i[3] its capacity; f[0] scale.
  * Keys go by in chunks of 64 with an online softmax; each invocation owns head_dim/64
  * output dimensions (head_dim <= 256). Unselected heads and fully masked rows give zero. */
 #include "common.glsl"
@@ -42,8 +44,15 @@ void main() {
             return; /* a direct dispatch over every head (selections resolved on the host) */
         }
         h = uint(H[1u + h]);
+    } else if (pc.i[2] == 4) {
+        if (int(h) >= H[0]) {
+            return;
+        }
+        uint pair = uint(H[1u + h]);
+        h = pair / uint(pc.i[3]);
+        qi = pair % uint(pc.i[3]);
     }
-    if (qi >= n.z) {
+    if (qi >= n.z || h >= n.y) {
         return;
     }
     uint hd = n.x, nh = n.y;

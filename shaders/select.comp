@@ -32,12 +32,16 @@
  * the VkDispatchIndirectCommand of every dispatch consuming this selection: the indirect
  * table and commands at binding 3 (entry e: 8 words from 8e, its command 3 words from
  * nbb[2] + 3e), nbb[0] entries (0: none), nbb[1] this selection's slot; count = group
- * 0's count, or with word 7 of the entry 1 the head list's length, with 2 group 0's
+ * 0's count, or with word 7 of the entry 1 the pair list's length, with 2 group 0's
  * count taken as zero when the token selection at binding 2 (i[2] & 8) has none (decode:
  * the token halted).
- * The head list (when nbb[3] != 0, at word nbb[3] of binding 3): the number of groups
- * with a nonzero count, then those groups in ascending order (for a per-token head gate
- * of one token: the active heads, which its consumers dispatch over). */
+ * The pair list (when nbb[3] != 0, at word nbb[3] of binding 3): the number of entries
+ * of all groups, then group by group each entry v of group g as g * capacity + v (for a
+ * per-token head gate: the active (head, token) pairs, which attention dispatches over;
+ * of one token, the active heads, the head list of decode's consumers). The finishing
+ * workgroup writes the count and, with one chunk per group, the pairs; with more, the
+ * second dispatch writes them beside the entries, after the groups before. Word 7 of an
+ * indirect entry 1 takes the count from it. */
 #define SKIM_BUF_QUAL coherent
 #include "common.glsl"
 #define WG 256u
@@ -118,14 +122,24 @@ uint scratch(uint g, uint c) {
 }
 
 /* HEAD_GATE / TOKEN_HALT: chunk c of group g compacted to position `at` of the group's
- * list; returns the chunk's count, adds its NaN to wg_nan. */
-uint compact_flags(uint c, uint g, uint n, uint at, bool write) {
+ * list (and, when pairs != 0, of the group's pairs from word `pairs` of binding 3);
+ * returns the chunk's count, adds its NaN to wg_nan. */
+uint compact_flags(uint c, uint g, uint n, uint at, bool write, uint pairs) {
     uint t = gl_LocalInvocationID.x, groups = uint(pc.i[0]), i = c * WG + t, value = 0u;
     bool isn = false, keep = i < n && flag(g, groups, i, isn, value);
     if (isn && keep) atomicAdd(wg_nan, 1u);
     uint total, incl = wg_scan(keep ? 1u : 0u, total);
-    if (write && keep) Di[pc.off[0] + groups + g * uint(pc.i[1]) + at + incl - 1u] = int(value);
+    if (write && keep) {
+        uint e = at + incl - 1u, cap = uint(pc.i[1]);
+        Di[pc.off[0] + groups + g * cap + e] = int(value);
+        if (pairs != 0u) Cu[pairs + e] = g * cap + value;
+    }
     return total;
+}
+
+/* Group g's count as its list holds it (at most the capacity). */
+uint group_count(uint g) {
+    return uint(clamp(Di[pc.off[0] + g], 0, pc.i[1]));
 }
 
 /* TOPK: chunk c compacted to position `at`: keys above T, and those equal to T while the
@@ -233,9 +247,7 @@ void finish(uint n) {
     barrier();
     if (t == 0u) {
         uint listed = 0u;
-        for (uint g = 0u; g < groups; g++) {
-            if (hl != 0u && Di[words0 + g] > 0) Cu[hl + 1u + listed++] = g;
-        }
+        for (uint g = 0u; g < groups; g++) listed += group_count(g);
         n_listed = listed;
         if (hl != 0u) Cu[hl] = listed;
         Di[words0 + groups + groups * cap] = int(nan);
@@ -243,6 +255,14 @@ void finish(uint n) {
         Cu[S + 3u] = 0u;
     }
     barrier();
+    if (hl != 0u && gl_NumWorkGroups.x == 1u) { /* one chunk per group: the entries are written */
+        uint at = hl + 1u;
+        for (uint g = 0u; g < groups; g++) {
+            uint cnt = group_count(g);
+            for (uint j = t; j < cnt; j += WG) Cu[at + j] = g * cap + uint(Di[words0 + groups + g * cap + j]);
+            at += cnt;
+        }
+    }
     uint first = uint(max(Di[words0], 0));
     for (uint e = t; e < pc.nbb[0]; e += WG) {
         uint b = e * 8u;
@@ -264,8 +284,13 @@ void main() {
     uint chunks = gl_NumWorkGroups.x, S = pc.nba[0], n = limit();
     bool topk = pc.op == SKIM_VK_OP_SELECT_TOPK;
     if (pc.nba[1] != 0u) { /* the second dispatch: entries at the chunk's offset */
-        if (topk) compact_topk(c, n, Cu[S + 1u], Cu[S + 2u], Cu[scratch(0u, c)], Cu[scratch(0u, c) + 1u]);
-        else compact_flags(c, g, n, Cu[scratch(g, c)], true);
+        if (topk) {
+            compact_topk(c, n, Cu[S + 1u], Cu[S + 2u], Cu[scratch(0u, c)], Cu[scratch(0u, c) + 1u]);
+        } else {
+            uint pairs = pc.nbb[3] == 0u ? 0u : pc.nbb[3] + 1u;
+            for (uint h = 0u; pairs != 0u && h < g; h++) pairs += group_count(h);
+            compact_flags(c, g, n, Cu[scratch(g, c)], true, pairs);
+        }
         return;
     }
     if (t == 0u) wg_nan = 0u;
@@ -291,7 +316,7 @@ void main() {
         if (i < uint(pc.i[1])) Du[pc.off[0] + 1u + i] = skey[t];
     } else {
         bool one = chunks == 1u;
-        uint total = compact_flags(c, g, n, 0u, one);
+        uint total = compact_flags(c, g, n, 0u, one, 0u);
         if (t == 0u) {
             if (one) Di[pc.off[0] + g] = int(total);
             else Cu[scratch(g, c)] = total;

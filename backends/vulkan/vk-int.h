@@ -148,7 +148,8 @@ static inline VkResult skim_vk_begin(skim_vk_backend *vb, VkCommandBuffer cb,
 
 /* One indirect dispatch: its command is (ceil(count * mul / div) in dimension dim, the
  * fixed extents in the others), count being word 0 of selection `sel` (a g->sels slot),
- * or with src 1 the length of its head list (the groups with a nonzero count); with src
+ * or with src 1 the length of its pair list (the sum of its groups' counts; with one
+ * token, the groups with a nonzero count: its head list's length); with src
  * 2, word 0 of `sel`, taken as zero when word 0 of selection `gate` is not positive. */
 typedef struct skim_vk_indirect {
     int sel, gate;
@@ -191,9 +192,11 @@ typedef struct skim_vk_plan {
     int64_t begin_mark;  /* vb->n_begins then */
     int64_t plan_begins; /* command buffers begun at plan time (the first run reports them) */
     int64_t wg_direct;   /* workgroups of the recorded direct dispatches */
-    /* Per g->sels slot: the byte offset in `indirect` of the selection's head list (its
-     * producer writes the count, then the groups with a nonzero count), 0 when none;
-     * the counting pass marks the lists that consumers want with 1. */
+    /* Per g->sels slot of a HEAD_TOKENS selection: the byte offset in `indirect` of its
+     * pair list, 0 when none: its producer writes the count of active (group, entry)
+     * pairs, then group by group each as group * capacity + entry. With one token this
+     * is the head list: the groups with a nonzero count. The counting pass marks the
+     * lists that consumers want with 1. */
     VkDeviceSize *hl_off;
     /* Per g->sels slot of a HEADS selection: the token selection whose count gates its
      * consumers' head counts (skim_vk_head_gate_by), or NULL. */
@@ -248,7 +251,7 @@ typedef struct skim_vk_dispatch {
     uint32_t grid[3];
     int bounded_sel;
     uint32_t bmul, bdiv, bdim;
-    uint32_t bsrc; /* 1: the count is the length of the selection's head list; 2: word 0,
+    uint32_t bsrc; /* 1: the count is the length of the selection's pair list; 2: word 0,
                       zero when word 0 of selection slot bgate is not positive */
     int bgate;
     VkPipeline pipe; /* non-null: this pipeline instead of `shader` (custom ops) */
@@ -416,6 +419,9 @@ SKIM_HIDDEN bool skim_vk_supports(skim_backend *be, const skim_tensor *node);
  * may read its head list instead: in the counting pass it asks sel's producer for one;
  * in the recording pass *off is the list's byte offset in the indirect buffer. */
 SKIM_HIDDEN bool skim_vk_head_list(skim_vk_rec *r, const skim_tensor *sel, VkDeviceSize *off);
+/* vk_ops_sel.c: the same for the pair list of HEAD_TOKENS selection sel of any number of
+ * tokens (vp->hl_off). */
+SKIM_HIDDEN bool skim_vk_pair_list(skim_vk_rec *r, const skim_tensor *sel, VkDeviceSize *off);
 /* vk_ops_sel.c: for a dispatch over the listed heads of HEADS selection `heads` whose
  * rows are bounded by token selection tok: whether heads' producer can take its count
  * as zero when tok's is (then d->bsrc = 2, d->bgate = tok's slot are set). */

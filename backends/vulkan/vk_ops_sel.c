@@ -66,11 +66,10 @@ static bool skipped_rows_unread(const skim_graph *g, const skim_tensor *node,
     return true;
 }
 
-bool skim_vk_head_list(skim_vk_rec *r, const skim_tensor *sel, VkDeviceSize *off) {
+bool skim_vk_pair_list(skim_vk_rec *r, const skim_tensor *sel, VkDeviceSize *off) {
     skim_vk_plan *vp = r->vp;
     const skim_graph *g = r->p->graph;
-    if (sel->sel_kind != SKIM_SEL_HEAD_TOKENS || sel->ne[0] != 1 || !vp->gpu_resolve ||
-        !skim_vk_fills_own(r->vb, sel)) {
+    if (sel->sel_kind != SKIM_SEL_HEAD_TOKENS || !vp->gpu_resolve || !skim_vk_fills_own(r->vb, sel)) {
         return false;
     }
     int slot = skim_graph_slot(g, sel);
@@ -85,6 +84,10 @@ bool skim_vk_head_list(skim_vk_rec *r, const skim_tensor *sel, VkDeviceSize *off
     }
     *off = vp->hl_off[slot];
     return r->pass == 0 || *off > 1;
+}
+
+bool skim_vk_head_list(skim_vk_rec *r, const skim_tensor *sel, VkDeviceSize *off) {
+    return sel->ne[0] == 1 && skim_vk_pair_list(r, sel, off);
 }
 
 static int node_index(const skim_graph *g, const skim_tensor *t) {
@@ -158,6 +161,18 @@ bool skim_vk_head_rows_unread(const skim_graph *g, const skim_tensor *t,
     return depth < 3;
 }
 
+/* Whether attention node can go over the active (head, query) pairs of its per-token head
+ * selection (HEAD_TOKENS, one group per head): nothing reads the skipped pairs' rows, the
+ * producer bounds its candidates by the selection bounding node's queries (so that it
+ * lists none past their count), and one grid row holds every pair. */
+static bool pairs_ok(skim_vk_rec *r, const skim_tensor *node, const skim_tensor *heads) {
+    const skim_tensor *scores = heads->op == SKIM_OP_HEAD_GATE ? heads->src[0] : NULL;
+    return heads->sel_kind == SKIM_SEL_HEAD_TOKENS && heads->ne[1] == node->ne[1] && scores &&
+           scores->bound == node->bound &&
+           node->ne[1] * node->ne[2] <= (int64_t)r->vb->props.limits.maxComputeWorkGroupCount[0] &&
+           skipped_rows_unread(r->p->graph, node, heads);
+}
+
 skim_status skim_vk_op_attn(skim_vk_rec *r, const skim_tensor *node) {
     skim_tensor *const *s = node->src;
     const skim_tensor *q = s[SKIM_ATTN_Q], *k = s[SKIM_ATTN_K], *v = s[SKIM_ATTN_V];
@@ -187,6 +202,21 @@ skim_status skim_vk_op_attn(skim_vk_rec *r, const skim_tensor *node) {
      * count(heads) along x. With a token bound too, the larger extent is compacted. */
     const skim_graph *g = r->p->graph;
     VkDeviceSize hl = 0;
+    if (heads && node->ne[2] > 1 && pairs_ok(r, node, heads) && skim_vk_pair_list(r, heads, &hl)) {
+        /* Per-token heads of many queries: workgroup x is the x-th active (head, query)
+         * pair of the producer's pair list, an indirect dispatch of the pairs' count. */
+        d.raw[8] = &r->vp->indirect;
+        d.raw_off[8] = hl;
+        d.pc.i[2] = 4;
+        d.grid[0] = (uint32_t)(node->ne[1] * node->ne[2]);
+        d.grid[1] = 1;
+        d.bounded_sel = skim_graph_slot(g, heads);
+        d.bmul = 1;
+        d.bdiv = 1;
+        d.bdim = 0;
+        d.bsrc = 1;
+        return skim_vk_emit(r, &d);
+    }
     bool listed = heads && heads->sel_kind == SKIM_SEL_HEADS;
     if (heads && !listed && node->ne[2] == 1 && skipped_rows_unread(g, node, heads) &&
         skim_vk_head_list(r, heads, &hl)) {

@@ -250,8 +250,8 @@ static skim_status record(skim_plan *p) {
         return PFAIL(p, skim_vk_status(res), "vulkan: descriptor pool: %s", skim_vk_result_str(res));
     }
     /* The indirect table (8 words per entry), then the commands (3 words each), then the
-     * head lists, each at a multiple of 256 bytes (any device's storage-buffer offset
-     * alignment: consumers bind them from there). */
+     * pair lists (a count and capacity x groups pairs), each at a multiple of 256 bytes
+     * (any device's storage-buffer offset alignment: consumers bind them from there). */
     VkDeviceSize tbl = 32u * (VkDeviceSize)vp->n_ind;
     vp->ind_cmd_off = tbl;
     VkDeviceSize ind_end = tbl + 12u * (VkDeviceSize)vp->n_ind + 16;
@@ -259,7 +259,8 @@ static skim_status record(skim_plan *p) {
         if (vp->hl_off[i]) {
             ind_end = (ind_end + 255u) & ~(VkDeviceSize)255u;
             vp->hl_off[i] = ind_end;
-            ind_end += 4u * (1u + (VkDeviceSize)p->graph->sels[i]->ne[1]);
+            const skim_tensor *sel = p->graph->sels[i];
+            ind_end += 4u * (1u + (VkDeviceSize)sel->ne[0] * (VkDeviceSize)sel->ne[1]);
         }
     }
     /* Then each producer's scratch (select.comp). */
@@ -473,9 +474,12 @@ static int64_t indirect_workgroups(const skim_plan *p) {
         const skim_vk_indirect *e = &vp->ind[k];
         const int32_t *w = p->sel_host[e->sel];
         int32_t c = w[0];
-        if (e->src == 1) { /* the head list's length: the groups with a nonzero count */
+        if (e->src == 1) { /* the pair list's length: the sum of the groups' counts */
+            const skim_tensor *sel = p->graph->sels[e->sel];
             c = 0;
-            for (int64_t gi = 0; gi < p->graph->sels[e->sel]->ne[1]; gi++) c += w[gi] > 0;
+            for (int64_t gi = 0; gi < sel->ne[1]; gi++) {
+                c += w[gi] < 0 ? 0 : w[gi] > sel->ne[0] ? (int32_t)sel->ne[0] : w[gi];
+            }
         }
         if (e->src == 2 && p->sel_host[e->gate][0] <= 0) {
             c = 0;

@@ -1,7 +1,8 @@
 /* bench_vulkan - the Vulkan backend's speed figures, next to the CPU backend's:
  *  1. a gated stack (4 blocks, d_model 512, 8 heads, 256 tokens; head-gates and
  *     token-halts) at active fractions a = 0.25, 0.5, 0.75, 1.0 of heads and tokens: the
- *     median run time and its ratio to a = 1.0 (the dense run);
+ *     median run time and its ratio to a = 1.0 (the dense run); with --per-token the
+ *     head gates score each (head, token) pair, as in prefill;
  *  2. mul_mat F32, F16, Q8_0, Q4_0, Q4_K, Q6_K GFLOP/s at 4096x4096 times 1, 32, 256
  *     columns; soft_max and rms_norm GB/s;
  *  3. recordings and submits of the runs after the first;
@@ -72,7 +73,7 @@ typedef struct stack {
     skim_graph *g;
     skim_tensor *x, *pos, *gate[L], *halt[L], *out;
     float *wbuf[L][6];
-    bool gated;
+    bool gated, per_token; /* per_token: head gates score each (head, token) pair */
 } stack;
 
 static skim_tensor *weight(stack *s, int l, int k, int64_t n0, int64_t n1) {
@@ -83,9 +84,13 @@ static skim_tensor *weight(stack *s, int l, int k, int64_t n0, int64_t n1) {
 static skim_tensor *block(stack *s, int l, skim_tensor *x) {
     skim_context *c = s->ctx;
     s->halt[l] = skim_new_input_1d(c, SKIM_TYPE_F32, T);
-    s->gate[l] = skim_new_input_1d(c, SKIM_TYPE_F32, H);
+    s->gate[l] = s->per_token ? skim_new_input_2d(c, SKIM_TYPE_F32, H, T)
+                              : skim_new_input_1d(c, SKIM_TYPE_F32, H);
     skim_tensor *tok = skim_token_halt(c, s->halt[l], 0.5f, NULL);
-    skim_tensor *heads = skim_head_gate(c, s->gate[l], 0.5f);
+    /* Per token: the running tokens' scores, so that head h's list holds q's compact rows
+     * (prefill's per-token head selection, as the gated model makes it). */
+    skim_tensor *gs = s->per_token ? skim_get_rows_sel(c, s->gate[l], tok) : s->gate[l];
+    skim_tensor *heads = skim_head_gate(c, gs, 0.5f);
     skim_tensor *h = skim_get_rows_sel(c, skim_rms_norm(c, x, 1e-5f), tok);
     skim_tensor *pos = skim_get_rows_sel(c, s->pos, tok);
     skim_tensor *q = skim_mul_mat_sel(c, weight(s, l, 0, D, D), h, heads, HD);
@@ -124,9 +129,10 @@ static skim_tensor *block_dense(stack *s, int l, skim_tensor *x) {
     return skim_add(c, x, skim_add(c, o, f));
 }
 
-static int stack_build(stack *s, bool gated) {
+static int stack_build(stack *s, bool gated, bool per_token) {
     memset(s, 0, sizeof *s);
     s->gated = gated;
+    s->per_token = per_token;
     if (skim_context_create(NULL, &s->ctx) != SKIM_OK) return 1;
     s->x = skim_new_input_2d(s->ctx, SKIM_TYPE_F32, D, T);
     s->pos = skim_new_input_1d(s->ctx, SKIM_TYPE_I32, T);
@@ -139,21 +145,25 @@ static int stack_build(stack *s, bool gated) {
 }
 
 /* Inputs for active fraction a: the first a*H heads and every token i with
- * (i * 7919) % T < a*T pass (spread over the sequence). */
+ * (i * 7919) % T < a*T pass (spread over the sequence); per token, head h passes for
+ * token i when (h + i) % H < a*H (a*H heads of every token, a different set each). */
 static void stack_inputs(stack *s, skim_plan *p, double a) {
-    static float x[D * T], halt[T], gate[H];
+    static float x[D * T], halt[T], gate[H * T];
     static int32_t pos[T];
     for (int i = 0; i < D * T; i++) x[i] = (float)sin(i * 0.01);
     for (int i = 0; i < T; i++) {
         pos[i] = i;
         halt[i] = (i * 7919) % T < (int)(a * T + 0.5) ? 0.0f : 1.0f;
     }
-    for (int i = 0; i < H; i++) gate[i] = i < (int)(a * H + 0.5) ? 1.0f : 0.0f;
+    int nt = s->per_token ? T : 1;
+    for (int i = 0; i < nt; i++)
+        for (int h = 0; h < H; h++)
+            gate[i * H + h] = (s->per_token ? (h + i) % H : h) < (int)(a * H + 0.5) ? 1.0f : 0.0f;
     skim_plan_set_input(p, s->x, x, sizeof x);
     skim_plan_set_input(p, s->pos, pos, sizeof pos);
     for (int l = 0; l < L && s->gated; l++) {
         skim_plan_set_input(p, s->halt[l], halt, sizeof halt);
-        skim_plan_set_input(p, s->gate[l], gate, sizeof gate);
+        skim_plan_set_input(p, s->gate[l], gate, sizeof gate[0] * (size_t)(nt * H));
     }
 }
 
@@ -182,9 +192,9 @@ double bench_median(double *t, int n) {
  * rounds (ungated, a=1, .75, .5, .25, ungated, ...) so that a machine shared with other
  * work slows them alike; medians of the rounds. "of dense" is the time over the gated
  * stack's time at a = 1 (the issue's reference); "of ungated" over the ungated graph's. */
-static void bench_stack(skim_backend *be, const char *label, int reps) {
+static void bench_stack(skim_backend *be, const char *label, int reps, bool per_token) {
     stack s, u;
-    if (stack_build(&s, true) || stack_build(&u, false)) return;
+    if (stack_build(&s, true, per_token) || stack_build(&u, false, false)) return;
     skim_plan *p = NULL, *pu = NULL;
     if (skim_plan_create(be, s.g, NULL, &p) != SKIM_OK ||
         skim_plan_create(be, u.g, NULL, &pu) != SKIM_OK) {
@@ -221,12 +231,13 @@ static void bench_stack(skim_backend *be, const char *label, int reps) {
         }
         printf("  %-12s a=%.2f    %9.2f ms  %.3f of dense%s  %.3f of ungated  (head-ops "
                "%lld/%lld, token-layer ops %lld/%lld, GFLOP %.2f/%.2f; this run: %lld "
-               "recordings, %lld vkQueueSubmit)\n",
+               "recordings, %lld vkQueueSubmit, %lld workgroups)\n",
                label, fr[i], med[i] * 1e3, med[i] / med[0], verdict, med[i] / mu,
                (long long)st[i].head_ops_executed, (long long)st[i].head_ops_dense,
                (long long)st[i].token_layer_ops_executed, (long long)st[i].token_layer_ops_dense,
                st[i].flops_executed * 1e-9, st[i].flops_dense * 1e-9,
-               (long long)st[i].recordings, (long long)st[i].submits);
+               (long long)st[i].recordings, (long long)st[i].submits,
+               (long long)st[i].workgroups);
     }
     fflush(stdout);
     stack_free(&s, p);
@@ -341,11 +352,14 @@ static const char usage_text[] =
     "  --qa            the --op mul_mat row with SKIM_PLAN_QUANTIZED_ACTIVATIONS\n"
     "  --half          the --op mul_mat row with SKIM_PLAN_HALF_PRODUCTS (F16, N >= 32;\n"
     "                  SKIM_VK_NO_FEATURES=float16 for its portable twin)\n"
+    "  --per-token     the stack's head gates score each (head, token) pair: prefill's\n"
+    "                  per-token head selections\n"
     "  --help          this text\n";
 
 int main(int argc, char **argv) {
     bool quick = false, cpu = true, host_resolve = false, small = false, qa = false;
     bool half = false;
+    bool per_token = false;
     const char *only = NULL, *op = NULL;
     int reps = 5;
     for (int i = 1; i < argc; i++) {
@@ -365,6 +379,8 @@ int main(int argc, char **argv) {
             qa = true;
         } else if (!strcmp(argv[i], "--half")) {
             half = true;
+        } else if (!strcmp(argv[i], "--per-token")) {
+            per_token = true;
         } else if (!strcmp(argv[i], "--only") && more) {
             only = argv[++i];
         } else if (!strcmp(argv[i], "--op") && more) {
@@ -426,17 +442,18 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!only || !strcmp(only, "stack")) {
-        printf("gated stack: %d blocks, d_model %d, %d heads, %d tokens, ffn %d\n", L, D, H, T, FF);
+        printf("gated stack: %d blocks, d_model %d, %d heads, %d tokens, ffn %d%s\n", L, D, H, T, FF,
+               per_token ? "; head gates per token" : "");
         printf("  (median of %d rounds; \"of dense\": time / time at a = 1.00 on that backend)\n",
                quick ? 3 : 5);
-        for (int i = 0; i < n; i++) bench_stack(be[i], skim_backend_name(be[i]), quick ? 3 : 5);
+        for (int i = 0; i < n; i++) bench_stack(be[i], skim_backend_name(be[i]), quick ? 3 : 5, per_token);
         if (host_resolve && n > 0 && !strcmp(skim_backend_name(be[0]), "vulkan")) {
             skim_vulkan_desc hd;
             memset(&hd, 0, sizeof hd);
             hd.resolve = SKIM_VK_RESOLVE_HOST;
             skim_backend *hb = NULL;
             if (skim_backend_create_vulkan(&hd, &hb) == SKIM_OK) {
-                bench_stack(hb, "vulkan-host", quick ? 3 : 5);
+                bench_stack(hb, "vulkan-host", quick ? 3 : 5, per_token);
                 skim_backend_destroy(hb);
             }
         }

@@ -6,8 +6,9 @@
  * run). SKIM_VK_RESOLVE_HOST: direct dispatches, the same count every time. Skipped heads
  * launch no attention workgroups either (a head gate, attention, its output projection
  * through mul_mat_sel_k), nor Q's product (mul_mat_sel) and rope: 0, 2 and 4 of 4 heads, gated for
- * the run or per token (one token). Exits 77 when there is no device or no
- * pipelineStatisticsQuery. */
+ * the run or per token (one token); in prefill (many tokens, heads gated per token),
+ * attention launches one workgroup per active (head, token) pair. Exits 77 when there is
+ * no device or no pipelineStatisticsQuery. */
 #include <volk.h>
 
 #include "skim-cpu.h"
@@ -180,22 +181,90 @@ static float rnd(void) {
     return (float)((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
-/* mode 0: scores [NH] gate the run; 1: [NH, 1] gate each token (the per-token form, in
- * decode); 2: as 0, after a token halt (the token runs for inv[0..2]; inv[3] and inv[4]:
- * it halted, with 4 and 0 heads passing: the halted token runs no head's work). */
-static int measure_heads(app *a, int mode, long long inv[5]) {
-    bool per_token = mode == 1;
-    skim_backend *be = app_backend(a, SKIM_VK_RESOLVE_GPU), *cpu = NULL, *val = NULL;
-    if (!be || skim_backend_create_cpu(NULL, &cpu) != SKIM_OK ||
-        test_vulkan_create(&val) != SKIM_OK) {
-        skim_backend_destroy(be);
-        skim_backend_destroy(cpu);
+/* be[0] on the application's device (GPU resolve), be[1] the CPU backend, be[2] a Vulkan
+ * backend with validation (and, with SKIM_TEST_VK_SYNC=1, synchronization validation);
+ * new weights wq and wo. */
+static int backends_create(app *a, skim_backend *be[3]) {
+    be[0] = app_backend(a, SKIM_VK_RESOLVE_GPU);
+    be[1] = be[2] = NULL;
+    if (!be[0] || skim_backend_create_cpu(NULL, &be[1]) != SKIM_OK ||
+        test_vulkan_create(&be[2]) != SKIM_OK) {
+        for (int b = 0; b < 3; b++) skim_backend_destroy(be[b]);
         return 1;
     }
     for (int i = 0; i < DH * DH; i++) {
         wo[i] = rnd() * 0.05f;
         wq[i] = rnd() * 0.05f;
     }
+    return 0;
+}
+
+/* q of the n rows x projected by mul_mat_sel over `heads` and roped at pos, attention
+ * over the selected heads with keys and values k (positions k_pos, or 0.. when NULL), its
+ * output projected by mul_mat_sel_k (which reads the selected heads' rows only). */
+static skim_tensor *heads_block(skim_context *ctx, skim_tensor *x, skim_tensor *pos,
+                                skim_tensor *k, skim_tensor *k_pos, skim_tensor *heads, int n) {
+    skim_tensor *q = skim_mul_mat_sel(ctx, skim_new_weight_2d(ctx, SKIM_TYPE_F32, DH, DH, wq), x,
+                                      heads, HD);
+    q = skim_rope(ctx, skim_reshape_3d(ctx, q, HD, NH, n), pos, SKIM_ROPE_NORM, HD, 10000.0f);
+    skim_attn_desc ad;
+    memset(&ad, 0, sizeof ad);
+    ad.q = q;
+    ad.k = k;
+    ad.v = k;
+    ad.q_pos = pos;
+    ad.k_pos = k_pos;
+    ad.heads = heads;
+    skim_tensor *at = skim_reshape_2d(ctx, skim_attn(ctx, &ad), DH, n);
+    skim_tensor *w = skim_new_weight_2d(ctx, SKIM_TYPE_F32, DH, DH, wo);
+    return skim_mul_mat_sel_k(ctx, w, at, heads, HD);
+}
+
+/* The graph of y and a plan of it on each backend; nonzero on failure. */
+static int plans_create(skim_context *ctx, skim_tensor *y, skim_backend *be[3], skim_plan *p[3]) {
+    skim_graph *g;
+    p[0] = p[1] = p[2] = NULL;
+    int rc = skim_graph_build(ctx, &y, 1, &g) != SKIM_OK;
+    for (int b = 0; !rc && b < 3; b++) rc = skim_plan_create(be[b], g, NULL, &p[b]) != SKIM_OK;
+    return rc;
+}
+
+static void plans_destroy(skim_plan *p[3], skim_context *ctx, skim_backend *be[3]) {
+    for (int b = 0; b < 3; b++) skim_plan_destroy(p[b]);
+    skim_context_destroy(ctx);
+    for (int b = 0; b < 3; b++) skim_backend_destroy(be[b]);
+}
+
+/* After a run of each plan: whether y's first n values on the Vulkan plans equal the CPU
+ * plan's (and are all zero exactly when zero is expected); prints what differs. */
+static int compare_y(skim_plan *p[3], const skim_tensor *y, float *out[3], size_t size, int n,
+                     bool zero, const char *what) {
+    for (int b = 0; b < 3; b++) {
+        if (skim_plan_get_output(p[b], y, out[b], size) != SKIM_OK) return 1;
+    }
+    int rc = 0;
+    for (int b = 0; b < 3; b += 2) {
+        double err = 0, ref = 0;
+        for (int i = 0; i < n; i++) {
+            err += (out[b][i] - out[1][i]) * (double)(out[b][i] - out[1][i]);
+            ref += (double)out[1][i] * out[1][i];
+        }
+        if (err > 1e-10 * (ref > 1e-30 ? ref : 1e-30) || zero != (ref == 0)) {
+            printf("FAILED: %s: Vulkan (%s) and CPU differ (squared error %g of %g)\n", what,
+                   b ? "validated" : "application's device", err, ref);
+            rc = 1;
+        }
+    }
+    return rc;
+}
+
+/* mode 0: scores [NH] gate the run; 1: [NH, 1] gate each token (the per-token form, in
+ * decode); 2: as 0, after a token halt (the token runs for inv[0..2]; inv[3] and inv[4]:
+ * it halted, with 4 and 0 heads passing: the halted token runs no head's work). */
+static int measure_heads(app *a, int mode, long long inv[5]) {
+    bool per_token = mode == 1;
+    skim_backend *be[3];
+    if (backends_create(a, be)) return 1;
     for (int i = 0; i < DH; i++) xs[i] = rnd();
     for (int i = 0; i < HD * NH * NK; i++) ks[i] = rnd();
     skim_context *ctx;
@@ -212,26 +281,10 @@ static int measure_heads(app *a, int mode, long long inv[5]) {
     skim_tensor *ts = per_token ? skim_new_input_2d(ctx, SKIM_TYPE_F32, NH, 1)
                                 : skim_new_input_1d(ctx, SKIM_TYPE_F32, NH);
     skim_tensor *heads = skim_head_gate(ctx, ts, 0.5f);
-    skim_tensor *q = skim_mul_mat_sel(ctx, skim_new_weight_2d(ctx, SKIM_TYPE_F32, DH, DH, wq), x,
-                                      heads, HD);
-    q = skim_rope(ctx, skim_reshape_3d(ctx, q, HD, NH, 1), pos, SKIM_ROPE_NORM, HD, 10000.0f);
-    skim_attn_desc ad;
-    memset(&ad, 0, sizeof ad);
-    ad.q = q;
-    ad.k = k;
-    ad.v = k;
-    ad.q_pos = pos;
-    ad.heads = heads;
-    skim_tensor *at = skim_reshape_2d(ctx, skim_attn(ctx, &ad), HD * NH, 1);
-    skim_tensor *w = skim_new_weight_2d(ctx, SKIM_TYPE_F32, HD * NH, HD * NH, wo);
-    skim_tensor *y = skim_mul_mat_sel_k(ctx, w, at, heads, HD);
-    skim_graph *g;
-    skim_plan *p[3] = {NULL, NULL, NULL};
+    skim_tensor *y = heads_block(ctx, x, pos, k, NULL, heads, 1);
+    skim_plan *p[3];
     int32_t p0 = NK;
-    int rc = skim_graph_build(ctx, &y, 1, &g) != SKIM_OK ||
-             skim_plan_create(be, g, NULL, &p[0]) != SKIM_OK ||
-             skim_plan_create(cpu, g, NULL, &p[1]) != SKIM_OK ||
-             skim_plan_create(val, g, NULL, &p[2]) != SKIM_OK;
+    int rc = plans_create(ctx, y, be, p);
     for (int b = 0; !rc && b < 3; b++) {
         skim_plan_set_input(p[b], x0, xs, sizeof xs);
         skim_plan_set_input(p[b], k, ks, sizeof ks);
@@ -251,28 +304,113 @@ static int measure_heads(app *a, int mode, long long inv[5]) {
         if (c >= 3) {
             continue; /* the token halted: y has no rows */
         }
-        for (int b = 0; !rc && b < 3; b++) {
-            rc = skim_plan_get_output(p[b], y, ys[b], sizeof ys[b]) != SKIM_OK;
-        }
-        for (int b = 0; !rc && b < 3; b += 2) {
-            double err = 0, ref = 0;
-            for (int i = 0; i < DH; i++) {
-                err += (ys[b][i] - ys[1][i]) * (double)(ys[b][i] - ys[1][i]);
-                ref += (double)ys[1][i] * ys[1][i];
-            }
-            if (err > 1e-10 * (ref > 1e-30 ? ref : 1e-30) || (c > 0 && ref == 0)) {
-                printf("FAILED: %d heads: Vulkan (%s) and CPU differ (squared error %g of %g)\n",
-                       active[c], b ? "validated" : "application's device", err, ref);
-                rc = 1;
-            }
-        }
+        char what[32];
+        snprintf(what, sizeof what, "%d heads", active[c]);
+        float *out[3] = {ys[0], ys[1], ys[2]};
+        rc = rc || compare_y(p, y, out, sizeof ys[0], DH, c == 0, what);
     }
-    for (int b = 0; b < 3; b++) skim_plan_destroy(p[b]);
-    skim_context_destroy(ctx);
-    skim_backend_destroy(be);
-    skim_backend_destroy(cpu);
-    skim_backend_destroy(val);
+    plans_destroy(p, ctx, be);
     return rc;
+}
+
+/* Prefill: scores [NH, nt] gate each (head, token) pair, over nt tokens (6; and 260,
+ * past one 256-candidate chunk of the producer, whose second dispatch writes the pairs),
+ * with or without a token halt before the block (then the scores, q and its positions
+ * are the running tokens' compact rows). Attention goes over the active (head, query)
+ * pairs only: one workgroup of 64 invocations per pair, the rest of the run the same
+ * whatever the gates. Cases: no pair; heads 0 and 2 with no token and the others on part
+ * of the tokens; every pair; two pairs, at the first and last token. x changes every
+ * case, so that a pair the list dropped cannot find its row from an earlier run. */
+enum { NTMAX = 260 };
+static float pxs[DH * NTMAX], pks[HD * NH * NTMAX], psc[NH * NTMAX], pph[NTMAX];
+static int32_t ppos[NTMAX];
+static float pys[3][DH * NTMAX];
+
+static bool pair_on(int c, int h, int i, int nt) {
+    switch (c) {
+    case 0: return false;
+    case 1: return h % 2 == 1 && (i + h) % 3 != 0;
+    case 2: return true;
+    default: return (h == 0 && i == nt - 1) || (h == NH - 1 && i == 0);
+    }
+}
+
+/* Per case: compute invocations, run-stats workgroups, and the active pairs counted here
+ * from the inputs. */
+static int measure_pairs(app *a, int nt, bool halt, long long inv[4], long long wg[4],
+                         long long pairs[4]) {
+    skim_backend *be[3];
+    if (backends_create(a, be)) return 1;
+    for (int i = 0; i < HD * NH * nt; i++) pks[i] = rnd();
+    int n_run = 0;
+    for (int i = 0; i < nt; i++) {
+        ppos[i] = i;
+        pph[i] = halt && i % 3 == 1 ? 1.0f : 0.0f;
+        n_run += pph[i] < 0.5f;
+    }
+    skim_context *ctx;
+    skim_context_create(NULL, &ctx);
+    skim_tensor *x0 = skim_new_input_2d(ctx, SKIM_TYPE_F32, DH, nt), *x = x0;
+    skim_tensor *k = skim_new_input(ctx, SKIM_TYPE_F32, 3, (const int64_t[]){HD, NH, nt});
+    skim_tensor *pos0 = skim_new_input_1d(ctx, SKIM_TYPE_I32, nt), *pos = pos0;
+    skim_tensor *ts = skim_new_input_2d(ctx, SKIM_TYPE_F32, NH, nt), *sc2 = ts;
+    skim_tensor *ph = skim_new_input_1d(ctx, SKIM_TYPE_F32, nt);
+    skim_tensor *tok = halt ? skim_token_halt(ctx, ph, 0.5f, NULL) : NULL;
+    if (tok) {
+        x = skim_get_rows_sel(ctx, x0, tok);
+        pos = skim_get_rows_sel(ctx, pos0, tok);
+        sc2 = skim_get_rows_sel(ctx, ts, tok);
+    }
+    skim_tensor *heads = skim_head_gate(ctx, sc2, 0.5f);
+    skim_tensor *y = heads_block(ctx, x, pos, k, pos0, heads, nt);
+    skim_plan *p[3];
+    int rc = plans_create(ctx, y, be, p);
+    for (int c = 0; !rc && c < 4; c++) {
+        pairs[c] = 0;
+        for (int i = 0; i < nt; i++) {
+            for (int h = 0; h < NH; h++) {
+                psc[i * NH + h] = pair_on(c, h, i, nt) ? 1.0f : 0.0f;
+                pairs[c] += pair_on(c, h, i, nt) && pph[i] < 0.5f;
+            }
+        }
+        for (int i = 0; i < DH * nt; i++) pxs[i] = rnd();
+        for (int b = 0; b < 3; b++) {
+            skim_plan_set_input(p[b], x0, pxs, sizeof pxs[0] * (size_t)(DH * nt));
+            skim_plan_set_input(p[b], k, pks, sizeof pks[0] * (size_t)(HD * NH * nt));
+            skim_plan_set_input(p[b], pos0, ppos, sizeof ppos[0] * (size_t)nt);
+            skim_plan_set_input(p[b], ts, psc, sizeof psc[0] * (size_t)(NH * nt));
+            skim_plan_set_input(p[b], ph, pph, sizeof pph[0] * (size_t)nt);
+        }
+        inv[c] = counted_run(a, p[0]);
+        skim_run_stats st;
+        rc = inv[c] < 0 || skim_plan_get_stats(p[0], &st) != SKIM_OK ||
+             skim_plan_run(p[1]) != SKIM_OK || skim_plan_run(p[2]) != SKIM_OK;
+        wg[c] = rc ? -1 : st.workgroups;
+        char what[64];
+        snprintf(what, sizeof what, "%d tokens%s, %lld pairs", nt, halt ? " (halting)" : "",
+                 pairs[c]);
+        float *out[3] = {pys[0], pys[1], pys[2]};
+        rc = rc || compare_y(p, y, out, sizeof pys[0][0] * (size_t)(DH * nt), DH * n_run,
+                             pairs[c] == 0, what);
+    }
+    plans_destroy(p, ctx, be);
+    return rc;
+}
+
+/* Whether each case launched one attention workgroup (64 invocations) per active pair
+ * more than the case of none; prints the figures. */
+static bool pairs_ok(int nt, bool halt, const long long inv[4], const long long wg[4],
+                     const long long pairs[4]) {
+    bool ok = pairs[0] == 0 && pairs[3] > 0 && pairs[1] > pairs[3] && pairs[2] > pairs[1];
+    for (int c = 1; c < 4; c++) {
+        ok = ok && inv[c] - inv[0] == 64 * pairs[c] && wg[c] - wg[0] == pairs[c];
+    }
+    printf("prefill, heads gated per token, %d tokens%s: active pairs %lld / %lld / %lld / %lld;"
+           " invocations %lld / %lld / %lld / %lld; workgroups %lld / %lld / %lld / %lld%s\n",
+           nt, halt ? " (every third halted)" : "", pairs[0], pairs[1], pairs[2], pairs[3],
+           inv[0], inv[1], inv[2], inv[3], wg[0], wg[1], wg[2], wg[3],
+           ok ? "" : "  <- not one attention workgroup per pair");
+    return ok;
 }
 
 int main(void) {
@@ -286,6 +424,13 @@ int main(void) {
     long long gpu[3], host[3], hd[5], ht[5], hh[5];
     int fail = measure(&a, SKIM_VK_RESOLVE_GPU, gpu) || measure(&a, SKIM_VK_RESOLVE_HOST, host) ||
                measure_heads(&a, 0, hd) || measure_heads(&a, 1, ht) || measure_heads(&a, 2, hh);
+    static const int pnt[4] = {6, 6, NTMAX, NTMAX};
+    bool prefill_ok = true;
+    for (int v = 0; v < 4 && !fail; v++) {
+        long long inv[4], wg[4], pairs[4];
+        fail = measure_pairs(&a, pnt[v], v % 2 == 1, inv, wg, pairs);
+        prefill_ok = !fail && pairs_ok(pnt[v], v % 2 == 1, inv, wg, pairs) && prefill_ok;
+    }
     app_destroy(&a);
     if (fail) {
         printf("FAILED: a run did not complete\n");
@@ -311,6 +456,8 @@ int main(void) {
                     ht[2] - ht[0] == r4 && hh[1] - hh[0] == r2 && hh[2] - hh[0] == r4 &&
                     hh[3] == hh[4] && hh[4] < hh[0];
     printf("%s\n", !ok ? "FAILED: skipped tokens launched work"
-                      : !heads_ok ? "FAILED: skipped heads launched attention, Q or rope workgroups" : "PASSED");
-    return ok && heads_ok ? 0 : 1;
+                      : !heads_ok ? "FAILED: skipped heads launched attention, Q or rope workgroups"
+                      : !prefill_ok ? "FAILED: prefill's skipped (head, token) pairs launched attention"
+                      : "PASSED");
+    return ok && heads_ok && prefill_ok ? 0 : 1;
 }
