@@ -413,8 +413,6 @@ SKIM_HIDDEN void skim_vk_dispatch_init(skim_vk_dispatch *d, skim_vk_shader_id sh
 /* Fills pc.ne / nbd (and bound) from node, nba from src0, nbb / neb from src1. */
 SKIM_HIDDEN void skim_vk_set_strides(uint32_t nb[4], const skim_tensor *t);
 SKIM_HIDDEN bool skim_vk_supports(skim_backend *be, const skim_tensor *node);
-/* vk_ops_sel.c: whether nothing reads the rows of t (row blocks of `block`: heads) that
- * the HEADS selection `heads` skips (call with depth 0). */
 /* vk_ops_sel.c: whether the consumers of head selection sel (HEAD_TOKENS of one token)
  * may read its head list instead: in the counting pass it asks sel's producer for one;
  * in the recording pass *off is the list's byte offset in the indirect buffer. */
@@ -427,6 +425,8 @@ SKIM_HIDDEN bool skim_vk_pair_list(skim_vk_rec *r, const skim_tensor *sel, VkDev
  * as zero when tok's is (then d->bsrc = 2, d->bgate = tok's slot are set). */
 SKIM_HIDDEN void skim_vk_head_gate_by(skim_vk_rec *r, skim_vk_dispatch *d,
                                       const skim_tensor *heads, const skim_tensor *tok);
+/* vk_ops_sel.c: whether nothing reads the rows of t (row blocks of `block`: heads) that
+ * the HEADS selection `heads` skips (call with depth 0). */
 SKIM_HIDDEN bool skim_vk_head_rows_unread(const skim_graph *g, const skim_tensor *t,
                                           const skim_tensor *heads, int64_t block, int depth);
 
