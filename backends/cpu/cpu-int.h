@@ -194,11 +194,8 @@ SKIM_HIDDEN bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, 
 SKIM_HIDDEN bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                   int64_t m1, const float *const *xrows, const int64_t *ycol,
                                   int64_t n_x);
-/* Its chunk length and x rows per group; the floats of scratch it needs to copy n x rows
- * (at most SKIM_CPU_MMK_GX at a time) chunk by chunk: in place, rows a multiple of 4 KiB
- * apart share the same few L1 sets. */
-#define SKIM_CPU_MMK_KC 256
-#define SKIM_CPU_MMK_GX 48
+/* The floats of scratch it needs for products of n x rows with contraction length k (a
+ * chunked copy of up to 48 x rows and their accumulators; 0 where it never runs). */
 SKIM_HIDDEN size_t skim_cpu_mmk_scratch(int64_t k, int64_t n);
 /* n (a multiple of 32) Q8_0 or Q4_0 values to floats with SIMD; false when none applies. */
 SKIM_HIDDEN bool skim_cpu_row_decode(const skim_cpu_ctx *c, skim_type t, const uint8_t *src,
