@@ -308,7 +308,8 @@ size_t skim_cpu_mm_scratch(int64_t k, int64_t n) {
     size_t rows = (size_t)MR * (size_t)(k + 2 * SKIM_QK_K) + 64;
     size_t qa = (size_t)SKIM_CPU_QA_MAX_N * 10 * (size_t)(k / 32 + 1), xp = skim_cpu_mmk_scratch(k, n);
     rows = rows > xp ? rows : xp;
-    return rows > qa ? rows : qa;
+    rows = rows > qa ? rows : qa;
+    return (rows + 15) & ~(size_t)15; /* what callers put after it stays aligned */
 }
 
 /* w row m over [k0, k1) as floats: in place for F32, else converted into buf. */
