@@ -25,8 +25,9 @@
 #ifdef SKIM_CPU_X86
 
 #define KC 256 /* contraction values per chunk */
-#define GR 32  /* w rows per group (their accumulators stay in L2); 32 measured 6% faster
-                * than 16 at N = 256 and as fast at N = 16 */
+#define GR 32  /* w rows per group at most (their accumulators stay in L2): F32 takes 32
+                * (6% faster than 16 at N = 256, as fast at N = 16); the decoded types
+                * 16 (Q4_0 at N = 16: 32 rows were 4% slower) */
 #define GX 48  /* x rows per group */
 
 #define AVX2_F16C __attribute__((target("avx2,fma,f16c")))
@@ -221,8 +222,9 @@ bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
     for (int64_t i = 0; i < n_x; i += GX) {
         int64_t nx = n_x - i < GX ? n_x - i : GX;
         pack_x(xrows + i, nx, mm->k0, L, xp);
-        for (int64_t m = m0; m < m1; m += GR) {
-            group(c, mm, m, m1 - m < GR ? m1 : m + GR, xp, ycol + i, nx, acc, wbuf);
+        int64_t gr = mm->wt == SKIM_TYPE_F32 ? GR : 16;
+        for (int64_t m = m0; m < m1; m += gr) {
+            group(c, mm, m, m1 - m < gr ? m1 : m + gr, xp, ycol + i, nx, acc, wbuf);
         }
     }
     return true;
