@@ -370,12 +370,19 @@ static void panel(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m, int m
     }
 }
 
+/* The most x rows the small-N tiles (matvec.c) take: F32 rows need no decoding, and from 6
+ * x rows on the k-blocked tiles were faster (4096 x 4096, 1 thread: x6 8.9 -> 7.9 ms,
+ * x8 10.0 -> 8.0; x5 the same). */
+static int64_t mv_max(skim_type t) {
+    return t == SKIM_TYPE_F32 ? 5 : SKIM_CPU_MV_MAX;
+}
+
 void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
                      const float *const *xrows, const int64_t *ycol, int64_t n_x) {
     int64_t L = mm->k1 - mm->k0;
     size_t stride = (size_t)L + 2 * SKIM_QK_K;
     if (n_x <= 0 || (mm->qa && skim_cpu_mvq_run(c, mm, m0, m1, xrows, ycol, n_x)) ||
-        (n_x <= SKIM_CPU_MV_MAX && skim_cpu_mv_run(c, mm, m0, m1, xrows, ycol, n_x)) ||
+        (n_x <= mv_max(mm->wt) && skim_cpu_mv_run(c, mm, m0, m1, xrows, ycol, n_x)) ||
         skim_cpu_mmk_run(c, mm, m0, m1, xrows, ycol, n_x)) {
         return;
     }
@@ -401,11 +408,11 @@ void skim_cpu_op_mul_mat(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
     int64_t r2 = x->ne[2] / w->ne[2], r3 = x->ne[3] / w->ne[3];
     skim_cpu_mm mm = {w->type, NULL, w->nb[1], 0, w->ne[0], NULL, M, false, skim_cpu_qa(c, x)};
     /* a task rounds its x rows to 8 bits first (with rounded activations), or the k-blocked
-     * tiles copy them (more than SKIM_CPU_MV_MAX x rows): then each thread takes one run of
+     * tiles copy them (more than mv_max x rows): then each thread takes one run of
      * w rows per matrix (a multiple of 8, or of 16, the tiles' group), so each x row is
      * rounded or copied once per thread (the split does not change any output's order) */
     int64_t mcr = MC;
-    if (mm.qa || N > SKIM_CPU_MV_MAX) {
+    if (mm.qa || N > mv_max(w->type)) {
         int64_t q = mm.qa ? 8 : 16;
         mcr = ((M + c->nth - 1) / c->nth + q - 1) / q * q;
     }
