@@ -201,17 +201,17 @@ static float order_dot(const float *w, const float *x, int64_t K, int fused) {
 }
 
 /* F32, F16, Q8_0 and Q4_0 products (the small-N tiles: 1-4 x rows per group, 8, 4 or 2 w rows,
- * short tiles; the k-blocked tiles: chunks of 256 values, groups of 16 w rows and
- * 48 x rows, short panels) give exactly order_dot's bits, fused or not, every output the
+ * short tiles; the k-blocked tiles: chunks of 256 values, a short last chunk or none
+ * (K = 1024), groups of 32 or 16 w rows and 48 x rows, short panels) give exactly order_dot's bits, fused or not, every output the
  * same way. (K a multiple of 8: a tail's sum may be contracted by the compiler.) */
 static void order_exact(skim_backend *b1, skim_backend *b3, trng *r) {
-    static const int64_t Ks[] = {32, 544, 1056};
+    static const int64_t Ks[] = {32, 544, 1056, 1024};
     static const int64_t Ns[] = {1, 2, 3, 4, 5, 8, 16, 50};
     enum { M = 37 };
     static const skim_type types[] = {SKIM_TYPE_F32, SKIM_TYPE_F16, SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
     for (int ti = 0; ti < 4; ti++) {
         skim_type t = types[ti];
-        for (int ki = 0; ki < 3; ki++) {
+        for (int ki = 0; ki < 4; ki++) {
             for (int ni = 0; ni < 8; ni++) {
                 int64_t K = Ks[ki], N = Ns[ni];
                 float *w = malloc((size_t)(K * M) * sizeof(float));

@@ -162,8 +162,9 @@ typedef struct skim_cpu_mm {
 SKIM_HIDDEN void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                  int64_t m1, const float *const *xrows, const int64_t *ycol,
                                  int64_t n_x);
-/* Floats of scratch the matmul core needs for contraction length k. */
-SKIM_HIDDEN size_t skim_cpu_mm_scratch(int64_t k);
+/* Floats of scratch the matmul core needs for contraction length k and products of up to
+ * n x rows (n bounds only the k-blocked tiles' copy of x; 0: none). */
+SKIM_HIDDEN size_t skim_cpu_mm_scratch(int64_t k, int64_t n);
 /* dot(a, b) with the matmul core's summation order; y += a * x. */
 SKIM_HIDDEN float skim_cpu_dot(const skim_cpu_ctx *c, const float *a, const float *b, int64_t n);
 SKIM_HIDDEN void skim_cpu_axpy(const skim_cpu_ctx *c, float *y, float a, const float *x,
@@ -193,6 +194,9 @@ SKIM_HIDDEN bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, 
 SKIM_HIDDEN bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                   int64_t m1, const float *const *xrows, const int64_t *ycol,
                                   int64_t n_x);
+/* The floats of scratch it needs for products of n x rows with contraction length k (a
+ * chunked copy of up to 48 x rows and their accumulators; 0 where it never runs). */
+SKIM_HIDDEN size_t skim_cpu_mmk_scratch(int64_t k, int64_t n);
 /* n (a multiple of 32) Q8_0 or Q4_0 values to floats with SIMD; false when none applies. */
 SKIM_HIDDEN bool skim_cpu_row_decode(const skim_cpu_ctx *c, skim_type t, const uint8_t *src,
                                      float *dst, int64_t n);

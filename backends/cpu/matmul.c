@@ -302,12 +302,14 @@ void skim_cpu_axpy(const skim_cpu_ctx *c, float *y, float a, const float *x, int
     }
 }
 
-size_t skim_cpu_mm_scratch(int64_t k) {
-    /* 4 decoded w rows, or SKIM_CPU_QA_MAX_N x rows rounded to 8 bits (per block of 32:
-     * a scale, a sum and 32 bytes, 10 floats) */
+size_t skim_cpu_mm_scratch(int64_t k, int64_t n) {
+    /* 4 decoded w rows, SKIM_CPU_QA_MAX_N x rows rounded to 8 bits (per block of 32: a
+     * scale, a sum and 32 bytes, 10 floats), or the k-blocked tiles' copy of x rows */
     size_t rows = (size_t)MR * (size_t)(k + 2 * SKIM_QK_K) + 64;
-    size_t qa = (size_t)SKIM_CPU_QA_MAX_N * 10 * (size_t)(k / 32 + 1);
-    return rows > qa ? rows : qa;
+    size_t qa = (size_t)SKIM_CPU_QA_MAX_N * 10 * (size_t)(k / 32 + 1), xp = skim_cpu_mmk_scratch(k, n);
+    rows = rows > xp ? rows : xp;
+    rows = rows > qa ? rows : qa;
+    return (rows + 15) & ~(size_t)15; /* what callers put after it stays aligned */
 }
 
 /* w row m over [k0, k1) as floats: in place for F32, else converted into buf. */
@@ -368,12 +370,19 @@ static void panel(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m, int m
     }
 }
 
+/* The most x rows the small-N tiles (matvec.c) take: F32 rows need no decoding, and from 6
+ * x rows on the k-blocked tiles were faster (4096 x 4096, 1 thread: x6 8.9 -> 7.9 ms,
+ * x8 10.0 -> 8.0; x5 the same). */
+static int64_t mv_max(skim_type t) {
+    return t == SKIM_TYPE_F32 ? 5 : SKIM_CPU_MV_MAX;
+}
+
 void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
                      const float *const *xrows, const int64_t *ycol, int64_t n_x) {
     int64_t L = mm->k1 - mm->k0;
     size_t stride = (size_t)L + 2 * SKIM_QK_K;
     if (n_x <= 0 || (mm->qa && skim_cpu_mvq_run(c, mm, m0, m1, xrows, ycol, n_x)) ||
-        (n_x <= SKIM_CPU_MV_MAX && skim_cpu_mv_run(c, mm, m0, m1, xrows, ycol, n_x)) ||
+        (n_x <= mv_max(mm->wt) && skim_cpu_mv_run(c, mm, m0, m1, xrows, ycol, n_x)) ||
         skim_cpu_mmk_run(c, mm, m0, m1, xrows, ycol, n_x)) {
         return;
     }
@@ -398,12 +407,14 @@ void skim_cpu_op_mul_mat(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
     }
     int64_t r2 = x->ne[2] / w->ne[2], r3 = x->ne[3] / w->ne[3];
     skim_cpu_mm mm = {w->type, NULL, w->nb[1], 0, w->ne[0], NULL, M, false, skim_cpu_qa(c, x)};
-    /* a task rounds its x rows to 8 bits first: with rounded activations each thread takes
-     * one run of w rows per matrix (a multiple of 8), so each x row is rounded once per
-     * thread (the split does not change any output's order) */
+    /* a task rounds its x rows to 8 bits first (with rounded activations), or the k-blocked
+     * tiles copy them (more than mv_max x rows): then each thread takes one run of
+     * w rows per matrix (a multiple of 8, or of 16, the tiles' group), so each x row is
+     * rounded or copied once per thread (the split does not change any output's order) */
     int64_t mcr = MC;
-    if (mm.qa) {
-        mcr = ((M + c->nth - 1) / c->nth + 7) / 8 * 8;
+    if (mm.qa || N > mv_max(w->type)) {
+        int64_t q = mm.qa ? 8 : 16;
+        mcr = ((M + c->nth - 1) / c->nth + q - 1) / q * q;
     }
     int64_t n_mc = (M + mcr - 1) / mcr, n_nc = (N + NB - 1) / NB;
     int64_t tb, te;

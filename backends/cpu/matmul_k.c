@@ -4,27 +4,38 @@
  * The core (matmul.c) runs each 4 x 3 tile over the whole contraction: for K = 4096 the 4
  * w rows and 3 x rows of a tile (112 KiB) do not fit in L1, so every tile streams them
  * from L2 or memory, and F16 rows are first converted whole into scratch. Here k is cut
- * into chunks of KC: for one chunk, the x rows of the task (up to GX) and 4 w rows at a
- * time stay in L1, and every tile loads its 8-lane accumulators from a buffer, adds the
- * chunk's products with fused multiply-adds and stores them back. A lane still sees
- * k = l mod 8 in increasing order with the same operations, and the lanes reduce as the
- * core's, so every output has the core's bits: the results depend neither on the thread
- * count nor on which path ran. F16, Q8_0 and Q4_0 w chunks are decoded (exactly, as the
- * core decodes them) into a small buffer once per chunk and used by every x row. */
+ * into chunks of KC: for one chunk, the x rows of the task (up to GX; in L1 for 16) and
+ * 4 w rows at a time stay in cache, and every tile loads its 8-lane accumulators from a
+ * buffer (in scratch), adds the chunk's products with fused multiply-adds and stores them
+ * back. A lane still sees k = l mod 8 in increasing order with the same operations, and
+ * the lanes reduce as the core's, so every output has the core's bits: the results
+ * depend neither on the thread count nor on which path ran. F16, Q8_0 and Q4_0 w chunks
+ * are decoded (exactly, as the core decodes them) into a small buffer once per chunk and
+ * used by every x row; F32 w rows are read in place.
+ *
+ * The x rows are first copied chunk by chunk into the thread's scratch: rows a multiple of
+ * 4 KiB apart (K = 4096: 16 KiB) map to the same L1 sets, so in place the x rows of a
+ * chunk can evict each other (16 rows, 8 ways). mul_mat gives each thread one
+ * run of w rows per matrix, so the copy is made once per thread. F32 tiles also prefetch
+ * the next panel's chunk, one row per tile, a line every other step: the w rows come from
+ * memory (prefetch_next, which issues a whole chunk at once, made F32 slower). */
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
 #ifdef SKIM_CPU_X86
 
 #define KC 256 /* contraction values per chunk */
-#define GR 16  /* w rows per group (the accumulators of a group stay in L2) */
+#define GR 32  /* w rows per group at most (their accumulators stay in L2): F32 takes 32
+                * (6% faster than 16 at N = 256, as fast at N = 16); the decoded types
+                * 16 (Q4_0 at N = 16: 32 rows were 4% slower) */
 #define GX 48  /* x rows per group */
 
 #define AVX2_F16C __attribute__((target("avx2,fma,f16c")))
 
-/* acc[r * ld + j] (8 lanes each) += w[r] . x[j] over kl values, for 4 w rows, 3 x rows. */
+/* acc[r * ld + j] (8 lanes each) += w[r] . x[j] over kl values, for 4 w rows, 3 x rows;
+ * pf: a line to prefetch every 32 bytes of k (each line twice; any address). */
 AVX2_F16C static void tile43(const float *const w[4], const float *const x[3], int64_t kl,
-                             float *acc, int64_t ld) {
+                             float *acc, int64_t ld, const float *pf) {
     float *a0 = acc, *a1 = acc + 8 * ld, *a2 = acc + 16 * ld, *a3 = acc + 24 * ld;
     __m256 c00 = _mm256_loadu_ps(a0), c01 = _mm256_loadu_ps(a0 + 8), c02 = _mm256_loadu_ps(a0 + 16);
     __m256 c10 = _mm256_loadu_ps(a1), c11 = _mm256_loadu_ps(a1 + 8), c12 = _mm256_loadu_ps(a1 + 16);
@@ -33,6 +44,7 @@ AVX2_F16C static void tile43(const float *const w[4], const float *const x[3], i
     const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
     const float *x0 = x[0], *x1 = x[1], *x2 = x[2];
     for (int64_t k = 0; k < kl; k += 8) {
+        _mm_prefetch((const char *)(pf + k), _MM_HINT_T0);
         __m256 b0 = _mm256_loadu_ps(x0 + k), b1 = _mm256_loadu_ps(x1 + k);
         __m256 b2 = _mm256_loadu_ps(x2 + k);
         __m256 v = _mm256_loadu_ps(w0 + k);
@@ -60,12 +72,13 @@ AVX2_F16C static void tile43(const float *const w[4], const float *const x[3], i
 
 /* The same for one x row. */
 AVX2_F16C static void tile41(const float *const w[4], const float *x, int64_t kl, float *acc,
-                             int64_t ld) {
+                             int64_t ld, const float *pf) {
     float *a0 = acc, *a1 = acc + 8 * ld, *a2 = acc + 16 * ld, *a3 = acc + 24 * ld;
     __m256 c0 = _mm256_loadu_ps(a0), c1 = _mm256_loadu_ps(a1);
     __m256 c2 = _mm256_loadu_ps(a2), c3 = _mm256_loadu_ps(a3);
     const float *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
     for (int64_t k = 0; k < kl; k += 8) {
+        _mm_prefetch((const char *)(pf + k), _MM_HINT_T0);
         __m256 b = _mm256_loadu_ps(x + k);
         c0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k), b, c0);
         c1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k), b, c1);
@@ -91,7 +104,7 @@ AVX2_F16C static void zero(float *a, int64_t n) {
 /* Prefetches the chunk at kk of the panel's 4 w rows (m, short panels repeat m) while
  * the current chunk computes. F16 and Q8_0 with up to 16 x rows only (where a chunk's
  * arithmetic is short): at 4096 x 4096 x 16 it took F16 from 11.4 to 9.6 ms and Q8_0
- * from 9.5 to 8.7; F32 (whose rows the tiles read in place) went from 11.4 to 12.6 and
+ * from 9.5 to 8.7; F32 went from 11.4 to 12.6 (it prefetches in its tiles instead) and
  * Q4_0 did not move. */
 AVX2_F16C static void prefetch_next(const skim_cpu_mm *mm, int64_t m, int64_t m1, int64_t kk) {
     size_t bb = skim_type_block_bytes(mm->wt), bs = (size_t)skim_type_block_size(mm->wt);
@@ -106,8 +119,22 @@ AVX2_F16C static void prefetch_next(const skim_cpu_mm *mm, int64_t m, int64_t m1
     }
 }
 
+/* x rows [k0, k0 + L) chunk by chunk: chunk c's row j at xp + (c * nx + j) * KC. */
+AVX2_F16C static void pack_x(const float *const *xr, int64_t nx, int64_t k0, int64_t L, float *xp) {
+    for (int64_t kc = 0; kc < L; kc += KC) {
+        int64_t kl = L - kc < KC ? L - kc : KC;
+        for (int64_t j = 0; j < nx; j++) {
+            const float *src = xr[j] + k0 + kc;
+            float *dst = xp + kc * nx + j * KC;
+            for (int64_t k = 0; k < kl; k += 8) {
+                _mm256_store_ps(dst + k, _mm256_loadu_ps(src + k));
+            }
+        }
+    }
+}
+
 /* Rows [m0, m1) (at most GR) against nx (at most GX) x rows. */
-AVX2_F16C static void group(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1, const float *const *xr,
+AVX2_F16C static void group(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1, const float *xp,
                             const int64_t *ycol, int64_t nx, float *acc, float *wbuf) {
     int64_t L = mm->k1 - mm->k0, np = (m1 - m0 + 3) / 4;
     zero(acc, np * 4 * nx * 8);
@@ -133,13 +160,23 @@ AVX2_F16C static void group(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_
                 prefetch_next(mm, m, m1, kk + KC);
             }
             float *ap = acc + p * 4 * nx * 8;
-            int64_t j = 0;
-            for (; j + 3 <= nx; j += 3) {
-                const float *x[3] = {xr[j] + kk, xr[j + 1] + kk, xr[j + 2] + kk};
-                tile43(w, x, kl, ap + j * 8, nx);
+            const float *xc = xp + kc * nx;
+            /* F32: the first 4 tiles prefetch a row each of the next panel's chunk */
+            const float *pf[4] = {w[0], w[0], w[0], w[0]};
+            if (mm->wt == SKIM_TYPE_F32 && (p + 1 < np || kc + KC < L)) {
+                int64_t pm = p + 1 < np ? m + 4 : m0, pk = p + 1 < np ? kk : kk + KC;
+                for (int r = 0; r < 4; r++) {
+                    int64_t mr = pm + r < m1 ? pm + r : pm;
+                    pf[r] = (const float *)(const void *)(mm->w + (size_t)mr * mm->wrow) + pk;
+                }
             }
-            for (; j < nx; j++) {
-                tile41(w, xr[j] + kk, kl, ap + j * 8, nx);
+            int64_t j = 0, t = 0;
+            for (; j + 3 <= nx; j += 3, t++) {
+                const float *x[3] = {xc + j * KC, xc + (j + 1) * KC, xc + (j + 2) * KC};
+                tile43(w, x, kl, ap + j * 8, nx, pf[t < 4 ? t : 0]);
+            }
+            for (; j < nx; j++, t++) {
+                tile41(w, xc + j * KC, kl, ap + j * 8, nx, pf[t < 4 ? t : 0]);
             }
         }
     }
@@ -155,6 +192,17 @@ AVX2_F16C static void group(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_
 }
 #endif /* SKIM_CPU_X86 */
 
+size_t skim_cpu_mmk_scratch(int64_t k, int64_t n) {
+#ifdef SKIM_CPU_X86
+    /* the copy of x, then the accumulators of a group; 16: alignment */
+    n = n < GX ? n : GX;
+    return n > 0 ? (size_t)n * (size_t)(k + KC + GR * 8) + 16 : 0;
+#else
+    (void)k, (void)n;
+    return 0;
+#endif
+}
+
 bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
                       const float *const *xrows, const int64_t *ycol, int64_t n_x) {
 #ifdef SKIM_CPU_X86
@@ -164,11 +212,19 @@ bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
         L % 8 != 0 || (q && (mm->k0 % SKIM_QK != 0 || L % SKIM_QK != 0))) {
         return false;
     }
-    float acc[GR * GX * 8], wbuf[4 * KC];
+    if (c->scratch_floats < skim_cpu_mmk_scratch(L, n_x)) {
+        return false;
+    }
+    float wbuf[4 * KC];
+    int64_t nxm = n_x < GX ? n_x : GX;
+    float *xp = (float *)(void *)(((uintptr_t)c->scratch + 63) & ~(uintptr_t)63);
+    float *acc = xp + (L + KC - 1) / KC * KC * nxm;
     for (int64_t i = 0; i < n_x; i += GX) {
         int64_t nx = n_x - i < GX ? n_x - i : GX;
-        for (int64_t m = m0; m < m1; m += GR) {
-            group(c, mm, m, m1 - m < GR ? m1 : m + GR, xrows + i, ycol + i, nx, acc, wbuf);
+        pack_x(xrows + i, nx, mm->k0, L, xp);
+        int64_t gr = mm->wt == SKIM_TYPE_F32 ? GR : 16;
+        for (int64_t m = m0; m < m1; m += gr) {
+            group(c, mm, m, m1 - m < gr ? m1 : m + gr, xp, ycol + i, nx, acc, wbuf);
         }
     }
     return true;

@@ -333,7 +333,7 @@ bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
     /* x rows quantised into this thread's scratch, as many as fit at a time: the scales,
      * the values, the sums */
     size_t per_row = (size_t)nb * (sizeof(float) + QB + sizeof(int32_t)); /* bytes */
-    size_t room = skim_cpu_mm_scratch(L); /* floats; what follows is the caller's */
+    size_t room = skim_cpu_mm_scratch(L, 0); /* floats; what follows is the caller's */
     room = room < c->scratch_floats ? room : c->scratch_floats;
     int64_t fit = (int64_t)(room * sizeof(float) / per_row);
     if (fit < 1) {

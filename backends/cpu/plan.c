@@ -95,10 +95,10 @@ static size_t node_scratch(const skim_tensor *t) {
     const skim_tensor *a = t->src[0], *b = t->src[1];
     switch (t->op) {
     case SKIM_OP_MUL_MAT:
-        return skim_cpu_mm_scratch(a->ne[0]);
+        return skim_cpu_mm_scratch(a->ne[0], b->ne[1]);
     case SKIM_OP_MUL_MAT_SEL:
     case SKIM_OP_MUL_MAT_SEL_K:
-        return skim_cpu_mm_scratch(a->ne[0]) + 4 * (size_t)b->ne[1] + 16;
+        return skim_cpu_mm_scratch(a->ne[0], b->ne[1]) + 4 * (size_t)b->ne[1] + 16;
     case SKIM_OP_ATTN: {
         const skim_tensor *k = t->src[SKIM_ATTN_K];
         size_t grp = (size_t)(a->ne[1] / k->ne[1]);

@@ -172,7 +172,7 @@ static void zero_rows(float *y, int64_t ldy, int64_t m0, int64_t m1, int64_t n) 
 
 /* Scratch past the matmul core's: rows (int64) then flags (bytes). */
 static int64_t *rows_buf(const skim_cpu_ctx *c, const sel_setup *s) {
-    return (int64_t *)(void *)(c->scratch + skim_cpu_mm_scratch(s->w->ne[0]));
+    return (int64_t *)(void *)(c->scratch + skim_cpu_mm_scratch(s->w->ne[0], s->x->ne[1]));
 }
 
 /* Output row blocks of listed heads; HEAD_TOKENS: head h's block for its rows only. */

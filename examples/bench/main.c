@@ -9,10 +9,11 @@
  *
  * Then soft_max and rms_norm over 1024 rows of 4096 (bytes read plus written per second).
  *
- * Usage: bench [max_threads (2)] [min_seconds_per_case (0.5)] [MxKxN | rows]
+ * Usage: bench [max_threads (2)] [min_seconds_per_case (0.5)] [MxKxN | rows] [type]
  * MxKxN: that one shape instead (e.g. 4096x14336x1, ggml's matvec case), every type, with
  * the bandwidth lines when N is 1 (weights past the last-level cache: e.g. 4096x16384x1);
- * "rows": the node cost and the row ops only. */
+ * "rows": the node cost and the row ops only. type (a row name: f32, q4_0+qa, ...): that
+ * variant only. */
 #define _POSIX_C_SOURCE 200809L
 #include "skim.h"
 #include "skim-backend.h"
@@ -192,6 +193,7 @@ int main(int argc, char **argv) {
     int n_shapes = N_SHAPES;
     long long cm, ck, cn;
     int rows_only = argc > 3 && strcmp(argv[3], "rows") == 0;
+    const char *only = argc > 4 ? argv[4] : NULL; /* one variant's name */
     if (argc > 3 && !rows_only) {
         if (sscanf(argv[3], "%lldx%lldx%lld", &cm, &ck, &cn) != 3 || cm < 1 || ck < 32 ||
             ck % 32 || cn < 1 || cm * ck > (1ll << 28) || ck * cn > (1ll << 26)) {
@@ -243,8 +245,9 @@ int main(int argc, char **argv) {
         double mv[N_VARIANTS] = {0};
         for (int si = 0; si < n_shapes; si++)
             for (int ti = 0; ti < N_VARIANTS; ti++)
-                bad |= bench(be, threads, vars[ti], shapes[si][0], shapes[si][1], shapes[si][2], w, x,
-                             min_s, si == mvs ? &mv[ti] : &(double){0});
+                if (!only || strcmp(only, vars[ti].name) == 0)
+                    bad |= bench(be, threads, vars[ti], shapes[si][0], shapes[si][1], shapes[si][2],
+                                 w, x, min_s, si == mvs ? &mv[ti] : &(double){0});
         if (mvs < 0) {
             skim_backend_destroy(be);
             continue;
