@@ -1,6 +1,6 @@
 #version 450
 /* select.comp - the selection producers, over a grid of (chunks, groups) workgroups: chunk
- * c of group g holds candidates c * 256 .. c * 256 + 255. Entries keep ascending order:
+ * c of group g holds candidates c * WG .. c * WG + WG - 1 (WG = SKIM_VK_SEL_CHUNK). Entries keep ascending order:
  * each chunk is compacted with a workgroup prefix sum (with SUBGROUP, devices with
  * subgroup arithmetic: subgroupInclusiveAdd plus the subgroups' totals through shared
  * memory; without, a shared-memory Hillis-Steele scan), at the offset of its chunk, the
@@ -44,8 +44,8 @@
  * indirect entry 1 takes the count from it. */
 #define SKIM_BUF_QUAL coherent
 #include "common.glsl"
-#define WG 256u
-layout(local_size_x = 256) in;
+#define WG uint(SKIM_VK_SEL_CHUNK)
+layout(local_size_x = SKIM_VK_SEL_CHUNK) in;
 shared uint scan[WG];
 shared uint skey[WG];
 shared uint wg_nan;
@@ -57,8 +57,10 @@ shared uint n_listed;
 uint wg_scan(uint v, out uint total) {
     uint t = gl_LocalInvocationID.x;
 #ifdef SUBGROUP
-    uint incl = subgroupInclusiveAdd(v);
-    if (gl_SubgroupInvocationID == gl_SubgroupSize - 1u) scan[gl_SubgroupID] = incl;
+    /* The subgroup's total from subgroupAdd, not its last lane: a workgroup smaller than
+     * the device's subgroup (32 on a wave64 device) runs as one partial subgroup. */
+    uint incl = subgroupInclusiveAdd(v), sum = subgroupAdd(v);
+    if (subgroupElect()) scan[gl_SubgroupID] = sum;
     barrier();
     uint before = 0u, all = 0u;
     for (uint s = 0u; s < gl_NumSubgroups; s++) {

@@ -32,6 +32,11 @@
 #define SKIM_VK_EPI_GELU (1u << 11)
 #define SKIM_VK_EPI_SILU (1u << 12)
 
+/* select.comp: the candidates of one workgroup (its size). 32 rather than 256: decode's
+ * producers have a few heads or one token, and a workgroup's barriers cost per invocation
+ * on a CPU device (lavapipe: 4x the time of a small dispatch at 256). */
+#define SKIM_VK_SEL_CHUNK 32
+
 /* Specialization constants (the same ids in every shader that declares them; a shader
  * ignores the others). 0: the workgroup size of the one-workgroup-per-row shaders. */
 #define SKIM_VK_SPEC_WG_ROWS 0

@@ -214,7 +214,7 @@ int golden_token_halt(void) {
         {1, 0.5f, NAN, 0, 0},  {9, 0.5f, NAN, 2, 0},  {300, 0.6f, NAN, 4, 0}, {9, -1.0f, NAN, 0, 0},
         {9, 2.0f, NAN, 0, 0},  {9, 0.7f, 0.6f, 0, 0}, {300, 0.8f, 0.5f, 3, 0}, {9, 0.7f, 0.6f, 0, 1},
         {300, 0.8f, 0.5f, 0, 1}, {12, 2.0f, -1.0f, 0, 1}, {1, 0.5f, 0.5f, 0, 1},
-        /* several workgroups of the Vulkan producer (256 candidates each) */
+        /* several workgroups of the Vulkan producer (32 candidates each) */
         {3000, 0.5f, NAN, 6, 0}, {3000, 0.7f, 0.5f, 3, 0}, {2000, 0.8f, 0.5f, 0, 1},
         {1000, 2.0f, 0.3f, 2, 1}};
     int f = 0;
@@ -278,7 +278,7 @@ int golden_select_topk(void) {
     static const struct { uint16_t n; int k, nan; } cs[] = {{1, 1, 0},   {9, 3, 0},   {9, 9, 0},  {300, 37, 0},
                                                             {300, 1, 0}, {12, 5, 0},  {12, 5, 2}, {300, 37, 5},
                                                             {4, 1, 1},
-        /* several workgroups of the Vulkan producer (256 candidates each), with many ties
+        /* several workgroups of the Vulkan producer (32 candidates each), with many ties
          * across chunks, -0 beside +0 and infinities: k inside a run of equal scores, at
          * both ends, and all */
         {3000, 1, 0}, {3000, 1234, 7}, {3000, 2999, 0}, {3000, 3000, 3}, {700, 300, 0},

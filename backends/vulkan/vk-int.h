@@ -395,9 +395,7 @@ static inline size_t skim_vk_unit(skim_type t) {
 }
 /* Whether node's producer (select.comp) writes its consumers' indirect commands itself,
  * so that no indirect.comp dispatch follows it (a fusion: not with SKIM_VK_FUSE=0). */
-/* select.comp: the candidates of one workgroup, and the scratch words of a selection's
- * producer (a ticket, T, need, NaN, then two per (group, chunk)). */
-#define SKIM_VK_SEL_CHUNK 256
+/* select.comp: the chunks of a selection's producer (SKIM_VK_SEL_CHUNK candidates each), and its scratch words (a ticket, T, need, NaN, then two per (group, chunk)). */
 static inline int64_t skim_vk_sel_chunks(const skim_tensor *sel) {
     return (sel->ne[0] + SKIM_VK_SEL_CHUNK - 1) / SKIM_VK_SEL_CHUNK;
 }

@@ -289,7 +289,7 @@ static skim_status produce(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
         d.bind[2] = vp->gate_by[slot];
         d.pc.i[2] |= 8;
     }
-    /* A workgroup per (chunk of 256 candidates, group); past one chunk per group, a second
+    /* A workgroup per (chunk of SKIM_VK_SEL_CHUNK candidates, group); past one chunk per group, a second
      * dispatch writes the entries at the chunks' offsets (select.comp). */
     int64_t chunks = skim_vk_sel_chunks(node);
     d.grid[0] = (uint32_t)chunks;

@@ -111,7 +111,7 @@ static uint32_t subgroup_wg(const skim_vk_backend *vb, skim_vk_shader_id id) {
         return vb->wg_rows; /* reduce.glsl: local_size_x_id 0 */
     }
     if (id == SKIM_VK_SHADER_SELECT_SG) {
-        return 256;
+        return SKIM_VK_SEL_CHUNK;
     }
     bool mv = (id >= SKIM_VK_SHADER_MUL_MV_F32 && id <= SKIM_VK_SHADER_MUL_MV_Q6_K) ||
               (id >= SKIM_VK_SHADER_MUL_MV_F16_S16 && id <= SKIM_VK_SHADER_MUL_MV_Q4_0_QA_DOT);
@@ -120,8 +120,9 @@ static uint32_t subgroup_wg(const skim_vk_backend *vb, skim_vk_shader_id id) {
 
 /* Full subgroups where the device lets us ask (Vulkan 1.3's computeFullSubgroups) and the
  * workgroup is a whole number of the largest subgroups (the spec's condition for the
- * flag): select.comp takes a subgroup's last lane for its total, and every subgroup
- * shader's lanes are then all present (a driver may otherwise launch partial ones). */
+ * flag): every subgroup shader's lanes are then all present (a driver may otherwise
+ * launch partial ones; select.comp, whose 32 are less than a wave64 subgroup, allows
+ * for them). */
 static bool full_subgroups(const skim_vk_backend *vb, skim_vk_shader_id id) {
     uint32_t wg = subgroup_wg(vb, id), mx = vb->info.max_subgroup_size;
     return vb->info.full_subgroups && wg && mx && wg % mx == 0;

@@ -19,13 +19,14 @@
  * The prompt is token ids (i * 7919 + 3) mod n_vocab: no tokenizer needed.
  *
  *   bench_scale MODEL.gguf [--backend cpu|vulkan] [--threads N] [--prompt P (512)]
- *               [--decode D (16)] [--header] [--profile]
+ *               [--decode D (16)] [--header] [--profile] [--dense]
  *
  * --header prints the table's header line first. --profile (Vulkan) times every dispatch
  * on the device and prints, per op and shader, the device time of a run of the prefill
  * window (the prompt then runs through skim_session_prefill, whose logits are every
  * row's) and of a decode step (averaged over the steps); a profiled plan runs one
- * dispatch at a time, so its tokens/s are lower than the table's. tools/bench/bench_scale.sh runs the
+ * dispatch at a time, so its tokens/s are lower than the table's. --dense runs the model
+ * with its gates off (skim_model_desc.dense), for gated against dense. tools/bench/bench_scale.sh runs the
  * configurations of the table (CPU 1 and 2 threads, Vulkan) each in its own process. */
 #include "skim-cpu.h"
 #include "skim-model.h"
@@ -127,7 +128,7 @@ static bool rss_split(double *anon, double *file) {
 typedef struct opts {
     const char *model, *backend;
     int threads, prompt, decode;
-    bool header, profile;
+    bool header, profile, dense;
 } opts;
 
 static bool parse(int argc, char **argv, opts *o) {
@@ -138,8 +139,8 @@ static bool parse(int argc, char **argv, opts *o) {
     o->decode = 16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--header") == 0 || strcmp(a, "--profile") == 0) {
-            *(a[2] == 'h' ? &o->header : &o->profile) = true;
+        if (strcmp(a, "--header") == 0 || strcmp(a, "--profile") == 0 || strcmp(a, "--dense") == 0) {
+            *(a[2] == 'h' ? &o->header : a[2] == 'p' ? &o->profile : &o->dense) = true;
             continue;
         }
         if (a[0] != '-') {
@@ -266,7 +267,7 @@ int main(int argc, char **argv) {
     opts o;
     if (!parse(argc, argv, &o)) {
         fprintf(stderr, "usage: bench_scale MODEL.gguf [--backend cpu|vulkan] [--threads N] "
-                        "[--prompt P (512)] [--decode D (16)] [--header] [--profile]\n");
+                        "[--prompt P (512)] [--decode D (16)] [--header] [--profile] [--dense]\n");
         return 2;
     }
     if (o.header) {
@@ -279,6 +280,7 @@ int main(int argc, char **argv) {
     memset(&md, 0, sizeof md);
     md.n_ctx = o.prompt + o.decode;
     md.n_batch = o.prompt;
+    md.dense = o.dense;
     double t0 = now();
     skim_model *m = NULL;
     skim_status st = skim_model_load_file(o.model, &md, &m, msg, sizeof msg);

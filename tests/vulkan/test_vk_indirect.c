@@ -314,7 +314,7 @@ static int measure_heads(app *a, int mode, long long inv[5]) {
 }
 
 /* Prefill: scores [NH, nt] gate each (head, token) pair, over nt tokens (6; and 260,
- * past one 256-candidate chunk of the producer, whose second dispatch writes the pairs),
+ * past one chunk of the producer, whose second dispatch writes the pairs),
  * with or without a token halt before the block (then the scores, q and its positions
  * are the running tokens' compact rows). Attention goes over the active (head, query)
  * pairs only: one workgroup of 64 invocations per pair, the rest of the run the same
