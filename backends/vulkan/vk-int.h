@@ -33,6 +33,11 @@ _Static_assert(sizeof(struct skim_vk_pc) <= 128, "push constants must fit 128 by
 
 typedef struct skim_vk_pc skim_vk_pc;
 
+/* A plan's failure with a message (skim_plan_fail), and the one that passes on what a
+ * backend-level call (memory, buffers) left in the calling thread's backend message. */
+#define PFAIL(p, st, ...) skim_plan_fail((p), st, __VA_ARGS__)
+#define PFAIL_BE(p, st) skim_plan_fail((p), st, "%s", skim_backend_error((p)->be))
+
 typedef struct skim_vk_spirv {
     const uint32_t *code;
     size_t size;

@@ -26,8 +26,6 @@
 _Static_assert(sizeof(skim_custom_pc_head) == SKIM_CUSTOM_PC_HEAD, "custom push-constant head");
 _Static_assert(sizeof(skim_vk_pc) == 128, "custom ops use the full 128-byte range");
 
-#define PFAIL(p, st, ...) skim_plan_fail((p), st, __VA_ARGS__)
-
 typedef struct vkc_entry {
     struct vkc_entry *next;
     uint64_t hash;

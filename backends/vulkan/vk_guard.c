@@ -10,7 +10,6 @@
 
 #include <string.h>
 
-#define PFAIL(p, st, ...) skim_plan_fail((p), st, __VA_ARGS__)
 #define SKIM_VK_GUARD 256u /* a multiple of SKIM_ALIGN */
 #define SKIM_VK_GUARD_WORD 0xA5C3E1F0u
 /* Without guard bytes the arena gives each tensor its own range when that costs at most
@@ -216,7 +215,7 @@ static skim_status fill_region(skim_plan *p, skim_vk_buffer *b, const void *host
     (void)after;
     skim_vk_backend *vb = p->be->impl;
     skim_status st = skim_vk_fill(vb, b, at, end - at, SKIM_VK_GUARD_WORD);
-    return st == SKIM_OK ? st : PFAIL(p, st, "%s", skim_backend_error(vb->be));
+    return st == SKIM_OK ? st : PFAIL_BE(p, st);
 }
 
 static skim_status check_region(skim_plan *p, skim_vk_buffer *b, const void *host,
@@ -257,7 +256,7 @@ static skim_status one_buffer(skim_plan *p, skim_vk_buffer *b, bool read, region
         }
         st = skim_vk_download(vb, b, 0, host, (size_t)b->size);
         if (st != SKIM_OK) {
-            PFAIL(p, st, "%s", skim_backend_error(vb->be));
+            PFAIL_BE(p, st);
         }
     }
     if (st == SKIM_OK) {

@@ -6,8 +6,6 @@
 
 #include <string.h>
 
-#define PFAIL(p, st, ...) skim_plan_fail((p), st, __VA_ARGS__)
-
 /* Offsets of a list of leaves packed into one buffer; returns the total. */
 static skim_status pack(skim_plan *p, skim_tensor **list, int n, VkDeviceSize **offs,
                         VkDeviceSize *total) {
@@ -38,7 +36,7 @@ skim_status skim_vk_reset_states(skim_plan *p) {
         skim_status st = skim_vk_fill(vb, &vp->states.b[vp->st_blk[i]], vp->st_off[i],
                                       skim_tensor_nbytes(g->states[i]), fill_word(g->states[i]));
         if (st != SKIM_OK) {
-            return PFAIL(p, st, "%s", skim_backend_error(vb->be));
+            return PFAIL_BE(p, st);
         }
     }
     return SKIM_OK;
@@ -193,7 +191,7 @@ static skim_status make_buffers(skim_plan *p) {
         st = skim_vk_buffer_create(vb, bufs[k].b, bufs[k].size, sb, bufs[k].host, bufs[k].what);
     }
     if (st != SKIM_OK) {
-        return PFAIL(p, st, "%s", skim_backend_error(vb->be));
+        return PFAIL_BE(p, st);
     }
     return vb->guard ? skim_vk_guard_fill(p) : SKIM_OK;
 }
@@ -287,7 +285,7 @@ static skim_status record(skim_plan *p) {
         st = skim_vk_fill(vb, &vp->indirect, sc_begin, ind_end - sc_begin, 0);
     }
     if (st != SKIM_OK) {
-        return PFAIL(p, st, "%s", skim_backend_error(vb->be));
+        return PFAIL_BE(p, st);
     }
     /* The work goes into a secondary command buffer, recorded once; the plan's primary
      * only executes it, and an engine's own primary can execute it too
@@ -412,7 +410,7 @@ skim_status skim_vk_set_input(skim_plan *p, int slot, const void *data, size_t s
     skim_vk_backend *vb = p->be->impl;
     skim_vk_plan *vp = p->impl;
     skim_status st = skim_vk_upload(vb, &vp->inputs, vp->in_off[slot], data, size);
-    return st == SKIM_OK ? st : PFAIL(p, st, "%s", skim_backend_error(vb->be));
+    return st == SKIM_OK ? st : PFAIL_BE(p, st);
 }
 
 void skim_vk_write_params(skim_plan *p) {
@@ -500,7 +498,7 @@ skim_status skim_vk_finish(skim_plan *p) {
         size_t n = skim_tensor_nbytes(g->sels[i]);
         skim_status st = skim_vk_download(vb, &vp->readback, at, p->sel_host[i], n);
         if (st != SKIM_OK) {
-            return PFAIL(p, st, "%s", skim_backend_error(vb->be));
+            return PFAIL_BE(p, st);
         }
         at += n;
     }
@@ -558,7 +556,7 @@ static skim_status read_strided(skim_plan *p, skim_vk_buffer *buf, VkDeviceSize 
         }
     }
     skim_free(&p->be->alloc, tmp);
-    return st == SKIM_OK ? st : PFAIL(p, st, "%s", skim_backend_error(vb->be));
+    return st == SKIM_OK ? st : PFAIL_BE(p, st);
 }
 
 skim_status skim_vk_read(skim_plan *p, const skim_tensor *t, void *dst, size_t size) {
@@ -572,6 +570,6 @@ skim_status skim_vk_read(skim_plan *p, const skim_tensor *t, void *dst, size_t s
         return read_strided(p, buf, off, t, dst);
     }
     skim_status st = skim_vk_download(vb, buf, off, dst, size);
-    return st == SKIM_OK ? st : PFAIL(p, st, "%s", skim_backend_error(vb->be));
+    return st == SKIM_OK ? st : PFAIL_BE(p, st);
 }
 

@@ -19,8 +19,6 @@
 
 #include <string.h>
 
-#define PFAIL(p, st, ...) skim_plan_fail((p), st, __VA_ARGS__)
-
 typedef skim_status (*skim_vk_op_fn)(skim_vk_rec *r, const skim_tensor *node);
 static const skim_vk_op_fn op_fns[SKIM_OP_COUNT] = {
     NULL,
