@@ -176,6 +176,9 @@ typedef struct skim_vk_plan {
     skim_vk_buffer readback; /* host-visible: every selection's words after a run */
     VkDeviceSize *w_off, *in_off, *st_off; /* per slot: offset in its buffer */
     VkDeviceSize *a_off; /* guard bytes on: per tensor id, its own offset in the arena */
+    /* Per tensor id: the tensor whose storage stands for it (a gather of a one-row tensor
+     * that records no dispatch, vk_fuse.c), or NULL; no table when none is. */
+    const skim_tensor **alias;
     VkDescriptorPool dpool;
     VkCommandBuffer cmd;     /* secondary: the plan's work, recorded once */
     VkCommandBuffer primary; /* executes cmd; what skim_plan_run submits */

@@ -13,7 +13,10 @@
  * the head's selection, the operand is contiguous F32 and (mul_mat: binding 4 has no
  * offset in push constants) at an offset the device can bind, and the result's bytes
  * overlap none of the head's sources (a result placed over a dead input would be written
- * while other workgroups still read it). SKIM_VK_FUSE=0 turns fusion off (comparison). */
+ * while other workgroups still read it). A gather of one row (get_rows_sel of a one-row
+ * tensor, decode's gathers) records nothing: its readers bind its source (vp->alias,
+ * which skim_vk_locate follows; conditions at elidable). SKIM_VK_FUSE=0 turns fusion and
+ * that off (comparison). */
 #include "vk-int.h"
 
 #include <string.h>
@@ -166,6 +169,55 @@ static int chain(skim_vk_rec *r, const int *uses, const skim_tensor *const *next
     return len;
 }
 
+/* Whether gather node t (get_rows_sel) may record nothing, its readers binding its source
+ * x instead: x has one row, so the selection (a subset of x's rows, ascending) is empty or
+ * row 0, and the rows t's readers read (those below the count: they are bounded by the
+ * same selection) are x's bits. x must keep those bits until the last reader: x is its
+ * own storage (no view, no write into a state) that nothing writes during the run (a
+ * weight, an input, or an intermediate when every intermediate has its own arena range;
+ * the liveness layout may reuse x's range after x's last reader, the gather), bindable
+ * at any slot; t is no output (the host reads outputs at their own place). */
+static bool elidable(skim_vk_rec *r, const skim_tensor *t) {
+    const skim_graph *g = r->p->graph;
+    const skim_tensor *x = t->src[0];
+    if (t->op != SKIM_OP_GET_ROWS_SEL || t->id >= g->n_ids || x->id >= g->n_ids ||
+        x->view_src || x->ne[x->n_dims - 1] != 1 || x->type != t->type || is_output(g, t)) {
+        return false;
+    }
+    skim_mem_kind mk = g->mem[x->id].kind;
+    bool still = x->kind == SKIM_KIND_WEIGHT || x->kind == SKIM_KIND_INPUT ||
+                 (x->kind == SKIM_KIND_NODE && mk == SKIM_MEM_ARENA && r->vp->a_off);
+    return still && aligned(r, x) && skim_vk_fits(r, x);
+}
+
+/* The gathers that record nothing (elidable), once per plan: both passes see the same. */
+static skim_status plan_alias(skim_vk_rec *r) {
+    const skim_graph *g = r->p->graph;
+    skim_vk_plan *vp = r->vp;
+    if (vp->alias || r->vb->no_fuse) {
+        return SKIM_OK;
+    }
+    int n = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        n += g->nodes[i]->kind == SKIM_KIND_NODE && elidable(r, g->nodes[i]);
+    }
+    if (n == 0) {
+        return SKIM_OK;
+    }
+    const skim_tensor **a = skim_calloc(&r->p->be->alloc, (size_t)g->n_ids, sizeof *a);
+    if (!a) {
+        return skim_plan_fail(r->p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const skim_tensor *t = g->nodes[i];
+        if (t->kind == SKIM_KIND_NODE && elidable(r, t)) {
+            a[t->id] = t->src[0];
+        }
+    }
+    vp->alias = a;
+    return SKIM_OK;
+}
+
 skim_status skim_vk_fuse_plan(skim_vk_rec *r) {
     const skim_graph *g = r->p->graph;
     int n = g->n_nodes;
@@ -178,16 +230,22 @@ skim_status skim_vk_fuse_plan(skim_vk_rec *r) {
         st = skim_plan_fail(r->p, SKIM_ERR_OUT_OF_MEMORY, "vulkan: out of memory");
         goto done;
     }
+    if ((st = plan_alias(r)) != SKIM_OK) {
+        goto done;
+    }
     int n_ops = 0;
     for (int i = 0; i < n; i++) {
         const skim_tensor *t = g->nodes[i];
         for (int k = 0; k < SKIM_MAX_SRC; k++) {
             const skim_tensor *s = t->src[k];
             if (s && s->id < g->n_ids) {
-                uses[s->id]++;
+                uses[s->id]++; /* an elided gather's too: its readers read its source */
             }
         }
-        if (t->kind == SKIM_KIND_NODE) {
+        if (t->kind == SKIM_KIND_NODE && r->vp->alias && t->id < g->n_ids &&
+            r->vp->alias[t->id]) {
+            r->fuse[i].absorbed = true; /* records nothing, and no chain runs through it */
+        } else if (t->kind == SKIM_KIND_NODE) {
             at[n_ops] = i;
             ops[n_ops++] = t;
         }
