@@ -224,6 +224,7 @@ struct skim_vk_queued; /* vk_record.c: a dispatch of pass 1, recorded once sched
  * Its other nodes are absorbed (they record nothing). */
 typedef struct skim_vk_fusion {
     const skim_tensor *head, *last, *operand;
+    const skim_tensor *product; /* a producer's chain: the score product (mul_mat), or NULL */
     uint32_t epi;
     bool absorbed;
 } skim_vk_fusion;

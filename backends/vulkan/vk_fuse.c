@@ -6,6 +6,8 @@
  *   - mul_mat / mul_mat_sel / mul_mat_sel_k, then optionally add (a vector of ne[0]: a
  *     bias; or a tensor of the same shape: a residual), then optionally sigmoid, gelu or
  *     silu (at least one of the two).
+ *   - mul_mat of one column, add of a bias, sigmoid, then a head gate or token halt: the
+ *     producer (select.comp) computes the scores (producer_chain).
  * Conditions, each checked the same way in both recording passes: the chain's nodes are
  * consecutive among the graph's op nodes (so no write between them moves a read), every
  * inner result has exactly one reader (the next node, not through a view) and is no
@@ -169,6 +171,44 @@ static int chain(skim_vk_rec *r, const int *uses, const skim_tensor *const *next
     return len;
 }
 
+/* Whether inner result t has one reader, n (the next op node, reading it as source 0),
+ * and is no output. */
+static bool feeds(const skim_graph *g, const int *uses, const skim_tensor *t,
+                  const skim_tensor *n) {
+    return n && n->src[0] == t && t->id < g->n_ids && uses[t->id] == 1 && !is_output(g, t);
+}
+
+/* A head gate or token halt whose scores are sigmoid(mul_mat(W, x) + bias) of one column
+ * x: the producer computes each score itself (a dot product of K per candidate, so only
+ * for decode's few scores: n_head or one), and the product, the add and the sigmoid record
+ * nothing. Returns the chain's length, 4, or 1. */
+static int producer_chain(skim_vk_rec *r, const int *uses, const skim_tensor *const *next,
+                          const skim_tensor *mm, skim_vk_fusion *f) {
+    const skim_graph *g = r->p->graph;
+    const skim_tensor *w = mm->src[0], *x = mm->src[1];
+    const skim_tensor *n1 = next[0], *n2 = n1 ? next[1] : NULL, *n3 = n2 ? next[2] : NULL;
+    if (mm->op != SKIM_OP_MUL_MAT || !plain_f32(mm, NULL) || !plain_f32(w, NULL) ||
+        !plain_f32(x, NULL) || w->ne[0] > 4096 || w->ne[2] != 1 || w->ne[3] != 1 ||
+        x->ne[1] != 1 || x->ne[2] != 1 || x->ne[3] != 1 || !feeds(g, uses, mm, n1) ||
+        n1->op != SKIM_OP_ADD || !is_vector_of(n1->src[1], mm->ne[0]) ||
+        !feeds(g, uses, n1, n2) || n2->op != SKIM_OP_SIGMOID || !feeds(g, uses, n2, n3) ||
+        (n3->op != SKIM_OP_HEAD_GATE && n3->op != SKIM_OP_TOKEN_HALT) ||
+        !skim_vk_fills_own(r->vb, n3)) {
+        return 1;
+    }
+    const skim_tensor *bias = n1->src[1], *bind[3] = {w, x, bias};
+    for (int k = 0; k < 3; k++) {
+        if (!aligned(r, bind[k]) || !skim_vk_fits(r, bind[k])) {
+            return 1;
+        }
+    }
+    memset(f, 0, sizeof *f);
+    f->last = n3;
+    f->operand = bias;
+    f->product = mm;
+    return 4;
+}
+
 /* Whether gather node t (get_rows_sel) may record nothing, its readers binding its source
  * x instead: x has one row, so the selection (a subset of x's rows, ascending) is empty or
  * row 0, and the rows t's readers read (those below the count: they are bounded by the
@@ -252,9 +292,13 @@ skim_status skim_vk_fuse_plan(skim_vk_rec *r) {
     }
     for (int j = 0; j < n_ops && !r->vb->no_fuse; j++) {
         skim_vk_fusion f;
-        int len = chain(r, uses, ops + j + 1, ops[j], &f);
+        int len = producer_chain(r, uses, ops + j + 1, ops[j], &f);
         if (len > 1) {
+            f.head = f.last; /* the producer's op function records it */
+        } else if ((len = chain(r, uses, ops + j + 1, ops[j], &f)) > 1) {
             f.head = ops[j];
+        }
+        if (len > 1) {
             r->fuse[at[j + len - 1]] = f;
             for (int k = 0; k < len - 1; k++) {
                 r->fuse[at[j + k]].absorbed = true;

@@ -266,6 +266,111 @@ static void check_gathers(skim_backend *be, trng *rng) {
     }
 }
 
+/* A head gate and a token halt whose scores are sigmoid(W x + bias) of one column: the
+ * producer computes them (vk_fuse.c), and the product, add and sigmoid record nothing.
+ *   head gate: y = mul_mat_sel(wq, x, head_gate(sigmoid(wg x + bg), 0.5), M / H)
+ *   token halt: out = scatter_add_sel(x, gather(x2), token_halt(sigmoid(wp x + bp), 0.5))
+ * The biases put every pre-activation at +-0.2 (its sign the head's or token's choice,
+ * from the product in doubles): far from the threshold whatever the order of sums, and
+ * on the other side of it without the sigmoid. Unfused:
+ * the scores an output too (one more dispatch). */
+typedef struct pdata {
+    float wg[K * H], bg[H], wq[K * M], x[K], x2[K], wp[K], bp[1];
+} pdata;
+
+static bool run_producer(skim_backend *be, bool halt, const pdata *d, bool unfused,
+                         float *out, int64_t *disp) {
+    const char *nm = halt ? "token_halt(sigmoid(mul_mat+bias))" : "head_gate(sigmoid(mul_mat+bias))";
+    skim_context *ctx = NULL;
+    skim_context_desc cd;
+    memset(&cd, 0, sizeof cd);
+    CHECK_OK(skim_context_create(&cd, &ctx), nm);
+    if (!ctx) return false;
+    int64_t nh = H, one = 1;
+    skim_tensor *x = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, 1), *x2 = NULL, *sc, *last;
+    if (halt) {
+        x2 = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, 1);
+        skim_tensor *wp = skim_new_weight_2d(ctx, SKIM_TYPE_F32, K, 1, d->wp);
+        skim_tensor *bp = skim_new_weight(ctx, SKIM_TYPE_F32, 1, &one, d->bp);
+        sc = skim_sigmoid(ctx, skim_add(ctx, skim_mul_mat(ctx, wp, x), bp));
+        skim_tensor *sel = skim_token_halt(ctx, sc, 0.5f, NULL);
+        last = skim_scatter_add_sel(ctx, x, skim_get_rows_sel(ctx, x2, sel), sel);
+    } else {
+        skim_tensor *wg = skim_new_weight_2d(ctx, SKIM_TYPE_F32, K, H, d->wg);
+        skim_tensor *bg = skim_new_weight(ctx, SKIM_TYPE_F32, 1, &nh, d->bg);
+        skim_tensor *wq = skim_new_weight_2d(ctx, SKIM_TYPE_F32, K, M, d->wq);
+        sc = skim_sigmoid(ctx, skim_add(ctx, skim_mul_mat(ctx, wg, x), bg));
+        last = skim_mul_mat_sel(ctx, wq, x, skim_head_gate(ctx, sc, 0.5f), M / H);
+    }
+    skim_tensor *outs[2] = {last, sc};
+    skim_graph *g = NULL;
+    skim_plan *pl = NULL;
+    bool ok = false;
+    if (skim_graph_build(ctx, outs, unfused ? 2 : 1, &g) != SKIM_OK) {
+        CHECK(0, "%s: graph: %s", nm, skim_context_error(ctx));
+    } else if (skim_plan_create(be, g, NULL, &pl) != SKIM_OK) {
+        CHECK(0, "%s: plan: %s", nm, skim_backend_error(be));
+    } else {
+        CHECK_OK(skim_plan_set_input(pl, x, d->x, sizeof d->x), nm);
+        if (x2) CHECK_OK(skim_plan_set_input(pl, x2, d->x2, sizeof d->x2), nm);
+        skim_run_stats st;
+        CHECK_OK(skim_plan_run(pl), skim_plan_error(pl));
+        CHECK_OK(skim_plan_get_stats(pl, &st), nm);
+        *disp = st.dispatches;
+        ok = read_f32(pl, last, out, nm);
+    }
+    skim_plan_destroy(pl);
+    skim_context_destroy(ctx);
+    return ok;
+}
+
+static double dot_d(const float *a, const float *b) {
+    double s = 0.0;
+    for (int k = 0; k < K; k++) s += (double)a[k] * b[k];
+    return s;
+}
+
+static void check_producers(skim_backend *be, trng *rng) {
+    static pdata d;
+    double ref[M];
+    float fused[M], plain[M];
+    for (int halt = 0; halt < 2; halt++) {
+        for (int trial = 0; trial < 4; trial++) {
+            fill_uniform(rng, d.wg, K * H, -0.3f, 0.3f);
+            fill_uniform(rng, d.wq, K * M, -0.3f, 0.3f);
+            fill_uniform(rng, d.wp, K, -0.3f, 0.3f);
+            fill_uniform(rng, d.x, K, -1.0f, 1.0f);
+            fill_uniform(rng, d.x2, K, -1.0f, 1.0f);
+            bool on[H]; /* heads: trial's bits; the token: on in even trials */
+            for (int h = 0; h < H; h++) {
+                on[h] = (trial * 5 + 3) >> h & 1;
+                d.bg[h] = (float)((on[h] ? 0.2 : -0.2) - dot_d(d.wg + h * K, d.x));
+            }
+            bool run_tok = trial % 2 == 0;
+            d.bp[0] = (float)((run_tok ? -0.2 : 0.2) - dot_d(d.wp, d.x));
+            int n = halt ? K : M;
+            for (int m = 0; m < n; m++) {
+                ref[m] = halt ? (double)d.x[m] + (run_tok ? d.x2[m] : 0.0)
+                              : on[m / (M / H)] ? dot_d(d.wq + m * K, d.x) : 0.0;
+            }
+            int64_t df = -1, du = -1;
+            if (!run_producer(be, halt, &d, false, fused, &df) ||
+                !run_producer(be, halt, &d, true, plain, &du)) {
+                continue;
+            }
+            double ef = nmse_f32(fused, ref, (size_t)n), eu = nmse_f32(plain, ref, (size_t)n);
+            const char *nm = halt ? "token_halt(sigmoid(mul_mat+bias))"
+                                  : "head_gate(sigmoid(mul_mat+bias))";
+            printf("%-36s trial %d: nmse fused %.2e, unfused %.2e; dispatches %lld fused, "
+                   "%lld not\n", nm, trial, ef, eu, (long long)df, (long long)du);
+            CHECK(ef < 1e-10, "%s trial %d: fused nmse %.3e", nm, trial, ef);
+            CHECK(eu < 1e-10, "%s trial %d: unfused nmse %.3e", nm, trial, eu);
+            CHECK(du - df == 1, "%s: %lld dispatches fused, %lld not (1 fewer expected)", nm,
+                  (long long)df, (long long)du);
+        }
+    }
+}
+
 int main(void) {
     skim_backend *be = NULL;
     if (test_vulkan_create(&be) != SKIM_OK) {
@@ -304,6 +409,7 @@ int main(void) {
         }
     }
     check_gathers(be, &rng);
+    check_producers(be, &rng);
     skim_backend_destroy(be);
     printf("%s\n", t_failures ? "FAILED" : "ok");
     return t_failures != 0;
