@@ -151,6 +151,34 @@ static bool run(skim_backend *be, chain_kind c, const data *d, bool unfused, flo
     return ok;
 }
 
+/* Builds the graph of outs (the first n_out), plans it on be, sets inputs in[k] to
+ * vals[k] (bytes[k]), runs it once; the first output to out, the run's dispatches to
+ * *disp. Destroys ctx. */
+static bool plan_run(skim_backend *be, skim_context *ctx, skim_tensor **outs, int n_out,
+                     skim_tensor *const *in, const void *const *vals, const size_t *bytes,
+                     int n_in, float *out, int64_t *disp, const char *nm) {
+    skim_graph *g = NULL;
+    skim_plan *pl = NULL;
+    bool ok = false;
+    if (skim_graph_build(ctx, outs, n_out, &g) != SKIM_OK) {
+        CHECK(0, "%s: graph: %s", nm, skim_context_error(ctx));
+    } else if (skim_plan_create(be, g, NULL, &pl) != SKIM_OK) {
+        CHECK(0, "%s: plan: %s", nm, skim_backend_error(be));
+    } else {
+        for (int k = 0; k < n_in; k++) {
+            CHECK_OK(skim_plan_set_input(pl, in[k], vals[k], bytes[k]), nm);
+        }
+        skim_run_stats st;
+        CHECK_OK(skim_plan_run(pl), skim_plan_error(pl));
+        CHECK_OK(skim_plan_get_stats(pl, &st), nm);
+        *disp = st.dispatches;
+        ok = read_f32(pl, outs[0], out, nm);
+    }
+    skim_plan_destroy(pl);
+    skim_context_destroy(ctx);
+    return ok;
+}
+
 /* Gathers of one row (get_rows_sel of a one-row tensor: vk_fuse.c records none, their
  * readers bind the source) from an intermediate, a weight and an input, the first feeding
  * a fused norm chain, all added back by scatter_add_sel, as a gated decode block does:
@@ -203,31 +231,15 @@ static bool run_gather(skim_backend *be, int rows, const gdata *d, bool unfused,
     skim_tensor *h = skim_rms_norm(ctx, gx, 1e-5f);
     skim_tensor *y = skim_add(ctx, skim_add(ctx, skim_mul(ctx, h, nw), gw), gi);
     skim_tensor *last = skim_scatter_add_sel(ctx, x, y, sel);
-    skim_tensor *outs[5] = {last, gx, gw, gi, h};
-    skim_graph *g = NULL;
-    skim_plan *pl = NULL;
-    bool ok = false;
-    if (skim_graph_build(ctx, outs, unfused ? 5 : 1, &g) != SKIM_OK) {
-        CHECK(0, "%s: graph: %s", nm, skim_context_error(ctx));
-    } else if (skim_plan_create(be, g, NULL, &pl) != SKIM_OK) {
-        CHECK(0, "%s: plan: %s", nm, skim_backend_error(be));
-    } else {
-        CHECK_OK(skim_plan_set_input(pl, x, d->x, sizeof(float) * K * (size_t)rows), nm);
-        CHECK_OK(skim_plan_set_input(pl, p, d->p, sizeof(float) * (size_t)rows), nm);
-        skim_run_stats st;
-        CHECK_OK(skim_plan_run(pl), skim_plan_error(pl));
-        CHECK_OK(skim_plan_get_stats(pl, &st), nm);
-        *disp = st.dispatches;
-        ok = read_f32(pl, last, out, nm);
-    }
-    skim_plan_destroy(pl);
-    skim_context_destroy(ctx);
-    return ok;
+    skim_tensor *outs[5] = {last, gx, gw, gi, h}, *in[2] = {x, p};
+    const void *vals[2] = {d->x, d->p};
+    size_t bytes[2] = {sizeof(float) * K * (size_t)rows, sizeof(float) * (size_t)rows};
+    return plan_run(be, ctx, outs, unfused ? 5 : 1, in, vals, bytes, 2, out, disp, nm);
 }
 
 /* One row: the three gathers record nothing (3 + the norm chain's 1 fewer dispatches than
- * unfused; 2 + 1 where the arena reuses ranges); three rows: only the norm chain fuses. Rows on and off, over several runs'
- * worth of fresh values so that a stale row cannot pass. */
+ * unfused; 2 + 1 where the arena reuses ranges); three rows: only the norm chain fuses.
+ * Rows on and off, with fresh values every trial so that a stale row cannot pass. */
 static void check_gathers(skim_backend *be, trng *rng) {
     const char *arena = getenv("SKIM_VK_ARENA"), *ng = getenv("SKIM_TEST_VK_NO_GUARD");
     bool reuse = arena && strcmp(arena, "reuse") == 0 && ng; /* guard bytes: own ranges */
@@ -302,26 +314,10 @@ static bool run_producer(skim_backend *be, bool halt, const pdata *d, bool unfus
         sc = skim_sigmoid(ctx, skim_add(ctx, skim_mul_mat(ctx, wg, x), bg));
         last = skim_mul_mat_sel(ctx, wq, x, skim_head_gate(ctx, sc, 0.5f), M / H);
     }
-    skim_tensor *outs[2] = {last, sc};
-    skim_graph *g = NULL;
-    skim_plan *pl = NULL;
-    bool ok = false;
-    if (skim_graph_build(ctx, outs, unfused ? 2 : 1, &g) != SKIM_OK) {
-        CHECK(0, "%s: graph: %s", nm, skim_context_error(ctx));
-    } else if (skim_plan_create(be, g, NULL, &pl) != SKIM_OK) {
-        CHECK(0, "%s: plan: %s", nm, skim_backend_error(be));
-    } else {
-        CHECK_OK(skim_plan_set_input(pl, x, d->x, sizeof d->x), nm);
-        if (x2) CHECK_OK(skim_plan_set_input(pl, x2, d->x2, sizeof d->x2), nm);
-        skim_run_stats st;
-        CHECK_OK(skim_plan_run(pl), skim_plan_error(pl));
-        CHECK_OK(skim_plan_get_stats(pl, &st), nm);
-        *disp = st.dispatches;
-        ok = read_f32(pl, last, out, nm);
-    }
-    skim_plan_destroy(pl);
-    skim_context_destroy(ctx);
-    return ok;
+    skim_tensor *outs[2] = {last, sc}, *in[2] = {x, x2};
+    const void *vals[2] = {d->x, d->x2};
+    size_t bytes[2] = {sizeof d->x, sizeof d->x2};
+    return plan_run(be, ctx, outs, unfused ? 2 : 1, in, vals, bytes, x2 ? 2 : 1, out, disp, nm);
 }
 
 static double dot_d(const float *a, const float *b) {
