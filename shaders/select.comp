@@ -17,6 +17,10 @@
  *   highest key T by 32 probes, each a binary search per sorted chunk (O(n log n) in all),
  *   and a candidate is kept when its key is above T, or equal to T and among the first
  *   `need` such in index order (need = k - the count above T).
+ * HEAD_GATE / TOKEN_HALT with neb[1] = K != 0 (a fused chain, vk_fuse.c): the scores are
+ *   not read but computed, score e = sigmoid(W row (e % M) . x column (e / M) + bias
+ *   row), W [K, M] at binding 4, x [K, columns] at binding 5, the bias [M] at binding 7,
+ *   M = neb[2] (the product, bias add and sigmoid the unfused chain would run first).
  * i[0] groups, i[1] capacity, i[2] & 1: the input's rows are bounded by binding 9;
  * i[2] & 8 (HEAD_GATE): binding 2 holds a token selection gating the head count;
  * neb[0] = input elements; f[0] = tau; nba[0] the scratch's first word at binding 3;
@@ -95,18 +99,28 @@ uint limit() {
     return n;
 }
 
+/* HEAD_GATE / TOKEN_HALT: score element e, read or (neb[1] != 0) computed. */
+float score(uint e) {
+    uint K = pc.neb[1];
+    if (K == 0u) return A[pc.off[1] + e];
+    uint M = pc.neb[2], row = e % M, wr = row * K, xc = (e / M) * K;
+    float acc = 0.0;
+    for (uint k = 0u; k < K; k++) acc += E[wr + k] * F[xc + k];
+    return skim_epi_act(acc + G[row], SKIM_VK_EPI_SIGMOID);
+}
+
 /* HEAD_GATE / TOKEN_HALT: whether candidate i (< n) of group g is kept, whether its score
  * is NaN, and its entry. */
 bool flag(uint g, uint groups, uint i, out bool isn, out uint value) {
     value = i;
     if (pc.op == SKIM_VK_OP_HEAD_GATE) {
-        float s = groups == 1u ? A[pc.off[1] + i] : A[pc.off[1] + i * groups + g];
+        float s = score(groups == 1u ? i : i * groups + g);
         isn = isnan(s);
         return isn || s >= pc.f[0];
     }
     bool has_prev = (pc.i[2] & 2) != 0;
     value = has_prev ? uint(Bi[pc.off[2] + 1u + i]) : i;
-    float p = A[pc.off[1] + ((pc.i[2] & 4) != 0 ? i : value)];
+    float p = score((pc.i[2] & 4) != 0 ? i : value);
     isn = isnan(p);
     return isn || p < pc.f[0];
 }

@@ -211,6 +211,10 @@ endif()
 # against the same graph unfused, with synchronization validation.
 skim_vk_test(test_vk_fused ENV "SKIM_TEST_VK_SYNC=1")
 target_link_libraries(test_vk_fused PRIVATE skim_test_common)
+# The arena's liveness layout (ranges reused): a gather whose source dies there stays.
+add_test(NAME test_vk_fused_reuse COMMAND test_vk_fused)
+set_tests_properties(test_vk_fused_reuse PROPERTIES LABELS vulkan SKIP_RETURN_CODE 77
+                     ENVIRONMENT "SKIM_TEST_VK_SYNC=1;SKIM_VK_ARENA=reuse;SKIM_TEST_VK_NO_GUARD=1")
 # The same chains through mul_mv.comp's epilogue (the matvec kernel GPUs get at N <= 4).
 add_test(NAME test_vk_fused_mul_mv COMMAND test_vk_fused)
 set_tests_properties(test_vk_fused_mul_mv PROPERTIES

@@ -181,6 +181,9 @@ typedef struct skim_vk_plan {
     skim_vk_buffer readback; /* host-visible: every selection's words after a run */
     VkDeviceSize *w_off, *in_off, *st_off; /* per slot: offset in its buffer */
     VkDeviceSize *a_off; /* guard bytes on: per tensor id, its own offset in the arena */
+    /* Per tensor id: the tensor whose storage stands for it (a gather of a one-row tensor
+     * that records no dispatch, vk_fuse.c), or NULL; no table when none is. */
+    const skim_tensor **alias;
     VkDescriptorPool dpool;
     VkCommandBuffer cmd;     /* secondary: the plan's work, recorded once */
     VkCommandBuffer primary; /* executes cmd; what skim_plan_run submits */
@@ -226,6 +229,7 @@ struct skim_vk_queued; /* vk_record.c: a dispatch of pass 1, recorded once sched
  * Its other nodes are absorbed (they record nothing). */
 typedef struct skim_vk_fusion {
     const skim_tensor *head, *last, *operand;
+    const skim_tensor *product; /* a producer's chain: the score product (mul_mat), or NULL */
     uint32_t epi;
     bool absorbed;
 } skim_vk_fusion;

@@ -268,6 +268,14 @@ static skim_status produce(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     if (prev) {
         d.pc.i[2] |= 2 | (in->bound ? 4 : 0);
     }
+    const skim_tensor *mm = r->cur ? r->cur->product : NULL;
+    if (mm) { /* the scores computed here (vk_fuse.c): W, x, the bias */
+        d.bind[4] = mm->src[0];
+        d.bind[5] = mm->src[1];
+        d.bind[7] = r->cur->operand;
+        d.pc.neb[1] = (uint32_t)mm->src[0]->ne[0];
+        d.pc.neb[2] = (uint32_t)mm->ne[0];
+    }
     /* The consumers' indirect commands, written by this dispatch (no indirect.comp one):
      * the table and commands at binding 3. The entry count is final in the recording
      * pass (the counting pass records nothing). The buffer is bound, and counted as

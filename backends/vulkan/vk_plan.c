@@ -397,6 +397,7 @@ void skim_vk_plan_destroy(skim_plan *p) {
     skim_free(&p->be->alloc, vp->w_blk);
     skim_free(&p->be->alloc, vp->st_blk);
     skim_free(&p->be->alloc, vp->a_off);
+    skim_free(&p->be->alloc, (void *)vp->alias);
     skim_free(&p->be->alloc, vp->a_start);
     skim_free(&p->be->alloc, vp->ind);
     skim_free(&p->be->alloc, vp->hl_off);

@@ -41,6 +41,9 @@ bool skim_vk_locate(const skim_plan *p, const skim_tensor *t, skim_vk_buffer **b
     if (base->id >= g->n_ids) {
         return false;
     }
+    if (vp->alias && vp->alias[base->id]) { /* same shape and type, its own base */
+        base = vp->alias[base->id];
+    }
     const skim_tensor_mem *m = &g->mem[base->id];
     VkDeviceSize o;
     switch (m->kind) {
