@@ -23,6 +23,8 @@
  *   M = neb[2] (the product, bias add and sigmoid the unfused chain would run first).
  * i[0] groups, i[1] capacity, i[2] & 1: the input's rows are bounded by binding 9;
  * i[2] & 8 (HEAD_GATE): binding 2 holds a token selection gating the head count;
+ * i[2] & 16 (HEAD_GATE of one token, at most WG groups): one workgroup decides every
+ *   group, invocation g group g (main_across);
  * neb[0] = input elements; f[0] = tau; nba[0] the scratch's first word at binding 3;
  * nba[1] = 1: the second dispatch (below).
  *
@@ -247,6 +249,8 @@ void finish_offsets() {
     }
 }
 
+void indirect_cmds();
+
 /* The finishing workgroup, after the others' writes: counts, NaN count, head list,
  * indirect commands; the scratch back to zero. */
 void finish(uint n) {
@@ -279,8 +283,14 @@ void finish(uint n) {
             at += cnt;
         }
     }
-    uint first = uint(max(Di[words0], 0));
-    for (uint e = t; e < pc.nbb[0]; e += WG) {
+    indirect_cmds();
+}
+
+/* The indirect commands of this selection's consumers (n_listed set, the counts written
+ * and visible to the workgroup). */
+void indirect_cmds() {
+    uint first = uint(max(Di[pc.off[0]], 0));
+    for (uint e = gl_LocalInvocationID.x; e < pc.nbb[0]; e += WG) {
         uint b = e * 8u;
         if (Cu[b] != pc.nbb[1]) continue;
         uint src = Cu[b + 7u];
@@ -295,7 +305,37 @@ void finish(uint n) {
     }
 }
 
+/* HEAD_GATE of one token (decode's per-token gate; i[2] & 16): one workgroup, invocation
+ * g deciding group g (groups <= WG), where the general grid would launch a workgroup per
+ * head for one candidate each. The same words as the general path. */
+void main_across() {
+    uint t = gl_LocalInvocationID.x, groups = uint(pc.i[0]), cap = uint(pc.i[1]);
+    uint words0 = pc.off[0], hl = pc.nbb[3], value = 0u, total;
+    if (t == 0u) wg_nan = 0u;
+    barrier();
+    bool isn = false, keep = t < groups && limit() > 0u && flag(t, groups, 0u, isn, value);
+    if (isn && keep) atomicAdd(wg_nan, 1u);
+    uint incl = wg_scan(keep ? 1u : 0u, total); /* its barriers publish wg_nan */
+    if (t < groups) Di[words0 + t] = keep ? 1 : 0;
+    if (keep) {
+        Di[words0 + groups + t * cap] = int(value);
+        if (hl != 0u) Cu[hl + incl] = t * cap + value;
+    }
+    if (t == 0u) {
+        n_listed = total;
+        if (hl != 0u) Cu[hl] = total;
+        Di[words0 + groups + groups * cap] = int(wg_nan);
+    }
+    memoryBarrierBuffer();
+    barrier();
+    indirect_cmds();
+}
+
 void main() {
+    if ((pc.i[2] & 16) != 0) {
+        main_across();
+        return;
+    }
     uint t = gl_LocalInvocationID.x, c = gl_WorkGroupID.x, g = gl_WorkGroupID.y;
     uint chunks = gl_NumWorkGroups.x, S = pc.nba[0], n = limit();
     bool topk = pc.op == SKIM_VK_OP_SELECT_TOPK;

@@ -302,6 +302,13 @@ static skim_status produce(skim_vk_rec *r, const skim_tensor *node, uint32_t op)
     int64_t chunks = skim_vk_sel_chunks(node);
     d.grid[0] = (uint32_t)chunks;
     d.grid[1] = (uint32_t)node->ne[1];
+    if (op == SKIM_VK_OP_HEAD_GATE && node->ne[0] == 1 && node->ne[1] > 1 &&
+        node->ne[1] <= SKIM_VK_SEL_CHUNK) {
+        /* Decode's per-token gate: one workgroup decides every head (select.comp
+         * main_across), not a workgroup per head for one candidate each. */
+        d.pc.i[2] |= 16;
+        d.grid[1] = 1;
+    }
     if (r->pass == 1) {
         d.pc.nba[0] = (uint32_t)(vp->sc_off[slot] / 4);
     }
