@@ -145,7 +145,9 @@ skim_status skim_vk_op_soft_max(skim_vk_rec *r, const skim_tensor *node) {
 /* Rope over the active heads only: when node's rows are q of attention over a head
  * selection and nothing reads the skipped heads' rows (skim_vk_head_rows_unread), the
  * workgroups go over the listed heads: a HEADS selection, or the head list of a per-token
- * one of one token; on the GPU an indirect dispatch of count * head_dim * n_tok items. */
+ * one of one token; on the GPU an indirect dispatch of count * head_dim * n_tok items.
+ * A per-token one of many tokens: over its producer's list of active (head, token)
+ * pairs, an indirect dispatch of pairs * head_dim items. */
 static void rope_listed(skim_vk_rec *r, skim_vk_dispatch *d, const skim_tensor *node) {
     const skim_graph *g = r->p->graph;
     const skim_tensor *heads = NULL;
@@ -157,11 +159,26 @@ static void rope_listed(skim_vk_rec *r, skim_vk_dispatch *d, const skim_tensor *
         }
     }
     int64_t items = node->ne[0] * node->ne[2];
-    if (!heads || node->ne[3] != 1 || (node->bound && node->ne[2] != 1) || d->grid[1] != 1 ||
+    if (!heads || node->ne[3] != 1 || d->grid[1] != 1 ||
         !skim_vk_head_rows_unread(g, node, heads, node->ne[0], 0)) {
         return;
     }
     VkDeviceSize hl = 0;
+    if (heads->sel_kind == SKIM_SEL_HEAD_TOKENS && heads->ne[1] == node->ne[1] &&
+        node->ne[2] > 1 && heads->ne[0] == node->ne[2] && skim_vk_pair_list(r, heads, &hl)) {
+        d->raw[3] = &r->vp->indirect;
+        d->raw_off[3] = hl;
+        d->pc.i[3] = (int32_t)heads->ne[0];
+        d->bounded_sel = skim_graph_slot(g, heads);
+        d->bmul = (uint32_t)node->ne[0];
+        d->bdiv = 256;
+        d->bdim = 0;
+        d->bsrc = 1;
+        return;
+    }
+    if (node->bound && node->ne[2] != 1) {
+        return;
+    }
     if (heads->sel_kind == SKIM_SEL_HEADS && heads->ne[0] == node->ne[1]) {
         d->bind[3] = heads;
     } else if (heads->sel_kind == SKIM_SEL_HEAD_TOKENS && heads->ne[1] == node->ne[1] &&

@@ -7,8 +7,9 @@
  * launch no attention workgroups either (a head gate, attention, its output projection
  * through mul_mat_sel_k), nor Q's product (mul_mat_sel) and rope: 0, 2 and 4 of 4 heads, gated for
  * the run or per token (one token); in prefill (many tokens, heads gated per token),
- * attention launches one workgroup per active (head, token) pair and Q's product one per
- * 64 rows of a head and run of up to 16 of that head's tokens. Exits 77 when there is
+ * attention launches one workgroup per active (head, token) pair, Q's product one per 64
+ * rows of a head and run of up to 16 of that head's tokens, and the rope one per 256
+ * elements of the active pairs' rows. Exits 77 when there is
  * no device or no pipelineStatisticsQuery. */
 #include <volk.h>
 
@@ -320,7 +321,8 @@ static int measure_heads(app *a, int mode, long long inv[5]) {
  * are the running tokens' compact rows). Attention goes over the active (head, query)
  * pairs only: one workgroup of 64 invocations per pair; Q's product (mul_mat_sel) over
  * each head's own tokens: one workgroup of 64 per 64 rows of the head (HD / 64) and run
- * of up to 16 of its active tokens; the rest of the run the same whatever the gates. Cases: no pair; heads 0 and 2 with no token and the others on part
+ * of up to 16 of its active tokens; the rope over the active pairs' rows: one workgroup
+ * of 256 per 256 of their elements; the rest of the run the same whatever the gates. Cases: no pair; heads 0 and 2 with no token and the others on part
  * of the tokens; every pair; two pairs, at the first and last token. x changes every
  * case, so that a pair the list dropped cannot find its row from an earlier run. */
 enum { NTMAX = 260 };
@@ -403,22 +405,22 @@ static int measure_pairs(app *a, int nt, bool halt, long long inv[4], long long 
 }
 
 /* Whether each case launched, more than the case of none, one attention workgroup (64
- * invocations) per active pair and HD / 64 Q workgroups (64 each) per run; prints the
- * figures. */
+ * invocations) per active pair, HD / 64 Q workgroups (64 each) per run and a rope
+ * workgroup (256) per 256 elements of the pairs' rows; prints the figures. */
 static bool pairs_ok(int nt, bool halt, const long long inv[4], const long long wg[4],
                      const long long pairs[4], const long long runs[4]) {
     bool ok = pairs[0] == 0 && pairs[3] > 0 && pairs[1] > pairs[3] && pairs[2] > pairs[1];
     for (int c = 1; c < 4; c++) {
-        long long want = pairs[c] + HD / 64 * runs[c];
-        ok = ok && inv[c] - inv[0] == 64 * want && wg[c] - wg[0] == want;
+        long long want = pairs[c] + HD / 64 * runs[c], rope = (pairs[c] * HD + 255) / 256;
+        ok = ok && inv[c] - inv[0] == 64 * want + 256 * rope && wg[c] - wg[0] == want + rope;
     }
     printf("prefill, heads gated per token, %d tokens%s: active pairs %lld / %lld / %lld / %lld;"
            " Q runs %lld / %lld / %lld / %lld; invocations %lld / %lld / %lld / %lld;"
            " workgroups %lld / %lld / %lld / %lld%s\n",
            nt, halt ? " (every third halted)" : "", pairs[0], pairs[1], pairs[2], pairs[3],
            runs[0], runs[1], runs[2], runs[3], inv[0], inv[1], inv[2], inv[3], wg[0], wg[1],
-           wg[2], wg[3], ok ? "" : "  <- not one attention workgroup per pair and "
-           "HD / 64 Q workgroups per run");
+           wg[2], wg[3], ok ? "" : "  <- not one attention workgroup per pair, HD / 64 Q "
+           "workgroups per run and a rope workgroup per 256 elements of the pairs' rows");
     return ok;
 }
 
@@ -467,7 +469,7 @@ int main(void) {
     printf("%s\n", !ok ? "FAILED: skipped tokens launched work"
                       : !heads_ok ? "FAILED: skipped heads launched attention, Q or rope workgroups"
                       : !prefill_ok ? "FAILED: prefill's skipped (head, token) pairs launched "
-                                      "attention or Q workgroups"
+                                      "attention, Q or rope workgroups"
                       : "PASSED");
     return ok && heads_ok && prefill_ok ? 0 : 1;
 }
