@@ -315,9 +315,9 @@ static int measure_heads(app *a, int mode, long long inv[5]) {
     return rc;
 }
 
-/* Prefill: scores [NH, nt] gate each (head, token) pair, over nt tokens (6; and 260,
- * past one chunk of the producer, whose second dispatch writes the pairs),
- * with or without a token halt before the block (then the scores, q and its positions
+/* Prefill: scores [NH, nt] gate each (head, token) pair, over nt tokens (6; 3, where a
+ * plain product of so few columns takes the 4-column layout; and 260, past one chunk of
+ * the producer, whose second dispatch writes the pairs), with or without a token halt before the block (then the scores, q and its positions
  * are the running tokens' compact rows). Attention goes over the active (head, query)
  * pairs only: one workgroup of 64 invocations per pair; Q's product (mul_mat_sel) over
  * each head's own tokens: one workgroup of 64 per 64 rows of the head (HD / 64) and run
@@ -435,12 +435,14 @@ int main(void) {
     long long gpu[3], host[3], hd[5], ht[5], hh[5];
     int fail = measure(&a, SKIM_VK_RESOLVE_GPU, gpu) || measure(&a, SKIM_VK_RESOLVE_HOST, host) ||
                measure_heads(&a, 0, hd) || measure_heads(&a, 1, ht) || measure_heads(&a, 2, hh);
-    static const int pnt[4] = {6, 6, NTMAX, NTMAX};
+    /* 3 tokens without a halt only: with it, the cases' pair counts do not grow. */
+    static const int pnt[5] = {6, 6, 3, NTMAX, NTMAX};
+    static const bool phalt[5] = {false, true, false, false, true};
     bool prefill_ok = true;
-    for (int v = 0; v < 4 && !fail; v++) {
+    for (int v = 0; v < 5 && !fail; v++) {
         long long inv[4], wg[4], pairs[4], runs[4];
-        fail = measure_pairs(&a, pnt[v], v % 2 == 1, inv, wg, pairs, runs);
-        prefill_ok = !fail && pairs_ok(pnt[v], v % 2 == 1, inv, wg, pairs, runs) && prefill_ok;
+        fail = measure_pairs(&a, pnt[v], phalt[v], inv, wg, pairs, runs);
+        prefill_ok = !fail && pairs_ok(pnt[v], phalt[v], inv, wg, pairs, runs) && prefill_ok;
     }
     app_destroy(&a);
     if (fail) {
