@@ -408,9 +408,11 @@ static bool sel_runs(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
     const skim_tensor *sel = node->src[2];
     const skim_tensor *out = r->cur ? r->cur->last : node;
     int64_t block = node->params.block.block;
+    if (op != SKIM_VK_OP_MUL_MAT_SEL || sel->sel_kind != SKIM_SEL_HEAD_TOKENS) {
+        return false;
+    }
     int64_t grid = (block + 63) / 64 * sel->ne[1] * ((node->ne[1] + 15) / 16);
-    return op == SKIM_VK_OP_MUL_MAT_SEL && sel->sel_kind == SKIM_SEL_HEAD_TOKENS &&
-           node->ne[1] > 1 && node->ne[2] * node->ne[3] == 1 && sel->ne[0] == node->ne[1] &&
+    return node->ne[1] > 1 && node->ne[2] * node->ne[3] == 1 && sel->ne[0] == node->ne[1] &&
            sel->ne[1] * block == node->ne[0] && r->vp->gpu_resolve &&
            skim_vk_fills_own(r->vb, sel) &&
            grid <= (int64_t)r->vb->props.limits.maxComputeWorkGroupCount[0] &&
