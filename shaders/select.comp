@@ -145,6 +145,13 @@ uint group_count(uint g) {
     return uint(clamp(Di[pc.off[0] + g], 0, pc.i[1]));
 }
 
+/* The sum over the groups of ceil(count / per). */
+uint group_runs(uint per) {
+    uint runs = 0u;
+    for (uint g = 0u; g < uint(pc.i[0]); g++) runs += (group_count(g) + per - 1u) / max(per, 1u);
+    return runs;
+}
+
 /* TOPK: chunk c compacted to position `at`: keys above T, and those equal to T while the
  * count of such before them (eqb before the chunk) stays under need. T = 0: all. */
 void compact_topk(uint c, uint n, uint T, uint need, uint at, uint eqb) {
@@ -234,13 +241,6 @@ void finish_offsets() {
     }
 }
 
-/* The sum over the groups of ceil(count / per). */
-uint group_runs(uint groups, uint per) {
-    uint runs = 0u;
-    for (uint g = 0u; g < groups; g++) runs += (group_count(g) + per - 1u) / max(per, 1u);
-    return runs;
-}
-
 /* The finishing workgroup, after the others' writes: counts, NaN count, head list,
  * indirect commands; the scratch back to zero. */
 void finish(uint n) {
@@ -278,7 +278,7 @@ void finish(uint n) {
         uint b = e * 8u;
         if (Cu[b] != pc.nbb[1]) continue;
         uint src = Cu[b + 7u];
-        uint count = src == 1u ? n_listed : src == 3u ? group_runs(groups, Cu[b + 2u]) : first;
+        uint count = src == 1u ? n_listed : src == 3u ? group_runs(Cu[b + 2u]) : first;
         if (src == 2u && (pc.i[2] & 8) != 0 && Bi[pc.off[2]] <= 0) count = 0u;
         uvec3 g3 = skim_indirect_grid(count, Cu[b + 1u], src == 3u ? 1u : Cu[b + 2u], Cu[b + 3u],
                                       uvec3(Cu[b + 4u], Cu[b + 5u], Cu[b + 6u]));
