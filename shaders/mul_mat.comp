@@ -19,6 +19,12 @@
  * a list at binding 3 of a count and then i[2] heads at most: a HEADS selection, or the
  * head list of a per-token one of one column); the skipped heads' rows are not written,
  * since nothing reads them.
+ * Bit 18 of i[1] (SEL of a per-token selection): runs of each head's own tokens. The list
+ * of a head's active columns goes in runs of as many as a workgroup has columns (16 but
+ * for NARROW and TILE), run after run and head after head; workgroup x is row block x %
+ * R (R = ceil(i[0] / the workgroup's rows)) of the head of the (x / R)-th run, over that
+ * run's columns, gathered from x by the list. The skipped (head, column) outputs, and listed columns past the
+ * column extent, are not written: the backend takes this only when nothing reads them.
  * i[3] = r2 | r3 << 16 (the batch broadcast ratios).
  * Epilogue (a fused chain, bits of op above the low byte): E (binding 4, contiguous, bound
  * at offset 0) added per output row (EPI_ROW) or element by element (EPI_FULL), then an
@@ -100,6 +106,21 @@ bool sel_has(uint g, uint v) {
     return false;
 }
 
+/* The head of run `run` (bit 18 of i[1]; `per` columns of a head's list per run): run
+ * becomes its index within the head, cnt the head's count; i[1] & 0xffff when past the
+ * last run. */
+uint run_head(inout uint run, uint per, out uint cnt) {
+    uint groups = uint(pc.i[1]) & 0xffffu;
+    cnt = 0u;
+    for (uint h = 0u; h < groups; h++) {
+        cnt = uint(clamp(Ci[pc.off[3] + h], 0, pc.i[2]));
+        uint k = (cnt + per - 1u) / per;
+        if (run < k) return h;
+        run -= k;
+    }
+    return groups;
+}
+
 /* Bit c: head h is active for column n0 + c. */
 uint head_cols(uint h, uint n0, uint ncol) {
     if (((pc.i[1] >> 16) & 1) == 0) { /* HEADS: one list of heads (HEAD_TOKENS may have 1 group too) */
@@ -126,6 +147,26 @@ void main() {
     uint M = pc.ne[0];
     uint block = uint(max(pc.i[0], 1));
     bool listed = (pc.i[1] & (1 << 17)) != 0;
+    bool runs = (pc.i[1] & (1 << 18)) != 0;
+    uint col[RN], live = 0u, rlim = M;
+    [[unroll]] for (uint c = 0u; c < RN; c++) col[c] = n0 + c;
+    if (runs) { /* a run of head h's listed columns: the (t / tr)-th RN of them */
+        const uint wr = tr * RM, wc = (64u / tr) * RN; /* the workgroup's rows and columns */
+        uint rb = (block + wr - 1u) / wr, run = gl_WorkGroupID.x / rb, cnt;
+        uint h = run_head(run, wc, cnt), r0 = (gl_WorkGroupID.x % rb) * wr + (t % tr) * RM;
+        uint j0 = run * wc + (t / tr) * RN, groups = uint(pc.i[1]) & 0xffffu;
+        if (h >= groups || r0 >= block || j0 >= cnt) {
+            return;
+        }
+        m0 = h * block + r0;
+        rlim = min(M, h * block + block);
+        uint base = pc.off[3] + groups + h * uint(pc.i[2]) + j0;
+        [[unroll]] for (uint c = 0u; c < RN; c++) {
+            col[c] = j0 + c < cnt ? uint(Ci[base + c]) : 0u;
+            live |= j0 + c < cnt && col[c] < n.y ? (1u << c) : 0u;
+        }
+        n0 = 0u;
+    }
     if (listed) { /* rows of the listed heads only: j-th listed head */
         uint j = m0 / block;
         if (j >= uint(min(Ci[pc.off[3]], pc.i[2]))) {
@@ -136,7 +177,7 @@ void main() {
     if (m0 >= M || n0 >= n.y) {
         return;
     }
-    uint nrow = min(RM, M - m0), ncol = min(RN, n.y - n0);
+    uint nrow = min(RM, rlim - m0), ncol = runs ? RN : min(RN, n.y - n0);
     uint b2 = bz % n.z, b3 = bz / n.z;
     uint r2 = uint(pc.i[3]) & 0xffffu, r3 = uint(pc.i[3]) >> 16u;
     uint wb = pc.off[1] + (b2 / r2) * pc.nba[2] + (b3 / r3) * pc.nba[3];
@@ -145,8 +186,8 @@ void main() {
     uint mop = pc.op & 0xffu;
     uint act[RM];
     [[unroll]] for (uint r = 0u; r < RM; r++) {
-        act[r] = r < nrow ? (1u << ncol) - 1u : 0u;
-        if (mop == SKIM_VK_OP_MUL_MAT_SEL && r < nrow && !listed) {
+        act[r] = r >= nrow ? 0u : runs ? live : (1u << ncol) - 1u;
+        if (mop == SKIM_VK_OP_MUL_MAT_SEL && r < nrow && !listed && !runs) {
             act[r] = head_cols((m0 + r) / block, n0, ncol);
         }
     }
@@ -162,7 +203,7 @@ void main() {
               : klist ? uint(clamp(Ci[pc.off[3]], 0, pc.i[2])) : K / block;
     for (uint j = 0u; any != 0u && j < nblk; j++) {
         uint hb = klist ? uint(Ci[pc.off[3] + 1u + j]) : j;
-        uint k0 = 0u, k1 = K, cols = (1u << ncol) - 1u;
+        uint k0 = 0u, k1 = K, cols = runs ? live : (1u << ncol) - 1u;
         if (mop == SKIM_VK_OP_MUL_MAT_SEL_K) {
             cols = klist ? cols : head_cols(hb, n0, ncol);
             if (cols == 0u) continue;
@@ -189,7 +230,7 @@ void main() {
                 vec4 xh[RN], wh[RM];
 #endif
                 [[unroll]] for (uint c = 0u; c < RN; c++) {
-                    uint xi = (xb + (n0 + c) * pc.nbb[1] + kb + j) >> 2u;
+                    uint xi = (xb + col[c] * pc.nbb[1] + kb + j) >> 2u;
                     bool on = (cols & (1u << c)) != 0u;
                     xv[c] = on ? B4[xi] : vec4(0.0);
 #ifdef W_Q4_0
@@ -226,7 +267,7 @@ void main() {
             bool two = k + 4u < k1;
             HVEC xl[RN], xh[RN], wl[RM], wh[RM]; /* elements 0..3, 4..7 */
             [[unroll]] for (uint c = 0u; c < RN; c++) {
-                uint xi = (xb + (n0 + c) * pc.nbb[1] + k) >> 2u;
+                uint xi = (xb + col[c] * pc.nbb[1] + k) >> 2u;
                 bool on = (cols & (1u << c)) != 0u;
                 xl[c] = on ? skim_half_x4(B4[xi]) : HVEC(0.0);
                 xh[c] = on && two ? skim_half_x4(B4[xi + 1u]) : HVEC(0.0);
@@ -244,7 +285,7 @@ void main() {
         for (uint k = kq; k < k1; k += 4u) {
             vec4 xv[RN], wv[RM];
             [[unroll]] for (uint c = 0u; c < RN; c++)
-                xv[c] = (cols & (1u << c)) != 0u ? B4[(xb + (n0 + c) * pc.nbb[1] + k) >> 2u] : vec4(0.0);
+                xv[c] = (cols & (1u << c)) != 0u ? B4[(xb + col[c] * pc.nbb[1] + k) >> 2u] : vec4(0.0);
             [[unroll]] for (uint r = 0u; r < RM; r++)
                 wv[r] = r < nrow ? skim_load_w4(wb + (m0 + r) * pc.nba[1], k) : vec4(0.0);
             [[unroll]] for (uint r = 0u; r < RM; r++)
@@ -254,7 +295,7 @@ void main() {
         for (uint k = k0; k < k1; k++) {
             float xv[RN], wv[RM];
             [[unroll]] for (uint c = 0u; c < RN; c++)
-                xv[c] = (cols & (1u << c)) != 0u ? B[xb + (n0 + c) * pc.nbb[1] + k] : 0.0;
+                xv[c] = (cols & (1u << c)) != 0u ? B[xb + col[c] * pc.nbb[1] + k] : 0.0;
             [[unroll]] for (uint r = 0u; r < RM; r++)
                 wv[r] = r < nrow ? skim_load_w(wb + (m0 + r) * pc.nba[1], k) : 0.0;
             [[unroll]] for (uint r = 0u; r < RM; r++)
@@ -264,8 +305,8 @@ void main() {
     }
     [[unroll]] for (uint r = 0u; r < RM; r++) {
         [[unroll]] for (uint c = 0u; c < RN; c++) {
-            if (r < nrow && c < ncol) {
-                uint e = m0 + r + (n0 + c) * pc.nbd[1] + b2 * pc.nbd[2] + b3 * pc.nbd[3];
+            if (r < nrow && c < ncol && (!runs || (act[r] & (1u << c)) != 0u)) {
+                uint e = m0 + r + col[c] * pc.nbd[1] + b2 * pc.nbd[2] + b3 * pc.nbd[3];
                 float v = (act[r] & (1u << c)) != 0u ? acc[r][c] : 0.0;
                 if ((pc.op & SKIM_VK_EPI_ROW) != 0u) v += E[m0 + r];
                 if ((pc.op & SKIM_VK_EPI_FULL) != 0u) v += E[e];

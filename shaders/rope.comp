@@ -4,7 +4,11 @@
  * One invocation per output element; the angle is pos * base^(-2i/n_dims).
  * i[2] != 0: over the listed heads only (a list at binding 3: a count, then at most i[2]
  * heads; element e is of the (e / head_dim % count)-th listed head); the other heads'
- * rows are not written (nothing reads them). */
+ * rows are not written (nothing reads them).
+ * i[3] != 0: over listed (head, token) pairs only (a list at binding 3: a count, then
+ * each pair as head * i[3] + token; element e is of the (e / head_dim)-th pair); the
+ * other pairs' rows, and pairs past the token extent, are not written (nothing reads
+ * them). */
 #include "common.glsl"
 layout(local_size_x = 256) in;
 
@@ -18,6 +22,13 @@ void main() {
     }
     uvec4 i = skim_unflatten(e, n);
     if (listed) i.y = uint(Ci[pc.off[3] + 1u + i.y]);
+    if (pc.i[3] != 0) { /* pairs: no element past the list's count * head_dim */
+        uint pair = e / n.x;
+        if (pair >= uint(max(Ci[pc.off[3]], 0))) return;
+        uint v = uint(Ci[pc.off[3] + 1u + pair]), cap = uint(pc.i[3]);
+        i = uvec4(e % n.x, v / cap, v % cap, 0u);
+        if (i.z >= n.z || i.y >= n.y) return;
+    }
     uint a0 = pc.off[1] + skim_dot_strides(uvec4(0u, i.y, i.z, i.w), 1u, pc.nba[1], pc.nba[2], pc.nba[3]);
     uint k = i.x, nd = uint(pc.i[1]);
     float r;

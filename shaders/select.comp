@@ -40,7 +40,8 @@
  * nbb[2] + 3e), nbb[0] entries (0: none), nbb[1] this selection's slot; count = group
  * 0's count, or with word 7 of the entry 1 the pair list's length, with 2 group 0's
  * count taken as zero when the token selection at binding 2 (i[2] & 8) has none (decode:
- * the token halted).
+ * the token halted), with 3 the sum over the groups of ceil(count / div), times mul (the
+ * runs of a per-token head gate's product).
  * The pair list (when nbb[3] != 0, at word nbb[3] of binding 3): the number of entries
  * of all groups, then group by group each entry v of group g as g * capacity + v (for a
  * per-token head gate: the active (head, token) pairs, which attention dispatches over;
@@ -158,6 +159,13 @@ uint compact_flags(uint c, uint g, uint n, uint at, bool write, uint pairs) {
 /* Group g's count as its list holds it (at most the capacity). */
 uint group_count(uint g) {
     return uint(clamp(Di[pc.off[0] + g], 0, pc.i[1]));
+}
+
+/* The sum over the groups of ceil(count / per). */
+uint group_runs(uint per) {
+    uint runs = 0u;
+    for (uint g = 0u; g < uint(pc.i[0]); g++) runs += (group_count(g) + per - 1u) / max(per, 1u);
+    return runs;
 }
 
 /* TOPK: chunk c compacted to position `at`: keys above T, and those equal to T while the
@@ -294,9 +302,9 @@ void indirect_cmds() {
         uint b = e * 8u;
         if (Cu[b] != pc.nbb[1]) continue;
         uint src = Cu[b + 7u];
-        uint count = src == 1u ? n_listed : first;
+        uint count = src == 1u ? n_listed : src == 3u ? group_runs(Cu[b + 2u]) : first;
         if (src == 2u && (pc.i[2] & 8) != 0 && Bi[pc.off[2]] <= 0) count = 0u;
-        uvec3 g3 = skim_indirect_grid(count, Cu[b + 1u], Cu[b + 2u], Cu[b + 3u],
+        uvec3 g3 = skim_indirect_grid(count, Cu[b + 1u], src == 3u ? 1u : Cu[b + 2u], Cu[b + 3u],
                                       uvec3(Cu[b + 4u], Cu[b + 5u], Cu[b + 6u]));
         uint d = pc.nbb[2] + e * 3u;
         Cu[d] = g3.x;

@@ -155,7 +155,8 @@ static inline VkResult skim_vk_begin(skim_vk_backend *vb, VkCommandBuffer cb,
  * fixed extents in the others), count being word 0 of selection `sel` (a g->sels slot),
  * or with src 1 the length of its pair list (the sum of its groups' counts; with one
  * token, the groups with a nonzero count: its head list's length); with src
- * 2, word 0 of `sel`, taken as zero when word 0 of selection `gate` is not positive. */
+ * 2, word 0 of `sel`, taken as zero when word 0 of selection `gate` is not positive; with
+ * src 3, (count * mul) with count the sum over its groups of ceil(group count / div). */
 typedef struct skim_vk_indirect {
     int sel, gate;
     uint32_t mul, div, dim, xyz[3], src;
@@ -261,7 +262,8 @@ typedef struct skim_vk_dispatch {
     int bounded_sel;
     uint32_t bmul, bdiv, bdim;
     uint32_t bsrc; /* 1: the count is the length of the selection's pair list; 2: word 0,
-                      zero when word 0 of selection slot bgate is not positive */
+                      zero when word 0 of selection slot bgate is not positive; 3: the
+                      sum over the groups of ceil(group count / bdiv), times bmul */
     int bgate;
     VkPipeline pipe; /* non-null: this pipeline instead of `shader` (custom ops) */
     const skim_vk_buffer *raw[9]; /* non-null: binding k holds this buffer from raw_off[k] */

@@ -145,7 +145,9 @@ skim_status skim_vk_op_soft_max(skim_vk_rec *r, const skim_tensor *node) {
 /* Rope over the active heads only: when node's rows are q of attention over a head
  * selection and nothing reads the skipped heads' rows (skim_vk_head_rows_unread), the
  * workgroups go over the listed heads: a HEADS selection, or the head list of a per-token
- * one of one token; on the GPU an indirect dispatch of count * head_dim * n_tok items. */
+ * one of one token; on the GPU an indirect dispatch of count * head_dim * n_tok items.
+ * A per-token one of many tokens: over its producer's list of active (head, token)
+ * pairs, an indirect dispatch of pairs * head_dim items. */
 static void rope_listed(skim_vk_rec *r, skim_vk_dispatch *d, const skim_tensor *node) {
     const skim_graph *g = r->p->graph;
     const skim_tensor *heads = NULL;
@@ -157,11 +159,26 @@ static void rope_listed(skim_vk_rec *r, skim_vk_dispatch *d, const skim_tensor *
         }
     }
     int64_t items = node->ne[0] * node->ne[2];
-    if (!heads || node->ne[3] != 1 || (node->bound && node->ne[2] != 1) || d->grid[1] != 1 ||
+    if (!heads || node->ne[3] != 1 || d->grid[1] != 1 ||
         !skim_vk_head_rows_unread(g, node, heads, node->ne[0], 0)) {
         return;
     }
     VkDeviceSize hl = 0;
+    if (heads->sel_kind == SKIM_SEL_HEAD_TOKENS && heads->ne[1] == node->ne[1] &&
+        node->ne[2] > 1 && heads->ne[0] == node->ne[2] && skim_vk_pair_list(r, heads, &hl)) {
+        d->raw[3] = &r->vp->indirect;
+        d->raw_off[3] = hl;
+        d->pc.i[3] = (int32_t)heads->ne[0];
+        d->bounded_sel = skim_graph_slot(g, heads);
+        d->bmul = (uint32_t)node->ne[0];
+        d->bdiv = 256;
+        d->bdim = 0;
+        d->bsrc = 1;
+        return;
+    }
+    if (node->bound && node->ne[2] != 1) {
+        return;
+    }
     if (heads->sel_kind == SKIM_SEL_HEADS && heads->ne[0] == node->ne[1]) {
         d->bind[3] = heads;
     } else if (heads->sel_kind == SKIM_SEL_HEAD_TOKENS && heads->ne[1] == node->ne[1] &&
@@ -381,6 +398,27 @@ static bool sel_compact(skim_vk_rec *r, const skim_tensor *node, uint32_t op, Vk
     return sel->sel_kind == SKIM_SEL_HEADS || (node->ne[1] == 1 && skim_vk_head_list(r, sel, hl));
 }
 
+/* Whether mul_mat_sel node of many columns under a per-token head selection runs over each
+ * head's own list of columns (mul_mat.comp's runs: no workgroup for a head's columns with
+ * no active one, and only the listed columns gathered from x), leaving the skipped (head,
+ * column) outputs unwritten: the selection's producer writes the dispatch's command (the
+ * runs' count), the heads tile the rows, nothing reads the skipped outputs (of the fused
+ * chain's result when node heads one) and the dense grid fits one grid row. */
+static bool sel_runs(skim_vk_rec *r, const skim_tensor *node, uint32_t op) {
+    const skim_tensor *sel = node->src[2];
+    const skim_tensor *out = r->cur ? r->cur->last : node;
+    int64_t block = node->params.block.block;
+    if (op != SKIM_VK_OP_MUL_MAT_SEL || sel->sel_kind != SKIM_SEL_HEAD_TOKENS) {
+        return false;
+    }
+    int64_t grid = (block + 63) / 64 * sel->ne[1] * ((node->ne[1] + 15) / 16);
+    return node->ne[1] > 1 && node->ne[2] * node->ne[3] == 1 && sel->ne[0] == node->ne[1] &&
+           sel->ne[1] * block == node->ne[0] && r->vp->gpu_resolve &&
+           skim_vk_fills_own(r->vb, sel) &&
+           grid <= (int64_t)r->vb->props.limits.maxComputeWorkGroupCount[0] &&
+           skim_vk_head_rows_unread(r->p->graph, out, sel, block, 0);
+}
+
 /* mul_mat, mul_mat_sel, mul_mat_sel_k: a workgroup makes 64 rows x 16 columns, 256 rows x
  * 4 columns for at most 4 columns (decode), or 256 x 32 (TILE, a dense product of many). */
 static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op, bool half) {
@@ -467,6 +505,20 @@ static skim_status mul_mat(skim_vk_rec *r, const skim_tensor *node, uint32_t op,
         d.bdiv = rows;
         d.bdim = 0;
         skim_vk_head_gate_by(r, &d, sel, node->bound);
+    } else if (sel_runs(r, node, op)) {
+        /* A workgroup per (64-row block of a head, run of up to 16 of its listed columns):
+         * 64 rows x 16 columns as the plain layout, on the GPU an indirect dispatch of
+         * ceil(block / 64) times the runs' count, which the producer writes (src 3). */
+        uint32_t rbs = (uint32_t)((node->params.block.block + 63) / 64);
+        d.shader = v4 ? vec4_shader(w->type) : by_wtype(w->type, SKIM_VK_SHADER_MUL_MAT_F32);
+        d.pc.i[1] |= 1 << 18;
+        d.grid[0] = rbs * (uint32_t)sel->ne[1] * (uint32_t)((node->ne[1] + 15) / 16);
+        d.grid[1] = 1;
+        d.bounded_sel = skim_graph_slot(r->p->graph, sel);
+        d.bmul = rbs;
+        d.bdiv = 16;
+        d.bdim = 0;
+        d.bsrc = 3;
     } else if (node->bound && node->n_dims == 2) {
         d.bounded_sel = skim_graph_slot(r->p->graph, node->bound);
         d.bmul = 1;

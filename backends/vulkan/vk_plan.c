@@ -473,17 +473,22 @@ static int64_t indirect_workgroups(const skim_plan *p) {
         const skim_vk_indirect *e = &vp->ind[k];
         const int32_t *w = p->sel_host[e->sel];
         int32_t c = w[0];
-        if (e->src == 1) { /* the pair list's length: the sum of the groups' counts */
+        uint32_t per = e->div ? e->div : 1u, xyz[3] = {e->xyz[0], e->xyz[1], e->xyz[2]};
+        if (e->src == 1 || e->src == 3) {
+            /* 1: the pair list's length, the sum of the groups' counts; 3: the sum of
+             * their runs of at most div entries */
             const skim_tensor *sel = p->graph->sels[e->sel];
+            uint32_t run = e->src == 3 ? per : 1u;
             c = 0;
             for (int64_t gi = 0; gi < sel->ne[1]; gi++) {
-                c += w[gi] < 0 ? 0 : w[gi] > sel->ne[0] ? (int32_t)sel->ne[0] : w[gi];
+                int32_t cg = w[gi] < 0 ? 0 : w[gi] > sel->ne[0] ? (int32_t)sel->ne[0] : w[gi];
+                c += (int32_t)(((uint32_t)cg + run - 1u) / run);
             }
+            per = e->src == 3 ? 1u : per;
         }
         if (e->src == 2 && p->sel_host[e->gate][0] <= 0) {
             c = 0;
         }
-        uint32_t per = e->div ? e->div : 1u, xyz[3] = {e->xyz[0], e->xyz[1], e->xyz[2]};
         xyz[e->dim] = ((uint32_t)(c > 0 ? c : 0) * e->mul + per - 1u) / per;
         n += (int64_t)xyz[0] * xyz[1] * xyz[2];
     }

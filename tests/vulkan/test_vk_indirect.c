@@ -7,7 +7,9 @@
  * launch no attention workgroups either (a head gate, attention, its output projection
  * through mul_mat_sel_k), nor Q's product (mul_mat_sel) and rope: 0, 2 and 4 of 4 heads, gated for
  * the run or per token (one token); in prefill (many tokens, heads gated per token),
- * attention launches one workgroup per active (head, token) pair. Exits 77 when there is
+ * attention launches one workgroup per active (head, token) pair, Q's product one per 64
+ * rows of a head and run of up to 16 of that head's tokens, and the rope one per 256
+ * elements of the active pairs' rows. Exits 77 when there is
  * no device or no pipelineStatisticsQuery. */
 #include <volk.h>
 
@@ -313,12 +315,14 @@ static int measure_heads(app *a, int mode, long long inv[5]) {
     return rc;
 }
 
-/* Prefill: scores [NH, nt] gate each (head, token) pair, over nt tokens (6; and 260,
- * past one chunk of the producer, whose second dispatch writes the pairs),
- * with or without a token halt before the block (then the scores, q and its positions
+/* Prefill: scores [NH, nt] gate each (head, token) pair, over nt tokens (6; 3, where a
+ * plain product of so few columns takes the 4-column layout; and 260, past one chunk of
+ * the producer, whose second dispatch writes the pairs), with or without a token halt before the block (then the scores, q and its positions
  * are the running tokens' compact rows). Attention goes over the active (head, query)
- * pairs only: one workgroup of 64 invocations per pair, the rest of the run the same
- * whatever the gates. Cases: no pair; heads 0 and 2 with no token and the others on part
+ * pairs only: one workgroup of 64 invocations per pair; Q's product (mul_mat_sel) over
+ * each head's own tokens: one workgroup of 64 per 64 rows of the head (HD / 64) and run
+ * of up to 16 of its active tokens; the rope over the active pairs' rows: one workgroup
+ * of 256 per 256 of their elements; the rest of the run the same whatever the gates. Cases: no pair; heads 0 and 2 with no token and the others on part
  * of the tokens; every pair; two pairs, at the first and last token. x changes every
  * case, so that a pair the list dropped cannot find its row from an earlier run. */
 enum { NTMAX = 260 };
@@ -335,10 +339,10 @@ static bool pair_on(int c, int h, int i, int nt) {
     }
 }
 
-/* Per case: compute invocations, run-stats workgroups, and the active pairs counted here
- * from the inputs. */
+/* Per case: compute invocations, run-stats workgroups, and the active pairs and the
+ * heads' runs of up to 16 active tokens, counted here from the inputs. */
 static int measure_pairs(app *a, int nt, bool halt, long long inv[4], long long wg[4],
-                         long long pairs[4]) {
+                         long long pairs[4], long long runs[4]) {
     skim_backend *be[3];
     if (backends_create(a, be)) return 1;
     for (int i = 0; i < HD * NH * nt; i++) pks[i] = rnd();
@@ -366,12 +370,15 @@ static int measure_pairs(app *a, int nt, bool halt, long long inv[4], long long 
     skim_plan *p[3];
     int rc = plans_create(ctx, y, be, p);
     for (int c = 0; !rc && c < 4; c++) {
-        pairs[c] = 0;
-        for (int i = 0; i < nt; i++) {
-            for (int h = 0; h < NH; h++) {
+        pairs[c] = runs[c] = 0;
+        for (int h = 0; h < NH; h++) {
+            long long on = 0; /* head h's running tokens */
+            for (int i = 0; i < nt; i++) {
                 psc[i * NH + h] = pair_on(c, h, i, nt) ? 1.0f : 0.0f;
-                pairs[c] += pair_on(c, h, i, nt) && pph[i] < 0.5f;
+                on += pair_on(c, h, i, nt) && pph[i] < 0.5f;
             }
+            pairs[c] += on;
+            runs[c] += (on + 15) / 16;
         }
         for (int i = 0; i < DH * nt; i++) pxs[i] = rnd();
         for (int b = 0; b < 3; b++) {
@@ -397,19 +404,23 @@ static int measure_pairs(app *a, int nt, bool halt, long long inv[4], long long 
     return rc;
 }
 
-/* Whether each case launched one attention workgroup (64 invocations) per active pair
- * more than the case of none; prints the figures. */
+/* Whether each case launched, more than the case of none, one attention workgroup (64
+ * invocations) per active pair, HD / 64 Q workgroups (64 each) per run and a rope
+ * workgroup (256) per 256 elements of the pairs' rows; prints the figures. */
 static bool pairs_ok(int nt, bool halt, const long long inv[4], const long long wg[4],
-                     const long long pairs[4]) {
+                     const long long pairs[4], const long long runs[4]) {
     bool ok = pairs[0] == 0 && pairs[3] > 0 && pairs[1] > pairs[3] && pairs[2] > pairs[1];
     for (int c = 1; c < 4; c++) {
-        ok = ok && inv[c] - inv[0] == 64 * pairs[c] && wg[c] - wg[0] == pairs[c];
+        long long want = pairs[c] + HD / 64 * runs[c], rope = (pairs[c] * HD + 255) / 256;
+        ok = ok && inv[c] - inv[0] == 64 * want + 256 * rope && wg[c] - wg[0] == want + rope;
     }
     printf("prefill, heads gated per token, %d tokens%s: active pairs %lld / %lld / %lld / %lld;"
-           " invocations %lld / %lld / %lld / %lld; workgroups %lld / %lld / %lld / %lld%s\n",
+           " Q runs %lld / %lld / %lld / %lld; invocations %lld / %lld / %lld / %lld;"
+           " workgroups %lld / %lld / %lld / %lld%s\n",
            nt, halt ? " (every third halted)" : "", pairs[0], pairs[1], pairs[2], pairs[3],
-           inv[0], inv[1], inv[2], inv[3], wg[0], wg[1], wg[2], wg[3],
-           ok ? "" : "  <- not one attention workgroup per pair");
+           runs[0], runs[1], runs[2], runs[3], inv[0], inv[1], inv[2], inv[3], wg[0], wg[1],
+           wg[2], wg[3], ok ? "" : "  <- not one attention workgroup per pair, HD / 64 Q "
+           "workgroups per run and a rope workgroup per 256 elements of the pairs' rows");
     return ok;
 }
 
@@ -424,12 +435,14 @@ int main(void) {
     long long gpu[3], host[3], hd[5], ht[5], hh[5];
     int fail = measure(&a, SKIM_VK_RESOLVE_GPU, gpu) || measure(&a, SKIM_VK_RESOLVE_HOST, host) ||
                measure_heads(&a, 0, hd) || measure_heads(&a, 1, ht) || measure_heads(&a, 2, hh);
-    static const int pnt[4] = {6, 6, NTMAX, NTMAX};
+    /* 3 tokens without a halt only: with it, the cases' pair counts do not grow. */
+    static const int pnt[5] = {6, 6, 3, NTMAX, NTMAX};
+    static const bool phalt[5] = {false, true, false, false, true};
     bool prefill_ok = true;
-    for (int v = 0; v < 4 && !fail; v++) {
-        long long inv[4], wg[4], pairs[4];
-        fail = measure_pairs(&a, pnt[v], v % 2 == 1, inv, wg, pairs);
-        prefill_ok = !fail && pairs_ok(pnt[v], v % 2 == 1, inv, wg, pairs) && prefill_ok;
+    for (int v = 0; v < 5 && !fail; v++) {
+        long long inv[4], wg[4], pairs[4], runs[4];
+        fail = measure_pairs(&a, pnt[v], phalt[v], inv, wg, pairs, runs);
+        prefill_ok = !fail && pairs_ok(pnt[v], phalt[v], inv, wg, pairs, runs) && prefill_ok;
     }
     app_destroy(&a);
     if (fail) {
@@ -457,7 +470,8 @@ int main(void) {
                     hh[3] == hh[4] && hh[4] < hh[0];
     printf("%s\n", !ok ? "FAILED: skipped tokens launched work"
                       : !heads_ok ? "FAILED: skipped heads launched attention, Q or rope workgroups"
-                      : !prefill_ok ? "FAILED: prefill's skipped (head, token) pairs launched attention"
+                      : !prefill_ok ? "FAILED: prefill's skipped (head, token) pairs launched "
+                                      "attention, Q or rope workgroups"
                       : "PASSED");
     return ok && heads_ok && prefill_ok ? 0 : 1;
 }
