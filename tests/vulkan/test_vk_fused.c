@@ -328,8 +328,8 @@ static double dot_d(const float *a, const float *b) {
 
 static void check_producers(skim_backend *be, trng *rng) {
     static pdata d;
-    double ref[M];
-    float fused[M], plain[M];
+    double ref[K > M ? K : M]; /* the halt's output has K elements, the gate's M */
+    float fused[K > M ? K : M], plain[K > M ? K : M];
     for (int halt = 0; halt < 2; halt++) {
         for (int trial = 0; trial < 4; trial++) {
             fill_uniform(rng, d.wg, K * H, -0.3f, 0.3f);
