@@ -1,7 +1,7 @@
 #version 450
 /* select.comp - the selection producers, over a grid of (chunks, groups) workgroups: chunk
- * c of group g holds candidates c * WG .. c * WG + WG - 1 (WG = SKIM_VK_SEL_CHUNK). Entries keep ascending order:
- * each chunk is compacted with a workgroup prefix sum (with SUBGROUP, devices with
+ * c of group g holds candidates c * WG .. c * WG + WG - 1 (WG = SKIM_VK_SEL_CHUNK).
+ * Entries keep ascending order: each chunk is compacted with a workgroup prefix sum (with SUBGROUP, devices with
  * subgroup arithmetic: subgroupInclusiveAdd plus the subgroups' totals through shared
  * memory; without, a shared-memory Hillis-Steele scan), at the offset of its chunk, the
  * count of the group's chunks before it.
@@ -287,7 +287,9 @@ void finish(uint n) {
         uint at = hl + 1u;
         for (uint g = 0u; g < groups; g++) {
             uint cnt = group_count(g);
-            for (uint j = t; j < cnt; j += WG) Cu[at + j] = g * cap + uint(Di[words0 + groups + g * cap + j]);
+            for (uint j = t; j < cnt; j += WG) {
+                Cu[at + j] = g * cap + uint(Di[words0 + groups + g * cap + j]);
+            }
             at += cnt;
         }
     }

@@ -404,15 +404,16 @@ static inline size_t skim_vk_unit(skim_type t) {
     }
     return skim_type_block_size(t) > 1 ? 1 : 4;
 }
-/* Whether node's producer (select.comp) writes its consumers' indirect commands itself,
- * so that no indirect.comp dispatch follows it (a fusion: not with SKIM_VK_FUSE=0). */
-/* select.comp: the chunks of a selection's producer (SKIM_VK_SEL_CHUNK candidates each), and its scratch words (a ticket, T, need, NaN, then two per (group, chunk)). */
+/* select.comp: the chunks of a selection's producer (SKIM_VK_SEL_CHUNK candidates each),
+ * and its scratch words (a ticket, T, need, NaN, then two per (group, chunk)). */
 static inline int64_t skim_vk_sel_chunks(const skim_tensor *sel) {
     return (sel->ne[0] + SKIM_VK_SEL_CHUNK - 1) / SKIM_VK_SEL_CHUNK;
 }
 static inline int64_t skim_vk_sel_scratch_words(const skim_tensor *sel) {
     return 4 + 2 * sel->ne[1] * skim_vk_sel_chunks(sel);
 }
+/* Whether node's producer (select.comp) writes its consumers' indirect commands itself,
+ * so that no indirect.comp dispatch follows it (a fusion: not with SKIM_VK_FUSE=0). */
 static inline bool skim_vk_fills_own(const skim_vk_backend *vb, const skim_tensor *node) {
     return !vb->no_fuse && (node->op == SKIM_OP_HEAD_GATE || node->op == SKIM_OP_TOKEN_HALT ||
                             node->op == SKIM_OP_SELECT_TOPK);
