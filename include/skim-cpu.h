@@ -28,7 +28,8 @@ extern "C" {
 typedef enum skim_cpu_isa {
     SKIM_CPU_ISA_BEST = 0, /* the best the CPU has */
     SKIM_CPU_ISA_PORTABLE, /* plain C */
-    SKIM_CPU_ISA_AVX2      /* at most AVX2 with FMA and F16C */
+    SKIM_CPU_ISA_AVX2,     /* at most AVX2 with FMA and F16C */
+    SKIM_CPU_ISA_AVX512    /* at most AVX-512 (F, BW, DQ and VL; VNNI where the CPU has it) */
 } skim_cpu_isa;
 
 typedef struct skim_cpu_desc {

@@ -45,16 +45,18 @@ skim_core_test(test_mixer_block BACKENDS)
 skim_core_test(test_threads)
 # The kernels below the best this CPU has (skim_cpu_desc.max_isa through
 # SKIM_TEST_CPU_ISA): on x86-64 the portable C path, which is otherwise built only with
-# SKIM_CPU_NO_SIMD, and the AVX2 path on a machine with more. aarch64 ignores the cap.
+# SKIM_CPU_NO_SIMD, and the AVX2 path on a machine with AVX-512. aarch64 ignores the cap.
 foreach(_isa portable avx2)
   add_test(NAME test_threads_isa_${_isa} COMMAND test_threads)
   set_tests_properties(test_threads_isa_${_isa} PROPERTIES TIMEOUT 120 LABELS core
                        ENVIRONMENT SKIM_TEST_CPU_ISA=${_isa})
 endforeach()
 skim_core_test(test_qact)
-add_test(NAME test_qact_isa_portable COMMAND test_qact)
-set_tests_properties(test_qact_isa_portable PROPERTIES TIMEOUT 120 LABELS core
-                     ENVIRONMENT SKIM_TEST_CPU_ISA=portable)
+foreach(_isa portable avx2)
+  add_test(NAME test_qact_isa_${_isa} COMMAND test_qact)
+  set_tests_properties(test_qact_isa_${_isa} PROPERTIES TIMEOUT 120 LABELS core
+                       ENVIRONMENT SKIM_TEST_CPU_ISA=${_isa})
+endforeach()
 add_test(NAME test_golden_isa_portable COMMAND test_golden)
 set_tests_properties(test_golden_isa_portable PROPERTIES TIMEOUT 300 LABELS core
                      SKIP_RETURN_CODE 77 ENVIRONMENT SKIM_TEST_CPU_ISA=portable)

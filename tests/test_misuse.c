@@ -611,7 +611,7 @@ static skim_status c_cpu_threads(env *e) {
 }
 static skim_status c_cpu_isa(env *e) {
     skim_cpu_desc d = {0};
-    d.max_isa = (skim_cpu_isa)(SKIM_CPU_ISA_AVX2 + 1);
+    d.max_isa = (skim_cpu_isa)(SKIM_CPU_ISA_AVX512 + 1);
     skim_backend *be = SENTINEL;
     skim_status s = skim_backend_create_cpu(&d, &be);
     CHECK(be == SENTINEL, "backend_create_cpu wrote out_be on failure");

@@ -66,8 +66,27 @@ static bool detect_avx2(void) {
     __cpuid_count(7, 0, a, b, c, d);
     return (b & (1u << 5)) != 0;
 }
+
+/* AVX-512 F, DQ, BW and VL (cpuid 7.0 EBX bits 16, 17, 30, 31) with the OS saving the
+ * opmask and ZMM state (XCR0 bits 5-7); *vnni: AVX512_VNNI too (ECX bit 11). Only asked
+ * where detect_avx2 holds. */
+static bool detect_avx512(bool *vnni) {
+    unsigned a, b, c, d, lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    __cpuid_count(7, 0, a, b, c, d);
+    unsigned need = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);
+    bool ok = (lo & 0xe6u) == 0xe6u && (b & need) == need;
+    *vnni = ok && (c & (1u << 11)) != 0;
+    return ok;
+}
 #else
 static bool detect_avx2(void) {
+    return false;
+}
+
+static bool detect_avx512(bool *vnni) {
+    *vnni = false;
     return false;
 }
 #endif
@@ -82,7 +101,7 @@ skim_status skim_backend_create_cpu(const skim_cpu_desc *desc, skim_backend **ou
     }
     if (d.n_threads < 0 || d.n_threads > SKIM_CPU_MAX_THREADS ||
         (!d.allocator.alloc) != (!d.allocator.free) || d.max_isa < SKIM_CPU_ISA_BEST ||
-        d.max_isa > SKIM_CPU_ISA_AVX2) {
+        d.max_isa > SKIM_CPU_ISA_AVX512) {
         return SKIM_ERR_INVALID_ARG;
     }
     int n = d.n_threads ? d.n_threads : 1;
@@ -100,13 +119,20 @@ skim_status skim_backend_create_cpu(const skim_cpu_desc *desc, skim_backend **ou
     be->impl = cb;
     cb->n_threads = n;
     cb->avx2 = d.max_isa != SKIM_CPU_ISA_PORTABLE && detect_avx2();
+    cb->avx512 = cb->avx2 && (d.max_isa == SKIM_CPU_ISA_BEST || d.max_isa == SKIM_CPU_ISA_AVX512) &&
+                 detect_avx512(&cb->vnni);
     skim_status st = skim_cpu_pool_create(&be->alloc, n, &cb->pool);
     if (st != SKIM_OK) {
         cb->pool = NULL;
         cpu_destroy(be);
         return st;
     }
-    snprintf(be->device, sizeof be->device, "cpu, %d threads", n);
+#if defined(__aarch64__) && !defined(SKIM_CPU_NO_SIMD)
+    const char *isa = "neon";
+#else
+    const char *isa = cb->vnni ? "avx512+vnni" : cb->avx512 ? "avx512" : cb->avx2 ? "avx2" : "portable";
+#endif
+    snprintf(be->device, sizeof be->device, "cpu, %d threads, %s", n, isa);
     *out_be = be;
     return SKIM_OK;
 }

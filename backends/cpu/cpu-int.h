@@ -34,7 +34,9 @@ SKIM_HIDDEN int skim_cpu_pool_size(const skim_cpu_pool *pool);
 typedef struct skim_cpu_backend {
     skim_cpu_pool *pool;
     int n_threads;
-    bool avx2; /* AVX2 + FMA + F16C at run time */
+    bool avx2;   /* AVX2 + FMA + F16C at run time */
+    bool avx512; /* and AVX-512 F/DQ/BW/VL (the same bits as the AVX2 kernels) */
+    bool vnni;   /* and AVX512_VNNI */
 } skim_cpu_backend;
 
 /* A set_rows index out of range found by one thread. */
@@ -96,6 +98,8 @@ typedef struct skim_cpu_ctx {
     skim_cpu_plan *cp;
     bool masked; /* MASKED_DENSE */
     bool avx2;
+    bool avx512; /* implies avx2 */
+    bool vnni;   /* implies avx512 */
     int ith, nth;
     float *scratch; /* this thread's */
     size_t scratch_floats;

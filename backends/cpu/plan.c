@@ -352,9 +352,9 @@ static void run_job(void *arg, int ith, int nth) {
     skim_plan *p = arg;
     skim_cpu_plan *cp = p->impl;
     const skim_graph *g = p->graph;
-    skim_cpu_ctx c = {p, cp, p->mode == SKIM_MODE_MASKED_DENSE, cp->cb->avx2, ith, nth,
-                      cp->scratch[ith], cp->scratch_floats, &cp->errs[ith],
-                      (p->flags & SKIM_PLAN_QUANTIZED_ACTIVATIONS) != 0};
+    skim_cpu_ctx c = {p, cp, p->mode == SKIM_MODE_MASKED_DENSE, cp->cb->avx2, cp->cb->avx512,
+                      cp->cb->vnni, ith, nth, cp->scratch[ith], cp->scratch_floats,
+                      &cp->errs[ith], (p->flags & SKIM_PLAN_QUANTIZED_ACTIVATIONS) != 0};
     skim_cpu_ctx c1 = c; /* thread 0 alone */
     c1.nth = 1;
     bool pending = false; /* thread 0 ran small nodes since the last barrier */
@@ -440,7 +440,8 @@ skim_status skim_cpu_read(skim_plan *p, const skim_tensor *t, void *dst, size_t 
         memcpy(dst, src, size);
         return SKIM_OK;
     }
-    skim_cpu_ctx c = {p, cp, p->mode == SKIM_MODE_MASKED_DENSE, false, 0, 1, NULL, 0, NULL, false};
+    skim_cpu_ctx c = {p, cp, p->mode == SKIM_MODE_MASKED_DENSE, false, false, false, 0, 1, NULL,
+                      0, NULL, false};
     int64_t ext[4];
     skim_cpu_extent(&c, t, ext);
     size_t bb = skim_type_block_bytes(t->type);

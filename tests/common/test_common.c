@@ -167,5 +167,6 @@ skim_cpu_isa test_cpu_isa(void) {
     if (!e || !*e) return SKIM_CPU_ISA_BEST;
     if (strcmp(e, "portable") == 0) return SKIM_CPU_ISA_PORTABLE;
     if (strcmp(e, "avx2") == 0) return SKIM_CPU_ISA_AVX2;
+    if (strcmp(e, "avx512") == 0) return SKIM_CPU_ISA_AVX512;
     return (skim_cpu_isa)-1;
 }
