@@ -22,8 +22,10 @@ fi
 # Missing packages, and installed ones older than the candidate.
 todo=()
 for p in "${pkgs[@]}"; do
-  inst=$(dpkg-query -W -f='${Status} ${Version}' "$p" 2>/dev/null | sed -n 's/^install ok installed //p')
-  cand=$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2}')
+  # dpkg-query fails for a package never installed: under pipefail that must not end the
+  # script (it did, silently, on a machine without mesa-vulkan-drivers)
+  inst=$(dpkg-query -W -f='${Status} ${Version}' "$p" 2>/dev/null | sed -n 's/^install ok installed //p' || true)
+  cand=$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2}' || true)
   if [ -z "$inst" ]; then
     todo+=("$p")
   elif [ -n "$cand" ] && [ "$cand" != "(none)" ] && [ "$inst" != "$cand" ] &&
