@@ -1,0 +1,300 @@
+/* matvec_k.c - products with Q4_K and Q6_K weights for a few x rows (decode, up to
+ * SKIM_CPU_MV_MAX), and the vector decoding of such rows for the matmul core's panels.
+ *
+ * The layouts are graph/quant_k.c's. As in matvec.c, the w rows of a product with few x
+ * rows are decoded in registers and multiplied at once, so each weight byte is read once
+ * per run: tiles of 8 w rows x 1 x row, 4 x 2, 2 x 3 and 2 x 4, a super-block of 256
+ * values of one row at a time, its scales decoded first.
+ *
+ * The decoded floats are skim_row_to_f32's bits, and every dot keeps the matmul core's
+ * order (lane l accumulates k = l mod 8 with fused multiply-adds, k increasing; the lanes
+ * reduce as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)); the empty tail adds + 0.0f), so the
+ * results are the bits the core gives on any thread count. The scalar decoders round as:
+ *   Q4_K: (d * sc) * q - dmin * m. d * sc (an 11-bit d times a 6-bit integer) and its
+ *         product with q (4 bits) are exact in float, as is dmin * m, so the one rounding
+ *         is the subtraction; a fused (d * sc) * q - dmin * m rounds that same way.
+ *   Q6_K: (d * sc) * (q - 32). d * sc (11 bits times an 8-bit integer) and its product
+ *         with q - 32 (|q - 32| <= 32) are exact: no rounding at all.
+ * With AVX-512 one zmm register holds two 8-lane accumulators, of two w rows (its two
+ * 256-bit halves), never one dot over 16 consecutive values. */
+#include "cpu-int.h"
+#include "cpu-simd.h"
+
+#include <string.h>
+
+#define Q4K_BYTES 144
+#define Q6K_BYTES 210
+
+#ifdef SKIM_CPU_X86
+#define AVX2_K __attribute__((target("avx2,fma,f16c")))
+#define INL static inline __attribute__((always_inline))
+
+static inline uint16_t rd16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+static inline uint32_t rd32(const uint8_t *p) {
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* The 8 scales and 8 mins of a Q4_K super-block as bytes (little-endian words): for
+ * j < 4 the low 6 bits of bytes j (scales, word 0) and j + 4 (mins, word 1); for j >= 4
+ * the nibbles of byte j + 4 (word 2) topped by the two high bits of bytes j - 4 and j,
+ * which (w >> 2) & 0x30 moves to bits 4 and 5 of each byte. */
+static inline void q4k_scale_bytes(const uint8_t *b, uint64_t *sc, uint64_t *mn) {
+    uint32_t w0 = rd32(b + 4), w1 = rd32(b + 8), w2 = rd32(b + 12);
+    uint32_t sc_lo = w0 & 0x3f3f3f3fu, mn_lo = w1 & 0x3f3f3f3fu;
+    uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u);
+    uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u);
+    *sc = sc_lo | (uint64_t)sc_hi << 32;
+    *mn = mn_lo | (uint64_t)mn_hi << 32;
+}
+
+/* a[j] = d * sc_j and m[j] = dmin * m_j of a Q4_K super-block (each one exact product). */
+AVX2_K INL void q4k_scales(const uint8_t *b, float a[8], float m[8]) {
+    uint64_t sc, mn;
+    q4k_scale_bytes(b, &sc, &mn);
+    __m256 d = _mm256_set1_ps(_cvtsh_ss(rd16(b))), dm = _mm256_set1_ps(_cvtsh_ss(rd16(b + 2)));
+    __m256 fs = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
+    __m256 fm = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
+    _mm256_storeu_ps(a, _mm256_mul_ps(d, fs));
+    _mm256_storeu_ps(m, _mm256_mul_ps(dm, fm));
+}
+
+/* Elements 64c .. 64c + 63 of a Q4_K super-block (qs: its qs + 32c) as 8 vectors in k
+ * order: low nibbles with (a0, m0), high nibbles with (a1, m1). */
+AVX2_K INL void q4k_chunk(const uint8_t *qs, __m256 a0, __m256 m0, __m256 a1, __m256 m1,
+                          __m256 v[8]) {
+    __m256i f = _mm256_set1_epi32(15);
+    for (int i = 0; i < 4; i++) {
+        __m256i q = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(qs + 8 * i)));
+        v[i] = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(q, f)), a0, m0);
+        v[4 + i] = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(q, 4)), a1, m1);
+    }
+}
+
+/* s[i] = d * sc_i for the 16 int8 scales of a Q6_K super-block. */
+AVX2_K INL void q6k_scales(const uint8_t *b, float s[16]) {
+    __m256 d = _mm256_set1_ps(_cvtsh_ss(rd16(b + 208)));
+    __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(b + 192));
+    _mm256_storeu_ps(s, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
+    _mm256_storeu_ps(s + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)))));
+}
+
+/* Group g (elements 32g .. 32g + 31) of a half of a Q6_K super-block (ql, qh: that
+ * half's) as q - 32 in bytes: the low (g < 2) or high nibble of ql[32 (g & 1) + l], bits
+ * 2g and 2g + 1 of qh[l] as bits 4 and 5 (16-bit shifts: the bits that cross a byte
+ * border are masked off). */
+AVX2_K INL __m256i q6k_group_bytes(const uint8_t *ql, const uint8_t *qh, int g) {
+    __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32 * (g & 1)));
+    __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+    if (g >= 2) {
+        lo = _mm256_srli_epi16(lo, 4);
+    }
+    lo = _mm256_and_si256(lo, _mm256_set1_epi8(0x0f));
+    hi = g == 0 ? _mm256_slli_epi16(hi, 4)
+       : g == 1 ? _mm256_slli_epi16(hi, 2)
+       : g == 2 ? hi
+                : _mm256_srli_epi16(hi, 2);
+    hi = _mm256_and_si256(hi, _mm256_set1_epi8(0x30));
+    return _mm256_sub_epi8(_mm256_or_si256(lo, hi), _mm256_set1_epi8(32));
+}
+
+AVX2_K INL __m256 s8_to_f(__m128i q, __m256 s) {
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), s);
+}
+
+/* That group as 4 vectors in k order: s0 scales its first 16 values, s1 the rest. */
+AVX2_K INL void q6k_group(const uint8_t *ql, const uint8_t *qh, int g, __m256 s0, __m256 s1,
+                          __m256 v[4]) {
+    __m256i q = q6k_group_bytes(ql, qh, g);
+    __m128i q0 = _mm256_castsi256_si128(q), q1 = _mm256_extracti128_si256(q, 1);
+    v[0] = s8_to_f(q0, s0);
+    v[1] = s8_to_f(_mm_srli_si128(q0, 8), s0);
+    v[2] = s8_to_f(q1, s1);
+    v[3] = s8_to_f(_mm_srli_si128(q1, 8), s1);
+}
+
+/* acc[j] += v[i] * x[j][i * 8 ..] for i < n, in order. */
+AVX2_K INL void fma_x(__m256 *acc, const __m256 *v, int n, const float *const *x, int nx,
+                      int64_t off) {
+    for (int j = 0; j < nx; j++) {
+        for (int i = 0; i < n; i++) {
+            acc[j] = _mm256_fmadd_ps(v[i], _mm256_loadu_ps(x[j] + off + 8 * i), acc[j]);
+        }
+    }
+}
+
+/* One Q4_K super-block of one w row (blk) against nx x rows from element off. */
+AVX2_K INL void q4k_block(const uint8_t *blk, const float *const *x, int nx, int64_t off,
+                          __m256 *acc) {
+    float a[8], m[8];
+    q4k_scales(blk, a, m);
+    for (int c = 0; c < 4; c++) {
+        __m256 v[8];
+        q4k_chunk(blk + 16 + 32 * c, _mm256_set1_ps(a[2 * c]), _mm256_set1_ps(m[2 * c]),
+                  _mm256_set1_ps(a[2 * c + 1]), _mm256_set1_ps(m[2 * c + 1]), v);
+        fma_x(acc, v, 8, x, nx, off + 64 * c);
+    }
+}
+
+/* One Q6_K super-block of one w row, likewise. */
+AVX2_K INL void q6k_block(const uint8_t *blk, const float *const *x, int nx, int64_t off,
+                          __m256 *acc) {
+    float s[16];
+    q6k_scales(blk, s);
+    for (int h = 0; h < 2; h++) {
+        for (int g = 0; g < 4; g++) {
+            __m256 v[4];
+            const float *sg = s + 8 * h + 2 * g;
+            q6k_group(blk + 64 * h, blk + 128 + 32 * h, g, _mm256_set1_ps(sg[0]),
+                      _mm256_set1_ps(sg[1]), v);
+            fma_x(acc, v, 4, x, nx, off + 128 * h + 32 * g);
+        }
+    }
+}
+
+/* out[r * NX + j] = dot(w row r, x row j) over nb super-blocks, R w rows, NX x rows. */
+#define TILE_K(name, block, bytes, R, NX)                                                  \
+    AVX2_K static void name(const uint8_t *const *w, const float *const *x, int64_t nb,   \
+                            float *out) {                                                  \
+        __m256 acc[R][NX];                                                                 \
+        for (int r = 0; r < (R); r++) {                                                    \
+            for (int j = 0; j < (NX); j++) {                                               \
+                acc[r][j] = _mm256_setzero_ps();                                           \
+            }                                                                              \
+        }                                                                                  \
+        for (int64_t b = 0; b < nb; b++) {                                                 \
+            for (int r = 0; r < (R); r++) {                                                \
+                block(w[r] + (size_t)b * (bytes), x, NX, SKIM_QK_K * b, acc[r]);           \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < (R); r++) {                                                    \
+            for (int j = 0; j < (NX); j++) {                                               \
+                out[r * (NX) + j] = skim_cpu_hsum_avx(acc[r][j]) + 0.0f;                   \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+#define TILES_K(t, block, bytes)                                                           \
+    TILE_K(t##_8x1, block, bytes, 8, 1)                                                    \
+    TILE_K(t##_4x2, block, bytes, 4, 2)                                                    \
+    TILE_K(t##_2x3, block, bytes, 2, 3)                                                    \
+    TILE_K(t##_2x4, block, bytes, 2, 4)
+TILES_K(kt_q4k, q4k_block, Q4K_BYTES)
+TILES_K(kt_q6k, q6k_block, Q6K_BYTES)
+
+AVX2_K static void row_q4k_avx(const uint8_t *src, float *dst, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = src + (size_t)b * Q4K_BYTES;
+        float a[8], m[8];
+        q4k_scales(blk, a, m);
+        for (int c = 0; c < 4; c++) {
+            __m256 v[8];
+            q4k_chunk(blk + 16 + 32 * c, _mm256_set1_ps(a[2 * c]), _mm256_set1_ps(m[2 * c]),
+                      _mm256_set1_ps(a[2 * c + 1]), _mm256_set1_ps(m[2 * c + 1]), v);
+            for (int i = 0; i < 8; i++) {
+                _mm256_storeu_ps(dst + SKIM_QK_K * b + 64 * c + 8 * i, v[i]);
+            }
+        }
+    }
+}
+
+AVX2_K static void row_q6k_avx(const uint8_t *src, float *dst, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = src + (size_t)b * Q6K_BYTES;
+        float s[16];
+        q6k_scales(blk, s);
+        for (int h = 0; h < 2; h++) {
+            for (int g = 0; g < 4; g++) {
+                __m256 v[4];
+                const float *sg = s + 8 * h + 2 * g;
+                q6k_group(blk + 64 * h, blk + 128 + 32 * h, g, _mm256_set1_ps(sg[0]),
+                          _mm256_set1_ps(sg[1]), v);
+                for (int i = 0; i < 4; i++) {
+                    _mm256_storeu_ps(dst + SKIM_QK_K * b + 128 * h + 32 * g + 8 * i, v[i]);
+                }
+            }
+        }
+    }
+}
+
+typedef void (*ktile_fn)(const uint8_t *const *w, const float *const *x, int64_t nb, float *out);
+static const int ktile_rows[4] = {8, 4, 2, 2}; /* w rows of the tile for 1-4 x rows */
+
+/* Up to 4 x rows at a time (a group) against w rows [m0, m1), 8 rows at a time so that
+ * the groups re-read them from L1 or L2; a short tile repeats its first row. */
+static void ktiles_run(const ktile_fn f[4], const skim_cpu_mm *mm, size_t off, int64_t m0,
+                       int64_t m1, const float *const *xrows, const int64_t *ycol, int64_t n_x) {
+    int64_t nb = (mm->k1 - mm->k0) / SKIM_QK_K;
+    for (int64_t m = m0; m < m1; m += 8) {
+        int64_t me = m + 8 < m1 ? m + 8 : m1;
+        for (int64_t j0 = 0; j0 < n_x; j0 += 4) {
+            int nx = n_x - j0 < 4 ? (int)(n_x - j0) : 4, R = ktile_rows[nx - 1];
+            const float *x[4];
+            for (int j = 0; j < nx; j++) {
+                x[j] = xrows[j0 + j] + mm->k0;
+            }
+            for (int64_t mr = m; mr < me; mr += R) {
+                const uint8_t *w[8];
+                for (int r = 0; r < R; r++) {
+                    w[r] = mm->w + (size_t)(mr + r < me ? mr + r : mr) * mm->wrow + off;
+                }
+                float out[8];
+                f[nx - 1](w, x, nb, out);
+                int rr = me - mr < R ? (int)(me - mr) : R;
+                for (int j = 0; j < nx; j++) {
+                    float *y = mm->y + ycol[j0 + j] * mm->ldy + mr;
+                    for (int r = 0; r < rr; r++) {
+                        y[r] = mm->acc ? y[r] + out[r * nx + j] : out[r * nx + j];
+                    }
+                }
+            }
+        }
+    }
+}
+#endif /* SKIM_CPU_X86 */
+
+bool skim_cpu_mvk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
+                      const float *const *xrows, const int64_t *ycol, int64_t n_x) {
+#ifdef SKIM_CPU_X86
+    int64_t L = mm->k1 - mm->k0;
+    if (!c->avx2 || (mm->wt != SKIM_TYPE_Q4_K && mm->wt != SKIM_TYPE_Q6_K) ||
+        mm->k0 % SKIM_QK_K != 0 || L % SKIM_QK_K != 0 || n_x <= 0) {
+        return false;
+    }
+    size_t off = (size_t)(mm->k0 / SKIM_QK_K) * skim_type_block_bytes(mm->wt);
+    static const ktile_fn q4k[4] = {kt_q4k_8x1, kt_q4k_4x2, kt_q4k_2x3, kt_q4k_2x4};
+    static const ktile_fn q6k[4] = {kt_q6k_8x1, kt_q6k_4x2, kt_q6k_2x3, kt_q6k_2x4};
+    ktiles_run(mm->wt == SKIM_TYPE_Q4_K ? q4k : q6k, mm, off, m0, m1, xrows, ycol, n_x);
+    return true;
+#else
+    (void)c, (void)mm, (void)m0, (void)m1, (void)xrows, (void)ycol, (void)n_x;
+    return false;
+#endif
+}
+
+bool skim_cpu_row_decode_k(const skim_cpu_ctx *c, skim_type t, const uint8_t *src, float *dst,
+                           int64_t n) {
+#ifdef SKIM_CPU_X86
+    if (!c->avx2 || n % SKIM_QK_K != 0) {
+        return false;
+    }
+    if (t == SKIM_TYPE_Q4_K) {
+        row_q4k_avx(src, dst, n / SKIM_QK_K);
+        return true;
+    }
+    if (t == SKIM_TYPE_Q6_K) {
+        row_q6k_avx(src, dst, n / SKIM_QK_K);
+        return true;
+    }
+    return false;
+#else
+    (void)c, (void)t, (void)src, (void)dst, (void)n;
+    return false;
+#endif
+}
