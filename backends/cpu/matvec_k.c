@@ -129,37 +129,50 @@ AVX2_K INL void fma_x(__m256 *acc, const __m256 *v, int n, const float *const *x
     }
 }
 
-/* One Q4_K super-block of one w row (blk) against nx x rows from element off. */
-AVX2_K INL void q4k_block(const uint8_t *blk, const float *const *x, int nx, int64_t off,
-                          __m256 *acc) {
+/* Q4_K: the scales of one super-block of a row; then its chunk c (64 values) against nx
+ * x rows from element off. */
+typedef struct q4k_sc {
     float a[8], m[8];
-    q4k_scales(blk, a, m);
-    for (int c = 0; c < 4; c++) {
-        __m256 v[8];
-        q4k_chunk(blk + 16 + 32 * c, _mm256_set1_ps(a[2 * c]), _mm256_set1_ps(m[2 * c]),
-                  _mm256_set1_ps(a[2 * c + 1]), _mm256_set1_ps(m[2 * c + 1]), v);
-        fma_x(acc, v, 8, x, nx, off + 64 * c);
-    }
+} q4k_sc;
+
+AVX2_K INL void q4k_prep(const uint8_t *blk, q4k_sc *s) {
+    q4k_scales(blk, s->a, s->m);
 }
 
-/* One Q6_K super-block of one w row, likewise. */
-AVX2_K INL void q6k_block(const uint8_t *blk, const float *const *x, int nx, int64_t off,
-                          __m256 *acc) {
+AVX2_K INL void q4k_part(const uint8_t *blk, const q4k_sc *s, int c, const float *const *x,
+                         int nx, int64_t off, __m256 *acc) {
+    __m256 v[8];
+    q4k_chunk(blk + 16 + 32 * c, _mm256_set1_ps(s->a[2 * c]), _mm256_set1_ps(s->m[2 * c]),
+              _mm256_set1_ps(s->a[2 * c + 1]), _mm256_set1_ps(s->m[2 * c + 1]), v);
+    fma_x(acc, v, 8, x, nx, off + 64 * c);
+}
+
+/* Q6_K likewise: part p is group p % 4 of half p / 4 (32 values). */
+typedef struct q6k_sc {
     float s[16];
-    q6k_scales(blk, s);
-    for (int h = 0; h < 2; h++) {
-        for (int g = 0; g < 4; g++) {
-            __m256 v[4];
-            const float *sg = s + 8 * h + 2 * g;
-            q6k_group(blk + 64 * h, blk + 128 + 32 * h, g, _mm256_set1_ps(sg[0]),
-                      _mm256_set1_ps(sg[1]), v);
-            fma_x(acc, v, 4, x, nx, off + 128 * h + 32 * g);
-        }
-    }
+} q6k_sc;
+
+AVX2_K INL void q6k_prep(const uint8_t *blk, q6k_sc *s) {
+    q6k_scales(blk, s->s);
 }
 
-/* out[r * NX + j] = dot(w row r, x row j) over nb super-blocks, R w rows, NX x rows. */
-#define TILE_K(name, block, bytes, R, NX)                                                  \
+AVX2_K INL void q6k_part(const uint8_t *blk, const q6k_sc *s, int p, const float *const *x,
+                         int nx, int64_t off, __m256 *acc) {
+    int h = p / 4, g = p % 4;
+    __m256 v[4];
+    const float *sg = s->s + 8 * h + 2 * g;
+    q6k_group(blk + 64 * h, blk + 128 + 32 * h, g, _mm256_set1_ps(sg[0]), _mm256_set1_ps(sg[1]),
+              v);
+    fma_x(acc, v, 4, x, nx, off + 32 * p);
+}
+
+/* Whole unrolling keeps the accumulators in registers (gcc 12 kept the rows' loop and
+ * the accumulators in memory otherwise). */
+#define UNROLL _Pragma("GCC unroll 16")
+
+/* out[r * NX + j] = dot(w row r, x row j) over nb super-blocks, R w rows, NX x rows. The
+ * rows take turns part by part, so that R chains of fused multiply-adds overlap. */
+#define TILE_K(name, q, bytes, parts, R, NX)                                               \
     AVX2_K static void name(const uint8_t *const *w, const float *const *x, int64_t nb,   \
                             float *out) {                                                  \
         __m256 acc[R][NX];                                                                 \
@@ -169,8 +182,15 @@ AVX2_K INL void q6k_block(const uint8_t *blk, const float *const *x, int nx, int
             }                                                                              \
         }                                                                                  \
         for (int64_t b = 0; b < nb; b++) {                                                 \
+            q##_sc sc[R];                                                                  \
             for (int r = 0; r < (R); r++) {                                                \
-                block(w[r] + (size_t)b * (bytes), x, NX, SKIM_QK_K * b, acc[r]);           \
+                q##_prep(w[r] + (size_t)b * (bytes), &sc[r]);                              \
+            }                                                                              \
+            UNROLL for (int p = 0; p < (parts); p++) {                                     \
+                UNROLL for (int r = 0; r < (R); r++) {                                     \
+                    q##_part(w[r] + (size_t)b * (bytes), &sc[r], p, x, NX, SKIM_QK_K * b,  \
+                             acc[r]);                                                      \
+                }                                                                          \
             }                                                                              \
         }                                                                                  \
         for (int r = 0; r < (R); r++) {                                                    \
@@ -180,13 +200,13 @@ AVX2_K INL void q6k_block(const uint8_t *blk, const float *const *x, int nx, int
         }                                                                                  \
     }
 
-#define TILES_K(t, block, bytes)                                                           \
-    TILE_K(t##_8x1, block, bytes, 8, 1)                                                    \
-    TILE_K(t##_4x2, block, bytes, 4, 2)                                                    \
-    TILE_K(t##_2x3, block, bytes, 2, 3)                                                    \
-    TILE_K(t##_2x4, block, bytes, 2, 4)
-TILES_K(kt_q4k, q4k_block, Q4K_BYTES)
-TILES_K(kt_q6k, q6k_block, Q6K_BYTES)
+#define TILES_K(t, q, bytes, parts)                                                        \
+    TILE_K(t##_8x1, q, bytes, parts, 8, 1)                                                 \
+    TILE_K(t##_4x2, q, bytes, parts, 4, 2)                                                 \
+    TILE_K(t##_2x3, q, bytes, parts, 2, 3)                                                 \
+    TILE_K(t##_2x4, q, bytes, parts, 2, 4)
+TILES_K(kt_q4k, q4k, Q4K_BYTES, 4)
+TILES_K(kt_q6k, q6k, Q6K_BYTES, 8)
 
 AVX2_K static void row_q4k_avx(const uint8_t *src, float *dst, int64_t nb) {
     for (int64_t b = 0; b < nb; b++) {
