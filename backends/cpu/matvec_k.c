@@ -243,6 +243,204 @@ AVX2_K static void row_q6k_avx(const uint8_t *src, float *dst, int64_t nb) {
     }
 }
 
+/* ---------------------------------------------------------------- AVX-512
+ * A zmm register holds one pair of w rows (A in lanes 0-7, B in 8-15): the 8-value
+ * vectors of the AVX2 code for the same k, side by side. */
+#define AVX512_K __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+/* Lanes 0-7 from lo's lane i, lanes 8-15 from hi's lane i (hi: lanes 16-31 of the pair). */
+AVX512_K INL __m512i pair_idx(int i) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(i)), _mm256_set1_epi32(i + 16), 1);
+}
+
+AVX512_K INL __m512 pair_pick(__m512 lo, __m512 hi, int i) {
+    return _mm512_permutex2var_ps(lo, pair_idx(i), hi);
+}
+
+/* 8 bytes of A and the same 8 of B, zero-extended to 16 lanes. */
+AVX512_K INL __m512i pair_u8(const uint8_t *a, const uint8_t *b) {
+    __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)a);
+    q = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(q), (const double *)(const void *)b));
+    return _mm512_cvtepu8_epi32(q);
+}
+
+/* Q4_K: the pair's d * sc (a) and dmin * m (m), lanes j (A) and 8 + j (B) for
+ * sub-block j, as q4k_pick reads them. */
+typedef struct q4k_sc2 {
+    __m512 a, m;
+} q4k_sc2;
+
+AVX512_K INL __m512 u8x8_f(uint64_t v) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)v)));
+}
+
+AVX512_K INL void q4k_prep2(const uint8_t *ba, const uint8_t *bb, q4k_sc2 *s) {
+    uint64_t sca, mna, scb, mnb;
+    q4k_scale_bytes(ba, &sca, &mna);
+    q4k_scale_bytes(bb, &scb, &mnb);
+    __m512 fs = _mm512_shuffle_f32x4(u8x8_f(sca), u8x8_f(scb), 0x44); /* A 0-7, B 0-7 */
+    __m512 fm = _mm512_shuffle_f32x4(u8x8_f(mna), u8x8_f(mnb), 0x44);
+    __m512 d = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss(rd16(ba))),
+                                    _mm512_set1_ps(_cvtsh_ss(rd16(bb))));
+    __m512 dm = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss(rd16(ba + 2))),
+                                     _mm512_set1_ps(_cvtsh_ss(rd16(bb + 2))));
+    s->a = _mm512_mul_ps(d, fs);
+    s->m = _mm512_mul_ps(dm, fm);
+}
+
+/* B's sub-block j sits in lane 8 + j of the one vector: pick it as lane j of hi. */
+AVX512_K INL __m512 q4k_pick(__m512 v, int j) {
+    return _mm512_permutexvar_ps(
+        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(j)), _mm256_set1_epi32(8 + j), 1), v);
+}
+
+/* acc[j] += v[i] * [x_j | x_j] at off + 8 i, in order. */
+AVX512_K INL void fma_x2(__m512 *acc, const __m512 *v, int n, const float *const *x, int nx,
+                         int64_t off) {
+    for (int j = 0; j < nx; j++) {
+        for (int i = 0; i < n; i++) {
+            __m512 xv = _mm512_broadcast_f32x8(_mm256_loadu_ps(x[j] + off + 8 * i));
+            acc[j] = _mm512_fmadd_ps(v[i], xv, acc[j]);
+        }
+    }
+}
+
+AVX512_K INL void q4k_part2(const uint8_t *ba, const uint8_t *bb, const q4k_sc2 *s, int c,
+                            const float *const *x, int nx, int64_t off, __m512 *acc) {
+    __m512 a0 = q4k_pick(s->a, 2 * c), m0 = q4k_pick(s->m, 2 * c);
+    __m512 a1 = q4k_pick(s->a, 2 * c + 1), m1 = q4k_pick(s->m, 2 * c + 1);
+    __m512i f = _mm512_set1_epi32(15);
+    __m512 v[8];
+    for (int i = 0; i < 4; i++) {
+        __m512i q = pair_u8(ba + 16 + 32 * c + 8 * i, bb + 16 + 32 * c + 8 * i);
+        v[i] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_and_si512(q, f)), a0, m0);
+        v[4 + i] = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(q, 4)), a1, m1);
+    }
+    fma_x2(acc, v, 8, x, nx, off + 64 * c);
+}
+
+/* Q6_K: the pair's 16 scales each (A's in lo, B's in hi). */
+typedef struct q6k_sc2 {
+    __m512 lo, hi;
+} q6k_sc2;
+
+AVX512_K INL __m512 q6k_scales16(const uint8_t *b) {
+    __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(b + 192));
+    return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(rd16(b + 208))),
+                         _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
+}
+
+AVX512_K INL void q6k_prep2(const uint8_t *ba, const uint8_t *bb, q6k_sc2 *s) {
+    s->lo = q6k_scales16(ba);
+    s->hi = q6k_scales16(bb);
+}
+
+AVX512_K INL __m512i join_bytes(__m256i a, __m256i b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+}
+
+/* Group p % 4 of half p / 4 of both rows: q - 32 as bytes (A's 32, then B's), then
+ * quarter i of each side by side (qwords i and 4 + i) for the sign extension. */
+AVX512_K INL void q6k_part2(const uint8_t *ba, const uint8_t *bb, const q6k_sc2 *s, int p,
+                            const float *const *x, int nx, int64_t off, __m512 *acc) {
+    int h = p / 4, g = p % 4;
+    __m512i q = join_bytes(q6k_group_bytes(ba + 64 * h, ba + 128 + 32 * h, g),
+                           q6k_group_bytes(bb + 64 * h, bb + 128 + 32 * h, g));
+    __m512 s0 = pair_pick(s->lo, s->hi, 8 * h + 2 * g);
+    __m512 s1 = pair_pick(s->lo, s->hi, 8 * h + 2 * g + 1);
+    __m512 v[4];
+    for (int i = 0; i < 4; i++) {
+        __m512i sel = _mm512_permutexvar_epi64(_mm512_set_epi64(7, 7, 7, 7, 7, 7, 4 + i, i), q);
+        __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm512_castsi512_si128(sel)));
+        v[i] = _mm512_mul_ps(f, i < 2 ? s0 : s1);
+    }
+    fma_x2(acc, v, 4, x, nx, off + 32 * p);
+}
+
+/* out[r * NX + j] = dot(w row r, x row j) for P pairs of w rows (R = 2 P) and NX x rows. */
+#define TILE_K512(name, q, bytes, parts, P, NX)                                            \
+    AVX512_K static void name(const uint8_t *const *w, const float *const *x, int64_t nb, \
+                              float *out) {                                                \
+        __m512 acc[P][NX];                                                                 \
+        for (int r = 0; r < (P); r++) {                                                    \
+            for (int j = 0; j < (NX); j++) {                                               \
+                acc[r][j] = _mm512_setzero_ps();                                           \
+            }                                                                              \
+        }                                                                                  \
+        for (int64_t b = 0; b < nb; b++) {                                                 \
+            q##_sc2 sc[P];                                                                 \
+            UNROLL for (int r = 0; r < (P); r++) {                                         \
+                q##_prep2(w[2 * r] + (size_t)b * (bytes), w[2 * r + 1] + (size_t)b * (bytes), \
+                          &sc[r]);                                                         \
+            }                                                                              \
+            UNROLL for (int p = 0; p < (parts); p++) {                                     \
+                UNROLL for (int r = 0; r < (P); r++) {                                     \
+                    q##_part2(w[2 * r] + (size_t)b * (bytes),                              \
+                              w[2 * r + 1] + (size_t)b * (bytes), &sc[r], p, x, NX,        \
+                              SKIM_QK_K * b, acc[r]);                                      \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < (P); r++) {                                                    \
+            for (int j = 0; j < (NX); j++) {                                               \
+                __m256 lo = _mm512_castps512_ps256(acc[r][j]);                             \
+                __m256 hi = _mm512_extractf32x8_ps(acc[r][j], 1);                          \
+                out[2 * r * (NX) + j] = skim_cpu_hsum_avx(lo) + 0.0f;                      \
+                out[(2 * r + 1) * (NX) + j] = skim_cpu_hsum_avx(hi) + 0.0f;                \
+            }                                                                              \
+        }                                                                                  \
+    }
+
+#define TILES_K512(t, q, bytes, parts)                                                     \
+    TILE_K512(t##_8x1, q, bytes, parts, 4, 1)                                              \
+    TILE_K512(t##_4x2, q, bytes, parts, 2, 2)                                              \
+    TILE_K512(t##_2x3, q, bytes, parts, 1, 3)                                              \
+    TILE_K512(t##_2x4, q, bytes, parts, 1, 4)
+TILES_K512(kz_q4k, q4k, Q4K_BYTES, 4)
+TILES_K512(kz_q6k, q6k, Q6K_BYTES, 8)
+
+/* Whole rows: 16 consecutive values per register (decoding has no order of sums). */
+AVX512_K static void row_q4k_512(const uint8_t *src, float *dst, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = src + (size_t)b * Q4K_BYTES;
+        float a[8], m[8];
+        q4k_scales(blk, a, m);
+        __m512i f = _mm512_set1_epi32(15);
+        for (int c = 0; c < 4; c++) {
+            __m512 a0 = _mm512_set1_ps(a[2 * c]), m0 = _mm512_set1_ps(m[2 * c]);
+            __m512 a1 = _mm512_set1_ps(a[2 * c + 1]), m1 = _mm512_set1_ps(m[2 * c + 1]);
+            float *o = dst + SKIM_QK_K * b + 64 * c;
+            for (int i = 0; i < 2; i++) {
+                __m512i q = _mm512_cvtepu8_epi32(
+                    _mm_loadu_si128((const __m128i *)(const void *)(blk + 16 + 32 * c + 16 * i)));
+                _mm512_storeu_ps(o + 16 * i,
+                                 _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_and_si512(q, f)), a0, m0));
+                _mm512_storeu_ps(o + 32 + 16 * i,
+                                 _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(q, 4)), a1, m1));
+            }
+        }
+    }
+}
+
+AVX512_K static void row_q6k_512(const uint8_t *src, float *dst, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = src + (size_t)b * Q6K_BYTES;
+        float s[16];
+        q6k_scales(blk, s);
+        for (int h = 0; h < 2; h++) {
+            for (int g = 0; g < 4; g++) {
+                __m256i q = q6k_group_bytes(blk + 64 * h, blk + 128 + 32 * h, g);
+                float *o = dst + SKIM_QK_K * b + 128 * h + 32 * g;
+                const float *sg = s + 8 * h + 2 * g;
+                __m512 f0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
+                __m512 f1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
+                _mm512_storeu_ps(o, _mm512_mul_ps(f0, _mm512_set1_ps(sg[0])));
+                _mm512_storeu_ps(o + 16, _mm512_mul_ps(f1, _mm512_set1_ps(sg[1])));
+            }
+        }
+    }
+}
+
 typedef void (*ktile_fn)(const uint8_t *const *w, const float *const *x, int64_t nb, float *out);
 static const int ktile_rows[4] = {8, 4, 2, 2}; /* w rows of the tile for 1-4 x rows */
 
@@ -290,7 +488,10 @@ bool skim_cpu_mvk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
     size_t off = (size_t)(mm->k0 / SKIM_QK_K) * skim_type_block_bytes(mm->wt);
     static const ktile_fn q4k[4] = {kt_q4k_8x1, kt_q4k_4x2, kt_q4k_2x3, kt_q4k_2x4};
     static const ktile_fn q6k[4] = {kt_q6k_8x1, kt_q6k_4x2, kt_q6k_2x3, kt_q6k_2x4};
-    ktiles_run(mm->wt == SKIM_TYPE_Q4_K ? q4k : q6k, mm, off, m0, m1, xrows, ycol, n_x);
+    static const ktile_fn q4kz[4] = {kz_q4k_8x1, kz_q4k_4x2, kz_q4k_2x3, kz_q4k_2x4};
+    static const ktile_fn q6kz[4] = {kz_q6k_8x1, kz_q6k_4x2, kz_q6k_2x3, kz_q6k_2x4};
+    const ktile_fn *f = mm->wt == SKIM_TYPE_Q4_K ? (c->avx512 ? q4kz : q4k) : (c->avx512 ? q6kz : q6k);
+    ktiles_run(f, mm, off, m0, m1, xrows, ycol, n_x);
     return true;
 #else
     (void)c, (void)mm, (void)m0, (void)m1, (void)xrows, (void)ycol, (void)n_x;
@@ -305,11 +506,11 @@ bool skim_cpu_row_decode_k(const skim_cpu_ctx *c, skim_type t, const uint8_t *sr
         return false;
     }
     if (t == SKIM_TYPE_Q4_K) {
-        row_q4k_avx(src, dst, n / SKIM_QK_K);
+        (c->avx512 ? row_q4k_512 : row_q4k_avx)(src, dst, n / SKIM_QK_K);
         return true;
     }
     if (t == SKIM_TYPE_Q6_K) {
-        row_q6k_avx(src, dst, n / SKIM_QK_K);
+        (c->avx512 ? row_q6k_512 : row_q6k_avx)(src, dst, n / SKIM_QK_K);
         return true;
     }
     return false;
