@@ -339,13 +339,31 @@ AVX512_K INL __m512i join_bytes(__m256i a, __m256i b) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
 }
 
+/* q6k_group_bytes of rows A and B at once (A's 32 bytes, then B's). */
+AVX512_K INL __m512i q6k_group_bytes2(const uint8_t *qla, const uint8_t *qha, const uint8_t *qlb,
+                                      const uint8_t *qhb, int g) {
+    __m512i lo = join_bytes(_mm256_loadu_si256((const __m256i *)(const void *)(qla + 32 * (g & 1))),
+                            _mm256_loadu_si256((const __m256i *)(const void *)(qlb + 32 * (g & 1))));
+    __m512i hi = join_bytes(_mm256_loadu_si256((const __m256i *)(const void *)qha),
+                            _mm256_loadu_si256((const __m256i *)(const void *)qhb));
+    if (g >= 2) {
+        lo = _mm512_srli_epi16(lo, 4);
+    }
+    lo = _mm512_and_si512(lo, _mm512_set1_epi8(0x0f));
+    hi = g == 0 ? _mm512_slli_epi16(hi, 4)
+       : g == 1 ? _mm512_slli_epi16(hi, 2)
+       : g == 2 ? hi
+                : _mm512_srli_epi16(hi, 2);
+    hi = _mm512_and_si512(hi, _mm512_set1_epi8(0x30));
+    return _mm512_sub_epi8(_mm512_or_si512(lo, hi), _mm512_set1_epi8(32));
+}
+
 /* Group p % 4 of half p / 4 of both rows: q - 32 as bytes (A's 32, then B's), then
  * quarter i of each side by side (qwords i and 4 + i) for the sign extension. */
 AVX512_K INL void q6k_part2(const uint8_t *ba, const uint8_t *bb, const q6k_sc2 *s, int p,
                             const float *const *x, int nx, int64_t off, __m512 *acc) {
     int h = p / 4, g = p % 4;
-    __m512i q = join_bytes(q6k_group_bytes(ba + 64 * h, ba + 128 + 32 * h, g),
-                           q6k_group_bytes(bb + 64 * h, bb + 128 + 32 * h, g));
+    __m512i q = q6k_group_bytes2(ba + 64 * h, ba + 128 + 32 * h, bb + 64 * h, bb + 128 + 32 * h, g);
     __m512 s0 = pair_pick(s->lo, s->hi, 8 * h + 2 * g);
     __m512 s1 = pair_pick(s->lo, s->hi, 8 * h + 2 * g + 1);
     __m512 v[4];
