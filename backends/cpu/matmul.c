@@ -370,9 +370,9 @@ static void panel(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m, int m
     }
 }
 
-/* The most x rows the small-N tiles (matvec.c, matvec_k.c) take: F32 rows need no decoding, and from 6
- * x rows on the k-blocked tiles were faster (4096 x 4096, 1 thread: x6 8.9 -> 7.9 ms,
- * x8 10.0 -> 8.0; x5 the same). */
+/* The most x rows the small-N tiles (matvec.c, matvec_k.c) take: F32 rows need no
+ * decoding, and from 6 x rows on the k-blocked tiles were faster (4096 x 4096, 1 thread:
+ * x6 8.9 -> 7.9 ms, x8 10.0 -> 8.0; x5 the same). */
 static int64_t mv_max(skim_type t) {
     return t == SKIM_TYPE_F32 ? 5 : SKIM_CPU_MV_MAX;
 }

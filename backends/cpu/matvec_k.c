@@ -13,8 +13,8 @@
  *   Q4_K: (d * sc) * q - dmin * m. d * sc (an 11-bit d times a 6-bit integer) and its
  *         product with q (4 bits) are exact in float, as is dmin * m, so the one rounding
  *         is the subtraction; a fused (d * sc) * q - dmin * m rounds that same way.
- *   Q6_K: (d * sc) * (q - 32). d * sc (11 bits times an 8-bit integer) and its product
- *         with q - 32 (|q - 32| <= 32) are exact: no rounding at all.
+ *   Q6_K: (d * sc) * (q - 32). d * sc (11 bits times |sc| <= 128) and its product with
+ *         q - 32 (|q - 32| <= 32) are exact (2047 * 128 * 32 < 2^24): no rounding at all.
  * With AVX-512 one zmm register holds two 8-lane accumulators, of two w rows (its two
  * 256-bit halves), never one dot over 16 consecutive values. */
 #include "cpu-int.h"
@@ -33,6 +33,18 @@ static inline uint16_t rd16(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
     return h;
+}
+
+AVX2_K INL __m128i ld64(const uint8_t *p) {
+    return _mm_loadl_epi64((const __m128i *)(const void *)p);
+}
+
+AVX2_K INL __m128i ld128(const uint8_t *p) {
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+AVX2_K INL __m256i ld256(const uint8_t *p) {
+    return _mm256_loadu_si256((const __m256i *)(const void *)p);
 }
 
 static inline uint32_t rd32(const uint8_t *p) {
@@ -59,8 +71,8 @@ AVX2_K INL void q4k_scales(const uint8_t *b, float a[8], float m[8]) {
     uint64_t sc, mn;
     q4k_scale_bytes(b, &sc, &mn);
     __m256 d = _mm256_set1_ps(_cvtsh_ss(rd16(b))), dm = _mm256_set1_ps(_cvtsh_ss(rd16(b + 2)));
-    __m256 fs = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc)));
-    __m256 fm = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)mn)));
+    __m256 fs = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(0, (long long)sc)));
+    __m256 fm = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(0, (long long)mn)));
     _mm256_storeu_ps(a, _mm256_mul_ps(d, fs));
     _mm256_storeu_ps(m, _mm256_mul_ps(dm, fm));
 }
@@ -71,7 +83,7 @@ AVX2_K INL void q4k_chunk(const uint8_t *qs, __m256 a0, __m256 m0, __m256 a1, __
                           __m256 v[8]) {
     __m256i f = _mm256_set1_epi32(15);
     for (int i = 0; i < 4; i++) {
-        __m256i q = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(qs + 8 * i)));
+        __m256i q = _mm256_cvtepu8_epi32(ld64(qs + 8 * i));
         v[i] = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_and_si256(q, f)), a0, m0);
         v[4 + i] = _mm256_fmsub_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(q, 4)), a1, m1);
     }
@@ -80,9 +92,10 @@ AVX2_K INL void q4k_chunk(const uint8_t *qs, __m256 a0, __m256 m0, __m256 a1, __
 /* s[i] = d * sc_i for the 16 int8 scales of a Q6_K super-block. */
 AVX2_K INL void q6k_scales(const uint8_t *b, float s[16]) {
     __m256 d = _mm256_set1_ps(_cvtsh_ss(rd16(b + 208)));
-    __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(b + 192));
+    __m128i q = ld128(b + 192);
     _mm256_storeu_ps(s, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
-    _mm256_storeu_ps(s + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)))));
+    q = _mm_srli_si128(q, 8);
+    _mm256_storeu_ps(s + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
 }
 
 /* Group g (elements 32g .. 32g + 31) of a half of a Q6_K super-block (ql, qh: that
@@ -90,8 +103,7 @@ AVX2_K INL void q6k_scales(const uint8_t *b, float s[16]) {
  * 2g and 2g + 1 of qh[l] as bits 4 and 5 (16-bit shifts: the bits that cross a byte
  * border are masked off). */
 AVX2_K INL __m256i q6k_group_bytes(const uint8_t *ql, const uint8_t *qh, int g) {
-    __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32 * (g & 1)));
-    __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+    __m256i lo = ld256(ql + 32 * (g & 1)), hi = ld256(qh);
     if (g >= 2) {
         lo = _mm256_srli_epi16(lo, 4);
     }
@@ -248,18 +260,20 @@ AVX2_K static void row_q6k_avx(const uint8_t *src, float *dst, int64_t nb) {
  * vectors of the AVX2 code for the same k, side by side. */
 #define AVX512_K __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 
-/* Lanes 0-7 from lo's lane i, lanes 8-15 from hi's lane i (hi: lanes 16-31 of the pair). */
-AVX512_K INL __m512i pair_idx(int i) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(i)), _mm256_set1_epi32(i + 16), 1);
+/* Lanes 0-7 = i, lanes 8-15 = j (permutation indices). */
+AVX512_K INL __m512i idx2(int i, int j) {
+    __m512i lo = _mm512_castsi256_si512(_mm256_set1_epi32(i));
+    return _mm512_inserti64x4(lo, _mm256_set1_epi32(j), 1);
 }
 
+/* Lanes 0-7 = lo's lane i, lanes 8-15 = hi's lane i. */
 AVX512_K INL __m512 pair_pick(__m512 lo, __m512 hi, int i) {
-    return _mm512_permutex2var_ps(lo, pair_idx(i), hi);
+    return _mm512_permutex2var_ps(lo, idx2(i, 16 + i), hi);
 }
 
 /* 8 bytes of A and the same 8 of B, zero-extended to 16 lanes. */
 AVX512_K INL __m512i pair_u8(const uint8_t *a, const uint8_t *b) {
-    __m128i q = _mm_loadl_epi64((const __m128i *)(const void *)a);
+    __m128i q = ld64(a);
     q = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(q), (const double *)(const void *)b));
     return _mm512_cvtepu8_epi32(q);
 }
@@ -271,7 +285,7 @@ typedef struct q4k_sc2 {
 } q4k_sc2;
 
 AVX512_K INL __m512 u8x8_f(uint64_t v) {
-    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)v)));
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_set_epi64x(0, (long long)v)));
 }
 
 AVX512_K INL void q4k_prep2(const uint8_t *ba, const uint8_t *bb, q4k_sc2 *s) {
@@ -288,10 +302,9 @@ AVX512_K INL void q4k_prep2(const uint8_t *ba, const uint8_t *bb, q4k_sc2 *s) {
     s->m = _mm512_mul_ps(dm, fm);
 }
 
-/* B's sub-block j sits in lane 8 + j of the one vector: pick it as lane j of hi. */
+/* Lanes 0-7 = v's lane j (A's sub-block j), lanes 8-15 = v's lane 8 + j (B's). */
 AVX512_K INL __m512 q4k_pick(__m512 v, int j) {
-    return _mm512_permutexvar_ps(
-        _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(j)), _mm256_set1_epi32(8 + j), 1), v);
+    return _mm512_permutexvar_ps(idx2(j, 8 + j), v);
 }
 
 /* acc[j] += v[i] * [x_j | x_j] at off + 8 i, in order. */
@@ -325,7 +338,7 @@ typedef struct q6k_sc2 {
 } q6k_sc2;
 
 AVX512_K INL __m512 q6k_scales16(const uint8_t *b) {
-    __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(b + 192));
+    __m128i q = ld128(b + 192);
     return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(rd16(b + 208))),
                          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
 }
@@ -342,10 +355,8 @@ AVX512_K INL __m512i join_bytes(__m256i a, __m256i b) {
 /* q6k_group_bytes of rows A and B at once (A's 32 bytes, then B's). */
 AVX512_K INL __m512i q6k_group_bytes2(const uint8_t *qla, const uint8_t *qha, const uint8_t *qlb,
                                       const uint8_t *qhb, int g) {
-    __m512i lo = join_bytes(_mm256_loadu_si256((const __m256i *)(const void *)(qla + 32 * (g & 1))),
-                            _mm256_loadu_si256((const __m256i *)(const void *)(qlb + 32 * (g & 1))));
-    __m512i hi = join_bytes(_mm256_loadu_si256((const __m256i *)(const void *)qha),
-                            _mm256_loadu_si256((const __m256i *)(const void *)qhb));
+    __m512i lo = join_bytes(ld256(qla + 32 * (g & 1)), ld256(qlb + 32 * (g & 1)));
+    __m512i hi = join_bytes(ld256(qha), ld256(qhb));
     if (g >= 2) {
         lo = _mm512_srli_epi16(lo, 4);
     }
@@ -363,7 +374,8 @@ AVX512_K INL __m512i q6k_group_bytes2(const uint8_t *qla, const uint8_t *qha, co
 AVX512_K INL void q6k_part2(const uint8_t *ba, const uint8_t *bb, const q6k_sc2 *s, int p,
                             const float *const *x, int nx, int64_t off, __m512 *acc) {
     int h = p / 4, g = p % 4;
-    __m512i q = q6k_group_bytes2(ba + 64 * h, ba + 128 + 32 * h, bb + 64 * h, bb + 128 + 32 * h, g);
+    __m512i q = q6k_group_bytes2(ba + 64 * h, ba + 128 + 32 * h, bb + 64 * h, bb + 128 + 32 * h,
+                                 g);
     __m512 s0 = pair_pick(s->lo, s->hi, 8 * h + 2 * g);
     __m512 s1 = pair_pick(s->lo, s->hi, 8 * h + 2 * g + 1);
     __m512 v[4];
@@ -429,12 +441,11 @@ AVX512_K static void row_q4k_512(const uint8_t *src, float *dst, int64_t nb) {
             __m512 a1 = _mm512_set1_ps(a[2 * c + 1]), m1 = _mm512_set1_ps(m[2 * c + 1]);
             float *o = dst + SKIM_QK_K * b + 64 * c;
             for (int i = 0; i < 2; i++) {
-                __m512i q = _mm512_cvtepu8_epi32(
-                    _mm_loadu_si128((const __m128i *)(const void *)(blk + 16 + 32 * c + 16 * i)));
-                _mm512_storeu_ps(o + 16 * i,
-                                 _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_and_si512(q, f)), a0, m0));
-                _mm512_storeu_ps(o + 32 + 16 * i,
-                                 _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(q, 4)), a1, m1));
+                __m512i q = _mm512_cvtepu8_epi32(ld128(blk + 16 + 32 * c + 16 * i));
+                __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(q, f));
+                __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(q, 4));
+                _mm512_storeu_ps(o + 16 * i, _mm512_fmsub_ps(lo, a0, m0));
+                _mm512_storeu_ps(o + 32 + 16 * i, _mm512_fmsub_ps(hi, a1, m1));
             }
         }
     }
@@ -450,8 +461,9 @@ AVX512_K static void row_q6k_512(const uint8_t *src, float *dst, int64_t nb) {
                 __m256i q = q6k_group_bytes(blk + 64 * h, blk + 128 + 32 * h, g);
                 float *o = dst + SKIM_QK_K * b + 128 * h + 32 * g;
                 const float *sg = s + 8 * h + 2 * g;
-                __m512 f0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
-                __m512 f1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
+                __m128i q0 = _mm256_castsi256_si128(q), q1 = _mm256_extracti128_si256(q, 1);
+                __m512 f0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0));
+                __m512 f1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1));
                 _mm512_storeu_ps(o, _mm512_mul_ps(f0, _mm512_set1_ps(sg[0])));
                 _mm512_storeu_ps(o + 16, _mm512_mul_ps(f1, _mm512_set1_ps(sg[1])));
             }
@@ -508,7 +520,8 @@ bool skim_cpu_mvk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
     static const ktile_fn q6k[4] = {kt_q6k_8x1, kt_q6k_4x2, kt_q6k_2x3, kt_q6k_2x4};
     static const ktile_fn q4kz[4] = {kz_q4k_8x1, kz_q4k_4x2, kz_q4k_2x3, kz_q4k_2x4};
     static const ktile_fn q6kz[4] = {kz_q6k_8x1, kz_q6k_4x2, kz_q6k_2x3, kz_q6k_2x4};
-    const ktile_fn *f = mm->wt == SKIM_TYPE_Q4_K ? (c->avx512 ? q4kz : q4k) : (c->avx512 ? q6kz : q6k);
+    const ktile_fn *f = mm->wt == SKIM_TYPE_Q4_K ? (c->avx512 ? q4kz : q4k)
+                                                 : (c->avx512 ? q6kz : q6k);
     ktiles_run(f, mm, off, m0, m1, xrows, ycol, n_x);
     return true;
 #else
