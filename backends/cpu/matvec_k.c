@@ -271,10 +271,12 @@ AVX512_K INL __m512 pair_pick(__m512 lo, __m512 hi, int i) {
     return _mm512_permutex2var_ps(lo, idx2(i, 16 + i), hi);
 }
 
-/* 8 bytes of A and the same 8 of B, zero-extended to 16 lanes. */
+/* 8 bytes of A and the same 8 of B, zero-extended to 16 lanes (B's by a broadcast load
+ * and a blend, which any vector port runs, where a load into the high half is a shuffle). */
 AVX512_K INL __m512i pair_u8(const uint8_t *a, const uint8_t *b) {
-    __m128i q = ld64(a);
-    q = _mm_castpd_si128(_mm_loadh_pd(_mm_castsi128_pd(q), (const double *)(const void *)b));
+    uint64_t hb;
+    memcpy(&hb, b, 8);
+    __m128i q = _mm_blend_epi32(ld64(a), _mm_set1_epi64x((long long)hb), 0xc);
     return _mm512_cvtepu8_epi32(q);
 }
 
