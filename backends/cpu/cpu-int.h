@@ -201,9 +201,20 @@ SKIM_HIDDEN bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, 
 /* The floats of scratch it needs for products of n x rows with contraction length k (a
  * chunked copy of up to 48 x rows and their accumulators; 0 where it never runs). */
 SKIM_HIDDEN size_t skim_cpu_mmk_scratch(int64_t k, int64_t n);
-/* n (a multiple of 32) Q8_0 or Q4_0 values to floats with SIMD; false when none applies. */
+/* n (a multiple of 32) Q8_0 or Q4_0 values, or n (a multiple of 256) Q4_K or Q6_K values
+ * (skim_cpu_row_decode_k), to floats with SIMD; false when none applies. */
 SKIM_HIDDEN bool skim_cpu_row_decode(const skim_cpu_ctx *c, skim_type t, const uint8_t *src,
                                      float *dst, int64_t n);
+/* matvec_k.c: up to SKIM_CPU_MV_MAX x rows with Q4_K or Q6_K w rows decoded in registers,
+ * the same bits as the core; false when it does not apply (no AVX2, another type, a
+ * contraction range that is not whole super-blocks of 256). */
+SKIM_HIDDEN bool skim_cpu_mvk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
+                                  int64_t m1, const float *const *xrows, const int64_t *ycol,
+                                  int64_t n_x);
+/* n (a multiple of 256) Q4_K or Q6_K values to skim_row_to_f32's floats with SIMD; false
+ * when none applies. */
+SKIM_HIDDEN bool skim_cpu_row_decode_k(const skim_cpu_ctx *c, skim_type t, const uint8_t *src,
+                                       float *dst, int64_t n);
 /* f16 -> f32 (exact). */
 SKIM_HIDDEN void skim_cpu_f16_to_f32(const uint16_t *src, float *dst, int64_t n, bool avx2);
 

@@ -370,9 +370,9 @@ static void panel(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m, int m
     }
 }
 
-/* The most x rows the small-N tiles (matvec.c) take: F32 rows need no decoding, and from 6
- * x rows on the k-blocked tiles were faster (4096 x 4096, 1 thread: x6 8.9 -> 7.9 ms,
- * x8 10.0 -> 8.0; x5 the same). */
+/* The most x rows the small-N tiles (matvec.c, matvec_k.c) take: F32 rows need no
+ * decoding, and from 6 x rows on the k-blocked tiles were faster (4096 x 4096, 1 thread:
+ * x6 8.9 -> 7.9 ms, x8 10.0 -> 8.0; x5 the same). */
 static int64_t mv_max(skim_type t) {
     return t == SKIM_TYPE_F32 ? 5 : SKIM_CPU_MV_MAX;
 }
@@ -382,7 +382,8 @@ void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, i
     int64_t L = mm->k1 - mm->k0;
     size_t stride = (size_t)L + 2 * SKIM_QK_K;
     if (n_x <= 0 || (mm->qa && skim_cpu_mvq_run(c, mm, m0, m1, xrows, ycol, n_x)) ||
-        (n_x <= mv_max(mm->wt) && skim_cpu_mv_run(c, mm, m0, m1, xrows, ycol, n_x)) ||
+        (n_x <= mv_max(mm->wt) && (skim_cpu_mvk_run(c, mm, m0, m1, xrows, ycol, n_x) ||
+                                    skim_cpu_mv_run(c, mm, m0, m1, xrows, ycol, n_x))) ||
         skim_cpu_mmk_run(c, mm, m0, m1, xrows, ycol, n_x)) {
         return;
     }

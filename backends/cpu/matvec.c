@@ -275,6 +275,9 @@ static col_fn col_kernel(const skim_cpu_ctx *c, skim_type t) {
 
 bool skim_cpu_row_decode(const skim_cpu_ctx *c, skim_type t, const uint8_t *src, float *dst,
                          int64_t n) {
+    if (t == SKIM_TYPE_Q4_K || t == SKIM_TYPE_Q6_K) {
+        return skim_cpu_row_decode_k(c, t, src, dst, n);
+    }
     row_fn f = NULL;
 #if defined(SKIM_CPU_NEON)
     (void)c;
