@@ -1,10 +1,10 @@
-/* test_qact.c - SKIM_PLAN_QUANTIZED_ACTIVATIONS on the CPU backend: products with Q8_0 and
- * Q4_0 weights whose activations are rounded to 8-bit blocks first.
+/* test_qact.c - SKIM_PLAN_QUANTIZED_ACTIVATIONS on the CPU backend: products with Q8_0,
+ * Q4_0, Q4_K and Q6_K weights whose activations are rounded to 8-bit blocks first.
  *
  * Two references, both computed here in double from the inputs:
  * - the rule itself: each block of 32 x values gets d = max|x| / 127 and q = rint(x / d)
  *   (as the header states it, with float d and 1/d), each block product is an integer
- *   sum times dw * d. The backend must agree within the float rounding of summing the
+ *   sum times dw * d (the K quants: the per-block terms matvec_kq.c states). The backend must agree within the float rounding of summing the
  *   block terms (a wrong rounding of x, a lost block or the float path taken instead all
  *   miss this by far more);
  * - the exact product of the dequantised weights with x: the difference must stay within
@@ -61,33 +61,105 @@ typedef struct expect {
     bool nan;
 } expect;
 
+static double f16_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return skim_fp16_to_fp32(h);
+}
+
+/* Block j (32 values) of a Q4_K super-block: its integer q, A = d sc and M = dmin m. */
+static void q4k_block(const uint8_t *blk, int j, int v[32], float *A, float *M) {
+    const uint8_t *s = blk + 4;
+    int sc, m;
+    if (j < 4) {
+        sc = s[j] & 63;
+        m = s[j + 4] & 63;
+    } else {
+        sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
+        m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+    *A = (float)f16_at(blk) * (float)sc;
+    *M = (float)f16_at(blk + 2) * (float)m;
+    for (int i = 0; i < 32; i++) v[i] = (blk[16 + 32 * (j / 2) + i] >> (4 * (j & 1))) & 15;
+}
+
+/* Block j of a Q6_K super-block: q - 32 and the scales d sc of its two halves (also as
+ * integers in sc[2]). */
+static void q6k_block(const uint8_t *blk, int j, int v[32], int sc[2], double *d) {
+    int h = j / 4, g = j % 4;
+    const uint8_t *ql = blk + 64 * h + 32 * (g & 1), *qh = blk + 128 + 32 * h;
+    for (int l = 0; l < 32; l++)
+        v[l] = (((ql[l] >> (g >= 2 ? 4 : 0)) & 15) | (((qh[l] >> (2 * g)) & 3) << 4)) - 32;
+    sc[0] = (int8_t)blk[192 + 2 * j];
+    sc[1] = (int8_t)blk[192 + 2 * j + 1];
+    *d = f16_at(blk + 208);
+}
+
+/* Block b's term by the rule (matvec_kq.c's header for the K quants), the exact sum and
+ * sum |w|, for x block xb (quantised: d, q; its sum qs). */
+static double block_term(skim_type t, const uint8_t *wrow, int64_t b, const float *xb, float d,
+                         const int q[32], double *exact, double *wabs) {
+    int v[32];
+    long long s = 0, qs = 0;
+    double term;
+    *exact = *wabs = 0;
+    if (t == SKIM_TYPE_Q4_K) {
+        float A, M;
+        q4k_block(wrow + (size_t)(b / 8) * 144, (int)(b % 8), v, &A, &M);
+        for (int i = 0; i < 32; i++) {
+            s += (long long)v[i] * q[i];
+            qs += q[i];
+            double wv = (double)A * v[i] - (double)M;
+            *exact += wv * (double)xb[i];
+            *wabs += fabs(wv);
+        }
+        term = (double)(A * d) * (double)s - (double)(M * d) * (double)qs;
+        return term;
+    }
+    if (t == SKIM_TYPE_Q6_K) {
+        int sc[2];
+        double dd;
+        q6k_block(wrow + (size_t)(b / 8) * 210, (int)(b % 8), v, sc, &dd);
+        for (int i = 0; i < 32; i++) {
+            s += (long long)sc[i / 16] * v[i] * q[i];
+            double wv = dd * sc[i / 16] * v[i];
+            *exact += wv * (double)xb[i];
+            *wabs += fabs(wv);
+        }
+        return (double)((float)dd * d) * (double)s;
+    }
+    double dw = w_block(t, wrow, b, v);
+    for (int i = 0; i < 32; i++) {
+        s += (long long)v[i] * q[i];
+        *exact += dw * v[i] * (double)xb[i];
+        *wabs += fabs(dw * v[i]);
+    }
+    return (double)(float)((float)dw * d) * (double)s;
+}
+
 /* Output m for x row x, over the blocks whose `use` is true (NULL: all). */
 static expect expect_of(skim_type t, const uint8_t *wrow, const float *x, int64_t nb,
                         const bool *use) {
     expect e = {0};
     for (int64_t b = 0; b < nb; b++) {
         if (use && !use[b]) continue;
-        int v[32], q[32];
+        int q[32];
         float d;
-        double dw = w_block(t, wrow, b, v);
         if (!quant_block(x + 32 * b, &d, q)) {
             e.nan = true;
             continue;
         }
-        long long s = 0;
-        double wabs = 0;
-        for (int i = 0; i < 32; i++) {
-            s += (long long)v[i] * q[i];
-            e.exact += dw * v[i] * (double)x[32 * b + i];
-            wabs += fabs(dw * v[i]);
-        }
-        double term = (double)(float)((float)dw * d) * (double)s;
+        double exact, wabs;
+        double term = block_term(t, wrow, b, x + 32 * b, d, q, &exact, &wabs);
         e.q += term;
         e.q_abs += fabs(term);
+        e.exact += exact;
         e.bound += 0.5 * d * wabs;
     }
     return e;
 }
+
+static bool is_k(skim_type t) { return t == SKIM_TYPE_Q4_K || t == SKIM_TYPE_Q6_K; }
 
 /* Compares y[m, n] with the references; counts failures into *bad. */
 static void compare(const char *what, skim_type t, const uint8_t *w, size_t wrow, const float *x,
@@ -107,6 +179,8 @@ static void compare(const char *what, skim_type t, const uint8_t *w, size_t wrow
              * its accumulator's sum (even or odd blocks: nb/2 additions), the final
              * addition of the two (1) */
             double tol = ((double)nb / 2 + 5) * ldexp(1, -23) * e.q_abs + 1e-30;
+            /* Q4_K: its two sums (scale and min terms) each take nb additions */
+            if (is_k(t)) tol = ((double)nb + 5) * ldexp(1, -23) * e.q_abs + 1e-30;
             if (!(fabs(got - e.q) <= tol) && (*bad)++ < 5)
                 t_fail(__FILE__, __LINE__, "%s %s [%lld,%lld]: %.9g, the rule gives %.9g (tol %.3g)",
                        what, skim_type_name(t), (long long)m, (long long)n, got, e.q, tol);
@@ -214,14 +288,18 @@ static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_
     free(w);
 }
 
-/* Contraction over the listed head blocks only (k ranges that start past 0). */
-static void test_sel_k(skim_backend *be, skim_type t, int N, trng *r) {
-    enum { H = 4, BLK = 64, K = H * BLK, M = 24, NMAX = 5 };
-    float *wf = malloc(sizeof(float) * K * M), x[K * NMAX], y[M * NMAX];
+/* Contraction over the listed head blocks only (k ranges that start past 0), heads of blk
+ * values. With Q4_K or Q6_K weights and heads that are not whole super-blocks the flag
+ * steps aside: the results must equal a plan without it bit for bit. */
+static void test_sel_k(skim_backend *be, skim_type t, int N, int blk, trng *r) {
+    enum { H = 4, M = 24 };
+    int K = H * blk;
+    float *wf = malloc(sizeof(float) * (size_t)(K * M)), *x = malloc(sizeof(float) * (size_t)(K * N));
+    float *y = malloc(sizeof(float) * (size_t)(M * N)), *y0 = malloc(sizeof(float) * (size_t)(M * N));
     size_t wrow = skim_row_size(t, K);
     uint8_t *w = malloc(wrow * M);
-    fill_uniform(r, wf, K * M, -1, 1);
-    fill_uniform(r, x, K * N, -1, 1);
+    fill_uniform(r, wf, (size_t)(K * M), -1, 1);
+    fill_uniform(r, x, (size_t)(K * N), -1, 1);
     skim_quantize(t, wf, w, M, K);
     const float scores[H] = {0.1f, 0.9f, 0.2f, 0.7f}; /* heads 1 and 3 at tau 0.5 */
     skim_context *ctx = NULL;
@@ -230,25 +308,36 @@ static void test_sel_k(skim_backend *be, skim_type t, int N, trng *r) {
     skim_tensor *xin = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, N);
     skim_tensor *sc = skim_new_input_1d(ctx, SKIM_TYPE_F32, H);
     skim_tensor *sel = skim_head_gate(ctx, sc, 0.5f);
-    skim_tensor *yt = skim_mul_mat_sel_k(ctx, wt, xin, sel, BLK);
+    skim_tensor *yt = skim_mul_mat_sel_k(ctx, wt, xin, sel, blk);
     skim_graph *g = NULL;
     CHECK_OK(skim_graph_build(ctx, &yt, 1, &g), "sel_k");
-    skim_plan_desc pd = {.flags = SKIM_PLAN_QUANTIZED_ACTIVATIONS};
-    skim_plan *p = NULL;
-    skim_status s = g ? skim_plan_create(be, g, &pd, &p) : SKIM_ERR_STATE;
-    if (s == SKIM_OK) s = skim_plan_set_input(p, xin, x, sizeof(float) * K * (size_t)N);
-    if (s == SKIM_OK) s = skim_plan_set_input(p, sc, scores, sizeof scores);
-    if (s == SKIM_OK) s = skim_plan_run(p);
-    CHECK(s == SKIM_OK, "sel_k plan/run -> %s: %s", skim_status_str(s), p ? skim_plan_error(p) : "");
-    if (s == SKIM_OK && read_f32(p, yt, y, "sel_k y")) {
-        bool use[K / 32];
-        for (int b = 0; b < K / 32; b++) use[b] = scores[b * 32 / BLK] >= 0.5f;
-        int bad = 0;
-        compare("mul_mat_sel_k", t, w, wrow, x, K, M, N, y, use, &bad);
+    bool steps_aside = is_k(t) && blk % 256 != 0;
+    for (int pass = 0; pass < 1 + steps_aside; pass++) {
+        skim_plan_desc pd = {.flags = pass ? 0 : SKIM_PLAN_QUANTIZED_ACTIVATIONS};
+        skim_plan *p = NULL;
+        skim_status s = g ? skim_plan_create(be, g, &pd, &p) : SKIM_ERR_STATE;
+        if (s == SKIM_OK) s = skim_plan_set_input(p, xin, x, sizeof(float) * (size_t)(K * N));
+        if (s == SKIM_OK) s = skim_plan_set_input(p, sc, scores, sizeof scores);
+        if (s == SKIM_OK) s = skim_plan_run(p);
+        CHECK(s == SKIM_OK, "sel_k plan/run -> %s: %s", skim_status_str(s),
+              p ? skim_plan_error(p) : "");
+        if (s == SKIM_OK && read_f32(p, yt, pass ? y0 : y, "sel_k y") && !steps_aside) {
+            bool *use = malloc(sizeof(bool) * (size_t)(K / 32));
+            for (int b = 0; b < K / 32; b++) use[b] = scores[b * 32 / blk] >= 0.5f;
+            int bad = 0;
+            compare("mul_mat_sel_k", t, w, wrow, x, K, M, N, y, use, &bad);
+            free(use);
+        }
+        skim_plan_destroy(p);
     }
-    skim_plan_destroy(p);
+    if (steps_aside)
+        CHECK(memcmp(y, y0, sizeof(float) * (size_t)(M * N)) == 0,
+              "mul_mat_sel_k %s heads of %d: the flag changed the product", skim_type_name(t), blk);
     skim_context_destroy(ctx);
     free(wf);
+    free(x);
+    free(y);
+    free(y0);
     free(w);
 }
 
@@ -296,8 +385,28 @@ int main(void) {
         test_mul_mat(b1, b3, t, 4064, 17, 16, &r, false);
         test_mul_mat(b1, b3, t, 256, 33, 17, &r, true); /* past 16: the plain product */
         test_mul_mat(b1, b3, t, 128, 9, 50, &r, false); /* two x panels */
-        test_sel_k(b1, t, 1, &r);
-        test_sel_k(b1, t, 5, &r);
+        test_sel_k(b1, t, 1, 64, &r);
+        test_sel_k(b1, t, 5, 64, &r);
+    }
+    /* the K quants: super-blocks of 256 (8 x blocks each), one and several x rows (tiles
+     * of 4, 3, 2, 1), w rows not a multiple of 8, blocks that are not finite */
+    const skim_type ktypes[2] = {SKIM_TYPE_Q4_K, SKIM_TYPE_Q6_K};
+    for (int i = 0; i < 2; i++) {
+        skim_type t = ktypes[i];
+        test_mul_mat(b1, b3, t, 256, 7, 1, &r, false);
+        test_mul_mat(b1, b3, t, 4096, 21, 1, &r, false);
+        test_mul_mat(b1, b3, t, 768, 9, 1, &r, true);
+        test_mul_mat(b1, b3, t, 512, 5, 3, &r, true);
+        test_mul_mat(b1, b3, t, 2048, 21, 2, &r, false);
+        test_mul_mat(b1, b3, t, 4096, 19, 4, &r, false);
+        test_mul_mat(b1, b3, t, 1280, 37, 5, &r, true);
+        test_mul_mat(b1, b3, t, 1024, 40, 7, &r, false);
+        test_mul_mat(b1, b3, t, 768, 45, 16, &r, true);
+        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true); /* past 16: the plain product */
+        test_mul_mat(b1, b3, t, 256, 9, 50, &r, false);
+        test_sel_k(b1, t, 1, 256, &r);
+        test_sel_k(b1, t, 5, 256, &r);
+        test_sel_k(b1, t, 3, 64, &r); /* heads inside super-blocks: exact */
     }
     test_flags_refused(b1);
     skim_backend_destroy(b1);

@@ -192,6 +192,16 @@ static inline bool skim_cpu_qa(const skim_cpu_ctx *c, const skim_tensor *x) {
 SKIM_HIDDEN bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                   int64_t m1, const float *const *xrows, const int64_t *ycol,
                                   int64_t n_x);
+/* matvec_q8.c: x (nb blocks of 32) rounded as that flag states: per block its scale d[b],
+ * its 32 values q[32 b ..] and their sum s[b] (the same on every path). */
+SKIM_HIDDEN void skim_cpu_q8_quant_row(const skim_cpu_ctx *c, const float *x, int64_t nb,
+                                       float *d, int8_t *q, int32_t *s);
+/* matvec_kq.c: the same flag for Q4_K and Q6_K w rows (any number of x rows); false when it
+ * does not apply (another type, a contraction range that is not whole super-blocks of 256,
+ * no scratch). */
+SKIM_HIDDEN bool skim_cpu_mvkq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
+                                   int64_t m1, const float *const *xrows, const int64_t *ycol,
+                                   int64_t n_x);
 /* matmul_k.c: F32, F16, Q8_0 or Q4_0 w rows with AVX2, blocked along k, the same bits as
  * the core; false when it does not apply (no AVX2, another type, a contraction not a
  * multiple of 8, or for Q8_0 and Q4_0 not whole blocks). */

@@ -381,7 +381,8 @@ void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, i
                      const float *const *xrows, const int64_t *ycol, int64_t n_x) {
     int64_t L = mm->k1 - mm->k0;
     size_t stride = (size_t)L + 2 * SKIM_QK_K;
-    if (n_x <= 0 || (mm->qa && skim_cpu_mvq_run(c, mm, m0, m1, xrows, ycol, n_x)) ||
+    if (n_x <= 0 || (mm->qa && (skim_cpu_mvq_run(c, mm, m0, m1, xrows, ycol, n_x) ||
+                                   skim_cpu_mvkq_run(c, mm, m0, m1, xrows, ycol, n_x))) ||
         (n_x <= mv_max(mm->wt) && (skim_cpu_mvk_run(c, mm, m0, m1, xrows, ycol, n_x) ||
                                     skim_cpu_mv_run(c, mm, m0, m1, xrows, ycol, n_x))) ||
         skim_cpu_mmk_run(c, mm, m0, m1, xrows, ycol, n_x)) {

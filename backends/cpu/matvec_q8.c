@@ -392,3 +392,15 @@ bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
     }
     return true;
 }
+
+void skim_cpu_q8_quant_row(const skim_cpu_ctx *c, const float *x, int64_t nb, float *d, int8_t *q,
+                           int32_t *s) {
+#ifdef SKIM_CPU_X86
+    if (c->avx2) {
+        quant_row_avx(x, nb, d, q, s);
+        return;
+    }
+#endif
+    (void)c;
+    quant_row_c(x, nb, d, q, s);
+}
