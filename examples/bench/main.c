@@ -1,8 +1,8 @@
 /* bench - CPU mul_mat throughput: F32, F16, Q8_0, Q4_0, Q4_K and Q6_K weights at 1024x1024x1024 and
- * 4096x4096 times 1, 4, 16, 32 and 256 columns, on 1 and 2 threads; Q8_0 and Q4_0 also
- * with SKIM_PLAN_QUANTIZED_ACTIVATIONS (rows "q8_0+qa", "q4_0+qa"). Prints the work, the
- * median time of several runs and GFLOP/s (2 flops per multiply-add). Then, per thread
- * count, the matvec rows (x 1) again as weight bandwidth (weight bytes over the time)
+ * 4096x4096 times 1, 4, 16, 32 and 256 columns, on 1 and 2 threads; the quantised types
+ * also with SKIM_PLAN_QUANTIZED_ACTIVATIONS (rows "q8_0+qa", "q4_0+qa", "q4_k+qa",
+ * "q6_k+qa"). Prints the work, the median time of several runs and GFLOP/s (2 flops per
+ * multiply-add). Then, per thread count, the matvec rows (x 1) again as weight bandwidth (weight bytes over the time)
  * against the copy bandwidth of this machine, measured here: memcpy of 256 MiB, bytes
  * read plus bytes written per second (as STREAM counts Copy), median of 5. First, the
  * cost of a node itself: a chain of 1,000 adds of 16 floats, in microseconds per node.
@@ -203,13 +203,15 @@ int main(int argc, char **argv) {
         shapes[0][0] = ck, shapes[0][1] = cm, shapes[0][2] = cn;
         n_shapes = 1;
     }
-    enum { N_VARIANTS = 8 };
+    enum { N_VARIANTS = 10 };
     static const variant vars[N_VARIANTS] = {
         {SKIM_TYPE_F32, 0, "f32"},   {SKIM_TYPE_F16, 0, "f16"},
         {SKIM_TYPE_Q8_0, 0, "q8_0"}, {SKIM_TYPE_Q4_0, 0, "q4_0"},
         {SKIM_TYPE_Q4_K, 0, "q4_k"}, {SKIM_TYPE_Q6_K, 0, "q6_k"},
         {SKIM_TYPE_Q8_0, SKIM_PLAN_QUANTIZED_ACTIVATIONS, "q8_0+qa"},
-        {SKIM_TYPE_Q4_0, SKIM_PLAN_QUANTIZED_ACTIVATIONS, "q4_0+qa"}};
+        {SKIM_TYPE_Q4_0, SKIM_PLAN_QUANTIZED_ACTIVATIONS, "q4_0+qa"},
+        {SKIM_TYPE_Q4_K, SKIM_PLAN_QUANTIZED_ACTIVATIONS, "q4_k+qa"},
+        {SKIM_TYPE_Q6_K, SKIM_PLAN_QUANTIZED_ACTIVATIONS, "q6_k+qa"}};
     size_t wn = 4096 * 4096, xn = 4096 * 1024;
     if (n_shapes == 1) {
         wn = (size_t)(shapes[0][0] * shapes[0][1]);
