@@ -13,9 +13,10 @@
  * column of such a product must also equal, bit for bit, the product of that x row alone
  * (the tiles that serve several x rows keep each output's order). With more x rows the
  * flag steps aside and the results must equal a plan without it bit for bit. Also: results
- * equal on 1 and 3 threads bit for bit, a block with a NaN or an infinity gives NaN, the
- * head-selected product (mul_mat_sel_k, contraction over listed blocks) follows the same
- * rule, and an unknown flag is refused. */
+ * equal on 1 and 3 threads bit for bit, and (running the best ISA) a backend capped at
+ * AVX2 gives the same bits as the AVX-512 and VNNI tiles, a block with a NaN or an
+ * infinity gives NaN, the head-selected product (mul_mat_sel_k, contraction over listed
+ * blocks) follows the same rule, and an unknown flag is refused. */
 #include "test_common.h"
 
 #include "skim-cpu.h"
@@ -27,6 +28,22 @@
 #include <string.h>
 
 static skim_backend *cpu(int n_threads) { return test_cpu_backend(n_threads); }
+
+/* A backend capped at AVX2 when the tests run the best ISA (AVX-512 and VNNI tiles where the
+ * CPU has them): their results must be the AVX2 tiles' bits. NULL otherwise. */
+static skim_backend *avx2_twin(void) {
+    skim_cpu_isa isa = test_cpu_isa();
+    if (isa != SKIM_CPU_ISA_BEST && isa != SKIM_CPU_ISA_AVX512) return NULL;
+    skim_cpu_desc d = {0};
+    d.n_threads = 2;
+    d.max_isa = SKIM_CPU_ISA_AVX2;
+    skim_backend *be = NULL;
+    skim_status s = skim_backend_create_cpu(&d, &be);
+    CHECK(s == SKIM_OK, "cpu backend capped at AVX2 -> %s", skim_status_str(s));
+    return be;
+}
+
+static skim_backend *g_avx2;
 
 /* x quantised by the stated rule; false for a block that is not finite. */
 static bool quant_block(const float *x, float *d, int q[32]) {
@@ -270,6 +287,11 @@ static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_
         if (N <= 16) {
             compare(what, t, w, wrow, x, K, M, N, y1, NULL, &bad);
             if (N > 1) columns_alone(b3, t, w, K, M, N, x, y1, what);
+            float *y2 = malloc(sizeof(float) * (size_t)(M * N));
+            if (g_avx2 && run_mm(g_avx2, g, xin, x, y, y2))
+                CHECK(memcmp(y1, y2, sizeof(float) * (size_t)(M * N)) == 0,
+                      "%s %s: the best ISA's bits differ from AVX2's", what, skim_type_name(t));
+            free(y2);
         } else if (run_mm_flags(b1, g, xin, x, y, y3, 0)) {
             /* more than 16 x rows: the flag steps aside, the product is the plain one */
             CHECK(memcmp(y1, y3, sizeof(float) * (size_t)(M * N)) == 0,
@@ -364,6 +386,7 @@ int main(void) {
         printf("FAILED: no backend\n");
         return 1;
     }
+    g_avx2 = avx2_twin();
     trng r;
     trng_seed(&r, 31);
     const skim_type types[2] = {SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
@@ -411,6 +434,7 @@ int main(void) {
     test_flags_refused(b1);
     skim_backend_destroy(b1);
     skim_backend_destroy(b3);
+    skim_backend_destroy(g_avx2);
     printf("%s: %d failure(s)\n", t_failures ? "FAILED" : "PASSED", t_failures);
     return t_failures != 0;
 }

@@ -133,7 +133,8 @@ static void q6k_c(const uint8_t *const w[8], const xq_row *x, int64_t nsb, float
 
 #ifdef SKIM_CPU_X86
 #define AVX2_KQ __attribute__((target("avx2,fma,f16c")))
-#define VNNI_KQ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define VNNI_KQ \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
 #define INL static inline __attribute__((always_inline))
 
 AVX2_KQ INL __m256i ld256(const uint8_t *p) {
@@ -193,28 +194,77 @@ AVX2_KQ INL void q4k_sb_scales(const uint8_t *const w[8], size_t o, __m256 A[8],
     transpose8(M);
 }
 
-AVX2_KQ INL __m256i dp4_avx(__m256i v, __m256i x) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(v, x), _mm256_set1_epi16(1));
+/* One block (32 values: nibbles v) of 4 w rows against one x block: the 128-bit halves
+ * hold the 4 rows' sums over values 0-15 and 16-31 (pairs q * xq: at most 2 * 15 * 127,
+ * no saturation). */
+AVX2_KQ INL __m256i q4k_quad(const __m256i v[4], __m256i xq) {
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256i p[4];
+    for (int r = 0; r < 4; r++) {
+        p[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(v[r], xq), one);
+    }
+    return _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
 }
 
-VNNI_KQ INL __m256i dp4_vnni(__m256i v, __m256i x) {
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), v, x);
+/* a[j] += (A_jj * dx_b) * isum and m[j] += (M_jj * dx_b) * xsum_b (lane r: w row r), the
+ * one float step of the Q4_K rule, shared by the AVX2 and AVX-512 tiles. */
+AVX2_KQ INL void q4k_acc(__m256 *a, __m256 *m, __m256 A, __m256 M, const xq_row *x, int64_t b,
+                         __m256i is) {
+    __m256 dx = _mm256_set1_ps(x->d[b]);
+    *a = _mm256_fmadd_ps(_mm256_mul_ps(A, dx), _mm256_cvtepi32_ps(is), *a);
+    *m = _mm256_fmadd_ps(_mm256_mul_ps(M, dx), _mm256_set1_ps((float)x->s[b]), *m);
 }
 
-#define KQ_TGT AVX2_KQ
-#define KQ_SFX _avx
-#define KQ_DP4 dp4_avx
-#include "matvec_kq_q4k.h"
-#undef KQ_TGT
-#undef KQ_SFX
-#undef KQ_DP4
-#define KQ_TGT VNNI_KQ
-#define KQ_SFX _vnni
-#define KQ_DP4 dp4_vnni
-#include "matvec_kq_q4k.h"
-#undef KQ_TGT
-#undef KQ_SFX
-#undef KQ_DP4
+/* 8 w rows against J x rows over nsb super-blocks, the Q4_K rule. Each w row's nibbles
+ * are unpacked once for the J x rows. */
+AVX2_KQ INL void q4k_core(int J, const uint8_t *const w[8], const xq_row *x, int64_t nsb,
+                          float (*out)[8]) {
+    const __m256i lo4 = _mm256_set1_epi8(0x0f);
+    __m256 a[4], m[4];
+    for (int j = 0; j < 4; j++) {
+        a[j] = m[j] = _mm256_setzero_ps();
+    }
+    for (int64_t s = 0; s < nsb; s++) {
+        size_t o = (size_t)s * Q4K_BYTES;
+        __m256 A[8], M[8];
+        q4k_sb_scales(w, o, A, M);
+        for (int jj = 0; jj < 8; jj++) {
+            int64_t b = 8 * s + jj;
+            __m256i u0[4] = {0};
+            for (int h = 0; h < 2; h++) {
+                __m256i v[4];
+                for (int r = 0; r < 4; r++) {
+                    __m256i q = ld256(w[4 * h + r] + o + 16 + 32 * (jj >> 1));
+                    v[r] = _mm256_and_si256(jj & 1 ? _mm256_srli_epi16(q, 4) : q, lo4);
+                }
+                for (int j = 0; j < J; j++) {
+                    __m256i u = q4k_quad(v, ld256((const uint8_t *)(x[j].q + QB * b)));
+                    if (h == 0) {
+                        u0[j] = u;
+                        continue;
+                    }
+                    __m256i is = _mm256_add_epi32(_mm256_permute2x128_si256(u0[j], u, 0x20),
+                                                  _mm256_permute2x128_si256(u0[j], u, 0x31));
+                    q4k_acc(&a[j], &m[j], A[jj], M[jj], &x[j], b, is);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < J; j++) {
+        _mm256_storeu_ps(out[j], _mm256_sub_ps(a[j], m[j]));
+    }
+}
+
+#define Q4K_TILE(J)                                                                         \
+    AVX2_KQ static void q4k_x##J##_avx(const uint8_t *const w[8], const xq_row *x,         \
+                                       int64_t nsb, float (*out)[8]) {                      \
+        q4k_core(J, w, x, nsb, out);                                                        \
+    }
+Q4K_TILE(1)
+Q4K_TILE(2)
+Q4K_TILE(3)
+Q4K_TILE(4)
+#undef Q4K_TILE
 
 /* Block jj of a Q6_K super-block b as unsigned q (0..63) in bytes: the low (g < 2) or high
  * nibble of ql[32 (g & 1) + l] of its half, bits 2g and 2g + 1 of qh[l] as bits 4 and 5
@@ -255,7 +305,7 @@ AVX2_KQ INL void q6k_core(int J, const uint8_t *const w[8], const xq_row *x, int
         }
         for (int jj = 0; jj < 8; jj++) {
             int64_t b = 8 * s + jj;
-            __m256i xq[4], x32[4], u0[4];
+            __m256i xq[4], x32[4], u0[4] = {0};
             for (int j = 0; j < J; j++) {
                 xq[j] = ld256((const uint8_t *)(x[j].q + QB * b));
                 x32[j] = _mm256_maddubs_epi16(c32, xq[j]);
@@ -306,6 +356,158 @@ Q6K_TILE(2)
 Q6K_TILE(3)
 Q6K_TILE(4)
 #undef Q6K_TILE
+
+/* AVX-512: a zmm register holds one w row's two consecutive x blocks (b, b + 1: b even),
+ * 8 int32 lanes each; tree8 sums 8 rows' registers to [block b, rows 0-7 | block b + 1,
+ * rows 0-7]. Only integers move between the lanes, so the sums are the AVX2 tiles', and
+ * the float steps are theirs lane for lane: the same bits. */
+#define AVX512_KQ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+AVX512_KQ INL __m512i tree8(const __m512i p[8]) {
+    /* per 128-bit lane (4 lanes of 4 values: block b's values 0-15, 16-31, then block
+     * b + 1's): t = rows (0, 1), (2, 3), ... interleaved, then u[h] = rows 4h .. 4h + 3 */
+    __m512i t[4], u[2];
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2 * i], p[2 * i + 1]),
+                                _mm512_unpackhi_epi32(p[2 * i], p[2 * i + 1]));
+    }
+    for (int i = 0; i < 2; i++) {
+        u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
+                                _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
+    }
+    /* 128-bit lanes [u0.0, u1.0, u0.2, u1.2] + [u0.1, u1.1, u0.3, u1.3] */
+    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    return _mm512_add_epi32(_mm512_permutex2var_epi64(u[0], lo, u[1]),
+                            _mm512_permutex2var_epi64(u[0], hi, u[1]));
+}
+
+AVX512_KQ INL __m512i ld512(const void *p) {
+    return _mm512_loadu_si512(p);
+}
+
+/* The 32 bytes at p in both 256-bit halves. */
+AVX512_KQ INL __m512i bcast256(const uint8_t *p) {
+    return _mm512_broadcast_i64x4(ld256(p));
+}
+
+/* Q4_K with VNNI: blocks 2c and 2c + 1 of a row are the low and high nibbles of the same
+ * 32 bytes; vpdpbusd sums 4 products per lane as maddubs then madd do. */
+VNNI_KQ INL void q4k_core_vnni(int J, const uint8_t *const w[8], const xq_row *x, int64_t nsb,
+                               float (*out)[8]) {
+    const __m512i lo4 = _mm512_set1_epi8(0x0f);
+    const __m512i sh = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+    __m256 a[4], m[4];
+    for (int j = 0; j < 4; j++) {
+        a[j] = m[j] = _mm256_setzero_ps();
+    }
+    for (int64_t s = 0; s < nsb; s++) {
+        size_t o = (size_t)s * Q4K_BYTES;
+        __m256 A[8], M[8];
+        q4k_sb_scales(w, o, A, M);
+        for (int c = 0; c < 4; c++) {
+            int64_t b = 8 * s + 2 * c;
+            __m512i v[8];
+            for (int r = 0; r < 8; r++) {
+                v[r] = _mm512_and_si512(_mm512_srlv_epi16(bcast256(w[r] + o + 16 + 32 * c), sh),
+                                        lo4);
+            }
+            for (int j = 0; j < J; j++) {
+                __m512i xz = ld512(x[j].q + QB * b), p[8];
+                for (int r = 0; r < 8; r++) {
+                    p[r] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), v[r], xz);
+                }
+                __m512i is = tree8(p);
+                q4k_acc(&a[j], &m[j], A[2 * c], M[2 * c], &x[j], b, _mm512_castsi512_si256(is));
+                q4k_acc(&a[j], &m[j], A[2 * c + 1], M[2 * c + 1], &x[j], b + 1,
+                        _mm512_extracti64x4_epi64(is, 1));
+            }
+        }
+    }
+    for (int j = 0; j < J; j++) {
+        _mm256_storeu_ps(out[j], _mm256_sub_ps(a[j], m[j]));
+    }
+}
+
+/* Q6_K: blocks 2p and 2p + 1 of a row (p = 0..3) take the 64 bytes of ql of their half
+ * (low nibbles for p even, high for p odd) and its 32 bytes of qh in both halves, shifted
+ * by 4 and 2 (p even) or 0 and -2 (p odd); the int16 scales [sc_4p x 8, sc_4p+1 x 8,
+ * sc_4p+2 x 8, sc_4p+3 x 8] by one vpermw. Lanes: [a_0 | a_1], as b is even. */
+AVX512_KQ INL void q6k_core_512(int J, const uint8_t *const w[8], const xq_row *x,
+                                int64_t nsb, float (*out)[8]) {
+    const __m512i lo4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    const __m512i c32 = _mm512_set1_epi8(32);
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    __m512 acc[4];
+    for (int j = 0; j < 4; j++) {
+        acc[j] = _mm512_setzero_ps();
+    }
+    for (int64_t s = 0; s < nsb; s++) {
+        size_t o = (size_t)s * Q6K_BYTES;
+        __m256 d8 = f16x8(w, o + 208);
+        __m512 d = _mm512_insertf32x8(_mm512_castps256_ps512(d8), d8, 1);
+        __m512i sc[8];
+        for (int r = 0; r < 8; r++) {
+            sc[r] = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(
+                _mm_loadu_si128((const __m128i *)(const void *)(w[r] + o + 192))));
+        }
+        for (int p = 0; p < 4; p++) {
+            int64_t b = 8 * s + 2 * p;
+            int h = p >> 1;
+            const __m512i idx = _mm512_add_epi16(
+                _mm512_set1_epi16((short)(4 * p)),
+                _mm512_srli_epi16(_mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21,
+                                                   20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10,
+                                                   9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                  3));
+            __m512i v[8], sv[8];
+            for (int r = 0; r < 8; r++) {
+                const uint8_t *blk = w[r] + o;
+                __m512i lo = ld512(blk + 64 * h), hi = bcast256(blk + 128 + 32 * h);
+                lo = p & 1 ? _mm512_srli_epi16(lo, 4) : lo;
+                hi = p & 1 ? _mm512_srlv_epi16(hi, shr) : _mm512_sllv_epi16(hi, shl);
+                /* (lo & 0x0f) | (hi & 0x30) */
+                v[r] = _mm512_ternarylogic_epi32(_mm512_and_si512(lo, lo4), hi, m30, 0xf8);
+                sv[r] = _mm512_permutexvar_epi16(idx, sc[r]);
+            }
+            __m512 dx[4];
+            for (int j = 0; j < J; j++) {
+                dx[j] = _mm512_insertf32x8(_mm512_set1_ps(x[j].d[b]),
+                                           _mm256_set1_ps(x[j].d[b + 1]), 1);
+            }
+            for (int j = 0; j < J; j++) {
+                __m512i xz = ld512(x[j].q + QB * b), p16[8];
+                __m512i x32 = _mm512_maddubs_epi16(c32, xz);
+                for (int r = 0; r < 8; r++) {
+                    p16[r] = _mm512_madd_epi16(
+                        _mm512_sub_epi16(_mm512_maddubs_epi16(v[r], xz), x32), sv[r]);
+                }
+                __m512i S = tree8(p16);
+                acc[j] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx[j]), _mm512_cvtepi32_ps(S), acc[j]);
+            }
+        }
+    }
+    for (int j = 0; j < J; j++) {
+        _mm256_storeu_ps(out[j], _mm256_add_ps(_mm512_castps512_ps256(acc[j]),
+                                               _mm512_extractf32x8_ps(acc[j], 1)));
+    }
+}
+
+#define TILE512(NAME, CORE, TGT, J)                                                         \
+    TGT static void NAME(const uint8_t *const w[8], const xq_row *x, int64_t nsb,          \
+                         float (*out)[8]) {                                                  \
+        CORE(J, w, x, nsb, out);                                                             \
+    }
+TILE512(q4k_x1_vnni, q4k_core_vnni, VNNI_KQ, 1)
+TILE512(q4k_x2_vnni, q4k_core_vnni, VNNI_KQ, 2)
+TILE512(q4k_x3_vnni, q4k_core_vnni, VNNI_KQ, 3)
+TILE512(q4k_x4_vnni, q4k_core_vnni, VNNI_KQ, 4)
+TILE512(q6k_x1_512, q6k_core_512, AVX512_KQ, 1)
+TILE512(q6k_x2_512, q6k_core_512, AVX512_KQ, 2)
+TILE512(q6k_x3_512, q6k_core_512, AVX512_KQ, 3)
+TILE512(q6k_x4_512, q6k_core_512, AVX512_KQ, 4)
+#undef TILE512
 #endif /* SKIM_CPU_X86 */
 
 /* ---------------------------------------------------------------- driver */
@@ -338,7 +540,9 @@ bool skim_cpu_mvkq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
         static const tilekq_fn q4[4] = {q4k_x1_avx, q4k_x2_avx, q4k_x3_avx, q4k_x4_avx};
         static const tilekq_fn q4v[4] = {q4k_x1_vnni, q4k_x2_vnni, q4k_x3_vnni, q4k_x4_vnni};
         static const tilekq_fn q6[4] = {q6k_x1_avx, q6k_x2_avx, q6k_x3_avx, q6k_x4_avx};
-        memcpy(tile, t == SKIM_TYPE_Q6_K ? q6 : c->vnni ? q4v : q4, sizeof tile);
+        static const tilekq_fn q6z[4] = {q6k_x1_512, q6k_x2_512, q6k_x3_512, q6k_x4_512};
+        memcpy(tile, t == SKIM_TYPE_Q6_K ? (c->avx512 ? q6z : q6) : c->vnni ? q4v : q4,
+               sizeof tile);
         jmax = 4;
     }
 #endif
