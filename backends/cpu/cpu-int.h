@@ -180,6 +180,11 @@ SKIM_HIDDEN void skim_cpu_axpy(const skim_cpu_ctx *c, float *y, float a, const f
 SKIM_HIDDEN bool skim_cpu_mv_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                  int64_t m1, const float *const *xrows, const int64_t *ycol,
                                  int64_t n_x);
+/* matvec_512.c: the same products (and bits) with AVX-512 tiles, for w rows from
+ * byte offset off of each row; false when it does not apply (no AVX-512, another type). */
+SKIM_HIDDEN bool skim_cpu_mv512_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, size_t off,
+                                    int64_t m0, int64_t m1, const float *const *xrows,
+                                    const int64_t *ycol, int64_t n_x);
 /* The plan flag SKIM_PLAN_QUANTIZED_ACTIVATIONS applies to products whose x has at most
  * this many rows per matrix (a static shape, so the same in every mode and thread count). */
 #define SKIM_CPU_QA_MAX_N 16
