@@ -11,7 +11,8 @@
  * Per output element the order is fixed, so results do not depend on the thread count
  * (nor on how many rows a step takes: 8 with AVX2, 4 otherwise, nor on how many x rows:
  * with AVX2 or NEON a tile decodes each weight block once for up to 4 x rows, each x row
- * rounded once per thread and matrix). The AVX2 and NEON paths
+ * rounded once per thread and matrix; nor on whether AVX512_VNNI forms the integer sums,
+ * matvec_q8v.c). The AVX2 and NEON paths
  * use fused multiply-adds; the portable path does not fuse, and differs from them by float
  * rounding only (the integer sums are the same). x is quantised with AVX2 on x86, in plain
  * C elsewhere. */
@@ -24,12 +25,7 @@
 
 #define QB 32 /* values per block */
 
-/* One x row quantised: per block its scale, its 32 values and their sum. */
-typedef struct xq_row {
-    const float *d;
-    const int8_t *q;
-    const int32_t *s;
-} xq_row;
+typedef skim_cpu_xq xq_row;
 
 static inline uint16_t rd16(const uint8_t *p) {
     uint16_t h;
@@ -82,10 +78,7 @@ static inline float w_block_c(skim_type t, const uint8_t *blk, int8_t v[QB]) {
     return skim_fp16_to_fp32(rd16(blk));
 }
 
-/* out[j][r] = dot(w row r, x[j]) for 8 w rows (nb blocks of bb bytes, type t) and the
- * tile's x rows (how many: fixed per function). */
-typedef void (*colq_fn)(skim_type t, size_t bb, const uint8_t *const w[8], const xq_row *x,
-                        int64_t nb, float (*out)[8]);
+typedef skim_cpu_colq_fn colq_fn;
 
 static void col_c(skim_type t, size_t bb, const uint8_t *const w[8], const xq_row *x, int64_t nb,
                   float (*out)[8]) {
@@ -354,6 +347,9 @@ bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
         quant = quant_row_avx;
         memcpy(tile, t == SKIM_TYPE_Q8_0 ? q8 : q4, sizeof tile);
         jmax = 4;
+    }
+    if (c->vnni) {
+        skim_cpu_mvq_vnni(t, tile);
     }
 #endif
     size_t off = (size_t)(mm->k0 / QB) * bb, nf = (size_t)(fit < n_x ? fit : n_x) * (size_t)nb;
