@@ -10,10 +10,14 @@
  * float):
  *   Q8_0: q placed in the top byte of a 32-bit lane is q * 2^24, exact in float; times
  *         d * 2^-24 (a power of two away from d, no underflow for an f16 d) it is d * q.
- *   Q4_0: a nibble n in the low mantissa bits of 2^23 gives the float 2^23 + n; minus
- *         2^23 + 8 it is n - 8, exact; times d it is d * (n - 8). A high nibble stays in
- *         bits 4-7: (2^23 + 16 n) - (2^23 + 128) = 16 (n - 8), times d / 16.
- * Infinite or NaN scales give what cvt(q) * d gives (the same multiplication).
+ *   Q4_0: a byte in bits 8-15 of a lane, masked to its low nibble n and given the
+ *         exponent of 2^15, is the float 2^15 + n (the nibble's bits are the mantissa's
+ *         units); the high nibble, with the exponent of 2^11, is 2^11 + n. Then one fused
+ *         multiply-add fma(2^15 + n, d, -(2^15 + 8) d) is d (n - 8): the addend is exact
+ *         (13 bits times d's 11) and so is the sum, which a float holds. A block whose 8
+ *         rows have an infinite or NaN scale takes (F - (2^15 + 8)) * d instead, exact
+ *         too, which gives what cvt(q) * d gives there (the fused form would give NaN
+ *         where that gives an infinity).
  * The bytes of a row pair meet in one register through in-lane byte shuffles (AVX-512BW
  * vpshufb): each 128-bit lane holds the 16 bytes of one row, as [r, r, r + 1, r + 1]. */
 #include "cpu-int.h"
@@ -30,8 +34,8 @@ static inline uint16_t rd16(const uint8_t *p) {
     return h;
 }
 
-/* The scales of 2P rows' blocks at offset o, as P vectors [d_2p x 8 | d_2p+1 x 8] times
- * f, and (Q4_0) the same over 16 in s16. */
+/* The scales of R (up to 8) rows' blocks at offset o; pair_of spreads rows 2p and 2p + 1
+ * of them as [d_2p x 8 | d_2p+1 x 8]. */
 AVX512 static inline __m256 scales8(const uint8_t *const *w, int R, size_t o) {
     uint64_t h[2] = {0, 0};
     for (int r = 0; r < R; r++) {
@@ -71,8 +75,10 @@ AVX512 static inline __m512i spread(int pos, int add) {
 }
 
 typedef struct dec_ctx {
-    __m512i i0, i1;           /* byte spreads: values 0-7 and 8-15 of a row's 16 bytes */
-    __m512 s[4], s16[4];      /* per row pair: the scales (Q8_0: times 2^-24), Q4_0's / 16 */
+    __m512i i0, i1;        /* byte spreads: values 0-7 and 8-15 of a row's 16 bytes */
+    __m512 s[4];           /* per row pair: the scales (Q8_0: times 2^-24) */
+    __m512 k15[4], k11[4]; /* Q4_0: the scales times -(2^15 + 8) and -(2^11 + 8) */
+    bool finite;           /* Q4_0: no scale of the block is infinite or NaN */
 } dec_ctx;
 
 AVX512 static inline void f32_512(const uint8_t *a, const uint8_t *b, const dec_ctx *c, int p,
@@ -110,17 +116,21 @@ AVX512 static inline void q8_512(const uint8_t *a, const uint8_t *b, const dec_c
 
 AVX512 static inline void q4_512(const uint8_t *a, const uint8_t *b, const dec_ctx *c, int p,
                                  __m512 v[4]) {
-    const __m512i lo4 = _mm512_set1_epi32(0x0f), hi4 = _mm512_set1_epi32(0xf0);
-    const __m512i mag = _mm512_set1_epi32(0x4b000000);                 /* 2^23 */
-    const __m512 m8 = _mm512_set1_ps(8388616.0f), m128 = _mm512_set1_ps(8388736.0f);
+    const __m512i lo4 = _mm512_set1_epi32(0x0f00), hi4 = _mm512_set1_epi32(0xf000);
+    const __m512i e15 = _mm512_set1_epi32(0x47000000), e11 = _mm512_set1_epi32(0x45000000);
     __m512i z = rows16(a + 2, b + 2);
     __m512i q[2] = {_mm512_shuffle_epi8(z, c->i0), _mm512_shuffle_epi8(z, c->i1)};
     for (int i = 0; i < 2; i++) {
-        /* (q & mask) | 2^23: 0xea is A & B | C */
-        __m512 n = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(q[i], lo4, mag, 0xea));
-        __m512 n16 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(q[i], hi4, mag, 0xea));
-        v[i] = _mm512_mul_ps(_mm512_sub_ps(n, m8), c->s[p]);
-        v[i + 2] = _mm512_mul_ps(_mm512_sub_ps(n16, m128), c->s16[p]);
+        /* (q & mask) | exponent (0xea is A & B | C): 2^15 + low nibble, 2^11 + high */
+        __m512 n = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(q[i], lo4, e15, 0xea));
+        __m512 n16 = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(q[i], hi4, e11, 0xea));
+        if (c->finite) {
+            v[i] = _mm512_fmadd_ps(n, c->s[p], c->k15[p]);
+            v[i + 2] = _mm512_fmadd_ps(n16, c->s[p], c->k11[p]);
+        } else {
+            v[i] = _mm512_mul_ps(_mm512_sub_ps(n, _mm512_set1_ps(32776.0f)), c->s[p]);
+            v[i + 2] = _mm512_mul_ps(_mm512_sub_ps(n16, _mm512_set1_ps(2056.0f)), c->s[p]);
+        }
     }
 }
 
@@ -140,9 +150,11 @@ AVX512 static inline void sc_q8(const uint8_t *const *w, int R, size_t o, dec_ct
 
 AVX512 static inline void sc_q4(const uint8_t *const *w, int R, size_t o, dec_ctx *c) {
     __m256 d8 = scales8(w, R, o);
+    c->finite = _mm256_fpclass_ps_mask(d8, 0x99) == 0; /* no NaN, no infinity */
     for (int p = 0; p < R / 2; p++) {
         c->s[p] = pair_of(d8, p);
-        c->s16[p] = _mm512_mul_ps(c->s[p], _mm512_set1_ps(0.0625f));
+        c->k15[p] = _mm512_mul_ps(c->s[p], _mm512_set1_ps(-32776.0f));
+        c->k11[p] = _mm512_mul_ps(c->s[p], _mm512_set1_ps(-2056.0f));
     }
 }
 
@@ -199,7 +211,7 @@ AVX512 static inline void ctx_init(dec_ctx *c, int pos) {
 TILES512(t512_f32, f32_512, sc_none, 0, 4 * SKIM_QK)
 TILES512(t512_f16, f16_512, sc_none, 0, 2 * SKIM_QK)
 TILES512(t512_q8, q8_512, sc_q8, 3, 2 + SKIM_QK)
-TILES512(t512_q4, q4_512, sc_q4, 0, 2 + SKIM_QK / 2)
+TILES512(t512_q4, q4_512, sc_q4, 1, 2 + SKIM_QK / 2)
 
 typedef void (*tile_fn)(const uint8_t *const *w, const float *const *x, int64_t nb, float *out);
 static const int tile_rows[4] = {8, 8, 4, 4}; /* w rows of the tile for 1-4 x rows */
