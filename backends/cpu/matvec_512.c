@@ -1,5 +1,5 @@
 /* matvec_512.c - the small-N tiles of matvec.c (F32, F16, Q8_0 and Q4_0 w rows decoded in
- * registers for 1 to 4 x rows at a time) with AVX-512 F/BW/DQ/VL.
+ * registers for 1 to 8 x rows at a time) with AVX-512 F/BW/DQ/VL.
  *
  * The bits are those of the AVX2 tiles: a 512-bit register holds two independent 8-lane
  * accumulators, w row r in its low half and w row r + 1 in its high half, each lane l
@@ -202,22 +202,29 @@ AVX512 static inline void ctx_init(dec_ctx *c, int pos) {
         }                                                                                  \
     }
 
-/* The tiles of each type for 1-4 x rows: 8 w rows x 1 and x 2, 4 x 3 and x 4. */
+/* The tiles of each type for 1-8 x rows: 8 w rows x 1 and x 2, 4 x 3 to x 8. */
 #define TILES512(t, decode, scales, pos, bb)                                               \
     TILE512(t##_8x1, decode, scales, pos, bb, 4, 1)                                        \
     TILE512(t##_8x2, decode, scales, pos, bb, 4, 2)                                        \
     TILE512(t##_4x3, decode, scales, pos, bb, 2, 3)                                        \
-    TILE512(t##_4x4, decode, scales, pos, bb, 2, 4)
+    TILE512(t##_4x4, decode, scales, pos, bb, 2, 4)                                        \
+    TILE512(t##_4x5, decode, scales, pos, bb, 2, 5)                                        \
+    TILE512(t##_4x6, decode, scales, pos, bb, 2, 6)                                        \
+    TILE512(t##_4x7, decode, scales, pos, bb, 2, 7)                                        \
+    TILE512(t##_4x8, decode, scales, pos, bb, 2, 8)
 TILES512(t512_f32, f32_512, sc_none, 0, 4 * SKIM_QK)
 TILES512(t512_f16, f16_512, sc_none, 0, 2 * SKIM_QK)
 TILES512(t512_q8, q8_512, sc_q8, 3, 2 + SKIM_QK)
 TILES512(t512_q4, q4_512, sc_q4, 1, 2 + SKIM_QK / 2)
 
 typedef void (*tile_fn)(const uint8_t *const *w, const float *const *x, int64_t nb, float *out);
-static const int tile_rows[4] = {8, 8, 4, 4}; /* w rows of the tile for 1-4 x rows */
+#define GROUP 8 /* x rows per tile at most */
+static const int tile_rows[GROUP] = {8, 8, 4, 4, 4, 4, 4, 4}; /* w rows of the tile for 1-8 */
 
-static bool tiles_of(skim_type t, tile_fn f[4]) {
-#define SET_TILES(p) (f[0] = p##_8x1, f[1] = p##_8x2, f[2] = p##_4x3, f[3] = p##_4x4, true)
+static bool tiles_of(skim_type t, tile_fn f[GROUP]) {
+#define SET_TILES(p)                                                                       \
+    (f[0] = p##_8x1, f[1] = p##_8x2, f[2] = p##_4x3, f[3] = p##_4x4, f[4] = p##_4x5,       \
+     f[5] = p##_4x6, f[6] = p##_4x7, f[7] = p##_4x8, true)
     switch (t) {
     case SKIM_TYPE_F32: return SET_TILES(t512_f32);
     case SKIM_TYPE_F16: return SET_TILES(t512_f16);
@@ -232,18 +239,18 @@ static bool tiles_of(skim_type t, tile_fn f[4]) {
 bool skim_cpu_mv512_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, size_t off, int64_t m0,
                         int64_t m1, const float *const *xrows, const int64_t *ycol, int64_t n_x) {
 #ifdef SKIM_CPU_X86
-    tile_fn f[4];
+    tile_fn f[GROUP];
     if (!c->avx512 || !tiles_of(mm->wt, f)) {
         return false;
     }
-    /* Up to 4 x rows at a time (a group) against 8 w rows at a time, so that the groups
+    /* Up to 8 x rows at a time (a group) against 8 w rows at a time, so that the groups
      * re-read them from L1 or L2; a short tile repeats its first row. */
     int64_t nb = (mm->k1 - mm->k0) / SKIM_QK;
     for (int64_t m = m0; m < m1; m += 8) {
         int64_t me = m + 8 < m1 ? m + 8 : m1;
-        for (int64_t j0 = 0; j0 < n_x; j0 += 4) {
-            int nx = n_x - j0 < 4 ? (int)(n_x - j0) : 4, R = tile_rows[nx - 1];
-            const float *x[4];
+        for (int64_t j0 = 0; j0 < n_x; j0 += GROUP) {
+            int nx = n_x - j0 < GROUP ? (int)(n_x - j0) : GROUP, R = tile_rows[nx - 1];
+            const float *x[GROUP];
             for (int j = 0; j < nx; j++) {
                 x[j] = xrows[j0 + j] + mm->k0;
             }
