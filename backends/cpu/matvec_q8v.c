@@ -12,7 +12,9 @@
  * Layout: for 8 w rows a block becomes 4 registers, register i holding the 8 values
  * 8i..8i+7 of each row as one 64-bit lane (lane r: row r), so x's 8 values broadcast to
  * every lane; the four products accumulate into one register whose lane r holds row r's
- * sum in two 32-bit halves. The rows' sums then need one add, not a reduction tree. */
+ * sum in two 32-bit halves. The rows' sums then need one add, not a reduction tree, and
+ * two blocks (an even one and the next) go side by side through the float side: their
+ * lanes are the AVX2 tiles' two accumulators. */
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
@@ -87,58 +89,76 @@ VNNI static inline void w_q4(const uint8_t *const w[8], size_t o, __m512i t[4]) 
     t[3] = _mm512_and_si512(_mm512_srli_epi16(q1, 4), m);
 }
 
-/* The 8 rows' exact integer sums of one block against x block xq (before the bias). */
-VNNI static inline __m256i isum(const __m512i t[4], const int8_t *xq) {
+/* The 8 rows' products of one block with x block xq: lane r holds row r's exact integer
+ * sum (before the bias) split in its two 32-bit halves. */
+VNNI static inline __m512i isum(const __m512i t[4], const int8_t *xq) {
     const __m512i z = _mm512_setzero_si512();
     __m512i a = _mm512_dpbusd_epi32(z, t[0], _mm512_set1_epi64(rd64(xq)));
     __m512i b = _mm512_dpbusd_epi32(z, t[2], _mm512_set1_epi64(rd64(xq + 16)));
     a = _mm512_dpbusd_epi32(a, t[1], _mm512_set1_epi64(rd64(xq + 8)));
     b = _mm512_dpbusd_epi32(b, t[3], _mm512_set1_epi64(rd64(xq + 24)));
-    a = _mm512_add_epi32(a, b);
-    a = _mm512_add_epi32(a, _mm512_srli_epi64(a, 32));
-    return _mm512_cvtepi64_epi32(a); /* the low half of each lane */
+    return _mm512_add_epi32(a, b);
 }
 
-/* Block b (offset o) of 8 w rows against J x rows: acc[j] (lane r: w row r) +=
- * (dw_r * d_j) * (the block's exact integer sum), one fused multiply-add. */
-VNNI static inline __attribute__((always_inline)) void blk_vnni(bool q8, int J,
-                                                               const uint8_t *const w[8],
-                                                               size_t o, const skim_cpu_xq *x,
-                                                               int64_t b, __m256 acc[4]) {
-    __m256 dw = dw8(w, o);
-    __m512i t[4];
+VNNI static inline void w_blk(bool q8, const uint8_t *const w[8], size_t o, __m512i t[4]) {
     if (q8) {
         w_q8(w, o, t);
     } else {
         w_q4(w, o, t);
     }
+}
+
+/* Blocks b0 and b1 (offsets o0, o1) of 8 w rows against J x rows, side by side: lanes 0-7
+ * of acc[j] (w row r: lane r) take block b0, lanes 8-15 block b1, each lane +=
+ * (dw_r * d_j) * (the block's exact integer sum), one fused multiply-add; only the lanes
+ * of mask k change (b1 = b0 with k = 0xff: block b0 alone). */
+VNNI static inline __attribute__((always_inline)) void blk2_vnni(bool q8, int J,
+                                                                const uint8_t *const w[8],
+                                                                size_t o0, size_t o1,
+                                                                const skim_cpu_xq *x, int64_t b0,
+                                                                int64_t b1, __mmask16 k,
+                                                                __m512 acc[8]) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i half = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    __m512 dw = _mm512_insertf32x8(_mm512_castps256_ps512(dw8(w, o0)), dw8(w, o1), 1);
+    __m512i t0[4], t1[4];
+    w_blk(q8, w, o0, t0);
+    w_blk(q8, w, o1, t1);
     for (int j = 0; j < J; j++) {
-        __m256i s = isum(t, x[j].q + QB * b);
-        s = _mm256_sub_epi32(s, _mm256_set1_epi32((q8 ? 128 : 8) * x[j].s[b]));
-        acc[j] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(x[j].d[b])),
-                                 _mm256_cvtepi32_ps(s), acc[j]);
+        __m512i a = isum(t0, x[j].q + QB * b0), c = isum(t1, x[j].q + QB * b1);
+        __m512i s = _mm512_add_epi32(_mm512_permutex2var_epi32(a, even, c),
+                                     _mm512_permutex2var_epi32(a, odd, c));
+        __m512i xs = _mm512_permutexvar_epi32(half, _mm512_castsi128_si512(_mm_setr_epi32(
+                                                        x[j].s[b0], x[j].s[b1], 0, 0)));
+        s = _mm512_sub_epi32(s, _mm512_slli_epi32(xs, q8 ? 7 : 3)); /* 128 or 8 sum x */
+        __m512 dx = _mm512_permutexvar_ps(half, _mm512_castps128_ps512(_mm_setr_ps(
+                                                    x[j].d[b0], x[j].d[b1], 0.0f, 0.0f)));
+        acc[j] = _mm512_mask3_fmadd_ps(_mm512_mul_ps(dw, dx), _mm512_cvtepi32_ps(s), acc[j], k);
     }
 }
 
-/* Even blocks into a0, odd blocks into a1, each in order; out = a0 + a1. */
+/* Even blocks in lanes 0-7 of acc (the AVX2 tiles' a0), odd blocks in lanes 8-15 (a1),
+ * each in order; out = a0 + a1. */
 VNNI static inline __attribute__((always_inline)) void tile_vnni(bool q8, int J, size_t bb,
                                                                 const uint8_t *const w[8],
                                                                 const skim_cpu_xq *x, int64_t nb,
                                                                 float (*out)[8]) {
-    __m256 a0[4], a1[4];
-    for (int j = 0; j < 4; j++) {
-        a0[j] = a1[j] = _mm256_setzero_ps();
+    __m512 acc[8];
+    for (int j = 0; j < 8; j++) {
+        acc[j] = _mm512_setzero_ps();
     }
     int64_t b = 0;
     for (; b + 1 < nb; b += 2) {
-        blk_vnni(q8, J, w, (size_t)b * bb, x, b, a0);
-        blk_vnni(q8, J, w, (size_t)(b + 1) * bb, x, b + 1, a1);
+        blk2_vnni(q8, J, w, (size_t)b * bb, (size_t)(b + 1) * bb, x, b, b + 1, 0xffff, acc);
     }
     if (b < nb) {
-        blk_vnni(q8, J, w, (size_t)b * bb, x, b, a0);
+        blk2_vnni(q8, J, w, (size_t)b * bb, (size_t)b * bb, x, b, b, 0x00ff, acc);
     }
     for (int j = 0; j < J; j++) {
-        _mm256_storeu_ps(out[j], _mm256_add_ps(a0[j], a1[j]));
+        _mm256_storeu_ps(out[j], _mm256_add_ps(_mm512_castps512_ps256(acc[j]),
+                                               _mm512_extractf32x8_ps(acc[j], 1)));
     }
 }
 
