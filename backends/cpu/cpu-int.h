@@ -199,12 +199,13 @@ typedef struct skim_cpu_xq {
     const int32_t *s;
 } skim_cpu_xq;
 /* out[j][r] = dot(w row r, x[j]) for 8 w rows (nb blocks of bb bytes, type t) and the
- * tile's x rows (how many: fixed per function, 1-4 for tile[0-3]). */
+ * tile's x rows (how many: fixed per function, J for tile[J - 1]). */
 typedef void (*skim_cpu_colq_fn)(skim_type t, size_t bb, const uint8_t *const w[8],
                                  const skim_cpu_xq *x, int64_t nb, float (*out)[8]);
-/* matvec_q8v.c: sets tile[0-3] to the AVX512_VNNI tiles of Q8_0 or Q4_0 (the same bits as
- * the AVX2 tiles); false, tile untouched, where there are none (another type, no x86). */
-SKIM_HIDDEN bool skim_cpu_mvq_vnni(skim_type t, skim_cpu_colq_fn tile[4]);
+/* matvec_q8v.c: sets tile[0-7] to the AVX512_VNNI tiles of Q8_0 or Q4_0 for 1-8 x rows (the
+ * same bits as the AVX2 tiles); false, tile untouched, where there are none (another
+ * type, no x86). */
+SKIM_HIDDEN bool skim_cpu_mvq_vnni(skim_type t, skim_cpu_colq_fn tile[8]);
 /* matvec_q8.c: any number of x rows against Q8_0 or Q4_0 w rows with the x rows rounded
  * to 8-bit blocks (SKIM_PLAN_QUANTIZED_ACTIVATIONS); false when it does not apply (another
  * type, a contraction range that is not whole blocks of 32, no scratch). */

@@ -172,17 +172,27 @@ TILEQ_VNNI(q8x1_vnni, true, 1)
 TILEQ_VNNI(q8x2_vnni, true, 2)
 TILEQ_VNNI(q8x3_vnni, true, 3)
 TILEQ_VNNI(q8x4_vnni, true, 4)
+TILEQ_VNNI(q8x5_vnni, true, 5)
+TILEQ_VNNI(q8x6_vnni, true, 6)
+TILEQ_VNNI(q8x7_vnni, true, 7)
+TILEQ_VNNI(q8x8_vnni, true, 8)
 TILEQ_VNNI(q4x1_vnni, false, 1)
 TILEQ_VNNI(q4x2_vnni, false, 2)
 TILEQ_VNNI(q4x3_vnni, false, 3)
 TILEQ_VNNI(q4x4_vnni, false, 4)
+TILEQ_VNNI(q4x5_vnni, false, 5)
+TILEQ_VNNI(q4x6_vnni, false, 6)
+TILEQ_VNNI(q4x7_vnni, false, 7)
+TILEQ_VNNI(q4x8_vnni, false, 8)
 #undef TILEQ_VNNI
 #endif /* SKIM_CPU_X86 */
 
-bool skim_cpu_mvq_vnni(skim_type t, skim_cpu_colq_fn tile[4]) {
+bool skim_cpu_mvq_vnni(skim_type t, skim_cpu_colq_fn tile[8]) {
 #ifdef SKIM_CPU_X86
-    static const skim_cpu_colq_fn q8[4] = {q8x1_vnni, q8x2_vnni, q8x3_vnni, q8x4_vnni};
-    static const skim_cpu_colq_fn q4[4] = {q4x1_vnni, q4x2_vnni, q4x3_vnni, q4x4_vnni};
+    static const skim_cpu_colq_fn q8[8] = {q8x1_vnni, q8x2_vnni, q8x3_vnni, q8x4_vnni,
+                                           q8x5_vnni, q8x6_vnni, q8x7_vnni, q8x8_vnni};
+    static const skim_cpu_colq_fn q4[8] = {q4x1_vnni, q4x2_vnni, q4x3_vnni, q4x4_vnni,
+                                           q4x5_vnni, q4x6_vnni, q4x7_vnni, q4x8_vnni};
     if (t != SKIM_TYPE_Q8_0 && t != SKIM_TYPE_Q4_0) {
         return false;
     }
