@@ -10,7 +10,8 @@
  * fp16 to fp32) and every dot keeps the core's order (lane l accumulates k = l mod 8 with
  * fused multiply-adds, the same lane reduction, an empty tail), so the results are the
  * bits the core would give: they depend neither on the thread count nor on whether this
- * path or the core ran. */
+ * path or the core ran. With AVX-512 the tiles of matvec_512.c run instead (two w rows per
+ * register, the same bits). */
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
