@@ -14,12 +14,12 @@
  *         exponent of 2^15, is the float 2^15 + n (the nibble's bits are the mantissa's
  *         units); the high nibble, with the exponent of 2^11, is 2^11 + n. Then one fused
  *         multiply-add fma(2^15 + n, d, -(2^15 + 8) d) is d (n - 8): the addend is exact
- *         (13 bits times d's 11) and so is the sum, which a float holds. A block whose 8
- *         rows have an infinite or NaN scale takes (F - (2^15 + 8)) * d instead, exact
- *         too, which gives what cvt(q) * d gives there (the fused form would give NaN
- *         where that gives an infinity).
+ *         (13 bits times d's 11) and so is the sum, which a float holds. Where a scale
+ *         of the tile's rows in a block is infinite or NaN, that block takes
+ *         (F - (2^15 + 8)) * d instead, exact too, which gives what cvt(q) * d gives
+ *         there (the fused form would give NaN where that gives an infinity).
  * The bytes of a row pair meet in one register through in-lane byte shuffles (AVX-512BW
- * vpshufb): each 128-bit lane holds the 16 bytes of one row, as [r, r, r + 1, r + 1]. */
+ * vpshufb): the 128-bit lanes hold 16 bytes of each row as [r, r, r + 1, r + 1]. */
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
