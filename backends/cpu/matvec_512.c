@@ -202,10 +202,10 @@ AVX512 static inline void ctx_init(dec_ctx *c, int pos) {
         }                                                                                  \
     }
 
-/* The tiles of each type for 1-8 x rows: 8 w rows x 1 and x 2, 4 x 3 to x 8. */
+/* The tiles of each type for 1-8 x rows: 8 w rows x 1, 4 x 2 to x 8. */
 #define TILES512(t, decode, scales, pos, bb)                                               \
     TILE512(t##_8x1, decode, scales, pos, bb, 4, 1)                                        \
-    TILE512(t##_8x2, decode, scales, pos, bb, 4, 2)                                        \
+    TILE512(t##_4x2, decode, scales, pos, bb, 2, 2)                                        \
     TILE512(t##_4x3, decode, scales, pos, bb, 2, 3)                                        \
     TILE512(t##_4x4, decode, scales, pos, bb, 2, 4)                                        \
     TILE512(t##_4x5, decode, scales, pos, bb, 2, 5)                                        \
@@ -219,11 +219,11 @@ TILES512(t512_q4, q4_512, sc_q4, 1, 2 + SKIM_QK / 2)
 
 typedef void (*tile_fn)(const uint8_t *const *w, const float *const *x, int64_t nb, float *out);
 #define GROUP 8 /* x rows per tile at most */
-static const int tile_rows[GROUP] = {8, 8, 4, 4, 4, 4, 4, 4}; /* w rows of the tile for 1-8 */
+static const int tile_rows[GROUP] = {8, 4, 4, 4, 4, 4, 4, 4}; /* w rows of the tile for 1-8 */
 
 static bool tiles_of(skim_type t, tile_fn f[GROUP]) {
 #define SET_TILES(p)                                                                       \
-    (f[0] = p##_8x1, f[1] = p##_8x2, f[2] = p##_4x3, f[3] = p##_4x4, f[4] = p##_4x5,       \
+    (f[0] = p##_8x1, f[1] = p##_4x2, f[2] = p##_4x3, f[3] = p##_4x4, f[4] = p##_4x5,       \
      f[5] = p##_4x6, f[6] = p##_4x7, f[7] = p##_4x8, true)
     switch (t) {
     case SKIM_TYPE_F32: return SET_TILES(t512_f32);
