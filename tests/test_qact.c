@@ -164,6 +164,21 @@ static void columns_alone(skim_backend *be, skim_type t, const uint8_t *w, int64
     skim_context_destroy(ctx);
 }
 
+/* An AVX2 backend beside an AVX-512 one under test (else NULL): the AVX512_VNNI tiles form
+ * the same integer sums and combine them in the same order, so their products must be the
+ * AVX2 tiles' bits. */
+static skim_backend *b_avx2;
+
+static void avx2_same(skim_graph *g, skim_tensor *xin, const float *x, skim_tensor *y,
+                      const float *want, int64_t n, const char *what, skim_type t) {
+    float *got = malloc(sizeof(float) * (size_t)n);
+    if (b_avx2 && got && run_mm(b_avx2, g, xin, x, y, got)) {
+        CHECK(memcmp(got, want, sizeof(float) * (size_t)n) == 0,
+              "%s %s: the AVX2 and AVX-512 products differ", what, skim_type_name(t));
+    }
+    free(got);
+}
+
 static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_t K, int64_t M,
                          int64_t N, trng *r, bool with_bad_blocks) {
     char what[64];
@@ -196,6 +211,7 @@ static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_
         if (N <= 16) {
             compare(what, t, w, wrow, x, K, M, N, y1, NULL, &bad);
             if (N > 1) columns_alone(b3, t, w, K, M, N, x, y1, what);
+            avx2_same(g, xin, x, y, y1, M * N, what, t);
         } else if (run_mm_flags(b1, g, xin, x, y, y3, 0)) {
             /* more than 16 x rows: the flag steps aside, the product is the plain one */
             CHECK(memcmp(y1, y3, sizeof(float) * (size_t)(M * N)) == 0,
@@ -275,6 +291,12 @@ int main(void) {
         printf("FAILED: no backend\n");
         return 1;
     }
+    if (strstr(skim_backend_device(b1), "avx512")) {
+        skim_cpu_desc d = {0};
+        d.n_threads = 1;
+        d.max_isa = SKIM_CPU_ISA_AVX2;
+        CHECK(skim_backend_create_cpu(&d, &b_avx2) == SKIM_OK, "an AVX2 cpu backend");
+    }
     trng r;
     trng_seed(&r, 31);
     const skim_type types[2] = {SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
@@ -302,6 +324,7 @@ int main(void) {
     test_flags_refused(b1);
     skim_backend_destroy(b1);
     skim_backend_destroy(b3);
+    if (b_avx2) skim_backend_destroy(b_avx2);
     printf("%s: %d failure(s)\n", t_failures ? "FAILED" : "PASSED", t_failures);
     return t_failures != 0;
 }
