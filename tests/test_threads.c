@@ -182,6 +182,69 @@ static void columns_agree(skim_backend *b1, skim_backend *b3, trng *r) {
     free(w), free(x), free(y5), free(y1), free(q);
 }
 
+/* Weight blocks with an infinite or NaN scale: the AVX-512 tiles give the AVX2 tiles' bits
+ * there too (infinities where a product's weight is an infinity, NaN where it is 0 times
+ * one), for 1-5 x rows. Run only where the best backend is an AVX-512 one. */
+static void scales_nonfinite(skim_backend *b1, trng *r) {
+    if (!strstr(skim_backend_device(b1), "avx512")) return;
+    skim_cpu_desc d = {0};
+    d.n_threads = 1;
+    d.max_isa = SKIM_CPU_ISA_AVX2;
+    skim_backend *b2 = NULL;
+    if (skim_backend_create_cpu(&d, &b2) != SKIM_OK) {
+        t_fail(__FILE__, __LINE__, "scales: an AVX2 cpu backend");
+        return;
+    }
+    static const skim_type types[] = {SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
+    static const uint16_t bad[3] = {0x7c00, 0xfc00, 0x7e00}; /* +inf, -inf, NaN (f16) */
+    enum { K = 256, M = 19, NMAX = 5 };
+    float w[K * M], x[K * NMAX], y[2][M * NMAX];
+    for (int ti = 0; ti < 2; ti++) {
+        skim_type t = types[ti];
+        size_t wrow = skim_row_size(t, K), bb = skim_type_block_bytes(t);
+        uint8_t *q = malloc(wrow * M);
+        if (!q) break;
+        fill_uniform(r, w, (size_t)K * M, -1, 1);
+        fill_uniform(r, x, (size_t)K * NMAX, 0.25, 1);
+        skim_quantize(t, w, q, M, K);
+        for (int i = 0; i < 6; i++) { /* rows 3, 6, 9, ...: one block each, its values 2 or 5
+                                        (x > 0: the dot is an infinity, not NaN) */
+            uint8_t *blk = q + (size_t)(3 + 3 * i) * wrow + (size_t)(i % 8) * bb;
+            memcpy(blk, &bad[i % 3], 2);
+            memset(blk + 2, t == SKIM_TYPE_Q4_0 ? 0xaa : 0x05, bb - 2);
+        }
+        for (int64_t N = 1; N <= NMAX; N++) {
+            skim_context *ctx = NULL;
+            if (skim_context_create(NULL, &ctx) != SKIM_OK) break;
+            skim_tensor *tw = skim_new_weight_2d(ctx, t, K, M, q);
+            skim_tensor *tx = skim_new_input_2d(ctx, SKIM_TYPE_F32, K, N);
+            skim_tensor *ty = skim_mul_mat(ctx, tw, tx);
+            skim_graph *g = NULL;
+            skim_status s = skim_graph_build(ctx, &ty, 1, &g);
+            for (int bi = 0; s == SKIM_OK && bi < 2; bi++) {
+                skim_plan *p = NULL;
+                s = skim_plan_create(bi ? b2 : b1, g, NULL, &p);
+                if (s == SKIM_OK) s = skim_plan_set_input(p, tx, x, (size_t)(K * N) * sizeof(float));
+                if (s == SKIM_OK) s = skim_plan_run(p);
+                if (s == SKIM_OK) s = skim_plan_get_output(p, ty, y[bi], (size_t)(M * N) * sizeof(float));
+                skim_plan_destroy(p);
+            }
+            CHECK(s == SKIM_OK, "scales %s N=%lld: run -> %s", skim_type_name(t), (long long)N,
+                  skim_status_str(s));
+            int nonfinite = 0;
+            for (int64_t i = 0; i < M * N; i++) nonfinite += !isfinite(y[0][i]);
+            CHECK(s != SKIM_OK || memcmp(y[0], y[1], (size_t)(M * N) * sizeof(float)) == 0,
+                  "scales %s N=%lld: the AVX-512 and AVX2 products differ", skim_type_name(t),
+                  (long long)N);
+            CHECK(s != SKIM_OK || nonfinite >= 6 * (int)N, "scales %s N=%lld: %d outputs not finite, want 6 per x row",
+                  skim_type_name(t), (long long)N, nonfinite);
+            skim_context_destroy(ctx);
+        }
+        free(q);
+    }
+    skim_backend_destroy(b2);
+}
+
 /* dot(w, x) in the order the matmul core states (matmul.c): lane l sums k = l mod 8 over
  * the first floor(K/8)*8 values, the lanes reduce as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)),
  * then the tail is added in order. fused: each lane step is one fused multiply-add (the
@@ -408,6 +471,7 @@ int main(void) {
     }
     columns_agree(b1, b3, &r);
     isa_agree(b1, &r);
+    scales_nonfinite(b1, &r);
 #ifdef _WIN32
     /* Under MinGW + wine every output differed from both stated orders (27 and 16 of the
      * first case): the reference's fmaf there is not yet shown to be a correctly rounded

@@ -180,12 +180,32 @@ SKIM_HIDDEN void skim_cpu_axpy(const skim_cpu_ctx *c, float *y, float a, const f
 SKIM_HIDDEN bool skim_cpu_mv_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                  int64_t m1, const float *const *xrows, const int64_t *ycol,
                                  int64_t n_x);
+/* matvec_512.c: the same products (and bits) with AVX-512 tiles, for w rows from
+ * byte offset off of each row; false when it does not apply (no AVX-512, another type). */
+SKIM_HIDDEN bool skim_cpu_mv512_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, size_t off,
+                                    int64_t m0, int64_t m1, const float *const *xrows,
+                                    const int64_t *ycol, int64_t n_x);
 /* The plan flag SKIM_PLAN_QUANTIZED_ACTIVATIONS applies to products whose x has at most
  * this many rows per matrix (a static shape, so the same in every mode and thread count). */
 #define SKIM_CPU_QA_MAX_N 16
 static inline bool skim_cpu_qa(const skim_cpu_ctx *c, const skim_tensor *x) {
     return c->qact && x->ne[1] <= SKIM_CPU_QA_MAX_N;
 }
+/* An x row rounded to 8 bits (matvec_q8.c): per block of 32 its scale, its values and
+ * their sum. */
+typedef struct skim_cpu_xq {
+    const float *d;
+    const int8_t *q;
+    const int32_t *s;
+} skim_cpu_xq;
+/* out[j][r] = dot(w row r, x[j]) for 8 w rows (nb blocks of bb bytes, type t) and the
+ * tile's x rows (how many: fixed per function, J for tile[J - 1]). */
+typedef void (*skim_cpu_colq_fn)(skim_type t, size_t bb, const uint8_t *const w[8],
+                                 const skim_cpu_xq *x, int64_t nb, float (*out)[8]);
+/* matvec_q8v.c: sets tile[0-7] to the AVX512_VNNI tiles of Q8_0 or Q4_0 for 1-8 x rows (the
+ * same bits as the AVX2 tiles); false, tile untouched, where there are none (another
+ * type, no x86). */
+SKIM_HIDDEN bool skim_cpu_mvq_vnni(skim_type t, skim_cpu_colq_fn tile[8]);
 /* matvec_q8.c: any number of x rows against Q8_0 or Q4_0 w rows with the x rows rounded
  * to 8-bit blocks (SKIM_PLAN_QUANTIZED_ACTIVATIONS); false when it does not apply (another
  * type, a contraction range that is not whole blocks of 32, no scratch). */

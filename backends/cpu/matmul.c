@@ -372,9 +372,10 @@ static void panel(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m, int m
 
 /* The most x rows the small-N tiles (matvec.c, matvec_k.c) take: F32 rows need no
  * decoding, and from 6 x rows on the k-blocked tiles were faster (4096 x 4096, 1 thread:
- * x6 8.9 -> 7.9 ms, x8 10.0 -> 8.0; x5 the same). */
-static int64_t mv_max(skim_type t) {
-    return t == SKIM_TYPE_F32 ? 5 : SKIM_CPU_MV_MAX;
+ * x6 8.9 -> 7.9 ms, x8 10.0 -> 8.0; x5 the same); the AVX-512 tiles (matvec_512.c, up to
+ * 8 x rows at once) beat them again (x6 3.3 -> 3.0 ms, x8 4.1 -> 3.7). */
+static int64_t mv_max(const skim_cpu_ctx *c, skim_type t) {
+    return t == SKIM_TYPE_F32 && !c->avx512 ? 5 : SKIM_CPU_MV_MAX;
 }
 
 void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
@@ -383,8 +384,8 @@ void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, i
     size_t stride = (size_t)L + 2 * SKIM_QK_K;
     if (n_x <= 0 || (mm->qa && (skim_cpu_mvq_run(c, mm, m0, m1, xrows, ycol, n_x) ||
                                    skim_cpu_mvkq_run(c, mm, m0, m1, xrows, ycol, n_x))) ||
-        (n_x <= mv_max(mm->wt) && (skim_cpu_mvk_run(c, mm, m0, m1, xrows, ycol, n_x) ||
-                                    skim_cpu_mv_run(c, mm, m0, m1, xrows, ycol, n_x))) ||
+        (n_x <= mv_max(c, mm->wt) && (skim_cpu_mvk_run(c, mm, m0, m1, xrows, ycol, n_x) ||
+                                       skim_cpu_mv_run(c, mm, m0, m1, xrows, ycol, n_x))) ||
         skim_cpu_mmk_run(c, mm, m0, m1, xrows, ycol, n_x)) {
         return;
     }
@@ -414,7 +415,7 @@ void skim_cpu_op_mul_mat(const skim_cpu_ctx *c, const skim_cpu_node *nd) {
      * w rows per matrix (a multiple of 8, or of 16, the tiles' group), so each x row is
      * rounded or copied once per thread (the split does not change any output's order) */
     int64_t mcr = MC;
-    if (mm.qa || N > mv_max(w->type)) {
+    if (mm.qa || N > mv_max(c, w->type)) {
         int64_t q = mm.qa ? 8 : 16;
         mcr = ((M + c->nth - 1) / c->nth + q - 1) / q * q;
     }

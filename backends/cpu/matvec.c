@@ -10,7 +10,8 @@
  * fp16 to fp32) and every dot keeps the core's order (lane l accumulates k = l mod 8 with
  * fused multiply-adds, the same lane reduction, an empty tail), so the results are the
  * bits the core would give: they depend neither on the thread count nor on whether this
- * path or the core ran. */
+ * path or the core ran. With AVX-512 the tiles of matvec_512.c run instead (two w rows per
+ * register, the same bits). */
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
@@ -354,6 +355,9 @@ bool skim_cpu_mv_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, i
         return false;
     }
     size_t off = (size_t)(mm->k0 / skim_type_block_size(mm->wt)) * skim_type_block_bytes(mm->wt);
+    if (c->avx512 && skim_cpu_mv512_run(c, mm, off, m0, m1, xrows, ycol, n_x)) {
+        return true;
+    }
 #ifdef SKIM_CPU_X86
     tile_fn tf[4];
     /* One x row with Q8_0 or Q4_0: the 4-row column kernel below is a little faster than

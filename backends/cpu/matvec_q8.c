@@ -10,8 +10,10 @@
  *
  * Per output element the order is fixed, so results do not depend on the thread count
  * (nor on how many rows a step takes: 8 with AVX2, 4 otherwise, nor on how many x rows:
- * with AVX2 or NEON a tile decodes each weight block once for up to 4 x rows, each x row
- * rounded once per thread and matrix). The AVX2 and NEON paths
+ * with AVX2 or NEON a tile decodes each weight block once for up to 4 x rows, 8 with
+ * AVX512_VNNI, each x row
+ * rounded once per thread and matrix; nor on whether AVX512_VNNI forms the integer sums,
+ * matvec_q8v.c). The AVX2 and NEON paths
  * use fused multiply-adds; the portable path does not fuse, and differs from them by float
  * rounding only (the integer sums are the same). x is quantised with AVX2 on x86, in plain
  * C elsewhere. */
@@ -24,12 +26,7 @@
 
 #define QB 32 /* values per block */
 
-/* One x row quantised: per block its scale, its 32 values and their sum. */
-typedef struct xq_row {
-    const float *d;
-    const int8_t *q;
-    const int32_t *s;
-} xq_row;
+typedef skim_cpu_xq xq_row;
 
 static inline uint16_t rd16(const uint8_t *p) {
     uint16_t h;
@@ -82,10 +79,7 @@ static inline float w_block_c(skim_type t, const uint8_t *blk, int8_t v[QB]) {
     return skim_fp16_to_fp32(rd16(blk));
 }
 
-/* out[j][r] = dot(w row r, x[j]) for 8 w rows (nb blocks of bb bytes, type t) and the
- * tile's x rows (how many: fixed per function). */
-typedef void (*colq_fn)(skim_type t, size_t bb, const uint8_t *const w[8], const xq_row *x,
-                        int64_t nb, float (*out)[8]);
+typedef skim_cpu_colq_fn colq_fn;
 
 static void col_c(skim_type t, size_t bb, const uint8_t *const w[8], const xq_row *x, int64_t nb,
                   float (*out)[8]) {
@@ -341,27 +335,30 @@ bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
     }
     void (*quant)(const float *, int64_t, float *, int8_t *, int32_t *) = quant_row_c;
     /* tile[J - 1] takes J x rows at once (jmax of them at most) */
-    colq_fn tile[4] = {col_c, col_c, col_c, col_c};
+    colq_fn tile[8] = {col_c, col_c, col_c, col_c, col_c, col_c, col_c, col_c};
     int jmax = 1;
 #if defined(SKIM_CPU_NEON)
     static const colq_fn nq[4] = {colq_neon1, colq_neon2, colq_neon3, colq_neon4};
-    memcpy(tile, nq, sizeof tile);
+    memcpy(tile, nq, sizeof nq);
     jmax = 4;
 #elif defined(SKIM_CPU_X86)
     if (c->avx2) {
         static const colq_fn q8[4] = {q8x1_avx, q8x2_avx, q8x3_avx, q8x4_avx};
         static const colq_fn q4[4] = {q4x1_avx, q4x2_avx, q4x3_avx, q4x4_avx};
         quant = quant_row_avx;
-        memcpy(tile, t == SKIM_TYPE_Q8_0 ? q8 : q4, sizeof tile);
+        memcpy(tile, t == SKIM_TYPE_Q8_0 ? q8 : q4, sizeof q8);
         jmax = 4;
+    }
+    if (c->vnni && skim_cpu_mvq_vnni(t, tile)) {
+        jmax = 8;
     }
 #endif
     size_t off = (size_t)(mm->k0 / QB) * bb, nf = (size_t)(fit < n_x ? fit : n_x) * (size_t)nb;
     float *ds = c->scratch;
     int32_t *ss = (int32_t *)(void *)(ds + nf);
     int8_t *qs = (int8_t *)(void *)(ss + nf);
-    xq_row xr[4];
-    float out[4][8];
+    xq_row xr[8];
+    float out[8][8];
     for (int64_t i0 = 0; i0 < n_x; i0 += fit) {
         int64_t ni = n_x - i0 < fit ? n_x - i0 : fit;
         for (int64_t i = 0; i < ni; i++) {
