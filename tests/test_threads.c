@@ -184,7 +184,8 @@ static void columns_agree(skim_backend *b1, skim_backend *b3, trng *r) {
 
 /* Weight blocks with an infinite or NaN scale: the AVX-512 tiles give the AVX2 tiles' bits
  * there too (infinities where a product's weight is an infinity, NaN where it is 0 times
- * one), for 1-5 x rows. Run only where the best backend is an AVX-512 one. */
+ * one), for 1-9 x rows (8 and 9: Q8_0 and Q4_0 take the k-blocked tiles there). Run only
+ * where the best backend is an AVX-512 one. */
 static void scales_nonfinite(skim_backend *b1, trng *r) {
     if (!strstr(skim_backend_device(b1), "avx512")) return;
     skim_cpu_desc d = {0};
@@ -197,7 +198,7 @@ static void scales_nonfinite(skim_backend *b1, trng *r) {
     }
     static const skim_type types[] = {SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
     static const uint16_t bad[3] = {0x7c00, 0xfc00, 0x7e00}; /* +inf, -inf, NaN (f16) */
-    enum { K = 256, M = 19, NMAX = 5 };
+    enum { K = 256, M = 19, NMAX = 9 };
     float w[K * M], x[K * NMAX], y[2][M * NMAX];
     for (int ti = 0; ti < 2; ti++) {
         skim_type t = types[ti];
