@@ -118,8 +118,10 @@ AVX512 static void q4_chunk(const uint8_t *src, float *dst, int64_t nb) {
         __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2));
         __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m), e);
         __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m), e);
-        _mm512_storeu_ps(dst + 32 * b, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d));
-        _mm512_storeu_ps(dst + 32 * b + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d));
+        __m512 vl = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo));
+        __m512 vh = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi));
+        _mm512_storeu_ps(dst + 32 * b, _mm512_mul_ps(vl, d));
+        _mm512_storeu_ps(dst + 32 * b + 16, _mm512_mul_ps(vh, d));
     }
 }
 
@@ -163,9 +165,10 @@ AVX512 static void w_panel(const skim_cpu_mm *mm, int64_t m, int64_t m1, int64_t
         } else if (mm->wt == SKIM_TYPE_F16) {
             /* kl is a multiple of 8: the last 8 go through the AVX2 width */
             int64_t k16 = kl & ~(int64_t)15;
-            f16_chunk((const uint16_t *)(const void *)row + kk, dst, k16);
+            const uint16_t *h16 = (const uint16_t *)(const void *)row + kk;
+            f16_chunk(h16, dst, k16);
             if (k16 < kl) {
-                __m128i h = _mm_loadu_si128((const __m128i *)(const void *)((const uint16_t *)(const void *)row + kk + k16));
+                __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(h16 + k16));
                 _mm256_storeu_ps(dst + k16, _mm256_cvtph_ps(h));
             }
         } else if (mm->wt == SKIM_TYPE_Q8_0) { /* kk and kl are whole blocks */
@@ -186,7 +189,8 @@ AVX512 static void put8(const skim_cpu_mm *mm, const float *a, int64_t ld, int64
     __m256 t[4];
     for (int r = 0; r < 4; r++) {
         __m256 x = _mm256_loadu_ps(a + r * ld), z = _mm256_loadu_ps(a + (r + 4) * ld);
-        t[r] = _mm256_add_ps(_mm256_permute2f128_ps(x, z, 0x20), _mm256_permute2f128_ps(x, z, 0x31));
+        t[r] = _mm256_add_ps(_mm256_permute2f128_ps(x, z, 0x20),
+                             _mm256_permute2f128_ps(x, z, 0x31));
     }
     __m256 u0 = _mm256_unpacklo_ps(t[0], t[1]), u1 = _mm256_unpackhi_ps(t[0], t[1]);
     __m256 u2 = _mm256_unpacklo_ps(t[2], t[3]), u3 = _mm256_unpackhi_ps(t[2], t[3]);
@@ -202,7 +206,7 @@ AVX512 static void put8(const skim_cpu_mm *mm, const float *a, int64_t ld, int64
     _mm256_mask_storeu_ps(y, k, v);
 }
 
-/* Rows [m0, m1) (at most 32) against nx (at most GX) x rows paired in xp. */
+/* Rows [m0, m1) (at most 16) against nx (at most GX) x rows paired in xp. */
 AVX512 static void group(const skim_cpu_mm *mm, int64_t m0, int64_t m1, const float *xp,
                          const int64_t *ycol, int64_t nx, float *acc, float *wbuf) {
     int64_t L = mm->k1 - mm->k0, np = (m1 - m0 + RW - 1) / RW;
