@@ -228,6 +228,11 @@ SKIM_HIDDEN bool skim_cpu_mvkq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm,
 SKIM_HIDDEN bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                   int64_t m1, const float *const *xrows, const int64_t *ycol,
                                   int64_t n_x);
+/* matmul_k512.c: the same with AVX-512 (the same bits), called by skim_cpu_mmk_run once it
+ * has checked that the product applies and the scratch suffices. */
+SKIM_HIDDEN bool skim_cpu_mmk512_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
+                                     int64_t m1, const float *const *xrows, const int64_t *ycol,
+                                     int64_t n_x);
 /* The floats of scratch it needs for products of n x rows with contraction length k (a
  * chunked copy of up to 48 x rows and their accumulators; 0 where it never runs). */
 SKIM_HIDDEN size_t skim_cpu_mmk_scratch(int64_t k, int64_t n);

@@ -373,9 +373,17 @@ static void panel(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m, int m
 /* The most x rows the small-N tiles (matvec.c, matvec_k.c) take: F32 rows need no
  * decoding, and from 6 x rows on the k-blocked tiles were faster (4096 x 4096, 1 thread:
  * x6 8.9 -> 7.9 ms, x8 10.0 -> 8.0; x5 the same); the AVX-512 tiles (matvec_512.c, up to
- * 8 x rows at once) beat them again (x6 3.3 -> 3.0 ms, x8 4.1 -> 3.7). */
+ * 8 x rows at once) beat them again (x6 3.3 -> 3.0 ms, x8 4.1 -> 3.7), and the AVX-512
+ * k-blocked tiles (matmul_k512.c) beat those from 6 x rows for F32 and at 8 for Q8_0 and
+ * Q4_0 (1 thread, GFLOP/s of thread CPU time, small-N against k-blocked: F32 4096 x 4096
+ * x6 72-76 -> 81-84, x8 74-78 -> 84-87; Q8_0 1024 x 1024 x8 80-86 -> 98-101, Q4_0 75-84
+ * -> 89-95; at x6 and x7 they were as fast; F16 stays faster with the small-N tiles up
+ * to x8, and Q4_K and Q6_K have no k-blocked tiles). */
 static int64_t mv_max(const skim_cpu_ctx *c, skim_type t) {
-    return t == SKIM_TYPE_F32 && !c->avx512 ? 5 : SKIM_CPU_MV_MAX;
+    if (t == SKIM_TYPE_F32) {
+        return 5;
+    }
+    return c->avx512 && (t == SKIM_TYPE_Q8_0 || t == SKIM_TYPE_Q4_0) ? 7 : SKIM_CPU_MV_MAX;
 }
 
 void skim_cpu_mm_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,

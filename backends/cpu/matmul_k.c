@@ -194,8 +194,10 @@ AVX2_F16C static void group(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_
 
 size_t skim_cpu_mmk_scratch(int64_t k, int64_t n) {
 #ifdef SKIM_CPU_X86
-    /* the copy of x, then the accumulators of a group; 16: alignment */
+    /* the copy of x, then the accumulators of a group; 16: alignment; an even count:
+     * the AVX-512 tiles (matmul_k512.c) copy x rows in pairs */
     n = n < GX ? n : GX;
+    n += n & 1;
     return n > 0 ? (size_t)n * (size_t)(k + KC + GR * 8) + 16 : 0;
 #else
     (void)k, (void)n;
@@ -214,6 +216,9 @@ bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
     }
     if (c->scratch_floats < skim_cpu_mmk_scratch(L, n_x)) {
         return false;
+    }
+    if (c->avx512) {
+        return skim_cpu_mmk512_run(c, mm, m0, m1, xrows, ycol, n_x);
     }
     float wbuf[4 * KC];
     int64_t nxm = n_x < GX ? n_x : GX;

@@ -1,0 +1,267 @@
+/* matmul_k512.c - the k-blocked tiles of matmul_k.c with AVX-512: F32, F16, Q8_0 and Q4_0
+ * w rows against more x rows than the small-N kernels take.
+ *
+ * The scheme is matmul_k.c's (k cut into chunks of KC, the x rows copied chunk by chunk
+ * into scratch, 8-lane accumulators kept in a buffer per group of w rows, decoded w chunks
+ * used by every x row), and so are the bits: a 512-bit register holds two independent
+ * 8-lane accumulators, the dot products of one w row with two x rows, never one dot
+ * product over 16 consecutive k. The copy of x interleaves rows j and j+1 every 8 values,
+ * so one 64-byte load gives [x_j k..k+7 | x_j+1 k..k+7]; 8 w values are broadcast to both
+ * halves. Each lane of each half still accumulates k = l mod 8 in increasing order with
+ * one fused multiply-add per value (w * x is exact before the one rounding, so which
+ * operand comes first does not matter), across chunks through the buffer; the halves
+ * reduce as the core's lanes, ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then + 0.0f for the
+ * core's empty tail. An odd x row count leaves the last pair half used: its second row is
+ * zeros and its outputs are never read. Decoding is exact as in the AVX2 decoders (f16 to
+ * f32; d * q with an 11-bit d and q of at most 8 bits), so the decoded floats are the same.
+ *
+ * A tile is 8 w rows x 3 pairs of x rows: 24 accumulators, 3 x loads and 8 broadcast
+ * loads per 24 fused multiply-adds, which keeps both 512-bit FMA ports busy (alone, with
+ * its data in L1: 175 GFLOP/s on one core of the Xeon these were measured on, against
+ * 89 for the AVX2 tile). The accumulators reduce 8 w rows at once (put8), so a column's
+ * 8 results are one store. Nothing is prefetched: the AVX2 tiles' prefetching of the
+ * next F32 panel made F32 slower here (4096 x 4096 x 32: 132 -> 123 GFLOP/s), and
+ * prefetching the next panel's F16, Q8_0 or Q4_0 chunk was no faster. */
+#include "cpu-int.h"
+#include "cpu-simd.h"
+
+#include <string.h>
+
+#ifdef SKIM_CPU_X86
+
+/* matmul_k.c's values, which size the scratch (skim_cpu_mmk_scratch) */
+#define KC 256 /* contraction values per chunk (128 and 512 were no faster here) */
+#define GX 48  /* x rows per group */
+#define RW 8   /* w rows per tile */
+
+#define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,f16c")))
+#define INLINE __attribute__((always_inline)) inline
+
+/* acc (8 lanes per w row r and x row j at acc + (r * ld + j) * 8, j = 2q and 2q + 1 side
+ * by side) += w[r] . pair q for 8 w rows and P pairs over kl values; xc: the chunk's
+ * first pair (2 * KC floats per pair). */
+AVX512 static INLINE void tile(const float *const w[RW], const float *xc, int P, int64_t kl,
+                               float *acc, int64_t ld) {
+    __m512 c[RW][3];
+    for (int r = 0; r < RW; r++) {
+        for (int q = 0; q < P; q++) {
+            c[r][q] = _mm512_loadu_ps(acc + (r * ld + 2 * q) * 8);
+        }
+    }
+    for (int64_t k = 0; k < kl; k += 8) {
+        __m512 b[3];
+        for (int q = 0; q < P; q++) {
+            b[q] = _mm512_load_ps(xc + q * 2 * KC + 2 * k);
+        }
+        for (int r = 0; r < RW; r++) {
+            __m512 v = _mm512_broadcast_f32x8(_mm256_loadu_ps(w[r] + k));
+            for (int q = 0; q < P; q++) {
+                c[r][q] = _mm512_fmadd_ps(v, b[q], c[r][q]);
+            }
+        }
+    }
+    for (int r = 0; r < RW; r++) {
+        for (int q = 0; q < P; q++) {
+            _mm512_storeu_ps(acc + (r * ld + 2 * q) * 8, c[r][q]);
+        }
+    }
+}
+
+AVX512 static void tile3(const float *const w[RW], const float *xc, int64_t kl, float *acc,
+                         int64_t ld) {
+    tile(w, xc, 3, kl, acc, ld);
+}
+
+AVX512 static void tile2(const float *const w[RW], const float *xc, int64_t kl, float *acc,
+                         int64_t ld) {
+    tile(w, xc, 2, kl, acc, ld);
+}
+
+AVX512 static void tile1(const float *const w[RW], const float *xc, int64_t kl, float *acc,
+                         int64_t ld) {
+    tile(w, xc, 1, kl, acc, ld);
+}
+
+static INLINE uint16_t rd16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+/* n values (a multiple of 16) of f16 to f32. */
+AVX512 static void f16_chunk(const uint16_t *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)(src + i));
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(h));
+    }
+}
+
+/* nb blocks of Q8_0: d * q, 16 values per instruction. */
+AVX512 static void q8_chunk(const uint8_t *src, float *dst, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = src + (size_t)b * (2 + SKIM_QK);
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(rd16(blk)));
+        for (int h = 0; h < 2; h++) {
+            __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2 + 16 * h));
+            __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+            _mm512_storeu_ps(dst + 32 * b + 16 * h, _mm512_mul_ps(v, d));
+        }
+    }
+}
+
+/* nb blocks of Q4_0: values 0-15 are the low nibbles of bytes 0-15, 16-31 the high. */
+AVX512 static void q4_chunk(const uint8_t *src, float *dst, int64_t nb) {
+    __m128i m = _mm_set1_epi8(0x0f), e = _mm_set1_epi8(8);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = src + (size_t)b * (2 + SKIM_QK / 2);
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(rd16(blk)));
+        __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2));
+        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m), e);
+        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m), e);
+        __m512 vl = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo));
+        __m512 vh = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi));
+        _mm512_storeu_ps(dst + 32 * b, _mm512_mul_ps(vl, d));
+        _mm512_storeu_ps(dst + 32 * b + 16, _mm512_mul_ps(vh, d));
+    }
+}
+
+/* x rows [k0, k0 + L) in pairs chunk by chunk: chunk c's pair q at xp + c * KC * nxp +
+ * q * 2 * KC, step s (values 8s..8s+7) of rows 2q and 2q + 1 at 16 s and 16 s + 8. An odd
+ * count's last pair has zeros for its second row. */
+AVX512 static void pack_x(const float *const *xr, int64_t nx, int64_t k0, int64_t L, float *xp) {
+    int64_t nxp = (nx + 1) & ~(int64_t)1;
+    for (int64_t kc = 0; kc < L; kc += KC) {
+        int64_t kl = L - kc < KC ? L - kc : KC;
+        for (int64_t j = 0; j < nxp; j++) {
+            float *dst = xp + kc * nxp + (j >> 1) * 2 * KC + (j & 1) * 8;
+            if (j == nx) {
+                for (int64_t k = 0; k < kl; k += 8) {
+                    _mm256_store_ps(dst + 2 * k, _mm256_setzero_ps());
+                }
+                continue;
+            }
+            const float *src = xr[j] + k0 + kc;
+            for (int64_t k = 0; k < kl; k += 8) {
+                _mm256_store_ps(dst + 2 * k, _mm256_loadu_ps(src + k));
+            }
+        }
+    }
+}
+
+/* The 8 w rows of the panel at m over [kk, kk + kl) as floats: F32 in place, the others
+ * decoded into wbuf (RW * KC floats); a short panel repeats its first row. */
+AVX512 static void w_panel(const skim_cpu_mm *mm, int64_t m, int64_t m1, int64_t kk, int64_t kl,
+                           float *wbuf, const float *w[RW]) {
+    size_t bb = skim_type_block_bytes(mm->wt);
+    for (int r = 0; r < RW; r++) {
+        int64_t mr = m + r < m1 ? m + r : m;
+        const uint8_t *row = mm->w + (size_t)mr * mm->wrow;
+        float *dst = wbuf + r * KC;
+        w[r] = dst;
+        if (mm->wt == SKIM_TYPE_F32) {
+            w[r] = (const float *)(const void *)row + kk;
+        } else if (r > 0 && mr == m) {
+            w[r] = w[0];
+        } else if (mm->wt == SKIM_TYPE_F16) {
+            /* kl is a multiple of 8: the last 8 go through the AVX2 width */
+            int64_t k16 = kl & ~(int64_t)15;
+            const uint16_t *h16 = (const uint16_t *)(const void *)row + kk;
+            f16_chunk(h16, dst, k16);
+            if (k16 < kl) {
+                __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(h16 + k16));
+                _mm256_storeu_ps(dst + k16, _mm256_cvtph_ps(h));
+            }
+        } else if (mm->wt == SKIM_TYPE_Q8_0) { /* kk and kl are whole blocks */
+            q8_chunk(row + (size_t)(kk / SKIM_QK) * bb, dst, kl / SKIM_QK);
+        } else {
+            q4_chunk(row + (size_t)(kk / SKIM_QK) * bb, dst, kl / SKIM_QK);
+        }
+    }
+}
+
+/* y rows m..m + nr - 1 (nr <= 8) of column col from their accumulators (8 lanes each, ld
+ * floats apart), reduced as the core's: the halves' sums t = [l0+l4, l1+l5, l2+l6,
+ * l3+l7] of rows r and r + 4 side by side, transposed so that c_i holds term i of 4 rows,
+ * then (c0 + c2) + (c1 + c3) = ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) and + 0.0f (the
+ * core adds its empty tail, which turns -0 into +0). */
+AVX512 static void put8(const skim_cpu_mm *mm, const float *a, int64_t ld, int64_t col, int64_t m,
+                        int64_t nr) {
+    __m256 t[4];
+    for (int r = 0; r < 4; r++) {
+        __m256 x = _mm256_loadu_ps(a + r * ld), z = _mm256_loadu_ps(a + (r + 4) * ld);
+        t[r] = _mm256_add_ps(_mm256_permute2f128_ps(x, z, 0x20),
+                             _mm256_permute2f128_ps(x, z, 0x31));
+    }
+    __m256 u0 = _mm256_unpacklo_ps(t[0], t[1]), u1 = _mm256_unpackhi_ps(t[0], t[1]);
+    __m256 u2 = _mm256_unpacklo_ps(t[2], t[3]), u3 = _mm256_unpackhi_ps(t[2], t[3]);
+    __m256 c0 = _mm256_shuffle_ps(u0, u2, 0x44), c1 = _mm256_shuffle_ps(u0, u2, 0xee);
+    __m256 c2 = _mm256_shuffle_ps(u1, u3, 0x44), c3 = _mm256_shuffle_ps(u1, u3, 0xee);
+    __m256 v = _mm256_add_ps(_mm256_add_ps(c0, c2), _mm256_add_ps(c1, c3));
+    v = _mm256_add_ps(v, _mm256_setzero_ps());
+    float *y = mm->y + col * mm->ldy + m;
+    __mmask8 k = (__mmask8)((1u << nr) - 1);
+    if (mm->acc) {
+        v = _mm256_add_ps(_mm256_maskz_loadu_ps(k, y), v);
+    }
+    _mm256_mask_storeu_ps(y, k, v);
+}
+
+/* Rows [m0, m1) (at most 16) against nx (at most GX) x rows paired in xp. */
+AVX512 static void group(const skim_cpu_mm *mm, int64_t m0, int64_t m1, const float *xp,
+                         const int64_t *ycol, int64_t nx, float *acc, float *wbuf) {
+    int64_t L = mm->k1 - mm->k0, np = (m1 - m0 + RW - 1) / RW;
+    int64_t nxp = (nx + 1) & ~(int64_t)1, npair = nxp / 2;
+    for (int64_t i = 0; i < np * RW * nxp * 8; i += 16) {
+        _mm512_storeu_ps(acc + i, _mm512_setzero_ps());
+    }
+    for (int64_t kc = 0; kc < L; kc += KC) {
+        int64_t kl = L - kc < KC ? L - kc : KC, kk = mm->k0 + kc;
+        for (int64_t p = 0; p < np; p++) {
+            int64_t m = m0 + RW * p;
+            const float *w[RW];
+            w_panel(mm, m, m1, kk, kl, wbuf, w);
+            float *ap = acc + p * RW * nxp * 8;
+            const float *xc = xp + kc * nxp;
+            int64_t q = 0;
+            for (; q + 3 <= npair; q += 3) {
+                tile3(w, xc + q * 2 * KC, kl, ap + q * 16, nxp);
+            }
+            if (npair - q == 2) {
+                tile2(w, xc + q * 2 * KC, kl, ap + q * 16, nxp);
+            } else if (npair - q == 1) {
+                tile1(w, xc + q * 2 * KC, kl, ap + q * 16, nxp);
+            }
+        }
+    }
+    for (int64_t p = 0; p < np; p++) {
+        int64_t m = m0 + RW * p;
+        int64_t nr = m1 - m < RW ? m1 - m : RW;
+        for (int64_t j = 0; j < nx; j++) {
+            put8(mm, acc + (p * RW * nxp + j) * 8, nxp * 8, ycol[j], m, nr);
+        }
+    }
+}
+
+bool skim_cpu_mmk512_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
+                         const float *const *xrows, const int64_t *ycol, int64_t n_x) {
+    int64_t L = mm->k1 - mm->k0;
+    float wbuf[RW * KC];
+    int64_t nxm = n_x < GX ? n_x : GX;
+    nxm = (nxm + 1) & ~(int64_t)1;
+    float *xp = (float *)(void *)(((uintptr_t)c->scratch + 63) & ~(uintptr_t)63);
+    float *acc = xp + (L + KC - 1) / KC * KC * nxm;
+    for (int64_t i = 0; i < n_x; i += GX) {
+        int64_t nx = n_x - i < GX ? n_x - i : GX;
+        pack_x(xrows + i, nx, mm->k0, L, xp);
+        /* w rows per group: F32 one panel, whose rows are then read in order along k
+         * (4096 x 4096 x 256, GFLOP/s of thread CPU time: 8 rows 117-124, 32 rows
+         * 104-115; 1024 x 1024 x 1024: 120-128 against 115-120); the decoded types 16 (8
+         * and 32 were as fast) */
+        int64_t gr = mm->wt == SKIM_TYPE_F32 ? RW : 16;
+        for (int64_t m = m0; m < m1; m += gr) {
+            group(mm, m, m1 - m < gr ? m1 : m + gr, xp, ycol + i, nx, acc, wbuf);
+        }
+    }
+    return true;
+}
+#endif /* SKIM_CPU_X86 */
