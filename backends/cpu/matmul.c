@@ -7,9 +7,11 @@
  * floor(L/8)*8 elements, the lanes reduce as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then
  * the tail is added in order. So results do not depend on how rows fall into tiles, that
  * is on the thread count. The AVX2 path (fused multiply-add) is chosen once per backend;
- * it differs from the portable path in rounding only. On aarch64 the NEON path (two
- * 4-lane halves per dot, fused multiply-add, the same lane order and reduction) is always
- * taken: Advanced SIMD is part of the architecture. */
+ * it differs from the portable path in rounding only. The AVX-512 kernels (matvec_512.c,
+ * matmul_k512.c, matvec_k.c) give the AVX2 path's bits: a 512-bit register holds two
+ * independent 8-lane accumulators, never one dot over 16 consecutive k. On aarch64 the
+ * NEON path (two 4-lane halves per dot, fused multiply-add, the same lane order and
+ * reduction) is always taken: Advanced SIMD is part of the architecture. */
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
