@@ -184,8 +184,9 @@ static void columns_agree(skim_backend *b1, skim_backend *b3, trng *r) {
 
 /* Weight blocks with an infinite or NaN scale: the AVX-512 tiles give the AVX2 tiles' bits
  * there too (infinities where a product's weight is an infinity, NaN where it is 0 times
- * one), for 1-9 x rows (8 and 9: Q8_0 and Q4_0 take the k-blocked tiles there). Run only
- * where the best backend is an AVX-512 one. */
+ * one), for 1-9 x rows (8 and 9: Q8_0 and Q4_0 take the k-blocked tiles there; Q4_K's
+ * table lookups from 1 to 4, its decoded panels above). Run only where the best backend is
+ * an AVX-512 one. */
 static void scales_nonfinite(skim_backend *b1, trng *r) {
     if (!strstr(skim_backend_device(b1), "avx512")) return;
     skim_cpu_desc d = {0};
@@ -196,11 +197,11 @@ static void scales_nonfinite(skim_backend *b1, trng *r) {
         t_fail(__FILE__, __LINE__, "scales: an AVX2 cpu backend");
         return;
     }
-    static const skim_type types[] = {SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
+    static const skim_type types[] = {SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0, SKIM_TYPE_Q4_K};
     static const uint16_t bad[3] = {0x7c00, 0xfc00, 0x7e00}; /* +inf, -inf, NaN (f16) */
     enum { K = 256, M = 19, NMAX = 9 };
     float w[K * M], x[K * NMAX], y[2][M * NMAX];
-    for (int ti = 0; ti < 2; ti++) {
+    for (int ti = 0; ti < 3; ti++) {
         skim_type t = types[ti];
         size_t wrow = skim_row_size(t, K), bb = skim_type_block_bytes(t);
         uint8_t *q = malloc(wrow * M);
@@ -209,8 +210,10 @@ static void scales_nonfinite(skim_backend *b1, trng *r) {
         fill_uniform(r, x, (size_t)K * NMAX, 0.25, 1);
         skim_quantize(t, w, q, M, K);
         for (int i = 0; i < 6; i++) { /* rows 3, 6, 9, ...: one block each, its values 2 or 5
-                                        (x > 0: the dot is an infinity, not NaN) */
-            uint8_t *blk = q + (size_t)(3 + 3 * i) * wrow + (size_t)(i % 8) * bb;
+                                        (x > 0: the dot is an infinity, not NaN; Q4_K: d of
+                                        the values 25 d - dmin * 5 and 0 d, so NaN too) */
+            int64_t nblk = K / skim_type_block_size(t);
+            uint8_t *blk = q + (size_t)(3 + 3 * i) * wrow + (size_t)(i % nblk) * bb;
             memcpy(blk, &bad[i % 3], 2);
             memset(blk + 2, t == SKIM_TYPE_Q4_0 ? 0xaa : 0x05, bb - 2);
         }
