@@ -206,6 +206,18 @@ typedef void (*skim_cpu_colq_fn)(skim_type t, size_t bb, const uint8_t *const w[
  * same bits as the AVX2 tiles); false, tile untouched, where there are none (another
  * type, no x86). */
 SKIM_HIDDEN bool skim_cpu_mvq_vnni(skim_type t, skim_cpu_colq_fn tile[8]);
+/* A small-N tile: out[r * nx + j] = dot(w row r, x row j) over nb blocks for its w rows
+ * and nx x rows (at most 32 outputs). */
+typedef void (*skim_cpu_tile_fn)(const uint8_t *const *w, const float *const *x, int64_t nb,
+                                 float *out);
+/* Runs tiles over w rows [m0, m1), 8 at a time so that successive groups of x rows re-read
+ * them from L1 or L2, and the x rows in groups of `group` (at most 8): f[nx - 1] takes
+ * rows[nx - 1] w rows (a short tile repeats its first row) and nx x rows; blocks of qk
+ * values, the w rows' bytes from off. */
+SKIM_HIDDEN void skim_cpu_tiles_run(const skim_cpu_tile_fn *f, const int *rows, int group,
+                                    int64_t qk, const skim_cpu_mm *mm, size_t off, int64_t m0,
+                                    int64_t m1, const float *const *xrows, const int64_t *ycol,
+                                    int64_t n_x);
 /* matvec_q8.c: any number of x rows against Q8_0 or Q4_0 w rows with the x rows rounded
  * to 8-bit blocks (SKIM_PLAN_QUANTIZED_ACTIVATIONS); false when it does not apply (another
  * type, a contraction range that is not whole blocks of 32, no scratch). */

@@ -298,20 +298,15 @@ bool skim_cpu_row_decode(const skim_cpu_ctx *c, skim_type t, const uint8_t *src,
     return true;
 }
 
-#ifdef SKIM_CPU_X86
-typedef void (*tile_fn)(const uint8_t *const *w, const float *const *x, int64_t nb, float *out);
-static const int tile_rows[4] = {8, 4, 2, 2}; /* w rows of the tile for 1-4 x rows */
-
-/* Up to 4 x rows at a time (a group) against w rows [m0, m1), 8 rows at a time so that
- * the groups re-read them from L1 or L2; a short tile repeats its first row. */
-static void tiles_run(const tile_fn f[4], const skim_cpu_mm *mm, size_t off, int64_t m0,
-                      int64_t m1, const float *const *xrows, const int64_t *ycol, int64_t n_x) {
-    int64_t nb = (mm->k1 - mm->k0) / SKIM_QK;
+void skim_cpu_tiles_run(const skim_cpu_tile_fn *f, const int *rows, int group, int64_t qk,
+                        const skim_cpu_mm *mm, size_t off, int64_t m0, int64_t m1,
+                        const float *const *xrows, const int64_t *ycol, int64_t n_x) {
+    int64_t nb = (mm->k1 - mm->k0) / qk;
     for (int64_t m = m0; m < m1; m += 8) {
         int64_t me = m + 8 < m1 ? m + 8 : m1;
-        for (int64_t j0 = 0; j0 < n_x; j0 += 4) {
-            int nx = n_x - j0 < 4 ? (int)(n_x - j0) : 4, R = tile_rows[nx - 1];
-            const float *x[4];
+        for (int64_t j0 = 0; j0 < n_x; j0 += group) {
+            int nx = n_x - j0 < group ? (int)(n_x - j0) : group, R = rows[nx - 1];
+            const float *x[8];
             for (int j = 0; j < nx; j++) {
                 x[j] = xrows[j0 + j] + mm->k0;
             }
@@ -320,7 +315,7 @@ static void tiles_run(const tile_fn f[4], const skim_cpu_mm *mm, size_t off, int
                 for (int r = 0; r < R; r++) {
                     w[r] = mm->w + (size_t)(mr + r < me ? mr + r : mr) * mm->wrow + off;
                 }
-                float out[8];
+                float out[32];
                 f[nx - 1](w, x, nb, out);
                 int rr = me - mr < R ? (int)(me - mr) : R;
                 for (int j = 0; j < nx; j++) {
@@ -333,6 +328,10 @@ static void tiles_run(const tile_fn f[4], const skim_cpu_mm *mm, size_t off, int
         }
     }
 }
+
+#ifdef SKIM_CPU_X86
+typedef skim_cpu_tile_fn tile_fn;
+static const int tile_rows[4] = {8, 4, 2, 2}; /* w rows of the tile for 1-4 x rows */
 
 static bool tiles_of(skim_type t, tile_fn f[4]) {
 #define SET_TILES(p) (f[0] = p##_8x1, f[1] = p##_4x2, f[2] = p##_2x3, f[3] = p##_2x4, true)
@@ -364,7 +363,7 @@ bool skim_cpu_mv_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, i
      * the 8 x 1 tile (their decoding, not the accumulator chains, bounds them). */
     bool col1 = n_x == 1 && (mm->wt == SKIM_TYPE_Q8_0 || mm->wt == SKIM_TYPE_Q4_0);
     if (c->avx2 && !col1 && tiles_of(mm->wt, tf)) {
-        tiles_run(tf, mm, off, m0, m1, xrows, ycol, n_x);
+        skim_cpu_tiles_run(tf, tile_rows, 4, SKIM_QK, mm, off, m0, m1, xrows, ycol, n_x);
         return true;
     }
 #endif

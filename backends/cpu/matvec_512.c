@@ -217,7 +217,7 @@ TILES512(t512_f16, f16_512, sc_none, 0, 2 * SKIM_QK)
 TILES512(t512_q8, q8_512, sc_q8, 3, 2 + SKIM_QK)
 TILES512(t512_q4, q4_512, sc_q4, 1, 2 + SKIM_QK / 2)
 
-typedef void (*tile_fn)(const uint8_t *const *w, const float *const *x, int64_t nb, float *out);
+typedef skim_cpu_tile_fn tile_fn;
 #define GROUP 8 /* x rows per tile at most */
 static const int tile_rows[GROUP] = {8, 4, 4, 4, 4, 4, 4, 4}; /* w rows of the tile for 1-8 */
 
@@ -243,34 +243,8 @@ bool skim_cpu_mv512_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, size_t off
     if (!c->avx512 || !tiles_of(mm->wt, f)) {
         return false;
     }
-    /* Up to 8 x rows at a time (a group) against 8 w rows at a time, so that the groups
-     * re-read them from L1 or L2; a short tile repeats its first row. */
-    int64_t nb = (mm->k1 - mm->k0) / SKIM_QK;
-    for (int64_t m = m0; m < m1; m += 8) {
-        int64_t me = m + 8 < m1 ? m + 8 : m1;
-        for (int64_t j0 = 0; j0 < n_x; j0 += GROUP) {
-            int nx = n_x - j0 < GROUP ? (int)(n_x - j0) : GROUP, R = tile_rows[nx - 1];
-            const float *x[GROUP];
-            for (int j = 0; j < nx; j++) {
-                x[j] = xrows[j0 + j] + mm->k0;
-            }
-            for (int64_t mr = m; mr < me; mr += R) {
-                const uint8_t *w[8];
-                for (int r = 0; r < R; r++) {
-                    w[r] = mm->w + (size_t)(mr + r < me ? mr + r : mr) * mm->wrow + off;
-                }
-                float out[32];
-                f[nx - 1](w, x, nb, out);
-                int rr = me - mr < R ? (int)(me - mr) : R;
-                for (int j = 0; j < nx; j++) {
-                    float *y = mm->y + ycol[j0 + j] * mm->ldy + mr;
-                    for (int r = 0; r < rr; r++) {
-                        y[r] = mm->acc ? y[r] + out[r * nx + j] : out[r * nx + j];
-                    }
-                }
-            }
-        }
-    }
+    /* Up to 8 x rows at a time (a group) against 8 w rows at a time */
+    skim_cpu_tiles_run(f, tile_rows, GROUP, SKIM_QK, mm, off, m0, m1, xrows, ycol, n_x);
     return true;
 #else
     (void)c, (void)mm, (void)off, (void)m0, (void)m1, (void)xrows, (void)ycol, (void)n_x;

@@ -522,40 +522,8 @@ AVX512_K static void row_q6k_512(const uint8_t *src, float *dst, int64_t nb) {
     }
 }
 
-typedef void (*ktile_fn)(const uint8_t *const *w, const float *const *x, int64_t nb, float *out);
+typedef skim_cpu_tile_fn ktile_fn;
 static const int ktile_rows[4] = {8, 4, 2, 2}; /* w rows of the tile for 1-4 x rows */
-
-/* Up to 4 x rows at a time (a group) against w rows [m0, m1), 8 rows at a time so that
- * the groups re-read them from L1 or L2; a short tile repeats its first row. */
-static void ktiles_run(const ktile_fn f[4], const skim_cpu_mm *mm, size_t off, int64_t m0,
-                       int64_t m1, const float *const *xrows, const int64_t *ycol, int64_t n_x) {
-    int64_t nb = (mm->k1 - mm->k0) / SKIM_QK_K;
-    for (int64_t m = m0; m < m1; m += 8) {
-        int64_t me = m + 8 < m1 ? m + 8 : m1;
-        for (int64_t j0 = 0; j0 < n_x; j0 += 4) {
-            int nx = n_x - j0 < 4 ? (int)(n_x - j0) : 4, R = ktile_rows[nx - 1];
-            const float *x[4];
-            for (int j = 0; j < nx; j++) {
-                x[j] = xrows[j0 + j] + mm->k0;
-            }
-            for (int64_t mr = m; mr < me; mr += R) {
-                const uint8_t *w[8];
-                for (int r = 0; r < R; r++) {
-                    w[r] = mm->w + (size_t)(mr + r < me ? mr + r : mr) * mm->wrow + off;
-                }
-                float out[8];
-                f[nx - 1](w, x, nb, out);
-                int rr = me - mr < R ? (int)(me - mr) : R;
-                for (int j = 0; j < nx; j++) {
-                    float *y = mm->y + ycol[j0 + j] * mm->ldy + mr;
-                    for (int r = 0; r < rr; r++) {
-                        y[r] = mm->acc ? y[r] + out[r * nx + j] : out[r * nx + j];
-                    }
-                }
-            }
-        }
-    }
-}
 #endif /* SKIM_CPU_X86 */
 
 bool skim_cpu_mvk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
@@ -573,7 +541,7 @@ bool skim_cpu_mvk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
     static const ktile_fn q6kz[4] = {kz_q6k_8x1, kz_q6k_4x2, kz_q6k_2x3, kz_q6k_2x4};
     const ktile_fn *f = mm->wt == SKIM_TYPE_Q4_K ? (c->avx512 ? q4kz : q4k)
                                                  : (c->avx512 ? q6kz : q6k);
-    ktiles_run(f, mm, off, m0, m1, xrows, ycol, n_x);
+    skim_cpu_tiles_run(f, ktile_rows, 4, SKIM_QK_K, mm, off, m0, m1, xrows, ycol, n_x);
     return true;
 #else
     (void)c, (void)mm, (void)m0, (void)m1, (void)xrows, (void)ycol, (void)n_x;
