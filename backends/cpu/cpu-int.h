@@ -12,6 +12,7 @@
 #include "skim-platform.h"
 
 #include <math.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- thread pool */
 
@@ -113,6 +114,19 @@ typedef void (*skim_cpu_kernel)(const skim_cpu_ctx *c, const skim_cpu_node *n);
     SKIM_HIDDEN void skim_cpu_op_##n(const skim_cpu_ctx *c, const skim_cpu_node *nd);
 #include "ops.def"
 #undef SKIM_OP
+
+/* Little-endian 16- and 32-bit words of a weight block (any alignment). */
+static inline uint16_t skim_cpu_rd16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+static inline uint32_t skim_cpu_rd32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
 
 /* [b, e) of n items for thread ith of nth (contiguous chunks). */
 static inline void skim_cpu_split(int64_t n, int ith, int nth, int64_t *b, int64_t *e) {

@@ -82,12 +82,6 @@ AVX512 static void tile1(const float *const w[RW], const float *xc, int64_t kl, 
     tile(w, xc, 1, kl, acc, ld);
 }
 
-static INLINE uint16_t rd16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-
 /* n values (a multiple of 16) of f16 to f32. */
 AVX512 static void f16_chunk(const uint16_t *src, float *dst, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) {
@@ -100,7 +94,7 @@ AVX512 static void f16_chunk(const uint16_t *src, float *dst, int64_t n) {
 AVX512 static void q8_chunk(const uint8_t *src, float *dst, int64_t nb) {
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = src + (size_t)b * (2 + SKIM_QK);
-        __m512 d = _mm512_set1_ps(_cvtsh_ss(rd16(blk)));
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(skim_cpu_rd16(blk)));
         for (int h = 0; h < 2; h++) {
             __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2 + 16 * h));
             __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
@@ -114,7 +108,7 @@ AVX512 static void q4_chunk(const uint8_t *src, float *dst, int64_t nb) {
     __m128i m = _mm_set1_epi8(0x0f), e = _mm_set1_epi8(8);
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *blk = src + (size_t)b * (2 + SKIM_QK / 2);
-        __m512 d = _mm512_set1_ps(_cvtsh_ss(rd16(blk)));
+        __m512 d = _mm512_set1_ps(_cvtsh_ss(skim_cpu_rd16(blk)));
         __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2));
         __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m), e);
         __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m), e);

@@ -17,12 +17,6 @@
 
 #include <string.h>
 
-static inline uint16_t rd16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-
 #ifdef SKIM_CPU_X86
 #define AVX2_F16C __attribute__((target("avx2,fma,f16c")))
 
@@ -32,7 +26,7 @@ AVX2_F16C static inline __m256 cvt8(__m128i q, __m256 d) {
 
 /* One block of 32 values as 4 vectors of 8 (k order). */
 AVX2_F16C static inline void q8_avx(const uint8_t *blk, __m256 v[4]) {
-    __m256 d = _mm256_set1_ps(_cvtsh_ss(rd16(blk)));
+    __m256 d = _mm256_set1_ps(_cvtsh_ss(skim_cpu_rd16(blk)));
     for (int i = 0; i < 4; i++) { /* 8-byte loads fold into the sign extension */
         v[i] = cvt8(_mm_loadl_epi64((const __m128i *)(const void *)(blk + 2 + 8 * i)), d);
     }
@@ -40,7 +34,7 @@ AVX2_F16C static inline void q8_avx(const uint8_t *blk, __m256 v[4]) {
 
 /* Values 0-15 are the low nibbles of bytes 0-15, values 16-31 the high ones. */
 AVX2_F16C static inline void q4_avx(const uint8_t *blk, __m256 v[4]) {
-    __m256 d = _mm256_set1_ps(_cvtsh_ss(rd16(blk)));
+    __m256 d = _mm256_set1_ps(_cvtsh_ss(skim_cpu_rd16(blk)));
     __m128i q = _mm_loadu_si128((const __m128i *)(const void *)(blk + 2));
     __m128i m = _mm_set1_epi8(0x0f), e = _mm_set1_epi8(8);
     __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m), e);
@@ -175,7 +169,7 @@ static inline void s8x8_neon(int8x8_t q, float32x4_t d, float32x4_t *lo, float32
 }
 
 static inline float32x4_t d_neon(const uint8_t *blk) {
-    return vdupq_n_f32(skim_fp16_to_fp32(rd16(blk)));
+    return vdupq_n_f32(skim_fp16_to_fp32(skim_cpu_rd16(blk)));
 }
 
 static inline void q8_neon(const uint8_t *blk, float32x4_t v[8]) {

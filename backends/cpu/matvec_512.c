@@ -28,18 +28,12 @@
 #ifdef SKIM_CPU_X86
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")))
 
-static inline uint16_t rd16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-
 /* The scales of R (up to 8) rows' blocks at offset o; pair_of spreads rows 2p and 2p + 1
  * of them as [d_2p x 8 | d_2p+1 x 8]. */
 AVX512 static inline __m256 scales8(const uint8_t *const *w, int R, size_t o) {
     uint64_t h[2] = {0, 0};
     for (int r = 0; r < R; r++) {
-        h[r / 4] |= (uint64_t)rd16(w[r] + o) << (16 * (r % 4));
+        h[r / 4] |= (uint64_t)skim_cpu_rd16(w[r] + o) << (16 * (r % 4));
     }
     return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
 }

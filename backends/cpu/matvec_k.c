@@ -29,12 +29,6 @@
 #define AVX2_K __attribute__((target("avx2,fma,f16c")))
 #define INL static inline __attribute__((always_inline))
 
-static inline uint16_t rd16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-
 AVX2_K INL __m128i ld64(const uint8_t *p) {
     return _mm_loadl_epi64((const __m128i *)(const void *)p);
 }
@@ -47,18 +41,12 @@ AVX2_K INL __m256i ld256(const uint8_t *p) {
     return _mm256_loadu_si256((const __m256i *)(const void *)p);
 }
 
-static inline uint32_t rd32(const uint8_t *p) {
-    uint32_t w;
-    memcpy(&w, p, 4);
-    return w;
-}
-
 /* The 8 scales and 8 mins of a Q4_K super-block as bytes (little-endian words): for
  * j < 4 the low 6 bits of bytes j (scales, word 0) and j + 4 (mins, word 1); for j >= 4
  * the nibbles of byte j + 4 (word 2) topped by the two high bits of bytes j - 4 and j,
  * which (w >> 2) & 0x30 moves to bits 4 and 5 of each byte. */
 static inline void q4k_scale_bytes(const uint8_t *b, uint64_t *sc, uint64_t *mn) {
-    uint32_t w0 = rd32(b + 4), w1 = rd32(b + 8), w2 = rd32(b + 12);
+    uint32_t w0 = skim_cpu_rd32(b + 4), w1 = skim_cpu_rd32(b + 8), w2 = skim_cpu_rd32(b + 12);
     uint32_t sc_lo = w0 & 0x3f3f3f3fu, mn_lo = w1 & 0x3f3f3f3fu;
     uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u);
     uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u);
@@ -70,7 +58,7 @@ static inline void q4k_scale_bytes(const uint8_t *b, uint64_t *sc, uint64_t *mn)
 AVX2_K INL void q4k_scales(const uint8_t *b, float a[8], float m[8]) {
     uint64_t sc, mn;
     q4k_scale_bytes(b, &sc, &mn);
-    __m256 d = _mm256_set1_ps(_cvtsh_ss(rd16(b))), dm = _mm256_set1_ps(_cvtsh_ss(rd16(b + 2)));
+    __m256 d = _mm256_set1_ps(_cvtsh_ss(skim_cpu_rd16(b))), dm = _mm256_set1_ps(_cvtsh_ss(skim_cpu_rd16(b + 2)));
     __m256 fs = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(0, (long long)sc)));
     __m256 fm = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi64x(0, (long long)mn)));
     _mm256_storeu_ps(a, _mm256_mul_ps(d, fs));
@@ -91,7 +79,7 @@ AVX2_K INL void q4k_chunk(const uint8_t *qs, __m256 a0, __m256 m0, __m256 a1, __
 
 /* s[i] = d * sc_i for the 16 int8 scales of a Q6_K super-block. */
 AVX2_K INL void q6k_scales(const uint8_t *b, float s[16]) {
-    __m256 d = _mm256_set1_ps(_cvtsh_ss(rd16(b + 208)));
+    __m256 d = _mm256_set1_ps(_cvtsh_ss(skim_cpu_rd16(b + 208)));
     __m128i q = ld128(b + 192);
     _mm256_storeu_ps(s, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q))));
     q = _mm_srli_si128(q, 8);
@@ -312,10 +300,10 @@ AVX512_K INL void q4k_prep2(const uint8_t *ba, const uint8_t *bb, q4k_sc2 *s) {
     q4k_scale_bytes(bb, &scb, &mnb);
     __m512 fs = _mm512_shuffle_f32x4(u8x8_f(sca), u8x8_f(scb), 0x44); /* A 0-7, B 0-7 */
     __m512 fm = _mm512_shuffle_f32x4(u8x8_f(mna), u8x8_f(mnb), 0x44);
-    __m512 d = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss(rd16(ba))),
-                                    _mm512_set1_ps(_cvtsh_ss(rd16(bb))));
-    __m512 dm = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss(rd16(ba + 2))),
-                                     _mm512_set1_ps(_cvtsh_ss(rd16(bb + 2))));
+    __m512 d = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss(skim_cpu_rd16(ba))),
+                                    _mm512_set1_ps(_cvtsh_ss(skim_cpu_rd16(bb))));
+    __m512 dm = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(_cvtsh_ss(skim_cpu_rd16(ba + 2))),
+                                     _mm512_set1_ps(_cvtsh_ss(skim_cpu_rd16(bb + 2))));
     _mm512_storeu_ps(s->a, _mm512_mul_ps(d, fs));
     _mm512_storeu_ps(s->m, _mm512_mul_ps(dm, fm));
     /* The tables broadcast a and m from memory (a load, where a broadcast of a register
@@ -390,7 +378,7 @@ typedef struct q6k_sc2 {
 
 AVX512_K INL __m512 q6k_scales16(const uint8_t *b) {
     __m128i q = ld128(b + 192);
-    return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(rd16(b + 208))),
+    return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(skim_cpu_rd16(b + 208))),
                          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
 }
 

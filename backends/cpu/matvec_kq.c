@@ -56,12 +56,6 @@ typedef struct xq_row {
 typedef void (*tilekq_fn)(const uint8_t *const w[8], const xq_row *x, int64_t nsb,
                           float (*out)[8]);
 
-static inline uint16_t rd16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-
 /* ---------------------------------------------------------------- portable */
 
 /* Scale and min of Q4_K block j (graph/quant_k.c's layout; s: the 12 scale bytes). */
@@ -80,7 +74,7 @@ static void q4k_c(const uint8_t *const w[8], const xq_row *x, int64_t nsb, float
         float a = 0.0f, m = 0.0f;
         for (int64_t s = 0; s < nsb; s++) {
             const uint8_t *blk = w[r] + (size_t)s * Q4K_BYTES;
-            float d = skim_fp16_to_fp32(rd16(blk)), dmin = skim_fp16_to_fp32(rd16(blk + 2));
+            float d = skim_fp16_to_fp32(skim_cpu_rd16(blk)), dmin = skim_fp16_to_fp32(skim_cpu_rd16(blk + 2));
             for (int jj = 0; jj < 8; jj++) {
                 int sc, mn;
                 q4k_scale_min(blk + 4, jj, &sc, &mn);
@@ -121,7 +115,7 @@ static void q6k_c(const uint8_t *const w[8], const xq_row *x, int64_t nsb, float
         float a[2] = {0.0f, 0.0f};
         for (int64_t s = 0; s < nsb; s++) {
             const uint8_t *blk = w[r] + (size_t)s * Q6K_BYTES;
-            float d = skim_fp16_to_fp32(rd16(blk + 208));
+            float d = skim_fp16_to_fp32(skim_cpu_rd16(blk + 208));
             for (int jj = 0; jj < 8; jj++) {
                 int64_t b = 8 * s + jj;
                 a[b & 1] += (d * x->d[b]) * (float)q6k_sum_c(blk, jj, x->q + QB * b);
@@ -143,17 +137,11 @@ AVX2_KQ INL __m256i ld256(const uint8_t *p) {
     return _mm256_loadu_si256((const __m256i *)(const void *)p);
 }
 
-static inline uint32_t rd32(const uint8_t *p) {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* The 8 f16 values at offset o of the 8 w rows, as floats. */
 AVX2_KQ INL __m256 f16x8(const uint8_t *const w[8], size_t o) {
-    __m128i h = _mm_setr_epi16((short)rd16(w[0] + o), (short)rd16(w[1] + o), (short)rd16(w[2] + o),
-                               (short)rd16(w[3] + o), (short)rd16(w[4] + o), (short)rd16(w[5] + o),
-                               (short)rd16(w[6] + o), (short)rd16(w[7] + o));
+    __m128i h = _mm_setr_epi16((short)skim_cpu_rd16(w[0] + o), (short)skim_cpu_rd16(w[1] + o), (short)skim_cpu_rd16(w[2] + o),
+                               (short)skim_cpu_rd16(w[3] + o), (short)skim_cpu_rd16(w[4] + o), (short)skim_cpu_rd16(w[5] + o),
+                               (short)skim_cpu_rd16(w[6] + o), (short)skim_cpu_rd16(w[7] + o));
     return _mm256_cvtph_ps(h);
 }
 
@@ -183,12 +171,12 @@ AVX2_KQ INL void transpose8(__m256 v[8]) {
 AVX2_KQ INL void q4k_sb_scales(const uint8_t *const w[8], size_t o, __m256 A[8], __m256 M[8]) {
     for (int r = 0; r < 8; r++) {
         const uint8_t *b = w[r] + o;
-        uint32_t w0 = rd32(b + 4), w1 = rd32(b + 8), w2 = rd32(b + 12);
+        uint32_t w0 = skim_cpu_rd32(b + 4), w1 = skim_cpu_rd32(b + 8), w2 = skim_cpu_rd32(b + 12);
         uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u);
         uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u);
         __m128i sc = _mm_setr_epi32((int)(w0 & 0x3f3f3f3fu), (int)sc_hi, 0, 0);
         __m128i mn = _mm_setr_epi32((int)(w1 & 0x3f3f3f3fu), (int)mn_hi, 0, 0);
-        __m256 d = _mm256_set1_ps(_cvtsh_ss(rd16(b))), dm = _mm256_set1_ps(_cvtsh_ss(rd16(b + 2)));
+        __m256 d = _mm256_set1_ps(_cvtsh_ss(skim_cpu_rd16(b))), dm = _mm256_set1_ps(_cvtsh_ss(skim_cpu_rd16(b + 2)));
         A[r] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc)));
         M[r] = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(mn)));
     }

@@ -28,12 +28,6 @@
 
 typedef skim_cpu_xq xq_row;
 
-static inline uint16_t rd16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-
 /* The scale of a block from its largest magnitude (NaN: not finite). */
 static inline void scale_of(float amax, bool bad, float *d, float *id) {
     if (bad) {
@@ -76,7 +70,7 @@ static inline float w_block_c(skim_type t, const uint8_t *blk, int8_t v[QB]) {
             v[i + QB / 2] = (int8_t)((blk[2 + i] >> 4) - 8);
         }
     }
-    return skim_fp16_to_fp32(rd16(blk));
+    return skim_fp16_to_fp32(skim_cpu_rd16(blk));
 }
 
 typedef skim_cpu_colq_fn colq_fn;
@@ -142,9 +136,9 @@ AVX2_F16C static void quant_row_avx(const float *x, int64_t nb, float *d, int8_t
 
 /* The 8 rows' weight scales of block offset o. */
 AVX2_F16C static inline __m256 dw8_avx(const uint8_t *const w[8], size_t o) {
-    __m128i h = _mm_setr_epi16((short)rd16(w[0] + o), (short)rd16(w[1] + o), (short)rd16(w[2] + o),
-                               (short)rd16(w[3] + o), (short)rd16(w[4] + o), (short)rd16(w[5] + o),
-                               (short)rd16(w[6] + o), (short)rd16(w[7] + o));
+    __m128i h = _mm_setr_epi16((short)skim_cpu_rd16(w[0] + o), (short)skim_cpu_rd16(w[1] + o), (short)skim_cpu_rd16(w[2] + o),
+                               (short)skim_cpu_rd16(w[3] + o), (short)skim_cpu_rd16(w[4] + o), (short)skim_cpu_rd16(w[5] + o),
+                               (short)skim_cpu_rd16(w[6] + o), (short)skim_cpu_rd16(w[7] + o));
     return _mm256_cvtph_ps(h);
 }
 
@@ -284,7 +278,7 @@ static inline void colq_neon_j(skim_type t, size_t bb, const uint8_t *const w[8]
             for (int r = 0; r < 4; r++) {
                 const uint8_t *blk = w[h + r] + (size_t)b * bb;
                 w_neon(t, blk, &w0[r], &w1[r]);
-                dw[r] = skim_fp16_to_fp32(rd16(blk));
+                dw[r] = skim_fp16_to_fp32(skim_cpu_rd16(blk));
             }
             float32x4_t dwv = vld1q_f32(dw);
             for (int j = 0; j < J; j++) {

@@ -24,12 +24,6 @@
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define QB 32
 
-static inline uint16_t rd16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-
 static inline long long rd64(const int8_t *p) {
     long long v;
     memcpy(&v, p, 8);
@@ -40,7 +34,7 @@ static inline long long rd64(const int8_t *p) {
 VNNI static inline __m256 dw8(const uint8_t *const w[8], size_t o) {
     uint64_t h[2] = {0, 0};
     for (int r = 0; r < 8; r++) {
-        h[r / 4] |= (uint64_t)rd16(w[r] + o) << (16 * (r % 4));
+        h[r / 4] |= (uint64_t)skim_cpu_rd16(w[r] + o) << (16 * (r % 4));
     }
     return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
 }
