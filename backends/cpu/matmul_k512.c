@@ -18,10 +18,21 @@
  * A tile is 8 w rows x 3 pairs of x rows: 24 accumulators, 3 x loads and 8 broadcast
  * loads per 24 fused multiply-adds, which keeps both 512-bit FMA ports busy (alone, with
  * its data in L1: 175 GFLOP/s on one core of the Xeon these were measured on, against
- * 89 for the AVX2 tile). The accumulators reduce 8 w rows at once (put8), so a column's
- * 8 results are one store. Nothing is prefetched: the AVX2 tiles' prefetching of the
- * next F32 panel made F32 slower here (4096 x 4096 x 32: 132 -> 123 GFLOP/s), and
- * prefetching the next panel's F16, Q8_0 or Q4_0 chunk was no faster. */
+ * 89 for the AVX2 tile). The first chunk's tiles start from zero (the buffer is never
+ * cleared) and the last chunk's reduce their registers straight into y (fin2: two columns
+ * of 8 w rows per 512-bit transpose), so the buffer is neither loaded on the first chunk
+ * nor stored on the last. F32 tiles prefetch the next w chunk into L2 (prefetcht1), one
+ * row per tile: the first tile of each chunk otherwise waits for its w rows from L3
+ * (prefetching into L1 as the AVX2 tiles do made F32 slower here, 4096 x 4096 x 32: 132
+ * -> 123 GFLOP/s; prefetching the next panel's F16, Q8_0 or Q4_0 chunk was no faster).
+ * Both together, 1024 x 1024 x 1024 F32 at 1 thread, best of 15 runs of the tiles alone:
+ * 16.2 -> 15.5 ms (medians of 4-6 interleaved rounds).
+ *
+ * Tried and dropped (same machine, same measure): 16 w rows in 8 pairs against x rows
+ * broadcast (half the L2 traffic for x; the tile itself then ran near its L1 speed, but
+ * packing the F32 w rows into pairs cost as much: 1024^3 as fast, 4096 x 4096 x 16 and
+ * x 32 25-35% slower); copying F32 w chunks into a buffer (8% slower); x rows outer across
+ * 2-4 panels (5-8% slower); KC = 128 with the pair layout (10% slower). */
 #include "cpu-int.h"
 #include "cpu-simd.h"
 
@@ -37,18 +48,70 @@
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,f16c")))
 #define INLINE __attribute__((always_inline)) inline
 
+/* Where a chunk's tile writes its results when the chunk is the last one of k: the 8 w
+ * rows at m (nr of them real) and the x rows j.. (nx in all) of columns ycol. */
+typedef struct {
+    const skim_cpu_mm *mm;
+    const int64_t *ycol;
+    int64_t m, nr, j, nx;
+} fin_t;
+
+/* y[m..m + nr - 1] of column col from v (8 values; only nr stored), added to y with acc. */
+AVX512 static INLINE void put_col(const skim_cpu_mm *mm, __m256 v, int64_t col, int64_t m,
+                                  int64_t nr) {
+    float *y = mm->y + col * mm->ldy + m;
+    __mmask8 k = (__mmask8)((1u << nr) - 1);
+    if (mm->acc) {
+        v = _mm256_add_ps(_mm256_maskz_loadu_ps(k, y), v);
+    }
+    _mm256_mask_storeu_ps(y, k, v);
+}
+
+/* The 8 w rows' accumulators of one pair, v[r] = [row r with x row j | with x row j + 1]
+ * (8 lanes each), reduced as the core's and written to columns ycol[j] and ycol[j + 1]
+ * (the second only when j + 1 < nx). The 128-bit quarters of rows r and r + 4 are added
+ * as [l0..l3] + [l4..l7], giving t = [l0+l4, l1+l5, l2+l6, l3+l7] for the quarters
+ * (row r, x j), (r, j+1), (r+4, j), (r+4, j+1); a 4 x 4 transpose in each quarter across
+ * r = 0..3 puts term i of 4 rows into c_i, then (c0 + c2) + (c1 + c3) = ((l0+l4)+(l2+l6))
+ * + ((l1+l5)+(l3+l7)) and + 0.0f (the core adds its empty tail, which turns -0 into +0).
+ * Two columns per transpose: half the shuffles of one 256-bit transpose per column. */
+AVX512 static INLINE void fin2(const fin_t *f, const __m512 v[RW], int64_t j) {
+    __m512 t[4];
+    for (int r = 0; r < 4; r++) {
+        t[r] = _mm512_add_ps(_mm512_shuffle_f32x4(v[r], v[r + 4], 0x88),
+                             _mm512_shuffle_f32x4(v[r], v[r + 4], 0xdd));
+    }
+    __m512 u0 = _mm512_unpacklo_ps(t[0], t[1]), u1 = _mm512_unpackhi_ps(t[0], t[1]);
+    __m512 u2 = _mm512_unpacklo_ps(t[2], t[3]), u3 = _mm512_unpackhi_ps(t[2], t[3]);
+    __m512 c0 = _mm512_shuffle_ps(u0, u2, 0x44), c1 = _mm512_shuffle_ps(u0, u2, 0xee);
+    __m512 c2 = _mm512_shuffle_ps(u1, u3, 0x44), c3 = _mm512_shuffle_ps(u1, u3, 0xee);
+    __m512 s = _mm512_add_ps(_mm512_add_ps(c0, c2), _mm512_add_ps(c1, c3));
+    s = _mm512_add_ps(s, _mm512_setzero_ps());
+    /* quarters [j rows 0-3, j+1 rows 0-3, j rows 4-7, j+1 rows 4-7] -> [j | j+1] */
+    s = _mm512_shuffle_f32x4(s, s, 0xd8);
+    put_col(f->mm, _mm512_castps512_ps256(s), f->ycol[j], f->m, f->nr);
+    if (j + 1 < f->nx) {
+        put_col(f->mm, _mm512_extractf32x8_ps(s, 1), f->ycol[j + 1], f->m, f->nr);
+    }
+}
+
 /* acc (8 lanes per w row r and x row j at acc + (r * ld + j) * 8, j = 2q and 2q + 1 side
  * by side) += w[r] . pair q for 8 w rows and P pairs over kl values; xc: the chunk's
- * first pair (2 * KC floats per pair). */
+ * first pair (2 * KC floats per pair). On the first chunk of k the accumulators start at
+ * zero instead of being loaded (the buffer then needs no clearing: fmadd onto +0.0f
+ * either way); on the last (f not NULL) they are reduced straight into y instead of
+ * being stored, the pairs being x rows f->j + 2q. */
 AVX512 static INLINE void tile(const float *const w[RW], const float *xc, int P, int64_t kl,
-                               float *acc, int64_t ld) {
+                               float *acc, int64_t ld, bool first, const fin_t *f,
+                               const float *pf) {
     __m512 c[RW][3];
     for (int r = 0; r < RW; r++) {
         for (int q = 0; q < P; q++) {
-            c[r][q] = _mm512_loadu_ps(acc + (r * ld + 2 * q) * 8);
+            c[r][q] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + (r * ld + 2 * q) * 8);
         }
     }
     for (int64_t k = 0; k < kl; k += 8) {
+        _mm_prefetch((const char *)(pf + k), _MM_HINT_T1);
         __m512 b[3];
         for (int q = 0; q < P; q++) {
             b[q] = _mm512_load_ps(xc + q * 2 * KC + 2 * k);
@@ -60,6 +123,16 @@ AVX512 static INLINE void tile(const float *const w[RW], const float *xc, int P,
             }
         }
     }
+    if (f) {
+        for (int q = 0; q < P; q++) {
+            __m512 v[RW];
+            for (int r = 0; r < RW; r++) {
+                v[r] = c[r][q];
+            }
+            fin2(f, v, f->j + 2 * q);
+        }
+        return;
+    }
     for (int r = 0; r < RW; r++) {
         for (int q = 0; q < P; q++) {
             _mm512_storeu_ps(acc + (r * ld + 2 * q) * 8, c[r][q]);
@@ -67,20 +140,38 @@ AVX512 static INLINE void tile(const float *const w[RW], const float *xc, int P,
     }
 }
 
-AVX512 static void tile3(const float *const w[RW], const float *xc, int64_t kl, float *acc,
-                         int64_t ld) {
-    tile(w, xc, 3, kl, acc, ld);
-}
+typedef void (*tile_fn)(const float *const w[RW], const float *xc, int64_t kl, float *acc,
+                        int64_t ld, const fin_t *f, const float *pf);
 
-AVX512 static void tile2(const float *const w[RW], const float *xc, int64_t kl, float *acc,
-                         int64_t ld) {
-    tile(w, xc, 2, kl, acc, ld);
-}
+/* One function per pair count and chunk kind (middle, first, last, first and last). */
+#define TILE_FNS(P)                                                                           \
+    AVX512 static void tile##P##_m(const float *const w[RW], const float *xc, int64_t kl,    \
+                                   float *acc, int64_t ld, const fin_t *f, const float *pf) { \
+        (void)f;                                                                              \
+        tile(w, xc, P, kl, acc, ld, false, NULL, pf);                                         \
+    }                                                                                         \
+    AVX512 static void tile##P##_f(const float *const w[RW], const float *xc, int64_t kl,    \
+                                   float *acc, int64_t ld, const fin_t *f, const float *pf) { \
+        (void)f;                                                                              \
+        tile(w, xc, P, kl, acc, ld, true, NULL, pf);                                          \
+    }                                                                                         \
+    AVX512 static void tile##P##_l(const float *const w[RW], const float *xc, int64_t kl,    \
+                                   float *acc, int64_t ld, const fin_t *f, const float *pf) { \
+        tile(w, xc, P, kl, acc, ld, false, f, pf);                                            \
+    }                                                                                         \
+    AVX512 static void tile##P##_fl(const float *const w[RW], const float *xc, int64_t kl,   \
+                                    float *acc, int64_t ld, const fin_t *f,                   \
+                                    const float *pf) {                                        \
+        tile(w, xc, P, kl, acc, ld, true, f, pf);                                             \
+    }
+TILE_FNS(1)
+TILE_FNS(2)
+TILE_FNS(3)
 
-AVX512 static void tile1(const float *const w[RW], const float *xc, int64_t kl, float *acc,
-                         int64_t ld) {
-    tile(w, xc, 1, kl, acc, ld);
-}
+/* [pairs - 1][first + 2 * last] */
+static const tile_fn tiles[3][4] = {{tile1_m, tile1_f, tile1_l, tile1_fl},
+                                    {tile2_m, tile2_f, tile2_l, tile2_fl},
+                                    {tile3_m, tile3_f, tile3_l, tile3_fl}};
 
 /* n values (a multiple of 16) of f16 to f32. */
 AVX512 static void f16_chunk(const uint16_t *src, float *dst, int64_t n) {
@@ -173,65 +264,41 @@ AVX512 static void w_panel(const skim_cpu_mm *mm, int64_t m, int64_t m1, int64_t
     }
 }
 
-/* y rows m..m + nr - 1 (nr <= 8) of column col from their accumulators (8 lanes each, ld
- * floats apart), reduced as the core's: the halves' sums t = [l0+l4, l1+l5, l2+l6,
- * l3+l7] of rows r and r + 4 side by side, transposed so that c_i holds term i of 4 rows,
- * then (c0 + c2) + (c1 + c3) = ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) and + 0.0f (the
- * core adds its empty tail, which turns -0 into +0). */
-AVX512 static void put8(const skim_cpu_mm *mm, const float *a, int64_t ld, int64_t col, int64_t m,
-                        int64_t nr) {
-    __m256 t[4];
-    for (int r = 0; r < 4; r++) {
-        __m256 x = _mm256_loadu_ps(a + r * ld), z = _mm256_loadu_ps(a + (r + 4) * ld);
-        t[r] = _mm256_add_ps(_mm256_permute2f128_ps(x, z, 0x20),
-                             _mm256_permute2f128_ps(x, z, 0x31));
-    }
-    __m256 u0 = _mm256_unpacklo_ps(t[0], t[1]), u1 = _mm256_unpackhi_ps(t[0], t[1]);
-    __m256 u2 = _mm256_unpacklo_ps(t[2], t[3]), u3 = _mm256_unpackhi_ps(t[2], t[3]);
-    __m256 c0 = _mm256_shuffle_ps(u0, u2, 0x44), c1 = _mm256_shuffle_ps(u0, u2, 0xee);
-    __m256 c2 = _mm256_shuffle_ps(u1, u3, 0x44), c3 = _mm256_shuffle_ps(u1, u3, 0xee);
-    __m256 v = _mm256_add_ps(_mm256_add_ps(c0, c2), _mm256_add_ps(c1, c3));
-    v = _mm256_add_ps(v, _mm256_setzero_ps());
-    float *y = mm->y + col * mm->ldy + m;
-    __mmask8 k = (__mmask8)((1u << nr) - 1);
-    if (mm->acc) {
-        v = _mm256_add_ps(_mm256_maskz_loadu_ps(k, y), v);
-    }
-    _mm256_mask_storeu_ps(y, k, v);
-}
-
-/* Rows [m0, m1) (at most 16) against nx (at most GX) x rows paired in xp. */
-AVX512 static void group(const skim_cpu_mm *mm, int64_t m0, int64_t m1, const float *xp,
-                         const int64_t *ycol, int64_t nx, float *acc, float *wbuf) {
+/* Rows [m0, m1) (at most 16) against nx (at most GX) x rows paired in xp; mend: the end
+ * of the task's rows. F32 tiles prefetch the w chunk that comes next (the next panel's,
+ * the next chunk's, or the next group's first), tile t row t, one line every 8 values
+ * (each line twice), into L2: the first tile of a chunk then finds its w rows there
+ * rather than in L3. */
+AVX512 static void group(const skim_cpu_mm *mm, int64_t m0, int64_t m1, int64_t mend,
+                         const float *xp, const int64_t *ycol, int64_t nx, float *acc,
+                         float *wbuf) {
     int64_t L = mm->k1 - mm->k0, np = (m1 - m0 + RW - 1) / RW;
     int64_t nxp = (nx + 1) & ~(int64_t)1, npair = nxp / 2;
-    for (int64_t i = 0; i < np * RW * nxp * 8; i += 16) {
-        _mm512_storeu_ps(acc + i, _mm512_setzero_ps());
-    }
     for (int64_t kc = 0; kc < L; kc += KC) {
         int64_t kl = L - kc < KC ? L - kc : KC, kk = mm->k0 + kc;
+        int kind = (kc == 0) + 2 * (kc + KC >= L);
         for (int64_t p = 0; p < np; p++) {
             int64_t m = m0 + RW * p;
             const float *w[RW];
             w_panel(mm, m, m1, kk, kl, wbuf, w);
             float *ap = acc + p * RW * nxp * 8;
             const float *xc = xp + kc * nxp;
-            int64_t q = 0;
-            for (; q + 3 <= npair; q += 3) {
-                tile3(w, xc + q * 2 * KC, kl, ap + q * 16, nxp);
+            int64_t pm = m + RW, pend = m1, pk = kk; /* the next w chunk: rows pm.., at pk */
+            if (p + 1 == np) {
+                pm = kc + KC < L ? m0 : m1, pend = kc + KC < L ? m1 : mend;
+                pk = kc + KC < L ? kk + KC : mm->k0;
             }
-            if (npair - q == 2) {
-                tile2(w, xc + q * 2 * KC, kl, ap + q * 16, nxp);
-            } else if (npair - q == 1) {
-                tile1(w, xc + q * 2 * KC, kl, ap + q * 16, nxp);
+            pk = pk < mm->k1 - kl ? pk : mm->k1 - kl; /* the tile reads pf[0, kl) */
+            fin_t f = {mm, ycol, m, m1 - m < RW ? m1 - m : RW, 0, nx};
+            for (int64_t q = 0, t = 0; q < npair; q += 3, t++) {
+                int P = npair - q < 3 ? (int)(npair - q) : 3;
+                const float *pf = w[0];
+                if (mm->wt == SKIM_TYPE_F32 && t < RW && pm + t < pend) {
+                    pf = (const float *)(const void *)(mm->w + (size_t)(pm + t) * mm->wrow) + pk;
+                }
+                f.j = 2 * q;
+                tiles[P - 1][kind](w, xc + q * 2 * KC, kl, ap + q * 16, nxp, &f, pf);
             }
-        }
-    }
-    for (int64_t p = 0; p < np; p++) {
-        int64_t m = m0 + RW * p;
-        int64_t nr = m1 - m < RW ? m1 - m : RW;
-        for (int64_t j = 0; j < nx; j++) {
-            put8(mm, acc + (p * RW * nxp + j) * 8, nxp * 8, ycol[j], m, nr);
         }
     }
 }
@@ -253,7 +320,7 @@ bool skim_cpu_mmk512_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m
          * and 32 were as fast) */
         int64_t gr = mm->wt == SKIM_TYPE_F32 ? RW : 16;
         for (int64_t m = m0; m < m1; m += gr) {
-            group(mm, m, m1 - m < gr ? m1 : m + gr, xp, ycol + i, nx, acc, wbuf);
+            group(mm, m, m1 - m < gr ? m1 : m + gr, m1, xp, ycol + i, nx, acc, wbuf);
         }
     }
     return true;
