@@ -40,9 +40,14 @@
 
 #ifdef SKIM_CPU_X86
 
-/* matmul_k.c's values, which size the scratch (skim_cpu_mmk_scratch) */
-#define KC 256 /* contraction values per chunk (128 and 512 were no faster here) */
-#define GX 48  /* x rows per group */
+/* KC and GX size the scratch (skim_cpu_mmk_scratch in matmul_k.c: at most 2 * 256 values
+ * of padding per x row, then 16 w rows of accumulators per x row). KC: contraction values
+ * per chunk; 512 rather than matmul_k.c's 256 since the first and last chunks leave the
+ * accumulator buffer alone (at K = 1024 it is never touched): F32 1024 x 1024 x 1024, 1
+ * thread, best of 10 runs of the tiles alone, 16.5 -> 14.9 ms; 4096 x 4096 x 16 6.0 ->
+ * 5.4; 4096 x 4096 x 256 as fast; 1024 made 4096 x 4096 x 16 slower again (6.2). */
+#define KC 512
+#define GX 48 /* x rows per group */
 #define RW 8   /* w rows per tile */
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,f16c")))
