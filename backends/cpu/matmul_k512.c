@@ -31,7 +31,7 @@
  * Tried and dropped (same machine, same measure): 16 w rows in 8 pairs against x rows
  * broadcast (half the L2 traffic for x; the tile itself then ran near its L1 speed, but
  * packing the F32 w rows into pairs cost as much: 1024^3 as fast, 4096 x 4096 x 16 and
- * x 32 25-35% slower); copying F32 w chunks into a buffer (8% slower); x rows outer across
+ * x 32 25-40% slower); copying F32 w chunks into a buffer (8% slower); x rows outer across
  * 2-4 panels (5-8% slower); KC = 128 with the pair layout (10% slower). */
 #include "cpu-int.h"
 #include "cpu-simd.h"
@@ -48,7 +48,7 @@
  * 5.4; 4096 x 4096 x 256 as fast; 1024 made 4096 x 4096 x 16 slower again (6.2). */
 #define KC 512
 #define GX 48 /* x rows per group */
-#define RW 8   /* w rows per tile */
+#define RW 8  /* w rows per tile */
 
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma,f16c")))
 #define INLINE __attribute__((always_inline)) inline
