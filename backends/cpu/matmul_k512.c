@@ -1,7 +1,7 @@
 /* matmul_k512.c - the k-blocked tiles of matmul_k.c with AVX-512: F32, F16, Q8_0 and Q4_0
  * w rows against more x rows than the small-N kernels take.
  *
- * The scheme is matmul_k.c's (k cut into chunks of KC, the x rows copied chunk by chunk
+ * The scheme is matmul_k.c's (k cut into chunks, the x rows copied chunk by chunk
  * into scratch, 8-lane accumulators kept in a buffer per group of w rows, decoded w chunks
  * used by every x row), and so are the bits: a 512-bit register holds two independent
  * 8-lane accumulators, the dot products of one w row with two x rows, never one dot
@@ -40,13 +40,14 @@
 
 #ifdef SKIM_CPU_X86
 
-/* KC and GX size the scratch (skim_cpu_mmk_scratch in matmul_k.c: at most 2 * 256 values
- * of padding per x row, then 16 w rows of accumulators per x row). KC: contraction values
- * per chunk; 512 rather than matmul_k.c's 256 since the first and last chunks leave the
- * accumulator buffer alone (at K = 1024 it is never touched): F32 1024 x 1024 x 1024, 1
- * thread, best of 10 runs of the tiles alone, 16.5 -> 14.9 ms; 4096 x 4096 x 16 6.0 ->
- * 5.4; 4096 x 4096 x 256 as fast; 1024 made 4096 x 4096 x 16 slower again (6.2). */
+/* Contraction values per chunk: F32 takes KC, 512, since the first and last chunks leave
+ * the accumulator buffer alone (at K = 1024 it is never touched): F32 1024 x 1024 x 1024,
+ * 1 thread, best of 10 runs of the tiles alone, 16.5 -> 14.9 ms; 4096 x 4096 x 16 6.0 ->
+ * 5.4; 4096 x 4096 x 256 as fast; 1024 made 4096 x 4096 x 16 slower again (6.2). The
+ * decoded types keep 256 (KC_DEC): with 512, 4096 x 4096 x 16 F16 and Q8_0 looked a few
+ * percent slower. GX sizes the scratch (skim_cpu_mmk_scratch in matmul_k.c). */
 #define KC 512
+#define KC_DEC 256
 #define GX 48 /* x rows per group */
 #define RW 8  /* w rows per tile */
 
@@ -102,7 +103,7 @@ AVX512 static INLINE void fin2(const fin_t *f, const __m512 v[RW], int64_t j) {
 
 /* acc (8 lanes per w row r and x row j at acc + (r * ld + j) * 8, j = 2q and 2q + 1 side
  * by side) += w[r] . pair q for 8 w rows and P pairs over kl values; xc: the chunk's
- * first pair (2 * KC floats per pair). On the first chunk of k the accumulators start at
+ * first pair (2 * kl floats per pair). On the first chunk of k the accumulators start at
  * zero instead of being loaded (the buffer then needs no clearing: fmadd onto +0.0f
  * either way); on the last (f not NULL) they are reduced straight into y instead of
  * being stored, the pairs being x rows f->j + 2q. */
@@ -119,7 +120,7 @@ AVX512 static INLINE void tile(const float *const w[RW], const float *xc, int P,
         _mm_prefetch((const char *)(pf + k), _MM_HINT_T1);
         __m512 b[3];
         for (int q = 0; q < P; q++) {
-            b[q] = _mm512_load_ps(xc + q * 2 * KC + 2 * k);
+            b[q] = _mm512_load_ps(xc + q * 2 * kl + 2 * k);
         }
         for (int r = 0; r < RW; r++) {
             __m512 v = _mm512_broadcast_f32x8(_mm256_loadu_ps(w[r] + k));
@@ -215,15 +216,17 @@ AVX512 static void q4_chunk(const uint8_t *src, float *dst, int64_t nb) {
     }
 }
 
-/* x rows [k0, k0 + L) in pairs chunk by chunk: chunk c's pair q at xp + c * KC * nxp +
- * q * 2 * KC, step s (values 8s..8s+7) of rows 2q and 2q + 1 at 16 s and 16 s + 8. An odd
- * count's last pair has zeros for its second row. */
-AVX512 static void pack_x(const float *const *xr, int64_t nx, int64_t k0, int64_t L, float *xp) {
+/* x rows [k0, k0 + L) in pairs, chunk by chunk of kcl values: the chunk at kc (kl values)
+ * has pair q at xp + kc * nxp + q * 2 * kl, step s (values 8s..8s+7) of rows 2q and 2q + 1
+ * at 16 s and 16 s + 8 (L * nxp floats in all). An odd count's last pair has zeros for its
+ * second row. */
+AVX512 static void pack_x(const float *const *xr, int64_t nx, int64_t k0, int64_t L, int64_t kcl,
+                          float *xp) {
     int64_t nxp = (nx + 1) & ~(int64_t)1;
-    for (int64_t kc = 0; kc < L; kc += KC) {
-        int64_t kl = L - kc < KC ? L - kc : KC;
+    for (int64_t kc = 0; kc < L; kc += kcl) {
+        int64_t kl = L - kc < kcl ? L - kc : kcl;
         for (int64_t j = 0; j < nxp; j++) {
-            float *dst = xp + kc * nxp + (j >> 1) * 2 * KC + (j & 1) * 8;
+            float *dst = xp + kc * nxp + (j >> 1) * 2 * kl + (j & 1) * 8;
             if (j == nx) {
                 for (int64_t k = 0; k < kl; k += 8) {
                     _mm256_store_ps(dst + 2 * k, _mm256_setzero_ps());
@@ -239,14 +242,14 @@ AVX512 static void pack_x(const float *const *xr, int64_t nx, int64_t k0, int64_
 }
 
 /* The 8 w rows of the panel at m over [kk, kk + kl) as floats: F32 in place, the others
- * decoded into wbuf (RW * KC floats); a short panel repeats its first row. */
+ * decoded into wbuf (RW * KC_DEC floats); a short panel repeats its first row. */
 AVX512 static void w_panel(const skim_cpu_mm *mm, int64_t m, int64_t m1, int64_t kk, int64_t kl,
                            float *wbuf, const float *w[RW]) {
     size_t bb = skim_type_block_bytes(mm->wt);
     for (int r = 0; r < RW; r++) {
         int64_t mr = m + r < m1 ? m + r : m;
         const uint8_t *row = mm->w + (size_t)mr * mm->wrow;
-        float *dst = wbuf + r * KC;
+        float *dst = wbuf + r * KC_DEC;
         w[r] = dst;
         if (mm->wt == SKIM_TYPE_F32) {
             w[r] = (const float *)(const void *)row + kk;
@@ -275,13 +278,13 @@ AVX512 static void w_panel(const skim_cpu_mm *mm, int64_t m, int64_t m1, int64_t
  * (each line twice), into L2: the first tile of a chunk then finds its w rows there
  * rather than in L3. */
 AVX512 static void group(const skim_cpu_mm *mm, int64_t m0, int64_t m1, int64_t mend,
-                         const float *xp, const int64_t *ycol, int64_t nx, float *acc,
-                         float *wbuf) {
+                         int64_t kcl, const float *xp, const int64_t *ycol, int64_t nx,
+                         float *acc, float *wbuf) {
     int64_t L = mm->k1 - mm->k0, np = (m1 - m0 + RW - 1) / RW;
     int64_t nxp = (nx + 1) & ~(int64_t)1, npair = nxp / 2;
-    for (int64_t kc = 0; kc < L; kc += KC) {
-        int64_t kl = L - kc < KC ? L - kc : KC, kk = mm->k0 + kc;
-        int kind = (kc == 0) + 2 * (kc + KC >= L);
+    for (int64_t kc = 0; kc < L; kc += kcl) {
+        int64_t kl = L - kc < kcl ? L - kc : kcl, kk = mm->k0 + kc;
+        int kind = (kc == 0) + 2 * (kc + kcl >= L);
         for (int64_t p = 0; p < np; p++) {
             int64_t m = m0 + RW * p;
             const float *w[RW];
@@ -290,8 +293,8 @@ AVX512 static void group(const skim_cpu_mm *mm, int64_t m0, int64_t m1, int64_t 
             const float *xc = xp + kc * nxp;
             int64_t pm = m + RW, pend = m1, pk = kk; /* the next w chunk: rows pm.., at pk */
             if (p + 1 == np) {
-                pm = kc + KC < L ? m0 : m1, pend = kc + KC < L ? m1 : mend;
-                pk = kc + KC < L ? kk + KC : mm->k0;
+                pm = kc + kcl < L ? m0 : m1, pend = kc + kcl < L ? m1 : mend;
+                pk = kc + kcl < L ? kk + kcl : mm->k0;
             }
             pk = pk < mm->k1 - kl ? pk : mm->k1 - kl; /* the tile reads pf[0, kl) */
             fin_t f = {mm, ycol, m, m1 - m < RW ? m1 - m : RW, 0, nx};
@@ -302,7 +305,7 @@ AVX512 static void group(const skim_cpu_mm *mm, int64_t m0, int64_t m1, int64_t 
                     pf = (const float *)(const void *)(mm->w + (size_t)(pm + t) * mm->wrow) + pk;
                 }
                 f.j = 2 * q;
-                tiles[P - 1][kind](w, xc + q * 2 * KC, kl, ap + q * 16, nxp, &f, pf);
+                tiles[P - 1][kind](w, xc + q * 2 * kl, kl, ap + q * 16, nxp, &f, pf);
             }
         }
     }
@@ -311,21 +314,22 @@ AVX512 static void group(const skim_cpu_mm *mm, int64_t m0, int64_t m1, int64_t 
 bool skim_cpu_mmk512_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
                          const float *const *xrows, const int64_t *ycol, int64_t n_x) {
     int64_t L = mm->k1 - mm->k0;
-    float wbuf[RW * KC];
+    float wbuf[RW * KC_DEC];
     int64_t nxm = n_x < GX ? n_x : GX;
     nxm = (nxm + 1) & ~(int64_t)1;
     float *xp = (float *)(void *)(((uintptr_t)c->scratch + 63) & ~(uintptr_t)63);
-    float *acc = xp + (L + KC - 1) / KC * KC * nxm;
+    float *acc = xp + L * nxm;
+    int64_t kcl = mm->wt == SKIM_TYPE_F32 ? KC : KC_DEC;
     for (int64_t i = 0; i < n_x; i += GX) {
         int64_t nx = n_x - i < GX ? n_x - i : GX;
-        pack_x(xrows + i, nx, mm->k0, L, xp);
+        pack_x(xrows + i, nx, mm->k0, L, kcl, xp);
         /* w rows per group: F32 one panel, whose rows are then read in order along k
          * (4096 x 4096 x 256, GFLOP/s of thread CPU time: 8 rows 117-124, 32 rows
          * 104-115; 1024 x 1024 x 1024: 120-128 against 115-120); the decoded types 16 (8
          * and 32 were as fast) */
         int64_t gr = mm->wt == SKIM_TYPE_F32 ? RW : 16;
         for (int64_t m = m0; m < m1; m += gr) {
-            group(mm, m, m1 - m < gr ? m1 : m + gr, m1, xp, ycol + i, nx, acc, wbuf);
+            group(mm, m, m1 - m < gr ? m1 : m + gr, m1, kcl, xp, ycol + i, nx, acc, wbuf);
         }
     }
     return true;
