@@ -194,11 +194,12 @@ AVX2_F16C static void group(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_
 
 size_t skim_cpu_mmk_scratch(int64_t k, int64_t n) {
 #ifdef SKIM_CPU_X86
-    /* the copy of x, then the accumulators of a group; 16: alignment; an even count:
-     * the AVX-512 tiles (matmul_k512.c) copy x rows in pairs */
+    /* the copy of x (k rounded up to whole chunks: matmul_k512.c's F32 chunks are 2 * KC
+     * long), then the accumulators of a group; 16: alignment; an even count: the AVX-512
+     * tiles (matmul_k512.c) copy x rows in pairs */
     n = n < GX ? n : GX;
     n += n & 1;
-    return n > 0 ? (size_t)n * (size_t)(k + KC + GR * 8) + 16 : 0;
+    return n > 0 ? (size_t)n * (size_t)(k + 2 * KC + GR * 8) + 16 : 0;
 #else
     (void)k, (void)n;
     return 0;
