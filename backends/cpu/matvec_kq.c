@@ -584,23 +584,171 @@ Q4K_CORE512(q4k_core_vnni, VNNI_KQ, dot_vnni)
 Q6K_CORE512(q6k_core_bw, AVX512_KQ, dot_bw)
 Q6K_CORE512(q6k_core_vnni, VNNI_KQ, dot_vnni)
 
-TILE(q4k_x1_bw, q4k_core_bw, AVX512_KQ, 1)
-TILE(q4k_x2_bw, q4k_core_bw, AVX512_KQ, 2)
-TILE(q4k_x3_bw, q4k_core_bw, AVX512_KQ, 3)
-TILE(q4k_x4_bw, q4k_core_bw, AVX512_KQ, 4)
-TILE(q4k_x1_vnni, q4k_core_vnni, VNNI_KQ, 1)
-TILE(q4k_x2_vnni, q4k_core_vnni, VNNI_KQ, 2)
-TILE(q4k_x3_vnni, q4k_core_vnni, VNNI_KQ, 3)
-TILE(q4k_x4_vnni, q4k_core_vnni, VNNI_KQ, 4)
-TILE(q6k_x1_bw, q6k_core_bw, AVX512_KQ, 1)
-TILE(q6k_x2_bw, q6k_core_bw, AVX512_KQ, 2)
-TILE(q6k_x3_bw, q6k_core_bw, AVX512_KQ, 3)
-TILE(q6k_x4_bw, q6k_core_bw, AVX512_KQ, 4)
-TILE(q6k_x1_vnni, q6k_core_vnni, VNNI_KQ, 1)
-TILE(q6k_x2_vnni, q6k_core_vnni, VNNI_KQ, 2)
-TILE(q6k_x3_vnni, q6k_core_vnni, VNNI_KQ, 3)
-TILE(q6k_x4_vnni, q6k_core_vnni, VNNI_KQ, 4)
-#undef TILE
+/* The decoded super-block of one w row: v[i] (two blocks of 32 unsigned q per zmm) meets
+ * the rounded x's 64 bytes i, vpermw's int16 scales sv[i] its vpmaddubsw pair sums; w16
+ * (Q4_K: [sc | m]) or sc (Q6_K: the 16 int8 scales) as int16. */
+typedef struct kq_dec {
+    __m512i v[4], sv[4];
+    __m256i w16;
+} kq_dec;
+
+/* Q4_K: the 64 bytes of blocks 4c .. 4c + 3 (c = 0, 1): low nibbles blocks 4c and
+ * 4c + 2, high nibbles 4c + 1 and 4c + 3, as the rounded x lies. */
+AVX512_KQ INL void q4k_dec512(const uint8_t *blk, kq_dec *k) {
+    const __m512i lo4 = _mm512_set1_epi8(0x0f);
+    k->w16 = q4k_w16(blk);
+    __m512i sz = _mm512_castsi256_si512(k->w16);
+    for (int c = 0; c < 2; c++) {
+        __m512i q = ld512(blk + 16 + 64 * c);
+        k->v[2 * c] = _mm512_and_si512(q, lo4);
+        k->v[2 * c + 1] = _mm512_and_si512(_mm512_srli_epi16(q, 4), lo4);
+        k->sv[2 * c] = _mm512_permutexvar_epi16(idx2(4 * c, 4 * c + 2), sz);
+        k->sv[2 * c + 1] = _mm512_permutexvar_epi16(idx2(4 * c + 1, 4 * c + 3), sz);
+    }
+}
+
+/* Q6_K: blocks 2p and 2p + 1 (p = 2h or 2h + 1) take the 64 bytes of ql of half h (low
+ * nibbles for p even, high for p odd) and its 32 bytes of qh in both halves, shifted by 4
+ * and 2 (p even) or 0 and -2 (p odd); the int16 scales [sc_4p x 8, sc_4p+1 x 8,
+ * sc_4p+2 x 8, sc_4p+3 x 8] by one vpermw. */
+AVX512_KQ INL void q6k_dec512(const uint8_t *blk, kq_dec *k) {
+    const __m512i lo4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i shr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    k->w16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(blk + 192)));
+    __m512i sz = _mm512_castsi256_si512(k->w16);
+    for (int h = 0; h < 2; h++) {
+        __m512i l = ld512(blk + 64 * h);
+        __m512i qh = _mm512_broadcast_i64x4(ld256(blk + 128 + 32 * h));
+        /* (nibbles & 0x0f) | (qh shifted & 0x30) */
+        k->v[2 * h] = _mm512_ternarylogic_epi32(_mm512_and_si512(l, lo4),
+                                                _mm512_sllv_epi16(qh, shl), m30, 0xf8);
+        k->v[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), lo4),
+                                                    _mm512_srlv_epi16(qh, shr), m30, 0xf8);
+    }
+    for (int p = 0; p < 4; p++) {
+        __m512i a = idx2(4 * p, 4 * p + 2), b = idx2(4 * p + 1, 4 * p + 3);
+        k->sv[p] = _mm512_permutexvar_epi16(_mm512_mask_blend_epi16(0xff00ff00u, a, b), sz);
+    }
+}
+
+/* tree8 in steps, rows in pairs as they come: pair32 of rows 2i and 2i + 1, pair64 of
+ * two such, then last. */
+AVX512_KQ INL __m512i pair32(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+}
+
+AVX512_KQ INL __m512i pair64(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+}
+
+AVX512_KQ INL __m512i last8(__m512i u0, __m512i u1) {
+    /* 128-bit lanes [u0.0, u1.0, u0.2, u1.2] + [u0.1, u1.1, u0.3, u1.3] */
+    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    return _mm512_add_epi32(_mm512_permutex2var_epi64(u0, lo, u1),
+                            _mm512_permutex2var_epi64(u0, hi, u1));
+}
+
+/* 8 w rows against J x rows over nsb super-blocks: each row decoded once per super-block
+ * for the J x rows. Per row and x row, z: Q4_K: the lower half isum's lanes folded, the
+ * upper the mins' products (vpmaddwd of [sc | m] with [0 | sums]); Q6_K: the 16 lanes
+ * of S_s (the correction 32 sc_i * (-sums) in the lower 8). The tree gives per row the
+ * sums of the lower and the upper halves' lanes: Q4_K [isum | msum], Q6_K two parts of
+ * S_s, added. */
+#define KQ_CORE512(NAME, TGT, DOT)                                                          \
+    TGT INL void NAME(bool q4, int J, const uint8_t *const w[8], const xk_row *x,          \
+                      int64_t nsb, float (*out)[8]) {                                        \
+        __m256 a[4], m[4];                                                                   \
+        for (int j = 0; j < 4; j++) {                                                        \
+            a[j] = m[j] = _mm256_setzero_ps();                                               \
+        }                                                                                    \
+        size_t sbb = q4 ? Q4K_BYTES : Q6K_BYTES;                                             \
+        for (int64_t s = 0; s < nsb; s++) {                                                  \
+            size_t o = (size_t)s * sbb;                                                      \
+            __m512i t[4][4], u[4][2];                                                        \
+            for (int r = 0; r < 8; r++) {                                                    \
+                const uint8_t *blk = w[r] + o;                                               \
+                KQ_PREFETCH(blk + sbb, q4 ? 3 : 4);                                          \
+                kq_dec k;                                                                    \
+                if (q4) {                                                                    \
+                    q4k_dec512(blk, &k);                                                     \
+                } else {                                                                     \
+                    q6k_dec512(blk, &k);                                                     \
+                }                                                                            \
+                for (int j = 0; j < J; j++) {                                                \
+                    const int8_t *xq = x[j].q + QK * s;                                      \
+                    __m256i xs = ld256(x[j].s + 16 * s);                                     \
+                    __m512i acc = q4 ? _mm512_setzero_si512()                                \
+                                     : _mm512_zextsi256_si512(_mm256_madd_epi16(             \
+                                           _mm256_slli_epi16(k.w16, 5), xs));                \
+                    for (int i = 0; i < 4; i++) {                                            \
+                        acc = DOT(acc, _mm512_maddubs_epi16(k.v[i], ld512(xq + 64 * i)),     \
+                                  k.sv[i]);                                                  \
+                    }                                                                        \
+                    __m512i z = acc;                                                         \
+                    if (q4) {                                                                \
+                        __m256i i8 = _mm256_add_epi32(_mm512_castsi512_si256(acc),           \
+                                                      _mm512_extracti64x4_epi64(acc, 1));    \
+                        z = _mm512_inserti64x4(_mm512_castsi256_si512(i8),                   \
+                                               _mm256_madd_epi16(k.w16, xs), 1);             \
+                    }                                                                        \
+                    if (r & 1) {                                                             \
+                        t[j][r >> 1] = pair32(t[j][r >> 1], z);                              \
+                    } else {                                                                 \
+                        t[j][r >> 1] = z;                                                    \
+                    }                                                                        \
+                    if (r == 3 || r == 7) {                                                  \
+                        u[j][r >> 2] = pair64(t[j][(r >> 1) - 1], t[j][r >> 1]);             \
+                    }                                                                        \
+                }                                                                            \
+            }                                                                                \
+            __m256 d = f16x8(w, o + (q4 ? 0 : 208)), dm = f16x8(w, o + 2);                   \
+            for (int j = 0; j < J; j++) {                                                    \
+                __m512i tt = last8(u[j][0], u[j][1]);                                        \
+                __m256i lo = _mm512_castsi512_si256(tt), hi = _mm512_extracti64x4_epi64(tt, 1); \
+                __m256 dx = _mm256_set1_ps(x[j].d[s]);                                       \
+                if (q4) {                                                                    \
+                    a[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(lo), a[j]); \
+                    m[j] = _mm256_fmadd_ps(_mm256_mul_ps(dm, dx), _mm256_cvtepi32_ps(hi), m[j]); \
+                } else {                                                                     \
+                    a[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx),                             \
+                                           _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi)), a[j]); \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+        for (int j = 0; j < J; j++) {                                                        \
+            _mm256_storeu_ps(out[j], q4 ? _mm256_sub_ps(a[j], m[j]) : a[j]);                 \
+        }                                                                                    \
+    }
+
+KQ_CORE512(kq_core_bw, AVX512_KQ, dot_bw)
+KQ_CORE512(kq_core_vnni, VNNI_KQ, dot_vnni)
+
+/* x1: one x row, the x1 cores above (each row's sums go straight into the tree; faster
+ * there than the J-row core); x2-x4: the J-row core. */
+#define TILE512(NAME, TGT, CALL)                                                            \
+    TGT static void NAME(const uint8_t *const w[8], const xk_row *x, int64_t nsb,          \
+                         float (*out)[8]) {                                                  \
+        CALL;                                                                                \
+    }
+TILE512(q4k_x1_bw, AVX512_KQ, q4k_core_bw(1, w, x, nsb, out))
+TILE512(q4k_x2_bw, AVX512_KQ, kq_core_bw(true, 2, w, x, nsb, out))
+TILE512(q4k_x3_bw, AVX512_KQ, kq_core_bw(true, 3, w, x, nsb, out))
+TILE512(q4k_x4_bw, AVX512_KQ, kq_core_bw(true, 4, w, x, nsb, out))
+TILE512(q4k_x1_vnni, VNNI_KQ, q4k_core_vnni(1, w, x, nsb, out))
+TILE512(q4k_x2_vnni, VNNI_KQ, kq_core_vnni(true, 2, w, x, nsb, out))
+TILE512(q4k_x3_vnni, VNNI_KQ, kq_core_vnni(true, 3, w, x, nsb, out))
+TILE512(q4k_x4_vnni, VNNI_KQ, kq_core_vnni(true, 4, w, x, nsb, out))
+TILE512(q6k_x1_bw, AVX512_KQ, q6k_core_bw(1, w, x, nsb, out))
+TILE512(q6k_x2_bw, AVX512_KQ, kq_core_bw(false, 2, w, x, nsb, out))
+TILE512(q6k_x3_bw, AVX512_KQ, kq_core_bw(false, 3, w, x, nsb, out))
+TILE512(q6k_x4_bw, AVX512_KQ, kq_core_bw(false, 4, w, x, nsb, out))
+TILE512(q6k_x1_vnni, VNNI_KQ, q6k_core_vnni(1, w, x, nsb, out))
+TILE512(q6k_x2_vnni, VNNI_KQ, kq_core_vnni(false, 2, w, x, nsb, out))
+TILE512(q6k_x3_vnni, VNNI_KQ, kq_core_vnni(false, 3, w, x, nsb, out))
+TILE512(q6k_x4_vnni, VNNI_KQ, kq_core_vnni(false, 4, w, x, nsb, out))
+#undef TILE512
 #endif /* SKIM_CPU_X86 */
 
 /* ---------------------------------------------------------------- driver */
