@@ -25,9 +25,9 @@
  * and S_s may round there, msum_s never does); fma is one fused multiply-add. So per
  * output the order is fixed and does not depend on the thread count, on how many x rows a
  * tile takes (8 w rows and 1 to 4 x rows), nor on the instruction set: the portable C
- * below is the rule's reference (fmaf), the AVX2 tiles here and the AVX-512 tiles
- * (matvec_kq512.c: VNNI's vpdpwssd, else AVX512BW's vpmaddwd) form the same integers in
- * another order (integer sums are exact) and then the same float steps: the same bits.
+ * below is the rule's reference (fmaf); the AVX2 tiles and the AVX-512 tiles (VNNI's
+ * vpdpwssd, else AVX512BW's vpmaddwd) form the same integers in another order (integer
+ * sums are exact) and then the same float steps: the same bits.
  * Against the exact product the error is at most sum over super-blocks of
  * (dx_s / 2) * sum |w| over its 256 weights, plus float rounding.
  *
@@ -428,25 +428,30 @@ VNNI_KQ INL __m512i dot_vnni(__m512i acc, __m512i a, __m512i b) {
     return _mm512_dpwssd_epi32(acc, a, b);
 }
 
-/* Lane r of the lower half: the sum of 128-bit lanes 0 and 1 of p[r]; of the upper half:
- * of lanes 2 and 3. */
-AVX512_KQ INL __m512i tree8(const __m512i p[8]) {
-    /* t: rows (0, 1), (2, 3), ... interleaved, then u[h] = rows 4h .. 4h + 3 per 128-bit
-     * lane */
-    __m512i t[4], u[2];
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(p[2 * i], p[2 * i + 1]),
-                                _mm512_unpackhi_epi32(p[2 * i], p[2 * i + 1]));
-    }
-    for (int i = 0; i < 2; i++) {
-        u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
-                                _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
-    }
+/* The row sums in steps: pair32 of rows 2i and 2i + 1 (per 128-bit lane: [2i, 2i + 1, 2i,
+ * 2i + 1] partial), pair64 of two such (rows 4h .. 4h + 3, each 128-bit lane's sum), then
+ * last8 of the two halves. */
+AVX512_KQ INL __m512i pair32(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+}
+
+AVX512_KQ INL __m512i pair64(__m512i a, __m512i b) {
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+}
+
+AVX512_KQ INL __m512i last8(__m512i u0, __m512i u1) {
     /* 128-bit lanes [u0.0, u1.0, u0.2, u1.2] + [u0.1, u1.1, u0.3, u1.3] */
     const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
     const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
-    return _mm512_add_epi32(_mm512_permutex2var_epi64(u[0], lo, u[1]),
-                            _mm512_permutex2var_epi64(u[0], hi, u[1]));
+    return _mm512_add_epi32(_mm512_permutex2var_epi64(u0, lo, u1),
+                            _mm512_permutex2var_epi64(u0, hi, u1));
+}
+
+/* Lane r of the lower half: the sum of 128-bit lanes 0 and 1 of p[r]; of the upper half:
+ * of lanes 2 and 3. */
+AVX512_KQ INL __m512i tree8(const __m512i p[8]) {
+    return last8(pair64(pair32(p[0], p[1]), pair32(p[2], p[3])),
+                 pair64(pair32(p[4], p[5]), pair32(p[6], p[7])));
 }
 
 /* int16 lanes 0-15: a, 16-31: b. */
@@ -454,135 +459,6 @@ AVX512_KQ INL __m512i idx2(int a, int b) {
     return _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16((short)a),
                                    _mm512_set1_epi16((short)b));
 }
-
-/* Q4_K: per row the 64 bytes of blocks 4c .. 4c + 3 (c = 0, 1); isum folded to the
- * lower half of Z, the mins' products (as in the AVX2 tile) in the upper; tree8 gives
- * [isum | msum]. */
-#define Q4K_CORE512(NAME, TGT, DOT)                                                          \
-    TGT INL void NAME(int J, const uint8_t *const w[8], const xk_row *x, int64_t nsb,      \
-                      float (*out)[8]) {                                                     \
-        const __m512i lo4 = _mm512_set1_epi8(0x0f);                                          \
-        const __m512i il[2] = {idx2(0, 2), idx2(4, 6)}, ih[2] = {idx2(1, 3), idx2(5, 7)};    \
-        __m256 a[4], m[4];                                                                   \
-        for (int j = 0; j < 4; j++) {                                                        \
-            a[j] = m[j] = _mm256_setzero_ps();                                               \
-        }                                                                                    \
-        for (int64_t s = 0; s < nsb; s++) {                                                  \
-            size_t o = (size_t)s * Q4K_BYTES;                                                \
-            __m256 d = f16x8(w, o), dm = f16x8(w, o + 2);                                    \
-            for (int j = 0; j < J; j++) {                                                    \
-                const int8_t *xq = x[j].q + QK * s;                                          \
-                __m256i xs = ld256(x[j].s + 16 * s);                                         \
-                __m512i xv[4], z[8];                                                         \
-                for (int i = 0; i < 4; i++) {                                                \
-                    xv[i] = ld512(xq + 64 * i);                                              \
-                }                                                                            \
-                for (int r = 0; r < 8; r++) {                                                \
-                    const uint8_t *blk = w[r] + o;                                           \
-                    KQ_PREFETCH(blk + Q4K_BYTES, 3);                                        \
-                    __m256i w16 = q4k_w16(blk);                                              \
-                    __m512i sz = _mm512_castsi256_si512(w16), acc = _mm512_setzero_si512();  \
-                    for (int c = 0; c < 2; c++) {                                            \
-                        __m512i q = ld512(blk + 16 + 64 * c);                                \
-                        __m512i lo = _mm512_and_si512(q, lo4);                               \
-                        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), lo4);         \
-                        acc = DOT(acc, _mm512_maddubs_epi16(lo, xv[2 * c]),                  \
-                                  _mm512_permutexvar_epi16(il[c], sz));                      \
-                        acc = DOT(acc, _mm512_maddubs_epi16(hi, xv[2 * c + 1]),              \
-                                  _mm512_permutexvar_epi16(ih[c], sz));                      \
-                    }                                                                        \
-                    __m256i i8 = _mm256_add_epi32(_mm512_castsi512_si256(acc),               \
-                                                  _mm512_extracti64x4_epi64(acc, 1));        \
-                    z[r] = _mm512_inserti64x4(_mm512_castsi256_si512(i8),                    \
-                                              _mm256_madd_epi16(w16, xs), 1);                \
-                }                                                                            \
-                __m512i t = tree8(z);                                                        \
-                __m256 dx = _mm256_set1_ps(x[j].d[s]);                                       \
-                a[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx),                                 \
-                                       _mm256_cvtepi32_ps(_mm512_castsi512_si256(t)), a[j]); \
-                m[j] = _mm256_fmadd_ps(_mm256_mul_ps(dm, dx),                                \
-                                       _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(t, 1)),  \
-                                       m[j]);                                                \
-            }                                                                                \
-        }                                                                                    \
-        for (int j = 0; j < J; j++) {                                                        \
-            _mm256_storeu_ps(out[j], _mm256_sub_ps(a[j], m[j]));                             \
-        }                                                                                    \
-    }
-
-/* Q6_K: blocks 2p and 2p + 1 (p = 2h or 2h + 1) take the 64 bytes of ql of half h (low
- * nibbles for p even, high for p odd) and its 32 bytes of qh in both halves, shifted by 4
- * and 2 (p even) or 0 and -2 (p odd); the int16 scales [sc_4p x 8, sc_4p+1 x 8,
- * sc_4p+2 x 8, sc_4p+3 x 8] by one vpermw. */
-#define Q6K_CORE512(NAME, TGT, DOT)                                                          \
-    TGT INL void NAME(int J, const uint8_t *const w[8], const xk_row *x, int64_t nsb,      \
-                      float (*out)[8]) {                                                     \
-        const __m512i lo4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);            \
-        const __m512i shl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1); \
-        const __m512i shr =                                                                  \
-            _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);             \
-        __m512i idx[4];                                                                      \
-        for (int p = 0; p < 4; p++) {                                                        \
-            idx[p] = _mm512_mask_blend_epi16(                                                \
-                0xff00ff00u, _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16((short)(4 * p)), \
-                                                     _mm512_set1_epi16((short)(4 * p + 2))), \
-                _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16((short)(4 * p + 1)),  \
-                                        _mm512_set1_epi16((short)(4 * p + 3))));             \
-        }                                                                                    \
-        __m256 a[4];                                                                         \
-        for (int j = 0; j < 4; j++) {                                                        \
-            a[j] = _mm256_setzero_ps();                                                      \
-        }                                                                                    \
-        for (int64_t s = 0; s < nsb; s++) {                                                  \
-            size_t o = (size_t)s * Q6K_BYTES;                                                \
-            __m256 d = f16x8(w, o + 208);                                                    \
-            for (int j = 0; j < J; j++) {                                                    \
-                const int8_t *xq = x[j].q + QK * s;                                          \
-                __m256i xn = ld256(x[j].s + 16 * s);                                         \
-                __m512i xv[4], z[8];                                                         \
-                for (int i = 0; i < 4; i++) {                                                \
-                    xv[i] = ld512(xq + 64 * i);                                              \
-                }                                                                            \
-                for (int r = 0; r < 8; r++) {                                                \
-                    const uint8_t *blk = w[r] + o;                                           \
-                    KQ_PREFETCH(blk + Q6K_BYTES, 4);                                        \
-                    __m256i sc = _mm256_cvtepi8_epi16(                                       \
-                        _mm_loadu_si128((const __m128i *)(const void *)(blk + 192)));        \
-                    __m512i sz = _mm512_castsi256_si512(sc);                                 \
-                    __m512i acc =                                                            \
-                        _mm512_zextsi256_si512(_mm256_madd_epi16(_mm256_slli_epi16(sc, 5), xn)); \
-                    for (int h = 0; h < 2; h++) {                                            \
-                        __m512i l = ld512(blk + 64 * h);                                     \
-                        __m512i qh = _mm512_broadcast_i64x4(ld256(blk + 128 + 32 * h));      \
-                        __m512i v0 = _mm512_ternarylogic_epi32(_mm512_and_si512(l, lo4),     \
-                                                               _mm512_sllv_epi16(qh, shl),   \
-                                                               m30, 0xf8);                   \
-                        __m512i v1 = _mm512_ternarylogic_epi32(                              \
-                            _mm512_and_si512(_mm512_srli_epi16(l, 4), lo4),                  \
-                            _mm512_srlv_epi16(qh, shr), m30, 0xf8);                          \
-                        acc = DOT(acc, _mm512_maddubs_epi16(v0, xv[2 * h]),                  \
-                                  _mm512_permutexvar_epi16(idx[2 * h], sz));                 \
-                        acc = DOT(acc, _mm512_maddubs_epi16(v1, xv[2 * h + 1]),              \
-                                  _mm512_permutexvar_epi16(idx[2 * h + 1], sz));             \
-                    }                                                                        \
-                    z[r] = acc;                                                              \
-                }                                                                            \
-                __m512i t = tree8(z);                                                        \
-                __m256i S = _mm256_add_epi32(_mm512_castsi512_si256(t),                      \
-                                             _mm512_extracti64x4_epi64(t, 1));               \
-                __m256 dx = _mm256_set1_ps(x[j].d[s]);                                       \
-                a[j] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(S), a[j]);   \
-            }                                                                                \
-        }                                                                                    \
-        for (int j = 0; j < J; j++) {                                                        \
-            _mm256_storeu_ps(out[j], a[j]);                                                  \
-        }                                                                                    \
-    }
-
-Q4K_CORE512(q4k_core_bw, AVX512_KQ, dot_bw)
-Q4K_CORE512(q4k_core_vnni, VNNI_KQ, dot_vnni)
-Q6K_CORE512(q6k_core_bw, AVX512_KQ, dot_bw)
-Q6K_CORE512(q6k_core_vnni, VNNI_KQ, dot_vnni)
 
 /* The decoded super-block of one w row: v[i] (two blocks of 32 unsigned q per zmm) meets
  * the rounded x's 64 bytes i, vpermw's int16 scales sv[i] its vpmaddubsw pair sums; w16
@@ -632,23 +508,60 @@ AVX512_KQ INL void q6k_dec512(const uint8_t *blk, kq_dec *k) {
     }
 }
 
-/* tree8 in steps, rows in pairs as they come: pair32 of rows 2i and 2i + 1, pair64 of
- * two such, then last. */
-AVX512_KQ INL __m512i pair32(__m512i a, __m512i b) {
-    return _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
-}
+/* One x row: every row's z kept until tree8 takes all 8 (faster here than the pairwise
+ * tree of the J-row core). */
+#define KQ_X1_512(NAME, TGT, DOT)                                                           \
+    TGT INL void NAME(bool q4, const uint8_t *const w[8], const xk_row *x, int64_t nsb,    \
+                      float (*out)[8]) {                                                     \
+        __m256 a = _mm256_setzero_ps(), m = _mm256_setzero_ps();                             \
+        size_t sbb = q4 ? Q4K_BYTES : Q6K_BYTES;                                             \
+        for (int64_t s = 0; s < nsb; s++) {                                                  \
+            size_t o = (size_t)s * sbb;                                                      \
+            const int8_t *xq = x->q + QK * s;                                                \
+            __m256i xs = ld256(x->s + 16 * s);                                               \
+            __m512i xv[4], z[8];                                                             \
+            for (int i = 0; i < 4; i++) {                                                    \
+                xv[i] = ld512(xq + 64 * i);                                                  \
+            }                                                                                \
+            for (int r = 0; r < 8; r++) {                                                    \
+                const uint8_t *blk = w[r] + o;                                               \
+                KQ_PREFETCH(blk + sbb, q4 ? 3 : 4);                                          \
+                kq_dec k;                                                                    \
+                if (q4) {                                                                    \
+                    q4k_dec512(blk, &k);                                                     \
+                } else {                                                                     \
+                    q6k_dec512(blk, &k);                                                     \
+                }                                                                            \
+                __m512i acc = q4 ? _mm512_setzero_si512()                                    \
+                                 : _mm512_zextsi256_si512(                                   \
+                                       _mm256_madd_epi16(_mm256_slli_epi16(k.w16, 5), xs));  \
+                for (int i = 0; i < 4; i++) {                                                \
+                    acc = DOT(acc, _mm512_maddubs_epi16(k.v[i], xv[i]), k.sv[i]);            \
+                }                                                                            \
+                z[r] = acc;                                                                  \
+                if (q4) {                                                                    \
+                    __m256i i8 = _mm256_add_epi32(_mm512_castsi512_si256(acc),               \
+                                                  _mm512_extracti64x4_epi64(acc, 1));        \
+                    z[r] = _mm512_inserti64x4(_mm512_castsi256_si512(i8),                    \
+                                              _mm256_madd_epi16(k.w16, xs), 1);              \
+                }                                                                            \
+            }                                                                                \
+            __m512i tt = tree8(z);                                                           \
+            __m256i lo = _mm512_castsi512_si256(tt), hi = _mm512_extracti64x4_epi64(tt, 1);  \
+            __m256 d = f16x8(w, o + (q4 ? 0 : 208)), dx = _mm256_set1_ps(x->d[s]);           \
+            if (q4) {                                                                        \
+                a = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(lo), a);        \
+                m = _mm256_fmadd_ps(_mm256_mul_ps(f16x8(w, o + 2), dx), _mm256_cvtepi32_ps(hi), m); \
+            } else {                                                                         \
+                a = _mm256_fmadd_ps(_mm256_mul_ps(d, dx),                                    \
+                                    _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi)), a);        \
+            }                                                                                \
+        }                                                                                    \
+        _mm256_storeu_ps(out[0], q4 ? _mm256_sub_ps(a, m) : a);                              \
+    }
 
-AVX512_KQ INL __m512i pair64(__m512i a, __m512i b) {
-    return _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
-}
-
-AVX512_KQ INL __m512i last8(__m512i u0, __m512i u1) {
-    /* 128-bit lanes [u0.0, u1.0, u0.2, u1.2] + [u0.1, u1.1, u0.3, u1.3] */
-    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
-    const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
-    return _mm512_add_epi32(_mm512_permutex2var_epi64(u0, lo, u1),
-                            _mm512_permutex2var_epi64(u0, hi, u1));
-}
+KQ_X1_512(kq_x1_bw, AVX512_KQ, dot_bw)
+KQ_X1_512(kq_x1_vnni, VNNI_KQ, dot_vnni)
 
 /* 8 w rows against J x rows over nsb super-blocks: each row decoded once per super-block
  * for the J x rows. Per row and x row, z: Q4_K: the lower half isum's lanes folded, the
@@ -725,26 +638,25 @@ AVX512_KQ INL __m512i last8(__m512i u0, __m512i u1) {
 KQ_CORE512(kq_core_bw, AVX512_KQ, dot_bw)
 KQ_CORE512(kq_core_vnni, VNNI_KQ, dot_vnni)
 
-/* x1: one x row, the x1 cores above (each row's sums go straight into the tree; faster
- * there than the J-row core); x2-x4: the J-row core. */
+/* x1: one x row (KQ_X1_512); x2-x4: the J-row core. */
 #define TILE512(NAME, TGT, CALL)                                                            \
     TGT static void NAME(const uint8_t *const w[8], const xk_row *x, int64_t nsb,          \
                          float (*out)[8]) {                                                  \
         CALL;                                                                                \
     }
-TILE512(q4k_x1_bw, AVX512_KQ, q4k_core_bw(1, w, x, nsb, out))
+TILE512(q4k_x1_bw, AVX512_KQ, kq_x1_bw(true, w, x, nsb, out))
 TILE512(q4k_x2_bw, AVX512_KQ, kq_core_bw(true, 2, w, x, nsb, out))
 TILE512(q4k_x3_bw, AVX512_KQ, kq_core_bw(true, 3, w, x, nsb, out))
 TILE512(q4k_x4_bw, AVX512_KQ, kq_core_bw(true, 4, w, x, nsb, out))
-TILE512(q4k_x1_vnni, VNNI_KQ, q4k_core_vnni(1, w, x, nsb, out))
+TILE512(q4k_x1_vnni, VNNI_KQ, kq_x1_vnni(true, w, x, nsb, out))
 TILE512(q4k_x2_vnni, VNNI_KQ, kq_core_vnni(true, 2, w, x, nsb, out))
 TILE512(q4k_x3_vnni, VNNI_KQ, kq_core_vnni(true, 3, w, x, nsb, out))
 TILE512(q4k_x4_vnni, VNNI_KQ, kq_core_vnni(true, 4, w, x, nsb, out))
-TILE512(q6k_x1_bw, AVX512_KQ, q6k_core_bw(1, w, x, nsb, out))
+TILE512(q6k_x1_bw, AVX512_KQ, kq_x1_bw(false, w, x, nsb, out))
 TILE512(q6k_x2_bw, AVX512_KQ, kq_core_bw(false, 2, w, x, nsb, out))
 TILE512(q6k_x3_bw, AVX512_KQ, kq_core_bw(false, 3, w, x, nsb, out))
 TILE512(q6k_x4_bw, AVX512_KQ, kq_core_bw(false, 4, w, x, nsb, out))
-TILE512(q6k_x1_vnni, VNNI_KQ, q6k_core_vnni(1, w, x, nsb, out))
+TILE512(q6k_x1_vnni, VNNI_KQ, kq_x1_vnni(false, w, x, nsb, out))
 TILE512(q6k_x2_vnni, VNNI_KQ, kq_core_vnni(false, 2, w, x, nsb, out))
 TILE512(q6k_x3_vnni, VNNI_KQ, kq_core_vnni(false, 3, w, x, nsb, out))
 TILE512(q6k_x4_vnni, VNNI_KQ, kq_core_vnni(false, 4, w, x, nsb, out))
