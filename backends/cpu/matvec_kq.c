@@ -180,7 +180,8 @@ static void q4k_c(const uint8_t *const w[8], const xk_row *x, int64_t nsb, float
         float a = 0.0f, m = 0.0f;
         for (int64_t s = 0; s < nsb; s++) {
             const uint8_t *blk = w[r] + (size_t)s * Q4K_BYTES;
-            float d = skim_fp16_to_fp32(skim_cpu_rd16(blk)), dmin = skim_fp16_to_fp32(skim_cpu_rd16(blk + 2));
+            float d = skim_fp16_to_fp32(skim_cpu_rd16(blk));
+            float dmin = skim_fp16_to_fp32(skim_cpu_rd16(blk + 2));
             int32_t isum = 0, msum = 0;
             for (int jj = 0; jj < 8; jj++) {
                 int sc, mn;
@@ -231,8 +232,8 @@ static void q6k_c(const uint8_t *const w[8], const xk_row *x, int64_t nsb, float
 #ifdef SKIM_CPU_X86
 /* Each row's next super-block is fetched while this one is summed: the 8 rows are 8
  * short streams (a 4096-wide row is 16 super-blocks) that the hardware prefetcher picks
- * up late (AVX-512 tiles, 4096 x 4096, 1 thread: Q4_K ~68 -> ~74 GFLOP/s, Q6_K ~55 -> ~64; 2 or more
- * super-blocks ahead gained less). */
+ * up late (AVX-512 tiles, 4096 x 4096, 1 thread: Q4_K ~68 -> ~74 GFLOP/s, Q6_K ~55 ->
+ * ~64; 2 or more super-blocks ahead gained less). */
 #define KQ_PREFETCH(p, n)                                                                    \
     do {                                                                                     \
         for (int l_ = 0; l_ < (n); l_++) {                                                   \
@@ -551,7 +552,8 @@ AVX512_KQ INL void q6k_dec512(const uint8_t *blk, kq_dec *k) {
             __m256 d = f16x8(w, o + (q4 ? 0 : 208)), dx = _mm256_set1_ps(x->d[s]);           \
             if (q4) {                                                                        \
                 a = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(lo), a);        \
-                m = _mm256_fmadd_ps(_mm256_mul_ps(f16x8(w, o + 2), dx), _mm256_cvtepi32_ps(hi), m); \
+                __m256 dm = f16x8(w, o + 2);                                                 \
+                m = _mm256_fmadd_ps(_mm256_mul_ps(dm, dx), _mm256_cvtepi32_ps(hi), m);       \
             } else {                                                                         \
                 a = _mm256_fmadd_ps(_mm256_mul_ps(d, dx),                                    \
                                     _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi)), a);        \
