@@ -293,7 +293,7 @@ static void columns_alone(skim_backend *be, skim_type t, const uint8_t *w, int64
 /* An AVX2 backend beside an AVX-512 one under test (else NULL): the AVX512_VNNI tiles form
  * the same integer sums and combine them in the same order, so their products must be the
  * AVX2 tiles' bits. */
-static skim_backend *b_avx2;
+static skim_backend *b_avx2, *b_port;
 
 static void avx2_same(skim_graph *g, skim_tensor *xin, const float *x, skim_tensor *y,
                       const float *want, int64_t n, const char *what, skim_type t) {
@@ -302,11 +302,17 @@ static void avx2_same(skim_graph *g, skim_tensor *xin, const float *x, skim_tens
         CHECK(memcmp(got, want, sizeof(float) * (size_t)n) == 0,
               "%s %s: the AVX2 and AVX-512 products differ", what, skim_type_name(t));
     }
+    /* the K quants' plain C path is their rule's reference (fused steps too): the same
+     * bits on every path */
+    if (b_port && is_k(t) && got && run_mm(b_port, g, xin, x, y, got)) {
+        CHECK(memcmp(got, want, sizeof(float) * (size_t)n) == 0,
+              "%s %s: the plain C and SIMD products differ", what, skim_type_name(t));
+    }
     free(got);
 }
 
 static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_t K, int64_t M,
-                         int64_t N, trng *r, bool with_bad_blocks) {
+                         int64_t N, trng *r, bool with_bad_blocks, bool big_sums) {
     char what[64];
     snprintf(what, sizeof what, "mul_mat K=%lld M=%lld N=%lld", (long long)K, (long long)M,
              (long long)N);
@@ -318,8 +324,15 @@ static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_
     uint8_t *w = malloc(wrow * (size_t)M);
     fill_uniform(r, wf, (size_t)(K * M), -1, 1);
     fill_uniform(r, x, (size_t)(K * N), -2, 2);
-    for (int64_t i = 0; i < K * N; i += 97) x[i] *= 40.0f; /* outliers: blocks of other scales */
-    for (int i = 0; i < 32 && K * N >= 64; i++) x[32 + i] = 0.0f; /* an all-zero block */
+    if (big_sums) {
+        /* weights of one sign at their super-block's largest (one per 32 at 0), x of one
+         * sign: the K quants' int32 super-block sums pass 2^24 and round when turned to
+         * float (the plain C path must round them as the SIMD tiles do) */
+        for (int64_t i = 0; i < K * M; i++) wf[i] = i % 32 == 5 ? 0.0f : 1.0f - 0.001f * wf[i];
+        for (int64_t i = 0; i < K * N; i++) x[i] = 1.0f + 0.001f * fabsf(x[i]);
+    }
+    for (int64_t i = 0; i < K * N && !big_sums; i += 97) x[i] *= 40.0f; /* outliers */
+    for (int i = 0; i < 32 && K * N >= 64 && !big_sums; i++) x[32 + i] = 0.0f; /* zeros */
     if (with_bad_blocks) {
         x[K * (N > 1) + 3] = NAN;       /* x row 1 (or 0): a NaN */
         x[K * (N - 1) + 40] = INFINITY; /* the last x row: an infinity */
@@ -438,46 +451,54 @@ int main(void) {
         d.max_isa = SKIM_CPU_ISA_AVX2;
         CHECK(skim_backend_create_cpu(&d, &b_avx2) == SKIM_OK, "an AVX2 cpu backend");
     }
+    if (!strstr(skim_backend_device(b1), "portable")) {
+        skim_cpu_desc d = {0};
+        d.n_threads = 1;
+        d.max_isa = SKIM_CPU_ISA_PORTABLE;
+        CHECK(skim_backend_create_cpu(&d, &b_port) == SKIM_OK, "a plain C cpu backend");
+    }
     trng r;
     trng_seed(&r, 31);
     const skim_type types[2] = {SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
     for (int i = 0; i < 2; i++) {
         skim_type t = types[i];
-        test_mul_mat(b1, b3, t, 64, 7, 1, &r, false);
-        test_mul_mat(b1, b3, t, 1024, 37, 1, &r, false);
-        test_mul_mat(b1, b3, t, 4096, 21, 1, &r, false); /* odd and even block counts */
-        test_mul_mat(b1, b3, t, 4064, 9, 1, &r, false);
-        test_mul_mat(b1, b3, t, 96, 5, 1, &r, true);
-        test_mul_mat(b1, b3, t, 96, 5, 3, &r, true);
+        test_mul_mat(b1, b3, t, 64, 7, 1, &r, false, false);
+        test_mul_mat(b1, b3, t, 1024, 37, 1, &r, false, false);
+        test_mul_mat(b1, b3, t, 4096, 21, 1, &r, false, false); /* odd and even block counts */
+        test_mul_mat(b1, b3, t, 4064, 9, 1, &r, false, false);
+        test_mul_mat(b1, b3, t, 96, 5, 1, &r, true, false);
+        test_mul_mat(b1, b3, t, 96, 5, 3, &r, true, false);
         /* several x rows: tiles of 4, 3, 2 and 1 x rows, odd and even block counts, w rows
          * not a multiple of 8 */
-        test_mul_mat(b1, b3, t, 4064, 21, 2, &r, false);
-        test_mul_mat(b1, b3, t, 4096, 19, 4, &r, false);
-        test_mul_mat(b1, b3, t, 160, 37, 5, &r, true);
-        test_mul_mat(b1, b3, t, 1056, 40, 7, &r, false);
-        test_mul_mat(b1, b3, t, 224, 45, 16, &r, true);
-        test_mul_mat(b1, b3, t, 4064, 17, 16, &r, false);
-        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true); /* past 16: the plain product */
-        test_mul_mat(b1, b3, t, 128, 9, 50, &r, false); /* two x panels */
+        test_mul_mat(b1, b3, t, 4064, 21, 2, &r, false, false);
+        test_mul_mat(b1, b3, t, 4096, 19, 4, &r, false, false);
+        test_mul_mat(b1, b3, t, 160, 37, 5, &r, true, false);
+        test_mul_mat(b1, b3, t, 1056, 40, 7, &r, false, false);
+        test_mul_mat(b1, b3, t, 224, 45, 16, &r, true, false);
+        test_mul_mat(b1, b3, t, 4064, 17, 16, &r, false, false);
+        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true, false); /* past 16: the plain product */
+        test_mul_mat(b1, b3, t, 128, 9, 50, &r, false, false); /* two x panels */
         test_sel_k(b1, t, 1, 64, &r);
         test_sel_k(b1, t, 5, 64, &r);
     }
-    /* the K quants: super-blocks of 256 (8 x blocks each), one and several x rows (tiles
-     * of 4, 3, 2, 1), w rows not a multiple of 8, blocks that are not finite */
+    /* the K quants: super-blocks of 256, one and several x rows (tiles of 4, 3, 2, 1), w
+     * rows not a multiple of 8, super-blocks that are not finite, sums past 2^24 */
     const skim_type ktypes[2] = {SKIM_TYPE_Q4_K, SKIM_TYPE_Q6_K};
     for (int i = 0; i < 2; i++) {
         skim_type t = ktypes[i];
-        test_mul_mat(b1, b3, t, 256, 7, 1, &r, false);
-        test_mul_mat(b1, b3, t, 4096, 21, 1, &r, false);
-        test_mul_mat(b1, b3, t, 768, 9, 1, &r, true);
-        test_mul_mat(b1, b3, t, 512, 5, 3, &r, true);
-        test_mul_mat(b1, b3, t, 2048, 21, 2, &r, false);
-        test_mul_mat(b1, b3, t, 4096, 19, 4, &r, false);
-        test_mul_mat(b1, b3, t, 1280, 37, 5, &r, true);
-        test_mul_mat(b1, b3, t, 1024, 40, 7, &r, false);
-        test_mul_mat(b1, b3, t, 768, 45, 16, &r, true);
-        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true); /* past 16: the plain product */
-        test_mul_mat(b1, b3, t, 256, 9, 50, &r, false);
+        test_mul_mat(b1, b3, t, 256, 7, 1, &r, false, false);
+        test_mul_mat(b1, b3, t, 4096, 21, 1, &r, false, false);
+        test_mul_mat(b1, b3, t, 768, 9, 1, &r, true, false);
+        test_mul_mat(b1, b3, t, 512, 5, 3, &r, true, false);
+        test_mul_mat(b1, b3, t, 2048, 21, 2, &r, false, false);
+        test_mul_mat(b1, b3, t, 4096, 19, 4, &r, false, false);
+        test_mul_mat(b1, b3, t, 1280, 37, 5, &r, true, false);
+        test_mul_mat(b1, b3, t, 1024, 40, 7, &r, false, false);
+        test_mul_mat(b1, b3, t, 768, 45, 16, &r, true, false);
+        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true, false); /* past 16: the plain product */
+        test_mul_mat(b1, b3, t, 256, 9, 50, &r, false, false);
+        test_mul_mat(b1, b3, t, 2048, 19, 1, &r, false, true);
+        test_mul_mat(b1, b3, t, 1024, 9, 3, &r, false, true);
         test_sel_k(b1, t, 1, 256, &r);
         test_sel_k(b1, t, 5, 256, &r);
         test_sel_k(b1, t, 3, 64, &r); /* heads inside super-blocks: exact */
@@ -486,6 +507,7 @@ int main(void) {
     skim_backend_destroy(b1);
     skim_backend_destroy(b3);
     if (b_avx2) skim_backend_destroy(b_avx2);
+    if (b_port) skim_backend_destroy(b_port);
     printf("%s: %d failure(s)\n", t_failures ? "FAILED" : "PASSED", t_failures);
     return t_failures != 0;
 }
