@@ -47,21 +47,26 @@ typedef struct skim_store skim_store;
 enum {
     /* Products with Q8_0, Q4_0, Q4_K or Q6_K weights and at most 16 x rows per matrix (x's
      * ne[1] <= 16, a static shape: decode and small batches) round their activations to
-     * 8 bits first: each run of 32 values of an x row becomes int8 q = rint(x / d),
+     * 8 bits first and sum products in integers.
+     * Q8_0 and Q4_0: each run of 32 values of an x row becomes int8 q = rint(x / d),
      * d = max|x| / 127 (a float), and each block's dot product is summed in integers.
-     * Q4_K and Q6_K meet each x block b (scale d_b, values q) with the 32 weights of
-     * the same k in integers, exact. Q4_K (weights A q' - M, A = d sc, M = dmin m):
-     * y = a - m, a summing (A d_b) * sum(q' q) and m summing (M d_b) * sum(q) over the
-     * blocks in order. Q6_K (weights d sc_i (q' - 32), a scale per 16): per block the
-     * integer S_b = sum over its two halves of sc_i * sum((q' - 32) q), and y = a_0 + a_1,
-     * a_0 summing (d d_b) * S_b over the even blocks in order and a_1 over the odd ones.
-     * Each scale product rounds once and is added with a fused multiply-add (on CPUs
-     * without AVX2 unfused: float rounding apart, the same). This applies to contraction
-     * ranges of whole super-blocks of 256 (mul_mat, mul_mat_sel; mul_mat_sel_k when its
-     * head block is a multiple of 256); other ranges stay exact. Every output is that of
-     * its x row alone (as if the product had one x row). Products with more x rows are left exact. Faster on the CPU
-     * (integer dot products), less exact: per output the extra error is at most
-     * sum over blocks of (d / 2) * sum |w| (plus float rounding); a block holding an
+     * Q4_K and Q6_K: each run of 256 values (one super-block, counted from the start of
+     * the contraction range) becomes int8 q = rint(x * (1 / d_s)), d_s = max|x| / 127
+     * (ties to even), and the super-block s is summed in int32 (exact): Q4_K (weights
+     * d sc q' - dmin m, a 6-bit sc and m per 32 values) isum_s = sum over its 8 blocks of
+     * sc * sum(q' q), msum_s = sum of m * sum(q); y = a - m, a summing
+     * fma((d d_s), isum_s) and m summing fma((dmin d_s), msum_s) over the super-blocks in
+     * order. Q6_K (weights d sc_i (q' - 32), an int8 scale per 16) S_s = sum over its 16
+     * sub-blocks of sc_i * sum((q' - 32) q); y sums fma((d d_s), S_s) in order. Each scale
+     * product rounds once, each integer sum is rounded to float (to nearest even; exact
+     * below 2^24), and is added with a fused multiply-add, the same bits on every CPU.
+     * This applies to contraction ranges of whole super-blocks of 256 (mul_mat,
+     * mul_mat_sel; mul_mat_sel_k when its head block is a multiple of 256); other ranges
+     * stay exact.
+     * Every output is that of its x row alone (as if the product had one x row). Products
+     * with more x rows are left exact. Faster on the CPU (integer dot products), less
+     * exact: per output the extra error is at most sum over blocks (K quants: super-blocks)
+     * of (d / 2) * sum |w| (plus float rounding); a block (super-block) holding an
      * infinity or a NaN gives NaN. Results still do not depend on the thread count.
      * On Vulkan: plain products (mul_mat) with Q8_0 or Q4_0 weights and one x row only,
      * on devices with subgroup arithmetic (skim_vulkan_info.quantized_activations); it

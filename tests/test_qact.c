@@ -2,13 +2,16 @@
  * Q4_0, Q4_K and Q6_K weights whose activations are rounded to 8-bit blocks first.
  *
  * Two references, both computed here in double from the inputs:
- * - the rule itself: each block of 32 x values gets d = max|x| / 127 and q = rint(x / d)
- *   (as the header states it, with float d and 1/d), each block product is an integer
- *   sum times dw * d (the K quants: the per-block terms matvec_kq.c states). The backend
- *   must agree within the float rounding of summing the block terms (a wrong rounding of
- *   x, a lost block or the float path taken instead all miss this by far more);
+ * - the rule itself: for Q8_0 and Q4_0 each block of 32 x values gets d = max|x| / 127 and
+ *   q = rint(x / d) (as the header states it, with float d and 1/d), each block product is
+ *   an integer sum times dw * d; for Q4_K and Q6_K each super-block of 256 x values gets
+ *   one such d and its q, and the super-block's integer sums (read here one weight at a
+ *   time, in 64 bits, checked against the bounds matvec_kq.c states) meet the float scale
+ *   products d * dx (and dmin * dx). The backend must agree within the float rounding of
+ *   summing the terms (a wrong rounding of x, a lost block or the float path taken
+ *   instead all miss this by far more);
  * - the exact product of the dequantised weights with x: the difference must stay within
- *   the header's bound, sum over blocks of (d / 2) * sum |w|.
+ *   the header's bound, sum over blocks (super-blocks) of (d / 2) * sum |w|.
  * Both apply to products with up to 16 x rows per matrix (decode and small batches); each
  * column of such a product must also equal, bit for bit, the product of that x row alone
  * (the tiles that serve several x rows keep each output's order). With more x rows the
@@ -69,67 +72,112 @@ static double f16_at(const uint8_t *p) {
     return skim_fp16_to_fp32(h);
 }
 
-/* Block j (32 values) of a Q4_K super-block: its integer q, A = d sc and M = dmin m. */
-static void q4k_block(const uint8_t *blk, int j, int v[32], float *A, float *M) {
-    const uint8_t *s = blk + 4;
-    int sc, m;
-    if (j < 4) {
-        sc = s[j] & 63;
-        m = s[j + 4] & 63;
-    } else {
-        sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
-        m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+/* x rounded per super-block of 256 for the K quants (matvec_kq.c's rule): d = max|x| / 127,
+ * q = rint(x * (1 / d)), ties to even; false for values that are not all finite. */
+static bool quant_sb(const float *x, float *d, int q[256]) {
+    float amax = 0.0f;
+    for (int i = 0; i < 256; i++) {
+        if (!isfinite(x[i])) return false;
+        amax = fmaxf(amax, fabsf(x[i]));
     }
-    *A = (float)f16_at(blk) * (float)sc;
-    *M = (float)f16_at(blk + 2) * (float)m;
-    for (int i = 0; i < 32; i++) v[i] = (blk[16 + 32 * (j / 2) + i] >> (4 * (j & 1))) & 15;
+    *d = amax / 127.0f;
+    float id = *d > 0.0f ? 1.0f / *d : 0.0f;
+    for (int i = 0; i < 256; i++) q[i] = (int)nearbyintf(x[i] * id);
+    return true;
 }
 
-/* Block j of a Q6_K super-block: q - 32 and the scales d sc of its two halves (also as
- * integers in sc[2]). */
-static void q6k_block(const uint8_t *blk, int j, int v[32], int sc[2], double *d) {
-    int h = j / 4, g = j % 4;
-    const uint8_t *ql = blk + 64 * h + 32 * (g & 1), *qh = blk + 128 + 32 * h;
-    for (int l = 0; l < 32; l++)
-        v[l] = (((ql[l] >> (g >= 2 ? 4 : 0)) & 15) | (((qh[l] >> (2 * g)) & 3) << 4)) - 32;
-    sc[0] = (int8_t)blk[192 + 2 * j];
-    sc[1] = (int8_t)blk[192 + 2 * j + 1];
-    *d = f16_at(blk + 208);
+/* Weight i (0..255) of a Q4_K super-block as its integer q, scale sc and min m (the
+ * weight is d sc q - dmin m), read one value at a time. */
+static void q4k_weight(const uint8_t *blk, int i, int *q, int *sc, int *m) {
+    int j = i / 32;
+    const uint8_t *s = blk + 4;
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+    *q = (blk[16 + 32 * (j / 2) + i % 32] >> (4 * (j & 1))) & 15;
 }
 
-/* Block b's term by the rule (matvec_kq.c's header for the K quants), the exact sum and
- * sum |w|, for x block xb (quantised: d, q; its sum qs). */
+/* Weight i of a Q6_K super-block: q - 32 and its int8 scale (the weight is d sc (q - 32)). */
+static void q6k_weight(const uint8_t *blk, int i, int *v, int *sc) {
+    int h = i / 128, l = i % 32, g = (i % 128) / 32;
+    int lo = (blk[64 * h + 32 * (g & 1) + l] >> (g >= 2 ? 4 : 0)) & 15;
+    int hi = (blk[128 + 32 * h + l] >> (2 * g)) & 3;
+    *v = (lo | hi << 4) - 32;
+    *sc = (int8_t)blk[192 + i / 16];
+}
+
+/* Super-block sb's term by the rule (integer sums in 64 bits, then the float steps' scale
+ * products), the exact sum and sum |w|, for x values xb (rounded: d, q). */
+static double sb_term(skim_type t, const uint8_t *wrow, int64_t sb, const float *xb, float d,
+                      const int q[256], double *exact, double *wabs, double *tabs) {
+    *exact = *wabs = 0;
+    long long isum = 0, msum = 0;
+    if (t == SKIM_TYPE_Q4_K) {
+        const uint8_t *blk = wrow + (size_t)sb * 144;
+        float dw = (float)f16_at(blk), dmin = (float)f16_at(blk + 2);
+        for (int i = 0; i < 256; i++) {
+            int v, sc, m;
+            q4k_weight(blk, i, &v, &sc, &m);
+            isum += (long long)sc * v * q[i];
+            msum += (long long)m * q[i];
+            double wv = (double)dw * sc * v - (double)dmin * m;
+            *exact += wv * (double)xb[i];
+            *wabs += fabs(wv);
+        }
+        CHECK(llabs(isum) <= 30723840 && llabs(msum) <= 2048256, "Q4_K sums past their bound");
+        double a = (double)(dw * d) * (double)isum, m = (double)(dmin * d) * (double)msum;
+        *tabs = fabs(a) + fabs(m); /* two sums, each rounds */
+        return a - m;
+    }
+    const uint8_t *blk = wrow + (size_t)sb * 210;
+    float dw = (float)f16_at(blk + 208);
+    for (int i = 0; i < 256; i++) {
+        int v, sc;
+        q6k_weight(blk, i, &v, &sc);
+        isum += (long long)sc * v * q[i];
+        double wv = (double)dw * sc * v;
+        *exact += wv * (double)xb[i];
+        *wabs += fabs(wv);
+    }
+    CHECK(llabs(isum) <= 133169152, "Q6_K sum past its bound");
+    *tabs = fabs((double)(dw * d) * (double)isum);
+    return (double)(dw * d) * (double)isum;
+}
+
+/* The K quants: output m for x row x over the super-blocks whose first block's `use` is
+ * true (NULL: all). */
+static expect expect_of_k(skim_type t, const uint8_t *wrow, const float *x, int64_t nsb,
+                          const bool *use) {
+    expect e = {0};
+    for (int64_t sb = 0; sb < nsb; sb++) {
+        if (use && !use[8 * sb]) continue;
+        int q[256];
+        float d;
+        if (!quant_sb(x + 256 * sb, &d, q)) {
+            e.nan = true;
+            continue;
+        }
+        double exact, wabs, tabs;
+        double term = sb_term(t, wrow, sb, x + 256 * sb, d, q, &exact, &wabs, &tabs);
+        e.q += term;
+        e.q_abs += tabs;
+        e.exact += exact;
+        e.bound += 0.5 * d * wabs;
+    }
+    return e;
+}
+
+/* Block b's term by the rule for Q8_0 and Q4_0, the exact sum and sum |w|, for x block xb
+ * (quantised: d, q). */
 static double block_term(skim_type t, const uint8_t *wrow, int64_t b, const float *xb, float d,
                          const int q[32], double *exact, double *wabs) {
     int v[32];
-    long long s = 0, qs = 0;
-    double term;
+    long long s = 0;
     *exact = *wabs = 0;
-    if (t == SKIM_TYPE_Q4_K) {
-        float A, M;
-        q4k_block(wrow + (size_t)(b / 8) * 144, (int)(b % 8), v, &A, &M);
-        for (int i = 0; i < 32; i++) {
-            s += (long long)v[i] * q[i];
-            qs += q[i];
-            double wv = (double)A * v[i] - (double)M;
-            *exact += wv * (double)xb[i];
-            *wabs += fabs(wv);
-        }
-        term = (double)(A * d) * (double)s - (double)(M * d) * (double)qs;
-        return term;
-    }
-    if (t == SKIM_TYPE_Q6_K) {
-        int sc[2];
-        double dd;
-        q6k_block(wrow + (size_t)(b / 8) * 210, (int)(b % 8), v, sc, &dd);
-        for (int i = 0; i < 32; i++) {
-            s += (long long)sc[i / 16] * v[i] * q[i];
-            double wv = dd * sc[i / 16] * v[i];
-            *exact += wv * (double)xb[i];
-            *wabs += fabs(wv);
-        }
-        return (double)((float)dd * d) * (double)s;
-    }
     double dw = w_block(t, wrow, b, v);
     for (int i = 0; i < 32; i++) {
         s += (long long)v[i] * q[i];
@@ -142,6 +190,7 @@ static double block_term(skim_type t, const uint8_t *wrow, int64_t b, const floa
 /* Output m for x row x, over the blocks whose `use` is true (NULL: all). */
 static expect expect_of(skim_type t, const uint8_t *wrow, const float *x, int64_t nb,
                         const bool *use) {
+    if (t == SKIM_TYPE_Q4_K || t == SKIM_TYPE_Q6_K) return expect_of_k(t, wrow, x, nb / 8, use);
     expect e = {0};
     for (int64_t b = 0; b < nb; b++) {
         if (use && !use[b]) continue;
@@ -181,8 +230,9 @@ static void compare(const char *what, skim_type t, const uint8_t *w, size_t wrow
              * its accumulator's sum (even or odd blocks: nb/2 additions), the final
              * addition of the two (1) */
             double tol = ((double)nb / 2 + 5) * ldexp(1, -23) * e.q_abs + 1e-30;
-            /* Q4_K: its two sums (scale and min terms) each take nb additions */
-            if (is_k(t)) tol = ((double)nb + 5) * ldexp(1, -23) * e.q_abs + 1e-30;
+            /* the K quants: per super-block (nb / 8 of them) one product, the int32 sum
+             * turned to float (past 2^24 it rounds), one fused step; Q4_K's two sums */
+            if (is_k(t)) tol = ((double)nb / 8 + 5) * ldexp(1, -23) * e.q_abs + 1e-30;
             if (!(fabs(got - e.q) <= tol) && (*bad)++ < 5)
                 t_fail(__FILE__, __LINE__, "%s %s [%lld,%lld]: %.9g, the rule gives %.9g (tol %.3g)",
                        what, skim_type_name(t), (long long)m, (long long)n, got, e.q, tol);
@@ -243,7 +293,7 @@ static void columns_alone(skim_backend *be, skim_type t, const uint8_t *w, int64
 /* An AVX2 backend beside an AVX-512 one under test (else NULL): the AVX512_VNNI tiles form
  * the same integer sums and combine them in the same order, so their products must be the
  * AVX2 tiles' bits. */
-static skim_backend *b_avx2;
+static skim_backend *b_avx2, *b_port;
 
 static void avx2_same(skim_graph *g, skim_tensor *xin, const float *x, skim_tensor *y,
                       const float *want, int64_t n, const char *what, skim_type t) {
@@ -252,11 +302,17 @@ static void avx2_same(skim_graph *g, skim_tensor *xin, const float *x, skim_tens
         CHECK(memcmp(got, want, sizeof(float) * (size_t)n) == 0,
               "%s %s: the AVX2 and AVX-512 products differ", what, skim_type_name(t));
     }
+    /* the K quants' plain C path is their rule's reference (fused steps too): the same
+     * bits on every path */
+    if (b_port && is_k(t) && got && run_mm(b_port, g, xin, x, y, got)) {
+        CHECK(memcmp(got, want, sizeof(float) * (size_t)n) == 0,
+              "%s %s: the plain C and SIMD products differ", what, skim_type_name(t));
+    }
     free(got);
 }
 
 static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_t K, int64_t M,
-                         int64_t N, trng *r, bool with_bad_blocks) {
+                         int64_t N, trng *r, bool with_bad_blocks, bool big_sums) {
     char what[64];
     snprintf(what, sizeof what, "mul_mat K=%lld M=%lld N=%lld", (long long)K, (long long)M,
              (long long)N);
@@ -268,8 +324,15 @@ static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_
     uint8_t *w = malloc(wrow * (size_t)M);
     fill_uniform(r, wf, (size_t)(K * M), -1, 1);
     fill_uniform(r, x, (size_t)(K * N), -2, 2);
-    for (int64_t i = 0; i < K * N; i += 97) x[i] *= 40.0f; /* outliers: blocks of other scales */
-    for (int i = 0; i < 32 && K * N >= 64; i++) x[32 + i] = 0.0f; /* an all-zero block */
+    if (big_sums) {
+        /* weights of one sign at their super-block's largest (one per 32 at 0), x of one
+         * sign: the K quants' int32 super-block sums pass 2^24 and round when turned to
+         * float (the plain C path must round them as the SIMD tiles do) */
+        for (int64_t i = 0; i < K * M; i++) wf[i] = i % 32 == 5 ? 0.0f : 1.0f - 0.001f * wf[i];
+        for (int64_t i = 0; i < K * N; i++) x[i] = 1.0f + 0.001f * fabsf(x[i]);
+    }
+    for (int64_t i = 0; i < K * N && !big_sums; i += 97) x[i] *= 40.0f; /* outliers */
+    for (int i = 0; i < 32 && K * N >= 64 && !big_sums; i++) x[32 + i] = 0.0f; /* zeros */
     if (with_bad_blocks) {
         x[K * (N > 1) + 3] = NAN;       /* x row 1 (or 0): a NaN */
         x[K * (N - 1) + 40] = INFINITY; /* the last x row: an infinity */
@@ -388,46 +451,54 @@ int main(void) {
         d.max_isa = SKIM_CPU_ISA_AVX2;
         CHECK(skim_backend_create_cpu(&d, &b_avx2) == SKIM_OK, "an AVX2 cpu backend");
     }
+    if (!strstr(skim_backend_device(b1), "portable")) {
+        skim_cpu_desc d = {0};
+        d.n_threads = 1;
+        d.max_isa = SKIM_CPU_ISA_PORTABLE;
+        CHECK(skim_backend_create_cpu(&d, &b_port) == SKIM_OK, "a plain C cpu backend");
+    }
     trng r;
     trng_seed(&r, 31);
     const skim_type types[2] = {SKIM_TYPE_Q8_0, SKIM_TYPE_Q4_0};
     for (int i = 0; i < 2; i++) {
         skim_type t = types[i];
-        test_mul_mat(b1, b3, t, 64, 7, 1, &r, false);
-        test_mul_mat(b1, b3, t, 1024, 37, 1, &r, false);
-        test_mul_mat(b1, b3, t, 4096, 21, 1, &r, false); /* odd and even block counts */
-        test_mul_mat(b1, b3, t, 4064, 9, 1, &r, false);
-        test_mul_mat(b1, b3, t, 96, 5, 1, &r, true);
-        test_mul_mat(b1, b3, t, 96, 5, 3, &r, true);
+        test_mul_mat(b1, b3, t, 64, 7, 1, &r, false, false);
+        test_mul_mat(b1, b3, t, 1024, 37, 1, &r, false, false);
+        test_mul_mat(b1, b3, t, 4096, 21, 1, &r, false, false); /* odd and even block counts */
+        test_mul_mat(b1, b3, t, 4064, 9, 1, &r, false, false);
+        test_mul_mat(b1, b3, t, 96, 5, 1, &r, true, false);
+        test_mul_mat(b1, b3, t, 96, 5, 3, &r, true, false);
         /* several x rows: tiles of 4, 3, 2 and 1 x rows, odd and even block counts, w rows
          * not a multiple of 8 */
-        test_mul_mat(b1, b3, t, 4064, 21, 2, &r, false);
-        test_mul_mat(b1, b3, t, 4096, 19, 4, &r, false);
-        test_mul_mat(b1, b3, t, 160, 37, 5, &r, true);
-        test_mul_mat(b1, b3, t, 1056, 40, 7, &r, false);
-        test_mul_mat(b1, b3, t, 224, 45, 16, &r, true);
-        test_mul_mat(b1, b3, t, 4064, 17, 16, &r, false);
-        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true); /* past 16: the plain product */
-        test_mul_mat(b1, b3, t, 128, 9, 50, &r, false); /* two x panels */
+        test_mul_mat(b1, b3, t, 4064, 21, 2, &r, false, false);
+        test_mul_mat(b1, b3, t, 4096, 19, 4, &r, false, false);
+        test_mul_mat(b1, b3, t, 160, 37, 5, &r, true, false);
+        test_mul_mat(b1, b3, t, 1056, 40, 7, &r, false, false);
+        test_mul_mat(b1, b3, t, 224, 45, 16, &r, true, false);
+        test_mul_mat(b1, b3, t, 4064, 17, 16, &r, false, false);
+        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true, false); /* past 16: the plain product */
+        test_mul_mat(b1, b3, t, 128, 9, 50, &r, false, false); /* two x panels */
         test_sel_k(b1, t, 1, 64, &r);
         test_sel_k(b1, t, 5, 64, &r);
     }
-    /* the K quants: super-blocks of 256 (8 x blocks each), one and several x rows (tiles
-     * of 4, 3, 2, 1), w rows not a multiple of 8, blocks that are not finite */
+    /* the K quants: super-blocks of 256, one and several x rows (tiles of 4, 3, 2, 1), w
+     * rows not a multiple of 8, super-blocks that are not finite, sums past 2^24 */
     const skim_type ktypes[2] = {SKIM_TYPE_Q4_K, SKIM_TYPE_Q6_K};
     for (int i = 0; i < 2; i++) {
         skim_type t = ktypes[i];
-        test_mul_mat(b1, b3, t, 256, 7, 1, &r, false);
-        test_mul_mat(b1, b3, t, 4096, 21, 1, &r, false);
-        test_mul_mat(b1, b3, t, 768, 9, 1, &r, true);
-        test_mul_mat(b1, b3, t, 512, 5, 3, &r, true);
-        test_mul_mat(b1, b3, t, 2048, 21, 2, &r, false);
-        test_mul_mat(b1, b3, t, 4096, 19, 4, &r, false);
-        test_mul_mat(b1, b3, t, 1280, 37, 5, &r, true);
-        test_mul_mat(b1, b3, t, 1024, 40, 7, &r, false);
-        test_mul_mat(b1, b3, t, 768, 45, 16, &r, true);
-        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true); /* past 16: the plain product */
-        test_mul_mat(b1, b3, t, 256, 9, 50, &r, false);
+        test_mul_mat(b1, b3, t, 256, 7, 1, &r, false, false);
+        test_mul_mat(b1, b3, t, 4096, 21, 1, &r, false, false);
+        test_mul_mat(b1, b3, t, 768, 9, 1, &r, true, false);
+        test_mul_mat(b1, b3, t, 512, 5, 3, &r, true, false);
+        test_mul_mat(b1, b3, t, 2048, 21, 2, &r, false, false);
+        test_mul_mat(b1, b3, t, 4096, 19, 4, &r, false, false);
+        test_mul_mat(b1, b3, t, 1280, 37, 5, &r, true, false);
+        test_mul_mat(b1, b3, t, 1024, 40, 7, &r, false, false);
+        test_mul_mat(b1, b3, t, 768, 45, 16, &r, true, false);
+        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true, false); /* past 16: the plain product */
+        test_mul_mat(b1, b3, t, 256, 9, 50, &r, false, false);
+        test_mul_mat(b1, b3, t, 2048, 19, 1, &r, false, true);
+        test_mul_mat(b1, b3, t, 1024, 9, 3, &r, false, true);
         test_sel_k(b1, t, 1, 256, &r);
         test_sel_k(b1, t, 5, 256, &r);
         test_sel_k(b1, t, 3, 64, &r); /* heads inside super-blocks: exact */
@@ -436,6 +507,7 @@ int main(void) {
     skim_backend_destroy(b1);
     skim_backend_destroy(b3);
     if (b_avx2) skim_backend_destroy(b_avx2);
+    if (b_port) skim_backend_destroy(b_port);
     printf("%s: %d failure(s)\n", t_failures ? "FAILED" : "PASSED", t_failures);
     return t_failures != 0;
 }

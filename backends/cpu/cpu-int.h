@@ -242,6 +242,18 @@ SKIM_HIDDEN bool skim_cpu_mvq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, 
  * its 32 values q[32 b ..] and their sum s[b] (the same on every path). */
 SKIM_HIDDEN void skim_cpu_q8_quant_row(const skim_cpu_ctx *c, const float *x, int64_t nb,
                                        float *d, int8_t *q, int32_t *s);
+/* An x row rounded per super-block of 256 for Q4_K or Q6_K w rows (matvec_kq.c states the
+ * rule and the layout): per super-block its scale d[s], 16 int16 sums s[16 s ..] and its
+ * 256 values q[256 s ..]. */
+typedef struct skim_cpu_xk {
+    const float *d;
+    const int16_t *s;
+    const int8_t *q;
+} skim_cpu_xk;
+/* out[j][r] = dot(w row r, x[j]) for 8 w rows (from their first super-block in range) and
+ * the tile's x rows (how many: fixed per function), over nsb super-blocks. */
+typedef void (*skim_cpu_kq_fn)(const uint8_t *const w[8], const skim_cpu_xk *x, int64_t nsb,
+                               float (*out)[8]);
 /* matvec_kq.c: the same flag for Q4_K and Q6_K w rows (any number of x rows); false when it
  * does not apply (another type, a contraction range that is not whole super-blocks of 256,
  * no scratch). */
