@@ -128,6 +128,29 @@ static inline uint32_t skim_cpu_rd32(const uint8_t *p) {
     return v;
 }
 
+/* fma(a, b, c) rounded once to float, without libm: the C library's fmaf is not
+ * correctly rounded everywhere (mingw-w64's differs from the fused instruction), and the
+ * portable paths that state fused steps must give the SIMD paths' bits. a * b is exact in
+ * double (24 + 24 bits); their sum with c rounded to double, then made odd where it was
+ * inexact (round to odd: of the two doubles around the exact sum, the one with an odd last
+ * bit), and then rounded to float is the correctly rounded sum, because a double has more
+ * than 2 * 24 + 1 bits (Boldo and Melquiond's round-to-odd argument). Infinities and NaNs
+ * pass through the double sum as they would through the fused instruction. */
+static inline float skim_cpu_fmaf(float a, float b, float c) {
+    double p = (double)a * (double)b, z = (double)c;
+    double s = p + z;
+    double bv = s - p;
+    double err = (p - (s - bv)) + (z - bv); /* the exact sum is s + err (two-sum) */
+    uint64_t u;
+    memcpy(&u, &s, sizeof u);
+    if (err != 0.0 && (u & 1u) == 0 && ((u >> 52) & 0x7ff) != 0x7ff) {
+        /* step one ulp towards the exact sum: up in magnitude where err has s's sign */
+        u = ((err > 0.0) == (s > 0.0)) ? u + 1 : u - 1;
+        memcpy(&s, &u, sizeof s);
+    }
+    return (float)s;
+}
+
 /* [b, e) of n items for thread ith of nth (contiguous chunks). */
 static inline void skim_cpu_split(int64_t n, int ith, int nth, int64_t *b, int64_t *e) {
     int64_t per = (n + nth - 1) / nth;

@@ -25,9 +25,10 @@
  * and S_s may round there, msum_s never does); fma is one fused multiply-add. So per
  * output the order is fixed and does not depend on the thread count, on how many x rows a
  * tile takes (8 w rows and 1 to 4 x rows), nor on the instruction set: the portable C
- * below is the rule's reference (fmaf); the AVX2 tiles and the AVX-512 tiles (VNNI's
- * vpdpwssd, else AVX512BW's vpmaddwd) form the same integers in another order (integer
- * sums are exact) and then the same float steps: the same bits.
+ * below is the rule's reference (skim_cpu_fmaf, cpu-int.h: no libm fmaf); the AVX2 tiles
+ * and the AVX-512 tiles (VNNI's vpdpwssd, else AVX512BW's vpmaddwd) form the same
+ * integers in another order (integer sums are exact) and then the same float steps: the
+ * same bits.
  * Against the exact product the error is at most sum over super-blocks of
  * (dx_s / 2) * sum |w| over its 256 weights, plus float rounding.
  *
@@ -195,8 +196,8 @@ static void q4k_c(const uint8_t *const w[8], const xk_row *x, int64_t nsb, float
                 isum += sc * is;
                 msum += mn * (int32_t)x->s[16 * s + 8 + jj];
             }
-            a = fmaf(d * x->d[s], (float)isum, a);
-            m = fmaf(dmin * x->d[s], (float)msum, m);
+            a = skim_cpu_fmaf(d * x->d[s], (float)isum, a);
+            m = skim_cpu_fmaf(dmin * x->d[s], (float)msum, m);
         }
         out[0][r] = a - m;
     }
@@ -221,7 +222,7 @@ static void q6k_c(const uint8_t *const w[8], const xk_row *x, int64_t nsb, float
                 }
                 S += sc[i] * is;
             }
-            a = fmaf(d * x->d[s], (float)S, a);
+            a = skim_cpu_fmaf(d * x->d[s], (float)S, a);
         }
         out[0][r] = a;
     }
