@@ -45,8 +45,8 @@ typedef struct skim_store skim_store;
 
 /* Plan options (skim_plan_desc.flags), each off by default. */
 enum {
-    /* Products with Q8_0, Q4_0, Q4_K or Q6_K weights and at most 16 x rows per matrix (x's
-     * ne[1] <= 16, a static shape: decode and small batches) round their activations to
+    /* Products with Q8_0, Q4_0, Q4_K or Q6_K weights and at most 64 x rows per matrix (x's
+     * ne[1] <= 64, a static shape: decode and small batches) round their activations to
      * 8 bits first and sum products in integers.
      * Q8_0 and Q4_0: each run of 32 values of an x row becomes int8 q = rint(x / d),
      * d = max|x| / 127 (a float), and each block's dot product is summed in integers.
@@ -71,7 +71,7 @@ enum {
      * On Vulkan: plain products (mul_mat) with Q8_0 or Q4_0 weights and one x row only,
      * on devices with subgroup arithmetic (skim_vulkan_info.quantized_activations); it
      * ignores the flag elsewhere (Q4_K and Q6_K weights, head-selected products,
-     * 2..16 x rows: exact there). */
+     * 2..64 x rows: exact there). */
     SKIM_PLAN_QUANTIZED_ACTIVATIONS = 1u << 0,
     /* Products with F16 weights computed in half precision, for GPUs whose f16 arithmetic
      * is faster than their f32 (packed f16: AMD, Arm Mali, Qualcomm Adreno, Apple-class

@@ -12,7 +12,7 @@
  *   instead all miss this by far more);
  * - the exact product of the dequantised weights with x: the difference must stay within
  *   the header's bound, sum over blocks (super-blocks) of (d / 2) * sum |w|.
- * Both apply to products with up to 16 x rows per matrix (decode and small batches); each
+ * Both apply to products with up to 64 x rows per matrix (decode and small batches); each
  * column of such a product must also equal, bit for bit, the product of that x row alone
  * (the tiles that serve several x rows keep each output's order). With more x rows the
  * flag steps aside and the results must equal a plan without it bit for bit. Also: results
@@ -29,6 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The flag applies to products with at most this many x rows (include/skim-backend.h). */
+#define QA_MAX_N 64
 
 static skim_backend *cpu(int n_threads) { return test_cpu_backend(n_threads); }
 
@@ -347,12 +350,12 @@ static void test_mul_mat(skim_backend *b1, skim_backend *b3, skim_type t, int64_
     CHECK_OK(skim_graph_build(ctx, &y, 1, &g), label);
     int bad = 0;
     if (g && run_mm(b1, g, xin, x, y, y1) && run_mm(b3, g, xin, x, y, y3)) {
-        if (N <= 16) {
+        if (N <= QA_MAX_N) {
             compare(what, t, w, wrow, x, K, M, N, y1, NULL, &bad);
             if (N > 1) columns_alone(b3, t, w, K, M, N, x, y1, what);
             avx2_same(g, xin, x, y, y1, M * N, what, t);
         } else if (run_mm_flags(b1, g, xin, x, y, y3, 0)) {
-            /* more than 16 x rows: the flag steps aside, the product is the plain one */
+            /* more than QA_MAX_N x rows: the flag steps aside, the product is the plain one */
             CHECK(memcmp(y1, y3, sizeof(float) * (size_t)(M * N)) == 0,
                   "%s %s: the flag changed a product of %lld x rows", what,
                   skim_type_name(t), (long long)N);
@@ -476,8 +479,10 @@ int main(void) {
         test_mul_mat(b1, b3, t, 1056, 40, 7, &r, false, false);
         test_mul_mat(b1, b3, t, 224, 45, 16, &r, true, false);
         test_mul_mat(b1, b3, t, 4064, 17, 16, &r, false, false);
-        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true, false); /* past 16: the plain product */
+        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true, false);
         test_mul_mat(b1, b3, t, 128, 9, 50, &r, false, false); /* two x panels */
+        test_mul_mat(b1, b3, t, 4096, 11, QA_MAX_N, &r, false, false);
+        test_mul_mat(b1, b3, t, 256, 9, QA_MAX_N + 1, &r, true, false); /* the plain product */
         test_sel_k(b1, t, 1, 64, &r);
         test_sel_k(b1, t, 5, 64, &r);
     }
@@ -495,8 +500,10 @@ int main(void) {
         test_mul_mat(b1, b3, t, 1280, 37, 5, &r, true, false);
         test_mul_mat(b1, b3, t, 1024, 40, 7, &r, false, false);
         test_mul_mat(b1, b3, t, 768, 45, 16, &r, true, false);
-        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true, false); /* past 16: the plain product */
+        test_mul_mat(b1, b3, t, 256, 33, 17, &r, true, false);
         test_mul_mat(b1, b3, t, 256, 9, 50, &r, false, false);
+        test_mul_mat(b1, b3, t, 2048, 11, QA_MAX_N, &r, false, false);
+        test_mul_mat(b1, b3, t, 256, 9, QA_MAX_N + 1, &r, true, false); /* the plain product */
         test_mul_mat(b1, b3, t, 2048, 19, 1, &r, false, true);
         test_mul_mat(b1, b3, t, 1024, 9, 3, &r, false, true);
         test_sel_k(b1, t, 1, 256, &r);
