@@ -11,6 +11,7 @@
 #include "skim-cpu.h"
 #include "skim-platform.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -149,6 +150,30 @@ static inline float skim_cpu_fmaf(float a, float b, float c) {
         memcpy(&s, &u, sizeof s);
     }
     return (float)s;
+}
+
+/* The rounding scale from a largest magnitude amax (bad: a value was not finite). */
+static inline void skim_cpu_qa_scale_of(float amax, bool bad, float *d, float *id) {
+    if (bad) {
+        *d = NAN;
+        *id = 0.0f;
+        return;
+    }
+    *d = amax / 127.0f;
+    *id = *d > 0.0f ? 1.0f / *d : 0.0f;
+}
+
+/* The 8-bit rounding scale of n activations (SKIM_PLAN_QUANTIZED_ACTIVATIONS): d = max|x| /
+ * 127 and id = 1 / d (0 when d is 0); NaN and id 0 where a value is not finite. */
+static inline void skim_cpu_qa_scale(const float *x, int n, float *d, float *id) {
+    float amax = 0.0f;
+    bool bad = false;
+    for (int i = 0; i < n; i++) {
+        float a = fabsf(x[i]);
+        bad |= !(a <= FLT_MAX);
+        amax = a > amax ? a : amax;
+    }
+    skim_cpu_qa_scale_of(amax, bad, d, id);
 }
 
 /* [b, e) of n items for thread ith of nth (contiguous chunks). */

@@ -66,17 +66,6 @@ static const int q4k_pos[8] = {0, 2, 1, 3, 4, 6, 5, 7};
 
 /* ---------------------------------------------------------------- rounding x */
 
-/* The scale of 256 values from their largest magnitude (NaN: not finite). */
-static inline void scale_of(float amax, bool bad, float *d, float *id) {
-    if (bad) {
-        *d = NAN;
-        *id = 0.0f;
-        return;
-    }
-    *d = amax / 127.0f;
-    *id = *d > 0.0f ? 1.0f / *d : 0.0f;
-}
-
 /* The sums of super-block q (natural order, 256 values) into s[16] for type t. */
 static void kq_sums(skim_type t, const int8_t *q, int16_t *s) {
     int32_t s16[16];
@@ -103,18 +92,11 @@ static void kq_place(skim_type t, const int8_t *q, int8_t *dst) {
 static void quant_row_c(skim_type t, const float *x, int64_t nsb, float *d, int16_t *s, int8_t *q) {
     for (int64_t b = 0; b < nsb; b++) {
         const float *xb = x + QK * b;
-        float amax = 0.0f;
-        bool bad = false;
-        for (int i = 0; i < QK; i++) {
-            float a = fabsf(xb[i]);
-            bad |= !(a <= FLT_MAX);
-            amax = a > amax ? a : amax;
-        }
-        float id;
-        scale_of(amax, bad, &d[b], &id);
+        float id; /* 0: the values are all zero, or one is not finite */
+        skim_cpu_qa_scale(xb, QK, &d[b], &id);
         int8_t v[QK];
         for (int i = 0; i < QK; i++) {
-            v[i] = bad ? 0 : (int8_t)lrintf(xb[i] * id);
+            v[i] = id == 0.0f ? 0 : (int8_t)lrintf(xb[i] * id);
         }
         kq_sums(t, v, s + 16 * b);
         kq_place(t, v, q + QK * b);
@@ -142,7 +124,7 @@ AVX2_KQ static void quant_row_avx(skim_type t, const float *x, int64_t nsb, floa
         h = _mm_max_ps(h, _mm_movehl_ps(h, h));
         h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
         float id;
-        scale_of(_mm_cvtss_f32(h), bad != 0, &d[b], &id);
+        skim_cpu_qa_scale_of(_mm_cvtss_f32(h), bad != 0, &d[b], &id);
         __m256 sv = _mm256_set1_ps(id);
         int8_t v[QK];
         for (int jj = 0; jj < 8; jj++) {
@@ -510,6 +492,17 @@ AVX512_KQ INL void q6k_dec512(const uint8_t *blk, kq_dec *k) {
     }
 }
 
+/* Decodes a super-block (Q4_K where q4, else Q6_K), the next one's lines asked for first. */
+AVX512_KQ INL void kq_dec512(bool q4, const uint8_t *blk, kq_dec *k) {
+    if (q4) {
+        KQ_PREFETCH(blk + Q4K_BYTES, 3);
+        q4k_dec512(blk, k);
+    } else {
+        KQ_PREFETCH(blk + Q6K_BYTES, 4);
+        q6k_dec512(blk, k);
+    }
+}
+
 /* One x row: every row's z kept until tree8 takes all 8 (faster here than the pairwise
  * tree of the J-row core). */
 #define KQ_X1_512(NAME, TGT, DOT)                                                           \
@@ -527,13 +520,8 @@ AVX512_KQ INL void q6k_dec512(const uint8_t *blk, kq_dec *k) {
             }                                                                                \
             for (int r = 0; r < 8; r++) {                                                    \
                 const uint8_t *blk = w[r] + o;                                               \
-                KQ_PREFETCH(blk + sbb, q4 ? 3 : 4);                                          \
                 kq_dec k;                                                                    \
-                if (q4) {                                                                    \
-                    q4k_dec512(blk, &k);                                                     \
-                } else {                                                                     \
-                    q6k_dec512(blk, &k);                                                     \
-                }                                                                            \
+                kq_dec512(q4, blk, &k);                                                      \
                 __m512i acc = q4 ? _mm512_setzero_si512()                                    \
                                  : _mm512_zextsi256_si512(                                   \
                                        _mm256_madd_epi16(_mm256_slli_epi16(k.w16, 5), xs));  \
@@ -585,13 +573,8 @@ KQ_X1_512(kq_x1_vnni, VNNI_KQ, dot_vnni)
             __m512i t[4][4], u[4][2];                                                        \
             for (int r = 0; r < 8; r++) {                                                    \
                 const uint8_t *blk = w[r] + o;                                               \
-                KQ_PREFETCH(blk + sbb, q4 ? 3 : 4);                                          \
                 kq_dec k;                                                                    \
-                if (q4) {                                                                    \
-                    q4k_dec512(blk, &k);                                                     \
-                } else {                                                                     \
-                    q6k_dec512(blk, &k);                                                     \
-                }                                                                            \
+                kq_dec512(q4, blk, &k);                                                      \
                 for (int j = 0; j < J; j++) {                                                \
                     const int8_t *xq = x[j].q + QK * s;                                      \
                     __m256i xs = ld256(x[j].s + 16 * s);                                     \

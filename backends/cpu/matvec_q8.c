@@ -28,32 +28,14 @@
 
 typedef skim_cpu_xq xq_row;
 
-/* The scale of a block from its largest magnitude (NaN: not finite). */
-static inline void scale_of(float amax, bool bad, float *d, float *id) {
-    if (bad) {
-        *d = NAN;
-        *id = 0.0f;
-        return;
-    }
-    *d = amax / 127.0f;
-    *id = *d > 0.0f ? 1.0f / *d : 0.0f;
-}
-
 static void quant_row_c(const float *x, int64_t nb, float *d, int8_t *q, int32_t *qs) {
     for (int64_t b = 0; b < nb; b++) {
         const float *xb = x + QB * b;
-        float amax = 0.0f;
-        bool bad = false;
-        for (int i = 0; i < QB; i++) {
-            float a = fabsf(xb[i]);
-            bad |= !(a <= FLT_MAX);
-            amax = a > amax ? a : amax;
-        }
-        float id;
-        scale_of(amax, bad, &d[b], &id);
+        float id; /* 0: the values are all zero, or one is not finite */
+        skim_cpu_qa_scale(xb, QB, &d[b], &id);
         int32_t sum = 0;
         for (int i = 0; i < QB; i++) {
-            q[QB * b + i] = bad ? 0 : (int8_t)lrintf(xb[i] * id);
+            q[QB * b + i] = id == 0.0f ? 0 : (int8_t)lrintf(xb[i] * id);
             sum += q[QB * b + i];
         }
         qs[b] = sum;
@@ -114,7 +96,7 @@ AVX2_F16C static void quant_row_avx(const float *x, int64_t nb, float *d, int8_t
         h = _mm_max_ps(h, _mm_movehl_ps(h, h));
         h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
         float id;
-        scale_of(_mm_cvtss_f32(h), bad != 0, &d[b], &id);
+        skim_cpu_qa_scale_of(_mm_cvtss_f32(h), bad != 0, &d[b], &id);
         __m256 s = _mm256_set1_ps(id);
         __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v[0], s));
         __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v[1], s));
