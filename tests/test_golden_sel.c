@@ -457,6 +457,15 @@ static int golden_msel(bool k_form) {
         msel_case e = {qt[ti], 64, 2, 160, 7, 2, 2.0f};
         f += msel_one(&a, k_form) + msel_one(&b, k_form) + msel_one(&e, k_form);
     }
+    /* Q4_K and Q6_K (K whole super-blocks of 256), 20 x rows (past the small-N tiles): in
+     * the sel_k form blocks of 256 are contraction ranges of whole super-blocks (the
+     * k-blocked tiles, adding into y), blocks of 128 end inside one (the core's panels) */
+    static const skim_type kt[] = {SKIM_TYPE_Q4_K, SKIM_TYPE_Q6_K};
+    for (int ti = 0; ti < 2; ti++) {
+        msel_case g = {kt[ti], k_form ? 40 : 512, 2, 256, 20, 2, 0.1f};
+        msel_case h = {kt[ti], k_form ? 40 : 512, 4, 128, 20, 1, -0.2f};
+        f += msel_one(&g, k_form) + msel_one(&h, k_form);
+    }
     return f;
 }
 

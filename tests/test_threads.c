@@ -185,8 +185,8 @@ static void columns_agree(skim_backend *b1, skim_backend *b3, trng *r) {
 /* Weight blocks with an infinite or NaN scale: the AVX-512 tiles give the AVX2 tiles' bits
  * there too (infinities where a product's weight is an infinity, NaN where it is 0 times
  * one), for 1-9 x rows (8 and 9: Q8_0 and Q4_0 take the k-blocked tiles there; Q4_K's
- * table lookups from 1 to 4, its decoded panels above). Run only where the best backend is
- * an AVX-512 one. */
+ * table lookups from 1 to 4, its k-blocked tiles above, against the AVX2 small-N tiles and
+ * the core's panels). Run only where the best backend is an AVX-512 one. */
 static void scales_nonfinite(skim_backend *b1, trng *r) {
     if (!strstr(skim_backend_device(b1), "avx512")) return;
     skim_cpu_desc d = {0};
@@ -291,11 +291,11 @@ static float order_dot(const float *w, const float *x, int64_t K, int fused) {
  * in pairs, 25 leaving the last pair half used and a tile of 1 pair, 16 a tile of 2) give
  * exactly order_dot's bits, fused or not, every output the same way. (K a multiple of 8:
  * a tail's sum may be contracted by the compiler.) Q4_K and Q6_K (whole super-blocks of
- * 256: one or more, the small-N tiles and the core's panels) likewise, against
- * skim_dequantize's floats. */
+ * 256: one or more; the small-N tiles up to 8 x rows, the k-blocked tiles from 9, a chunk
+ * being one super-block) likewise, against skim_dequantize's floats. */
 static void order_exact(skim_backend *b1, skim_backend *b3, trng *r) {
     static const int64_t Ks[] = {32, 544, 1056, 1024}, Kks[] = {256, 512, 1024, 1280};
-    static const int64_t Ns[] = {1, 2, 3, 4, 5, 8, 16, 25, 50};
+    static const int64_t Ns[] = {1, 2, 3, 4, 5, 8, 9, 16, 25, 50};
     enum { M = 37 };
     static const skim_type types[] = {SKIM_TYPE_F32,  SKIM_TYPE_F16,  SKIM_TYPE_Q8_0,
                                       SKIM_TYPE_Q4_0, SKIM_TYPE_Q4_K, SKIM_TYPE_Q6_K};
@@ -303,7 +303,7 @@ static void order_exact(skim_backend *b1, skim_backend *b3, trng *r) {
         skim_type t = types[ti];
         bool kq = skim_type_block_size(t) == 256;
         for (int ki = 0; ki < 4; ki++) {
-            for (int ni = 0; ni < 9; ni++) {
+            for (int ni = 0; ni < 10; ni++) {
                 int64_t K = kq ? Kks[ki] : Ks[ki], N = Ns[ni];
                 float *w = malloc((size_t)(K * M) * sizeof(float));
                 float *x = malloc((size_t)(K * N) * sizeof(float));

@@ -312,12 +312,14 @@ SKIM_HIDDEN bool skim_cpu_mvkq_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm,
                                    int64_t n_x);
 /* matmul_k.c: F32, F16, Q8_0 or Q4_0 w rows with AVX2, blocked along k, the same bits as
  * the core; false when it does not apply (no AVX2, another type, a contraction not a
- * multiple of 8, or for Q8_0 and Q4_0 not whole blocks). */
+ * multiple of 8, or for Q8_0 and Q4_0 not whole blocks; Q4_K and Q6_K: without AVX-512,
+ * or a contraction range that is not whole super-blocks of 256). */
 SKIM_HIDDEN bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                   int64_t m1, const float *const *xrows, const int64_t *ycol,
                                   int64_t n_x);
-/* matmul_k512.c: the same with AVX-512 (the same bits), called by skim_cpu_mmk_run once it
- * has checked that the product applies and the scratch suffices. */
+/* matmul_k512.c: the same with AVX-512 (the same bits), and Q4_K and Q6_K w rows over
+ * whole super-blocks, called by skim_cpu_mmk_run once it has checked that the product
+ * applies and the scratch suffices. */
 SKIM_HIDDEN bool skim_cpu_mmk512_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0,
                                      int64_t m1, const float *const *xrows, const int64_t *ycol,
                                      int64_t n_x);

@@ -380,10 +380,17 @@ static void panel(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m, int m
  * Q4_0 (1 thread, GFLOP/s of thread CPU time, small-N against k-blocked: F32 4096 x 4096
  * x6 72-76 -> 81-84, x8 74-78 -> 84-87; Q8_0 1024 x 1024 x8 80-86 -> 98-101, Q4_0 75-84
  * -> 89-95; at x6 and x7 they were as fast; F16 stays faster with the small-N tiles up
- * to x8, and Q4_K and Q6_K have no k-blocked tiles). */
+ * to x8). Q4_K and Q6_K take the AVX-512 k-blocked tiles from 5 x rows (4096 x 4096, 1
+ * thread, median of 3 interleaved runs, small-N against k-blocked: Q4_K x4 1.87 -> 2.37
+ * ms, x5 2.86 -> 2.70, x6 3.02 -> 2.59, x8 3.68 -> 3.08; Q6_K x4 2.08 -> 2.65, x5 3.35
+ * -> 3.06, x7 3.61 -> 3.65, x8 4.04 -> 3.68); with AVX2 only they have none (matmul_k.c)
+ * and keep the small-N tiles up to 8 x rows, the core's panels above. */
 static int64_t mv_max(const skim_cpu_ctx *c, skim_type t) {
     if (t == SKIM_TYPE_F32) {
         return 5;
+    }
+    if (c->avx512 && (t == SKIM_TYPE_Q4_K || t == SKIM_TYPE_Q6_K)) {
+        return 4;
     }
     return c->avx512 && (t == SKIM_TYPE_Q8_0 || t == SKIM_TYPE_Q4_0) ? 7 : SKIM_CPU_MV_MAX;
 }

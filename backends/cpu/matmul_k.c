@@ -1,5 +1,5 @@
 /* matmul_k.c - the matmul core's AVX2 tiles for F32, F16, Q8_0 and Q4_0 w rows, blocked
- * along k.
+ * along k (and the entry of matmul_k512.c's AVX-512 tiles, which take Q4_K and Q6_K too).
  *
  * The core (matmul.c) runs each 4 x 3 tile over the whole contraction: for K = 4096 the 4
  * w rows and 3 x rows of a tile (112 KiB) do not fit in L1, so every tile streams them
@@ -211,8 +211,14 @@ bool skim_cpu_mmk_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, 
 #ifdef SKIM_CPU_X86
     int64_t L = mm->k1 - mm->k0;
     bool q = mm->wt == SKIM_TYPE_Q8_0 || mm->wt == SKIM_TYPE_Q4_0;
-    if (!c->avx2 || (mm->wt != SKIM_TYPE_F32 && mm->wt != SKIM_TYPE_F16 && !q) || L < 8 ||
-        L % 8 != 0 || (q && (mm->k0 % SKIM_QK != 0 || L % SKIM_QK != 0))) {
+    /* Q4_K and Q6_K with AVX-512 only (matmul_k512.c; a chunk is one super-block): these
+     * AVX2 tiles were slower than the core's panels for them (4096 x 4096, 1 thread, the
+     * tiles capped at AVX2: x9 Q4_K 5.1 -> 4.9 ms but Q6_K 5.5 -> 8.3, x16 8.2 -> 9.1
+     * and 8.8 -> 10.9, x32 14.3 -> 15.1 and 15.0 -> 16.5) */
+    bool kq = c->avx512 && (mm->wt == SKIM_TYPE_Q4_K || mm->wt == SKIM_TYPE_Q6_K);
+    if (!c->avx2 || (mm->wt != SKIM_TYPE_F32 && mm->wt != SKIM_TYPE_F16 && !q && !kq) ||
+        L < 8 || L % 8 != 0 || (q && (mm->k0 % SKIM_QK != 0 || L % SKIM_QK != 0)) ||
+        (kq && (mm->k0 % SKIM_QK_K != 0 || L % SKIM_QK_K != 0))) {
         return false;
     }
     if (c->scratch_floats < skim_cpu_mmk_scratch(L, n_x)) {

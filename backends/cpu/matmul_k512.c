@@ -1,5 +1,5 @@
-/* matmul_k512.c - the k-blocked tiles of matmul_k.c with AVX-512: F32, F16, Q8_0 and Q4_0
- * w rows against more x rows than the small-N kernels take.
+/* matmul_k512.c - the k-blocked tiles of matmul_k.c with AVX-512: F32, F16, Q8_0, Q4_0,
+ * Q4_K and Q6_K w rows against more x rows than the small-N kernels take.
  *
  * The scheme is matmul_k.c's (k cut into chunks, the x rows copied chunk by chunk
  * into scratch, 8-lane accumulators kept in a buffer per group of w rows, decoded w chunks
@@ -14,6 +14,11 @@
  * core's empty tail. An odd x row count leaves the last pair half used: its second row is
  * zeros and its outputs are never read. Decoding is exact as in the AVX2 decoders (f16 to
  * f32; d * q with an 11-bit d and q of at most 8 bits), so the decoded floats are the same.
+ * Q4_K and Q6_K (only over whole super-blocks: a decoded chunk of 256 is one) are decoded
+ * by matvec_k.c's row decoders, whose floats are skim_row_to_f32's, the floats the core's
+ * panels multiply; contraction ranges that start or end inside a super-block (mul_mat_sel_k
+ * with blocks of 128) stay with the core. With AVX2 only there are no K-quant tiles here
+ * or in matmul_k.c (they were slower than the core's panels).
  *
  * A tile is 8 w rows x 3 pairs of x rows: 24 accumulators, 3 x loads and 8 broadcast
  * loads per 24 fused multiply-adds, which keeps both 512-bit FMA ports busy (alone, with
@@ -266,8 +271,8 @@ AVX512 static void pack_x(const float *const *xr, int64_t nx, int64_t k0, int64_
 
 /* The 8 w rows of the panel at m over [kk, kk + kl) as floats: F32 in place, the others
  * decoded into wbuf (RW * KC_DEC floats); a short panel repeats its first row. */
-AVX512 static void w_panel(const skim_cpu_mm *mm, int64_t m, int64_t m1, int64_t kk, int64_t kl,
-                           float *wbuf, const float *w[RW]) {
+AVX512 static void w_panel(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m, int64_t m1,
+                           int64_t kk, int64_t kl, float *wbuf, const float *w[RW]) {
     size_t bb = skim_type_block_bytes(mm->wt);
     for (int r = 0; r < RW; r++) {
         int64_t mr = m + r < m1 ? m + r : m;
@@ -289,8 +294,10 @@ AVX512 static void w_panel(const skim_cpu_mm *mm, int64_t m, int64_t m1, int64_t
             }
         } else if (mm->wt == SKIM_TYPE_Q8_0) { /* kk and kl are whole blocks */
             q8_chunk(row + (size_t)(kk / SKIM_QK) * bb, dst, kl / SKIM_QK);
-        } else {
+        } else if (mm->wt == SKIM_TYPE_Q4_0) {
             q4_chunk(row + (size_t)(kk / SKIM_QK) * bb, dst, kl / SKIM_QK);
+        } else { /* Q4_K or Q6_K: kk and kl are one super-block (matvec_k.c's decoders) */
+            skim_cpu_row_decode_k(c, mm->wt, row + (size_t)(kk / SKIM_QK_K) * bb, dst, kl);
         }
     }
 }
@@ -324,8 +331,9 @@ AVX512 static void put8(const skim_cpu_mm *mm, const float *a, int64_t ld, int64
 
 /* Decoded rows [m0, m1) (at most 16) against nx (at most GX) x rows paired in xp, in
  * chunks of KC_DEC. */
-AVX512 static void group(const skim_cpu_mm *mm, int64_t m0, int64_t m1, const float *xp,
-                         const int64_t *ycol, int64_t nx, float *acc, float *wbuf) {
+AVX512 static void group(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m0, int64_t m1,
+                         const float *xp, const int64_t *ycol, int64_t nx, float *acc,
+                         float *wbuf) {
     int64_t L = mm->k1 - mm->k0, np = (m1 - m0 + RW - 1) / RW;
     int64_t nxp = (nx + 1) & ~(int64_t)1, npair = nxp / 2;
     for (int64_t i = 0; i < np * RW * nxp * 8; i += 16) {
@@ -336,7 +344,7 @@ AVX512 static void group(const skim_cpu_mm *mm, int64_t m0, int64_t m1, const fl
         for (int64_t p = 0; p < np; p++) {
             int64_t m = m0 + RW * p;
             const float *w[RW];
-            w_panel(mm, m, m1, kk, kl, wbuf, w);
+            w_panel(c, mm, m, m1, kk, kl, wbuf, w);
             float *ap = acc + p * RW * nxp * 8;
             const float *xc = xp + kc * nxp;
             int64_t q = 0;
@@ -421,7 +429,7 @@ bool skim_cpu_mmk512_run(const skim_cpu_ctx *c, const skim_cpu_mm *mm, int64_t m
             if (mm->wt == SKIM_TYPE_F32) {
                 group_f32(mm, m, m1 - m < gr ? m1 : m + gr, m1, xp, ycol + i, nx, acc);
             } else {
-                group(mm, m, m1 - m < gr ? m1 : m + gr, xp, ycol + i, nx, acc, wbuf);
+                group(c, mm, m, m1 - m < gr ? m1 : m + gr, xp, ycol + i, nx, acc, wbuf);
             }
         }
     }
